@@ -1,0 +1,133 @@
+"""What every CRM client offers, and the typed results it returns.
+
+CRM differences (Zoho's page tokens and 207s, Odoo's errors inside HTTP 200) stay inside each
+client; callers only ever see these types and the errors of ``connector.errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of raw records, as the CRM returned them (values untouched)."""
+
+    module: str
+    records: list[dict[str, Any]]
+    more_records: bool
+    #: The latest modification time on this page (the sync cursor advances to it once stored).
+    newest_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    module: str
+    record_id: str
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FieldMeta:
+    """The parts of a CRM field's metadata that mapping checks and writes rely on."""
+
+    api_name: str
+    label: str
+    data_type: str
+    length: int | None = None
+    read_only: bool = False
+    custom: bool = False
+    picklist_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewField:
+    """A custom field to create. ``data_type`` uses the CRM's own type names (Zoho: "text",
+    "textarea", "integer", "double", "currency", "date", "datetime", "picklist", "boolean")."""
+
+    label: str
+    data_type: str
+    length: int | None = None
+    decimal_place: int | None = None
+    picklist_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldCreateOutcome:
+    """The CRM's verdict on one requested field, in input order.
+
+    ``api_name`` is what the CRM generated from the label when ``created``; when the CRM
+    refused because the field already exists it names the existing field (``crm_code`` says so).
+    """
+
+    label: str
+    created: bool
+    field_id: str | None
+    api_name: str | None
+    crm_code: str | None = None
+    message: str = ""
+
+
+class WriteStatus(StrEnum):
+    WRITTEN = "written"
+    INVALID = "invalid"  # the CRM refused this row's values: fix the data or the mapping
+    FAILED = "failed"  # refused for another reason (locked, not found, …): may succeed later
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """The CRM's verdict on one row of a write call, in input order."""
+
+    record_id: str
+    status: WriteStatus
+    crm_code: str | None = None
+    field: str | None = None
+    message: str = ""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class CRMClient(Protocol):
+    """The operations the jobs need from any CRM."""
+
+    #: Most rows one write call takes; callers persist outcomes after each call of this size.
+    max_write_batch: int
+
+    def iter_pages(
+        self, module: str, fields: Sequence[str], *, modified_since: datetime | None = None
+    ) -> Iterator[RecordPage]:
+        """Yield pages of records modified at or after ``modified_since`` (all when None)."""
+        ...
+
+    def iter_deleted(
+        self, module: str, *, deleted_since: datetime | None = None
+    ) -> Iterator[DeletedRecord]:
+        """Yield records deleted at or after ``deleted_since``."""
+        ...
+
+    def get_fields(self, module: str) -> list[FieldMeta]:
+        """Return the module's field metadata."""
+        ...
+
+    def update_records(self, module: str, rows: Sequence[dict[str, Any]]) -> list[WriteOutcome]:
+        """Update records by id; return one outcome per row, in input order."""
+        ...
+
+    def write_cost(self, records: int) -> tuple[int, int]:
+        """(calls, credits) that updating ``records`` rows costs, in the CRM's own quota unit.
+
+        Lets a dry run say what a push would spend before it spends it.
+        """
+        ...
+
+    def create_fields(self, module: str, fields: Sequence[NewField]) -> list[FieldCreateOutcome]:
+        """Create custom fields; return one outcome per requested field, in input order.
+
+        Not idempotent: after an error that leaves the outcome unknown, read the metadata again
+        (or call again and accept "already exists" outcomes) rather than assume nothing happened.
+        """
+        ...

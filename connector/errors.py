@@ -1,0 +1,104 @@
+"""The connector's errors, grouped by what the caller should do.
+
+- ``ConfigurationError``: a person must fix the configuration or the CRM setup (wrong host,
+  unknown module or field, missing scope). Retrying will not help.
+- ``AuthenticationError``: the credentials are wrong or revoked; a person must re-authorise.
+- ``RetryLaterError``: the CRM is busy, out of credits or unreachable; the job should stop
+  cleanly and the next scheduled run resumes where this one stopped.
+- ``RecordError``: one record was refused; skip it, record the reason, carry on with the rest.
+
+No ``requests`` exception or ``KeyError`` escapes a client: each is wrapped in one of these, with the
+CRM's code, the field and a trimmed response body. Secrets are never part of a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BODY_EXCERPT_CHARS = 300
+
+
+class ConnectorError(Exception):
+    """Root of every error a CRM client raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        crm_code: str | None = None,
+        field: str | None = None,
+        http_status: int | None = None,
+        body_excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.crm_code = crm_code
+        self.field = field
+        self.http_status = http_status
+        self.body_excerpt = trim_body(body_excerpt) if body_excerpt else None
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.crm_code:
+            parts.append(f"[{self.crm_code}]")
+        if self.field:
+            parts.append(f"field {self.field}")
+        if self.http_status:
+            parts.append(f"HTTP {self.http_status}")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(message={self.message!r}, crm_code={self.crm_code!r}, "
+            f"field={self.field!r}, http_status={self.http_status!r})"
+        )
+
+
+# --- Fix the configuration ---------------------------------------------------------------
+class ConfigurationError(ConnectorError):
+    """The request can never succeed as configured (bad host, module, field, scope)."""
+
+
+class AuthenticationError(ConfigurationError):
+    """Client id/secret or refresh token refused: re-authorise the connection."""
+
+
+# --- Retry later ---------------------------------------------------------------------------
+class RetryLaterError(ConnectorError):
+    """Transient: the job should stop cleanly and resume at its next run."""
+
+
+class RateLimitedError(RetryLaterError):
+    """HTTP 429 after the bounded retries. Zoho does not say whether credits or concurrency ran out."""
+
+
+class TokenRefreshLimitedError(RetryLaterError):
+    """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up."""
+
+
+class UnavailableError(RetryLaterError):
+    """Connection failures, timeouts and 5xx responses that outlasted the retries."""
+
+
+# --- Skip this record ----------------------------------------------------------------------
+class RecordError(ConnectorError):
+    """One record was refused or could not be read; the others proceed."""
+
+
+def trim_body(body: str | bytes | None, limit: int = BODY_EXCERPT_CHARS) -> str:
+    """Return a short, single-line excerpt of a response body for error messages."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_crm_error(payload: Any) -> tuple[str | None, str | None, str]:
+    """Pull (code, field, message) out of a Zoho-style error object, tolerating odd shapes."""
+    if not isinstance(payload, dict):
+        return None, None, trim_body(str(payload))
+    raw_details = payload.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+    field = details.get("api_name") or details.get("param_name")
+    return payload.get("code"), field, str(payload.get("message") or "")

@@ -1,0 +1,119 @@
+"""The request path shared by every client: session, timeout, the retry policy, error mapping.
+
+Nothing here knows a CRM's body shapes; clients interpret responses. What this layer guarantees:
+no ``requests`` exception escapes, retries follow ``RetryPolicy``, and no header (where tokens
+live) or query string is ever put into an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from connector.errors import RateLimitedError, UnavailableError, trim_body
+from connector.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+#: Called once per HTTP request actually sent: (method, url without query, status or None).
+CallObserver = Callable[[str, str, int | None], None]
+
+
+def safe_url(url: str) -> str:
+    """The URL without its query string, which may carry tokens or codes."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class HttpTransport:
+    """Sends requests with one retry policy and reports every attempt to an observer."""
+
+    def __init__(
+        self,
+        *,
+        session: requests.Session | None = None,
+        policy: RetryPolicy | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self.session = session or requests.Session()
+        self.policy = policy or RetryPolicy()
+        self.timeout_seconds = timeout_seconds
+        self.observer = observer
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        """Send one logical request, retrying per policy; return the final response.
+
+        ``headers`` is a callable so that each attempt carries the current access token.
+        Raises ``RateLimitedError`` or ``UnavailableError`` when retries run out.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=dict(headers()) if headers else None,
+                    params=params,
+                    json=json,
+                    data=data,
+                    timeout=self.timeout_seconds,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self._observe(method, url, None)
+                if self.policy.should_retry_connection_error(attempt, idempotent=idempotent):
+                    log.warning(
+                        "%s %s failed (%s), retrying", method, safe_url(url), type(exc).__name__
+                    )
+                    self.policy.wait(attempt)
+                    continue
+                raise UnavailableError(
+                    f"{method} {safe_url(url)} failed after {attempt} attempt(s): "
+                    f"{type(exc).__name__}"
+                ) from None
+            except requests.RequestException as exc:
+                self._observe(method, url, None)
+                raise UnavailableError(
+                    f"{method} {safe_url(url)} could not be sent: {type(exc).__name__}"
+                ) from None
+            self._observe(method, url, response.status_code)
+            status = response.status_code
+            if self.policy.should_retry_status(status, attempt, idempotent=idempotent):
+                log.warning("%s %s returned %s, retrying", method, safe_url(url), status)
+                self.policy.wait(attempt, response.headers.get("Retry-After"))
+                continue
+            if status == 429:
+                raise RateLimitedError(
+                    f"{method} {safe_url(url)} still rate limited after {attempt} attempt(s); "
+                    "the next run resumes",
+                    http_status=status,
+                    body_excerpt=trim_body(response.content),
+                )
+            if status >= 500:
+                raise UnavailableError(
+                    f"{method} {safe_url(url)} failed with a server error",
+                    http_status=status,
+                    body_excerpt=trim_body(response.content),
+                )
+            return response
+
+    def _observe(self, method: str, url: str, status: int | None) -> None:
+        if self.observer is not None:
+            self.observer(method, safe_url(url), status)

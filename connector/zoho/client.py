@@ -1,0 +1,556 @@
+"""Zoho CRM v8 REST client: Get Records, deleted records, field metadata and creation, updates.
+
+Incremental reads use Get Records with ``If-Modified-Since`` sorted by ``Modified_Time`` rather
+than COQL keyset paging: it costs 1 credit per 200 rows, needs no ``ZohoCRM.coql.READ`` scope,
+returns lookups in the same shape as every other endpoint, and answers 304 in one call when
+nothing changed. Its known weakness (offset pages can shift if a record changes mid-pull) is
+bounded by re-reading from the last ``Modified_Time`` seen, inclusive.
+
+Whether v8 still honours ``If-Modified-Since`` is UNCONFIRMED (research/zoho.md §2): the 2025
+OAS lists it, the 2026 generated docs omit it. Both readings are handled: records older than
+the requested instant are dropped here, so an ignored header costs reads but never correctness.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any, Literal
+
+import requests
+
+from connector.base import (
+    DeletedRecord,
+    FieldCreateOutcome,
+    FieldMeta,
+    NewField,
+    RecordPage,
+    WriteOutcome,
+    WriteStatus,
+)
+from connector.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    RetryLaterError,
+    describe_crm_error,
+    trim_body,
+)
+from connector.http import HttpTransport, safe_url
+from connector.zoho.auth import ZohoTokenManager
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/crm/v8"
+#: Zoho's page-size maximum for Get Records and deleted records.
+PAGE_SIZE = 200
+#: ``page`` reaches only the first 2,000 records; past that ``page_token`` is required.
+DISCRETE_PAGE_LIMIT_RECORDS = 2000
+#: Zoho accepts at most 50 field API names in ``fields``.
+MAX_FIELDS_PER_CALL = 50
+#: Insert/update/upsert take at most 100 records per call.
+WRITE_BATCH_SIZE = 100
+#: Fields per create call. The create maximum is UNCONFIRMED (research/zoho.md §5 open items);
+#: 5 is the documented maximum for *updating* custom fields, the closest documented figure.
+FIELD_CREATE_BATCH_SIZE = 5
+#: §6: insert/update/upsert cost 1 credit per 10 records (so at most 10 per call of 100).
+RECORDS_PER_WRITE_CREDIT = 10
+#: 401 codes that mean "this access token is no longer good" (AUTHENTICATION_FAILURE is also
+#: returned for expired tokens in the wild: rikas/zoho_hub#34).
+TOKEN_REFUSED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
+
+
+def parse_zoho_datetime(value: str) -> datetime:
+    """Zoho datetimes carry an offset (``2026-01-02T10:00:00+05:30``); some tools send ``Z``."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_zoho_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+CreditKind = Literal["read_page", "deleted_page", "fields", "update"]
+
+
+def zoho_credits(kind: CreditKind, records: int = 0) -> int:
+    """API credits one call costs (research/zoho.md §6 "Cost per call"; v8 UNCONFIRMED).
+
+    ``read_page``: Get Records without ``cvid``, 1. ``deleted_page``: Get deleted records, 2.
+    ``fields``: any field-metadata call (read one, read all, create), 1 by default.
+    ``update``: 1 per 10 records, at least 1, for one call of at most 100 records.
+    The sandbox CRM charges by the same table, so tests can check estimates against it.
+    """
+    if records < 0:
+        raise ValueError("records must not be negative")
+    if kind == "update":
+        if records > WRITE_BATCH_SIZE:
+            raise ValueError(f"one update call takes at most {WRITE_BATCH_SIZE} records")
+        return max(1, math.ceil(records / RECORDS_PER_WRITE_CREDIT))
+    if kind == "deleted_page":
+        return 2
+    return 1
+
+
+class ZohoClient:
+    """One Zoho org. Thread-safe: the token manager is shared and the session is pooled."""
+
+    max_write_batch = WRITE_BATCH_SIZE
+
+    def __init__(
+        self,
+        tokens: ZohoTokenManager,
+        transport: HttpTransport,
+        *,
+        api_domain: str | None = None,
+    ) -> None:
+        self._tokens = tokens
+        self._transport = transport
+        self._api_domain_override = api_domain.rstrip("/") if api_domain else None
+
+    # --- reads ---------------------------------------------------------------------------------
+    def iter_pages(
+        self, module: str, fields: Sequence[str], *, modified_since: datetime | None = None
+    ) -> Iterator[RecordPage]:
+        """Yield pages of up to 200 records sorted by Modified_Time, oldest first."""
+        if not fields:
+            raise ConfigurationError(f"no fields requested for {module}; Zoho requires `fields`")
+        # Modified_Time is always asked for (it moves the cursor), so it counts against the 50.
+        wanted = sorted(set(fields) | {"Modified_Time"})
+        if len(wanted) > MAX_FIELDS_PER_CALL:
+            raise ConfigurationError(
+                f"{len(wanted)} fields requested for {module} (Modified_Time included); Zoho "
+                f"accepts at most {MAX_FIELDS_PER_CALL} per call"
+            )
+        if modified_since is not None and modified_since.tzinfo is None:
+            modified_since = modified_since.replace(tzinfo=UTC)  # naive means UTC, as stored
+        base_params: dict[str, Any] = {
+            "fields": ",".join(wanted),
+            "per_page": PAGE_SIZE,
+            "sort_by": "Modified_Time",
+            "sort_order": "asc",
+        }
+        headers = (
+            {"If-Modified-Since": format_zoho_datetime(modified_since)} if modified_since else {}
+        )
+        page = 1
+        page_token: str | None = None
+        seen_tokens: set[str] = set()
+        while True:
+            params = dict(base_params)
+            if page_token:
+                params["page_token"] = page_token
+            else:
+                params["page"] = page
+            response = self._call("GET", f"/{module}", params=params, extra_headers=headers)
+            if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+                return
+            payload = self._json(response)
+            records = payload.get("data") or []
+            info = payload.get("info") or {}
+            if modified_since is not None:
+                records = [r for r in records if _modified_at_or_after(r, modified_since)]
+            more = bool(info.get("more_records"))
+            yield RecordPage(
+                module=module,
+                records=records,
+                more_records=more,
+                newest_modified=_newest_modified(records),
+            )
+            if not more:
+                return
+            next_token = info.get("next_page_token")
+            if page * PAGE_SIZE < DISCRETE_PAGE_LIMIT_RECORDS and not page_token:
+                page += 1
+                continue
+            if not next_token:
+                raise ConnectorError(
+                    f"Zoho reported more {module} records past 2,000 but gave no next_page_token"
+                )
+            if next_token in seen_tokens:
+                raise ConnectorError(f"loop detected in {module} pagination (repeated page_token)")
+            seen_tokens.add(next_token)
+            page_token = next_token
+
+    def iter_deleted(
+        self, module: str, *, deleted_since: datetime | None = None
+    ) -> Iterator[DeletedRecord]:
+        headers = (
+            {"If-Modified-Since": format_zoho_datetime(deleted_since)} if deleted_since else {}
+        )
+        page = 1
+        while True:
+            response = self._call(
+                "GET",
+                f"/{module}/deleted",
+                params={"type": "all", "page": page, "per_page": PAGE_SIZE},
+                extra_headers=headers,
+            )
+            if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+                return
+            payload = self._json(response)
+            for item in payload.get("data") or []:
+                when = item.get("deleted_time")
+                yield DeletedRecord(
+                    module=module,
+                    record_id=str(item.get("id")),
+                    deleted_at=parse_zoho_datetime(when) if isinstance(when, str) else None,
+                )
+            if not (payload.get("info") or {}).get("more_records"):
+                return
+            page += 1
+
+    def get_fields(self, module: str) -> list[FieldMeta]:
+        response = self._call("GET", "/settings/fields", params={"module": module})
+        if response.status_code == HTTPStatus.NO_CONTENT:
+            return []
+        fields = []
+        for raw in self._json(response).get("fields") or []:
+            if not isinstance(raw, dict) or not isinstance(raw.get("api_name"), str):
+                log.warning("ignoring a %s field entry without api_name", module)
+                continue
+            formula = raw.get("formula") or {}
+            fields.append(
+                FieldMeta(
+                    api_name=raw["api_name"],
+                    label=raw.get("field_label") or raw.get("display_label") or raw["api_name"],
+                    data_type=raw.get("data_type") or "unknown",
+                    length=raw.get("length"),
+                    read_only=bool(
+                        raw.get("read_only")
+                        or raw.get("field_read_only")
+                        or formula.get("return_type")
+                        or (raw.get("operation_type") or {}).get("api_update") is False
+                    ),
+                    custom=bool(raw.get("custom_field")),
+                    picklist_values=tuple(
+                        str(v.get("actual_value")) for v in raw.get("pick_list_values") or []
+                    ),
+                )
+            )
+        return fields
+
+    # --- field creation (§5) ------------------------------------------------------------------
+    def create_fields(self, module: str, fields: Sequence[NewField]) -> list[FieldCreateOutcome]:
+        """POST fields in calls of 5, then GET each created field to learn its api_name.
+
+        Creation is not idempotent, so a 5xx or dropped connection is not retried (a resent
+        create could make "Risk Score" twice, or fail as a duplicate of itself); the error
+        propagates instead. Calling again afterwards is safe: fields that were created come back
+        as ``DUPLICATE_DATA`` outcomes naming the existing api_name.
+        """
+        outcomes: list[FieldCreateOutcome] = []
+        for start in range(0, len(fields), FIELD_CREATE_BATCH_SIZE):
+            batch = list(fields[start : start + FIELD_CREATE_BATCH_SIZE])
+            response = self._call(
+                "POST",
+                "/settings/fields",
+                params={"module": module},
+                json={"fields": [_new_field_body(f) for f in batch]},
+                idempotent=False,
+                results_key="fields",
+            )
+            outcomes.extend(self._field_outcomes(module, batch, response))
+        return outcomes
+
+    def _field_outcomes(
+        self, module: str, batch: list[NewField], response: requests.Response
+    ) -> list[FieldCreateOutcome]:
+        """Per-item results of a 201, 207 or 400 (all failed) create response, in input order."""
+        items = self._result_items(response, "fields", f"field creation for {module}")
+        outcomes = []
+        for new, item in zip(batch, items, strict=False):
+            code, attribute, message = describe_crm_error(item)
+            details = item.get("details") if isinstance(item, dict) else None
+            details = details if isinstance(details, dict) else {}
+            field_id = details.get("id")
+            if isinstance(item, dict) and item.get("status") == "success" and field_id:
+                # §5: the create response carries only the id; the api_name Zoho generated
+                # from the label (not always the label with underscores) needs one more GET.
+                api_name = self._created_api_name(module, str(field_id))
+                outcomes.append(
+                    FieldCreateOutcome(
+                        label=new.label,
+                        created=True,
+                        field_id=str(field_id),
+                        api_name=api_name,
+                        crm_code=code,
+                        message=message if api_name else "created, but Zoho sent no api_name",
+                    )
+                )
+                continue
+            if code == "DUPLICATE_DATA":
+                # details.api_name names the field that already exists (the caller can use it).
+                outcomes.append(
+                    FieldCreateOutcome(
+                        label=new.label,
+                        created=False,
+                        field_id=None,
+                        api_name=attribute,
+                        crm_code=code,
+                        message=message or "a field with this label or api_name already exists",
+                    )
+                )
+                continue
+            # Other errors name the offending request attribute (field_label, data_type, ...).
+            outcomes.append(
+                FieldCreateOutcome(
+                    label=new.label,
+                    created=False,
+                    field_id=None,
+                    api_name=None,
+                    crm_code=code,
+                    message=f"{message} ({attribute})" if attribute else message,
+                )
+            )
+        outcomes.extend(
+            FieldCreateOutcome(
+                label=new.label,
+                created=False,
+                field_id=None,
+                api_name=None,
+                message="Zoho returned no result for this field",
+            )
+            for new in batch[len(items) :]
+        )
+        return outcomes
+
+    def _created_api_name(self, module: str, field_id: str) -> str | None:
+        response = self._call("GET", f"/settings/fields/{field_id}", params={"module": module})
+        if response.status_code == HTTPStatus.NO_CONTENT:
+            return None
+        found = self._json(response).get("fields")
+        if isinstance(found, list) and found and isinstance(found[0], dict):
+            api_name = found[0].get("api_name")
+            return api_name if isinstance(api_name, str) else None
+        return None
+
+    # --- writes --------------------------------------------------------------------------------
+    def write_cost(self, records: int) -> tuple[int, int]:
+        """(calls, credits) for updating ``records`` rows: calls of 100, each ceil(rows/10)."""
+        if records < 0:
+            raise ValueError("records must not be negative")
+        sizes = [
+            min(WRITE_BATCH_SIZE, records - start) for start in range(0, records, WRITE_BATCH_SIZE)
+        ]
+        return len(sizes), sum(zoho_credits("update", size) for size in sizes)
+
+    def update_records(self, module: str, rows: Sequence[dict[str, Any]]) -> list[WriteOutcome]:
+        """PUT rows by id in calls of 100, with ``trigger: []`` so workflows do not fire on scores.
+
+        An update by id is idempotent, so the retry policy may resend it. Returns one outcome per
+        row, in input order, from Zoho's per-record results (200, 207 or 400).
+        """
+        outcomes: list[WriteOutcome] = []
+        for start in range(0, len(rows), WRITE_BATCH_SIZE):
+            batch = list(rows[start : start + WRITE_BATCH_SIZE])
+            response = self._call(
+                "PUT",
+                f"/{module}",
+                json={"data": batch, "trigger": []},
+                idempotent=True,
+                results_key="data",
+            )
+            outcomes.extend(self._write_outcomes(batch, response))
+        return outcomes
+
+    def _result_items(self, response: requests.Response, key: str, what: str) -> list[Any]:
+        """The per-record results under ``key``; a top-level error (e.g. LIMIT_EXCEEDED) means
+        the whole call was refused."""
+        payload = self._json(response)
+        items = payload.get(key)
+        if not isinstance(items, list):
+            code, field, message = describe_crm_error(payload)
+            raise ConfigurationError(
+                f"Zoho refused the whole {what}: {message}",
+                crm_code=code,
+                field=field,
+                http_status=response.status_code,
+            )
+        return items
+
+    def _write_outcomes(
+        self, batch: list[dict[str, Any]], response: requests.Response
+    ) -> list[WriteOutcome]:
+        items = self._result_items(response, "data", "update")
+        outcomes = []
+        for row, item in zip(batch, items, strict=False):
+            code, field, message = describe_crm_error(item)
+            record_id = str(row.get("id"))
+            if isinstance(item, dict) and item.get("status") == "success":
+                outcomes.append(WriteOutcome(record_id=record_id, status=WriteStatus.WRITTEN))
+                continue
+            status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
+            details = item.get("details") if isinstance(item, dict) else None
+            outcomes.append(
+                WriteOutcome(
+                    record_id=record_id,
+                    status=status,
+                    crm_code=code,
+                    field=field,
+                    message=message,
+                    details=details if isinstance(details, dict) else {},
+                )
+            )
+        outcomes.extend(
+            WriteOutcome(
+                record_id=str(row.get("id")),
+                status=WriteStatus.FAILED,
+                message="Zoho returned no result for this row",
+            )
+            for row in batch[len(items) :]
+        )
+        return outcomes
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _base_url(self) -> str:
+        if self._api_domain_override:
+            return self._api_domain_override + API_PATH
+        domain = self._tokens.api_domain
+        if not domain:
+            self._tokens.current()
+            domain = self._tokens.api_domain
+        if not domain:
+            raise ConfigurationError("no api_domain configured and none in the token response")
+        return domain.rstrip("/") + API_PATH
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        extra_headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        results_key: str | None = None,
+    ) -> requests.Response:
+        """One API call; on a refused token, refresh once (single-flight) and resend once.
+
+        ``results_key``: for calls with per-item results, a 400 whose body holds a list under
+        this key means "every item failed" and is returned for the caller to read, not raised.
+        """
+        for attempt in (1, 2):
+            token, generation = self._tokens.current()
+
+            def headers(token: str = token) -> dict[str, str]:
+                return {"Authorization": f"Zoho-oauthtoken {token}", **(extra_headers or {})}
+
+            url = self._base_url() + path
+            response = self._transport.request(
+                method, url, idempotent=idempotent, headers=headers, params=params, json=json
+            )
+            if response.status_code != HTTPStatus.UNAUTHORIZED:
+                break
+            code, _, message = describe_crm_error(_safe_json(response))
+            if code in TOKEN_REFUSED_CODES and attempt == 1:
+                log.info("Zoho refused the access token (%s); refreshing once", code)
+                self._tokens.refused(generation)
+                continue
+            raise AuthenticationError(
+                f"Zoho refused the request to {safe_url(url)}: {message or 'unauthorised'}",
+                crm_code=code,
+                http_status=response.status_code,
+            )
+        if response.status_code >= 400 and not _is_item_results(response, results_key):
+            raise self._error_for(response, method, path)
+        return response
+
+    @staticmethod
+    def _error_for(response: requests.Response, method: str, path: str) -> ConnectorError:
+        """A refused call (4xx other than 401/429): the request itself is wrong for this org.
+
+        Missing scope, unknown module or field, bad parameters, page limits: retrying cannot
+        help, so the run stops with a message for the person who configures it. (429 and 5xx
+        never reach here: the transport retries them and raises ``RetryLaterError``.)
+        """
+        code, field, message = describe_crm_error(_safe_json(response))
+        return ConfigurationError(
+            f"Zoho {method} {API_PATH}{path} failed: {message or 'error'}",
+            crm_code=code,
+            field=field,
+            http_status=response.status_code,
+            body_excerpt=trim_body(response.content),
+        )
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        payload = _safe_json(response)
+        if not isinstance(payload, dict):
+            raise RetryLaterError(
+                "Zoho returned a body that is not a JSON object",
+                http_status=response.status_code,
+                body_excerpt=trim_body(response.content),
+            )
+        return payload
+
+
+_INVALID_CODES = frozenset(
+    {
+        "INVALID_DATA",
+        "MANDATORY_NOT_FOUND",
+        "DEPENDENT_FIELD_MISSING",
+        "DEPENDENT_MISMATCH",
+        "DUPLICATE_DATA",
+        "NOT_ALLOWED",
+    }
+)
+
+
+def _safe_json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _is_item_results(response: requests.Response, results_key: str | None) -> bool:
+    """A 400 from a write may still be per-item results (all items failed, §4/§5): keep it."""
+    if results_key is None or response.status_code != HTTPStatus.BAD_REQUEST:
+        return False
+    payload = _safe_json(response)
+    return isinstance(payload, dict) and isinstance(payload.get(results_key), list)
+
+
+def _new_field_body(new: NewField) -> dict[str, Any]:
+    """§5 create body for one field; optional keys are sent only when set."""
+    body: dict[str, Any] = {"field_label": new.label, "data_type": new.data_type}
+    if new.length is not None:
+        body["length"] = new.length
+    if new.decimal_place is not None:
+        body["decimal_place"] = new.decimal_place
+    if new.picklist_values:
+        body["pick_list_values"] = [
+            {"display_value": value, "actual_value": value} for value in new.picklist_values
+        ]
+    return body
+
+
+def _modified_at_or_after(record: Mapping[str, Any], since: datetime) -> bool:
+    value = record.get("Modified_Time")
+    if not isinstance(value, str):
+        return True  # cannot tell; keep it rather than lose it
+    try:
+        return parse_zoho_datetime(value) >= since
+    except ValueError:
+        return True
+
+
+def _newest_modified(records: Sequence[Mapping[str, Any]]) -> datetime | None:
+    newest = None
+    for record in records:
+        value = record.get("Modified_Time")
+        if not isinstance(value, str):
+            continue
+        try:
+            parsed = parse_zoho_datetime(value)
+        except ValueError:
+            continue
+        if newest is None or parsed > newest:
+            newest = parsed
+    return newest

@@ -1,0 +1,258 @@
+"""What the admin commands do: check a mapping, create its fields, plan a push with its cost,
+and write a starter mapping. The CLI only prints what these return.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector.base import CRMClient, FieldMeta, NewField
+from jobs.mapping_check import (
+    ACCOUNT_OUTPUT_KINDS,
+    CHOICES,
+    OUTPUT_KINDS,
+    Metadata,
+    Problem,
+    ValueKind,
+    check_mapping,
+)
+from jobs.push import Plan, plan
+from jobs.store import Store
+from mappings.engine import Mapper, format_target
+from mappings.spec import MappingSpec, TargetField, default_mapping_path
+
+#: The CRM type each kind of output gets when `engage fields ensure` creates its field.
+NEW_FIELD_TYPES = {
+    ValueKind.INTEGER: ("integer", None),
+    ValueKind.NUMBER: ("double", None),
+    ValueKind.TEXT: ("textarea", 2000),
+    ValueKind.CHOICE: ("picklist", None),
+    ValueKind.DATE: ("date", None),
+    ValueKind.DATETIME: ("datetime", None),
+}
+
+
+def mapped_modules(spec: MappingSpec) -> list[str]:
+    modules = {source.module for _kind, source, _model in spec.source_specs()}
+    modules.add(spec.targets.engagements.module)
+    if spec.targets.accounts is not None:
+        modules.add(spec.targets.accounts.module)
+    return sorted(modules)
+
+
+def fetch_metadata(client: CRMClient, modules: list[str]) -> dict[str, dict[str, FieldMeta]]:
+    """One metadata call per module. A module the CRM refuses is left out (check reports it)."""
+    from connector.errors import ConfigurationError
+
+    metadata: dict[str, dict[str, FieldMeta]] = {}
+    for module in modules:
+        try:
+            metadata[module] = {f.api_name: f for f in client.get_fields(module)}
+        except ConfigurationError as exc:
+            if exc.crm_code != "INVALID_MODULE":
+                raise
+    return metadata
+
+
+def check(client: CRMClient, spec: MappingSpec) -> list[Problem]:
+    return check_mapping(spec, fetch_metadata(client, mapped_modules(spec)))
+
+
+@dataclass
+class PlanWithCost:
+    plan: Plan
+    #: module -> (write calls, CRM credits) a push of this plan costs.
+    cost: dict[str, tuple[int, int]]
+    #: Calls this plan itself made (field metadata, to find values the CRM would refuse).
+    planning_calls: int
+
+    @property
+    def total_calls(self) -> int:
+        return sum(calls for calls, _ in self.cost.values())
+
+    @property
+    def total_credits(self) -> int:
+        return sum(credits for _, credits in self.cost.values())
+
+
+def plan_with_cost(client: CRMClient, mapper: Mapper, store: Store) -> PlanWithCost:
+    modules = mapper.target_modules()
+    metadata = fetch_metadata(client, modules)
+    planned = plan(mapper, store, metadata)
+    cost = {module: client.write_cost(rows) for module, rows in planned.rows_by_module().items()}
+    return PlanWithCost(planned, cost, planning_calls=len(modules))
+
+
+@dataclass
+class FieldAction:
+    module: str
+    output: str
+    wanted_name: str
+    label: str
+    data_type: str
+    created: bool = False
+    api_name: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class EnsureResult:
+    actions: list[FieldAction] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)  # mapping name -> CRM's api_name
+    #: The mapping file that now holds the CRM's names (a copy when the shipped one was used).
+    mapping_written: Path | None = None
+
+
+def missing_target_fields(spec: MappingSpec, metadata: Metadata) -> list[FieldAction]:
+    """The target fields the CRM lacks, with the type each would be created with."""
+    actions = []
+    targets = [(spec.targets.engagements, OUTPUT_KINDS)]
+    if spec.targets.accounts is not None:
+        targets.append((spec.targets.accounts, ACCOUNT_OUTPUT_KINDS))  # type: ignore[arg-type]
+    for target, kinds in targets:
+        existing = metadata.get(target.module, {})
+        for output, rule in target.fields.items():
+            if rule.field in existing:
+                continue
+            kind, _longest = kinds[output]
+            data_type, _length = NEW_FIELD_TYPES[ValueKind.TEXT if rule.template else kind]
+            actions.append(
+                FieldAction(
+                    module=target.module,
+                    output=str(output.value),
+                    wanted_name=rule.field,
+                    label=rule.field.replace("_", " "),
+                    data_type=data_type,
+                )
+            )
+    return actions
+
+
+def new_field(action: FieldAction, rule: TargetField) -> NewField:
+    _type, length = next(v for v in NEW_FIELD_TYPES.values() if v[0] == action.data_type)
+    values: tuple[str, ...] = ()
+    if action.data_type == "picklist":
+        values = tuple(str(format_target(rule, plain)) for plain in CHOICES.get(action.output, ()))
+        if not values:  # account risk level: same choices as the engagement's
+            values = tuple(str(format_target(rule, plain)) for plain in CHOICES["risk_level"])
+    return NewField(
+        label=action.label, data_type=action.data_type, length=length, picklist_values=values
+    )
+
+
+def ensure_fields(
+    client: CRMClient, spec: MappingSpec, mapping_path: Path, *, dry_run: bool
+) -> EnsureResult:
+    """Create every missing target field; record generated API names in the mapping file."""
+    metadata = fetch_metadata(client, mapped_modules(spec))
+    result = EnsureResult(actions=missing_target_fields(spec, metadata))
+    if dry_run or not result.actions:
+        return result
+    rules = {
+        (t.module, r.field): r
+        for t in (spec.targets.engagements, spec.targets.accounts)
+        if t is not None
+        for r in t.fields.values()
+    }
+    by_module: dict[str, list[FieldAction]] = {}
+    for action in result.actions:
+        by_module.setdefault(action.module, []).append(action)
+    for module, actions in by_module.items():
+        outcomes = client.create_fields(
+            module, [new_field(a, rules[(module, a.wanted_name)]) for a in actions]
+        )
+        for action, outcome in zip(actions, outcomes, strict=True):
+            action.created = outcome.created
+            action.api_name = outcome.api_name
+            if not outcome.created:
+                action.error = f"{outcome.crm_code or 'refused'}: {outcome.message}"
+            elif outcome.api_name and outcome.api_name != action.wanted_name:
+                result.renamed[action.wanted_name] = outcome.api_name
+    if result.renamed:
+        result.mapping_written = rename_in_mapping(mapping_path, result.renamed)
+    return result
+
+
+def rename_in_mapping(path: Path, renamed: dict[str, str], copy_dir: Path | None = None) -> Path:
+    """Replace quoted field names in the mapping file, keeping its comments and layout.
+
+    The shipped default is never edited (it belongs to the installation): a copy with the
+    CRM's names is written to ``copy_dir`` (default: the working directory) instead.
+    """
+    text = path.read_text(encoding="utf-8")
+    for old, new in renamed.items():
+        text = re.sub(rf'"{re.escape(old)}"', f'"{new}"', text)
+    target = path
+    if path.resolve() == default_mapping_path("zoho").resolve():
+        target = (copy_dir or Path.cwd()) / "zoho-mapping.toml"
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+#: Plugin attribute -> Zoho field names and labels to look for, in order of preference.
+GUESSES = {
+    "accounts": {
+        "name": ["Account_Name"],
+        "industry": ["Industry"],
+        "owner_id": ["Owner.id"],
+        "owner_name": ["Owner.name"],
+        "country": ["Billing_Country", "Country"],
+        "modified_at": ["Modified_Time"],
+    },
+    "engagements": {
+        "name": ["Deal_Name"],
+        "account_id": ["Account_Name.id"],
+        "account_name": ["Account_Name.name"],
+        "owner_id": ["Owner.id"],
+        "owner_name": ["Owner.name"],
+        "stage": ["Stage"],
+        "contract_value": ["Amount", "Contract_Value"],
+        "currency": ["Currency"],
+        "start_date": ["Engagement_Start", "Start_Date", "Project_Start"],
+        "end_date": ["Contract_End", "End_Date", "Contract_End_Date", "Project_End"],
+        "closing_date": ["Closing_Date"],
+        "billing_model": ["Billing_Model", "Engagement_Type", "Type"],
+        "sla_tier": ["SLA_Tier", "SLA", "Service_Level"],
+        "modified_at": ["Modified_Time"],
+    },
+}
+
+
+def starter_mapping(metadata: Metadata) -> str:
+    """A mapping file built from the org's fields: the shipped default, with each source field
+    replaced by the best match found (or commented out when none is)."""
+    lines = default_mapping_path("zoho").read_text(encoding="utf-8").splitlines()
+    out = [
+        "# Starter mapping written by `engage mappings init` from this org's field metadata.",
+        "# Lines marked `# guessed` were matched by name; check them before the first push.",
+    ]
+    section = None
+    for line in lines:
+        header = re.match(r"^\[sources\.(\w+)\.fields\]$", line)
+        if line.startswith("["):
+            section = header.group(1) if header else None
+        entry = re.match(r'^(\w+) = "([^"]+)"$', line)
+        if section in GUESSES and entry and entry.group(1) in GUESSES[section]:
+            attribute = entry.group(1)
+            module = "Accounts" if section == "accounts" else "Deals"
+            found = _guess(metadata.get(module, {}), GUESSES[section][attribute])
+            if found:
+                out.append(f'{attribute} = "{found}"  # guessed')
+            else:
+                out.append(f'# {attribute} = "?"  # no matching field found in {module}')
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _guess(fields: Mapping[str, FieldMeta], candidates: list[str]) -> str | None:
+    by_label = {f.label.lower().replace(" ", "_"): f.api_name for f in fields.values()}
+    for candidate in candidates:
+        top, _, rest = candidate.partition(".")
+        name = top if top in fields else by_label.get(top.lower())
+        if name:
+            return f"{name}.{rest}" if rest else name
+    return None

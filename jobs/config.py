@@ -1,0 +1,184 @@
+"""The configuration file (TOML) and the secrets (environment only).
+
+Secrets never live in the TOML file: a key that looks like one is refused with a message that
+says which environment variable to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from jobs.risk import RiskWeights
+from jobs.sla import SlaPolicy
+from mappings.spec import default_mapping_path
+from mappings.tomlfile import ConfigFileError, read_toml, validate_model
+
+SECRET_ENV = {
+    "client_id": "ENGAGE_ZOHO_CLIENT_ID",
+    "client_secret": "ENGAGE_ZOHO_CLIENT_SECRET",
+    "refresh_token": "ENGAGE_ZOHO_REFRESH_TOKEN",
+}
+_SECRET_KEYS = frozenset({"client_secret", "refresh_token", "access_token", "password", "token"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZohoSection(_Section):
+    #: The data centre's accounts server, e.g. https://accounts.zoho.com.cn for China.
+    accounts_url: str = Field(pattern=r"^https?://")
+    #: Normally taken from the token response; set it for sandbox/developer orgs or tests.
+    api_domain: str | None = Field(default=None, pattern=r"^https?://")
+
+    @field_validator("accounts_url", "api_domain")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
+class CrmSection(_Section):
+    kind: Literal["zoho"]
+    #: Mapping file; relative paths are relative to the config file. Default: the shipped one.
+    mapping: str | None = None
+    zoho: ZohoSection
+
+
+class StoreSection(_Section):
+    #: SQLAlchemy URL; relative SQLite paths are relative to the config file.
+    url: str = "sqlite:///engage.db"
+
+
+class HealthSection(_Section):
+    #: Lowest score of each level; scores below `medium` are low.
+    medium: int = Field(default=30, ge=1, le=100)
+    high: int = Field(default=55, ge=1, le=100)
+    critical: int = Field(default=75, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> HealthSection:
+        if not self.medium < self.high < self.critical:
+            raise ValueError(
+                f"bands must increase: medium {self.medium} < high {self.high} "
+                f"< critical {self.critical}"
+            )
+        return self
+
+
+class RiskSection(_Section):
+    #: Percent per factor; must sum to 100 (see jobs/risk.py for each formula).
+    weights: RiskWeights = RiskWeights()
+    #: Calendar days between two status reports (the weekly report).
+    report_cadence_days: int = Field(default=7, ge=1)
+
+
+def _default_tiers() -> dict[str, SlaPolicy]:
+    """Gold, Silver and Bronze: business-minute goals by priority, on a Mon–Fri UTC calendar."""
+    base = {"P1": 30, "P2": 60, "P3": 240, "P4": 480}
+    resolve = {"P1": 240, "P2": 480, "P3": 1440, "P4": 2880}
+    tiers = {}
+    for name, factor, on_time, cadence in (
+        ("Gold", 1, 95, 7),
+        ("Silver", 2, 90, 7),
+        ("Bronze", 4, 85, 14),
+    ):
+        tiers[name] = SlaPolicy.model_validate(
+            {
+                "tier": name,
+                "calendar": {"timezone": "UTC"},
+                "goals": {
+                    "first_response_minutes": {p: m * factor for p, m in base.items()},
+                    "resolution_minutes": {p: m * factor for p, m in resolve.items()},
+                    "on_time_milestones_pct": on_time,
+                    "status_report_every_days": cadence,
+                },
+            }
+        )
+    return tiers
+
+
+class SlaSection(_Section):
+    #: Policy per SLA tier, keyed by the tier's value in the CRM (the deal's SLA tier field).
+    #: Raise `version` when goals change: finished tickets keep the goal they were measured by.
+    tiers: dict[str, SlaPolicy] = Field(default_factory=_default_tiers)
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tier_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                name: {"tier": name, **policy} if isinstance(policy, dict) else policy
+                for name, policy in value.items()
+            }
+        return value
+
+
+class ScheduleSection(_Section):
+    #: Minutes between runs of the full job (sync, score, push) in `engage daemon`.
+    run_every_minutes: int = Field(default=15, ge=1)
+
+
+class Config(_Section):
+    crm: CrmSection
+    store: StoreSection = StoreSection()
+    health: HealthSection = HealthSection()
+    risk: RiskSection = RiskSection()
+    sla: SlaSection = SlaSection()
+    schedule: ScheduleSection = ScheduleSection()
+
+
+class Settings:
+    """A validated config file plus the secrets from the environment."""
+
+    def __init__(self, config: Config, path: Path, env: Mapping[str, str]) -> None:
+        self.config = config
+        self.path = path
+        self._env = env
+
+    @property
+    def mapping_path(self) -> Path:
+        if self.config.crm.mapping is None:
+            return default_mapping_path(self.config.crm.kind)
+        return (self.path.parent / self.config.crm.mapping).resolve()
+
+    @property
+    def store_url(self) -> str:
+        url = self.config.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str((self.path.parent / url[len(prefix) :]).resolve())
+        return url
+
+    def secret(self, name: str) -> SecretStr:
+        variable = SECRET_ENV[name]
+        value = self._env.get(variable)
+        if not value:
+            raise ConfigFileError(
+                self.path, f"crm.zoho.{name}", f"set the environment variable {variable}"
+            )
+        return SecretStr(value)
+
+
+def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file; ``ConfigFileError`` names the file and the key."""
+    path = Path(path)
+    data = read_toml(path)
+    refuse_secrets_in_file(path, data)
+    config = validate_model(path, data, Config)
+    return Settings(config, path, os.environ if env is None else env)
+
+
+def refuse_secrets_in_file(path: Path, data: Mapping[str, object], prefix: str = "") -> None:
+    """Raise if any key in the parsed TOML looks like a secret."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key in _SECRET_KEYS:
+            hint = SECRET_ENV.get(key, "an environment variable")
+            raise ConfigFileError(path, dotted, f"secrets do not belong in the file; use {hint}")
+        if isinstance(value, Mapping):
+            refuse_secrets_in_file(path, value, dotted + ".")

@@ -1,0 +1,350 @@
+"""Import delivery facts (milestones, tickets, costs, touchpoints, change requests) from a file.
+
+CSV (UTF-8, a BOM is fine; the header row names the fields) or JSON (a list of objects, or
+``{"rows": [...]}``), chosen by the file's extension. Every row is validated with the domain
+model: good rows load, bad rows come back as :class:`RowError` with the row number a person
+sees (CSV: the header is row 1; JSON: the 1-based position in the list) and the field.
+Importing the same file again changes nothing: facts are keyed by their ``external_id``.
+The file format, field by field, is in ``docs/import.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from jobs.store import Store
+from jobs.store.schema import FACT_TABLES
+
+#: The kinds of facts, as `engage import KIND` names them.
+KINDS = ("milestones", "tickets", "costs", "touchpoints", "changes")
+#: Where imported facts come from, in the store's ``source`` column.
+SOURCE = "file"
+#: Fields holding ``[start, end]`` intervals; in CSV written ``start/end;start/end``.
+INTERVAL_FIELDS = frozenset({"waiting_on_client"})
+#: Ids people often write as numbers in JSON; taken as text.
+ID_FIELDS = frozenset({"external_id", "engagement_id"})
+
+_DATETIME = TypeAdapter(datetime)
+TZ_EXAMPLE = "2026-11-23T09:00:00+08:00"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem with one row: its number as a person counts it, the column, what is wrong.
+
+    ``field`` is empty when the problem concerns the whole row.
+    """
+
+    row: int
+    field: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    path: Path
+    #: Data rows in the file (blank lines not counted).
+    total: int = 0
+    #: Rows that passed validation and are in the store now.
+    loaded: int = 0
+    #: Of those, rows that were new or had different values (0 when re-importing a file).
+    changed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    #: Loaded anyway, but worth a look (e.g. an engagement the store does not know yet).
+    warnings: list[RowError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Rows that were not loaded."""
+        return len({e.row for e in self.errors})
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (unreadable, wrong format, unknown columns)."""
+
+
+def import_file(store: Store, kind: str, path: Path | str, *, at: datetime) -> ImportReport:
+    """Validate every row of ``path`` as a ``kind`` fact and store the good ones.
+
+    Raises :class:`ImportFileError` when the file as a whole is wrong; nothing is stored then.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    path = Path(path)
+    model = store.fact_model(kind)
+    rows = list(_read_rows(path, model))
+    report = ImportReport(kind=kind, path=path, total=len(rows))
+    facts: list[BaseModel] = []
+    first_row_of: dict[str, int] = {}
+    for number, raw in rows:
+        fact, errors = _validate(model, number, raw, FACT_TABLES[kind])
+        if fact is None:
+            report.errors.extend(errors)
+            continue
+        external_id = getattr(fact, "external_id", "")
+        if external_id in first_row_of:
+            report.errors.append(
+                RowError(
+                    number,
+                    "external_id",
+                    f"{external_id} is already in row {first_row_of[external_id]}; "
+                    "each external_id may appear once in a file",
+                )
+            )
+            continue
+        first_row_of[external_id] = number
+        facts.append(fact)
+    known = {e.crm_id for e in store.engagements()}
+    for number, fact in zip(first_row_of.values(), facts, strict=True):
+        engagement_id = getattr(fact, "engagement_id", "")
+        if engagement_id not in known:
+            report.warnings.append(
+                RowError(
+                    number,
+                    "engagement_id",
+                    f"engagement {engagement_id} is not in the store (not synced yet?); "
+                    "the row is loaded and counts once the deal syncs",
+                )
+            )
+    report.changed = store.save_facts(kind, facts, SOURCE, at)
+    report.loaded = len(facts)
+    return report
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _read_rows(path: Path, model: type[BaseModel]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, {field: value}) for every data row; missing and empty values left out."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise ImportFileError(
+            f"cannot tell the format from the extension {path.suffix or '(none)'!r}; "
+            "name the file .csv or .json"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportFileError("no such file") from None
+    except OSError as exc:
+        raise ImportFileError(exc.strerror or str(exc)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. Excel's 'CSV UTF-8')"
+        ) from None
+    if suffix == ".csv":
+        return _csv_rows(text, model)
+    return _json_rows(text, model)
+
+
+def _csv_rows(text: str, model: type[BaseModel]) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise ImportFileError(f"line {reader.line_num}: {exc}") from None
+    if not records or not any(cell.strip() for cell in records[0]):
+        raise ImportFileError("the file is empty; its first row must name the columns")
+    header = [name.strip() for name in records[0]]
+    repeated = sorted({n for n in header if n and header.count(n) > 1})
+    if repeated:
+        raise ImportFileError(f"the header names {', '.join(repeated)} more than once")
+    _check_columns({n for n in header if n}, model)
+    missing = [
+        name
+        for name, info in model.model_fields.items()
+        if info.is_required() and name not in header
+    ]
+    if missing:
+        raise ImportFileError(
+            f"required column(s) missing: {', '.join(missing)}; "
+            f"the columns are {_describe_columns(model)}"
+        )
+    return _csv_records(records[1:], header)
+
+
+def _csv_records(
+    records: list[list[str]], header: list[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    # A record is a spreadsheet row: the header is row 1, blank lines count as rows.
+    for number, record in enumerate(records, start=2):
+        cells = [cell.strip() for cell in record]
+        if not any(cells):
+            continue
+        row: dict[str, Any] = {}
+        for index, cell in enumerate(cells):
+            if not cell:
+                continue  # an empty cell is a missing value
+            if index >= len(header) or not header[index]:
+                # Reported by _validate: a value in a column without a name.
+                row.setdefault("", f"column {index + 1} has a value but no name in the header")
+                continue
+            row[header[index]] = cell
+        yield number, row
+
+
+def _json_rows(text: str, model: type[BaseModel]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        data = data["rows"]
+    if not isinstance(data, list):
+        raise ImportFileError('expected a list of objects, or {"rows": [...]}')
+    columns = {key for item in data if isinstance(item, dict) for key in item}
+    _check_columns(columns, model)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for number, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            kind = type(item).__name__ if item is not None else "null"
+            rows.append((number, {"": f"expected an object with the fields, got {kind}"}))
+            continue
+        row = {k: v for k, v in item.items() if v is not None}
+        for name in ID_FIELDS & row.keys():
+            if isinstance(row[name], int) and not isinstance(row[name], bool):
+                row[name] = str(row[name])
+        rows.append((number, row))
+    return iter(rows)
+
+
+def _check_columns(columns: set[str], model: type[BaseModel]) -> None:
+    unknown = sorted(columns - set(model.model_fields))
+    if unknown:
+        raise ImportFileError(
+            f"unknown column(s): {', '.join(unknown)}; the columns are {_describe_columns(model)}"
+        )
+
+
+def _describe_columns(model: type[BaseModel]) -> str:
+    return ", ".join(
+        name + ("" if info.is_required() else " (optional)")
+        for name, info in model.model_fields.items()
+    )
+
+
+# --- validating ------------------------------------------------------------------------------
+
+
+def _validate(
+    model: type[BaseModel], number: int, raw: dict[str, Any], table: sa.Table
+) -> tuple[BaseModel | None, list[RowError]]:
+    if "" in raw:
+        return None, [RowError(number, "", str(raw[""]))]
+    errors: list[RowError] = []
+    values = dict(raw)
+    for name, info in model.model_fields.items():
+        if name not in values:
+            continue
+        try:
+            if name in INTERVAL_FIELDS:
+                values[name] = _intervals(values[name])
+            elif _is_datetime(info.annotation):
+                values[name] = _aware(values[name])
+        except ValueError as exc:
+            errors.append(RowError(number, name, str(exc)))
+    if errors:
+        return None, errors
+    try:
+        fact = model.model_validate(values)
+    except ValidationError as exc:
+        return None, [_row_error(number, error, model) for error in exc.errors()]
+    errors = _fits_columns(number, fact, table)
+    return (None, errors) if errors else (fact, [])
+
+
+def _is_datetime(annotation: Any) -> bool:
+    if annotation is datetime:
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return datetime in typing.get_args(annotation)
+    return False
+
+
+def _aware(value: Any) -> datetime:
+    """A datetime with its offset, from ISO 8601 text (or a datetime)."""
+    try:
+        parsed = _DATETIME.validate_python(value)
+    except ValidationError:
+        raise ValueError(f"not a date and time: {value!r}; write e.g. {TZ_EXAMPLE}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"needs a time zone offset: {value!r}; write e.g. {TZ_EXAMPLE}")
+    return parsed
+
+
+def _intervals(value: Any) -> list[tuple[datetime, datetime]]:
+    """``start/end;start/end`` (CSV) or ``[[start, end], ...]`` (JSON) as aware pairs."""
+    if isinstance(value, str):
+        pairs: list[Any] = [p.split("/") for p in value.split(";") if p.strip()]
+    elif isinstance(value, list):
+        pairs = value
+    else:
+        pairs = [value]
+    shape = (
+        "write start/end pairs separated by ';', e.g. "
+        "2026-11-23T10:00:00+08:00/2026-11-23T15:00:00+08:00"
+        if isinstance(value, str)
+        else "write a list of [start, end] pairs"
+    )
+    result = []
+    for pair in pairs:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValueError(f"{pair!r} is not a start and an end; {shape}")
+        start, end = (p.strip() if isinstance(p, str) else p for p in pair)
+        result.append((_aware(start), _aware(end)))
+    return result
+
+
+def _row_error(number: int, error: Any, model: type[BaseModel]) -> RowError:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        return RowError(number, str(loc[0]) if loc else "", "required, but missing")
+    if loc:
+        name = str(loc[0])
+        given = error.get("input")
+        if isinstance(given, str | int | float | Decimal) and not isinstance(given, bool):
+            message += f" (got {given!r})"
+        return RowError(number, name, message)
+    # A check across fields (e.g. resolved before opened): the first field the message names.
+    named = [(message.find(n), n) for n in model.model_fields if n in message]
+    return RowError(number, min(named)[1] if named else "", message)
+
+
+def _fits_columns(number: int, fact: BaseModel, table: sa.Table) -> list[RowError]:
+    """Values the database column cannot hold exactly: too long, too big, too many decimals."""
+    errors = []
+    for name, value in fact.model_dump().items():
+        column_type = table.c[name].type
+        if isinstance(value, str) and isinstance(column_type, sa.String):
+            length = column_type.length
+            if length is not None and len(value) > length:
+                errors.append(RowError(number, name, f"longer than {length} characters"))
+        elif isinstance(value, Decimal) and isinstance(column_type, sa.Numeric):
+            precision, scale = column_type.precision or 18, column_type.scale or 0
+            if abs(value) >= Decimal(10) ** (precision - scale):
+                errors.append(RowError(number, name, "too large"))
+            elif value != value.quantize(Decimal(10) ** -scale):
+                errors.append(RowError(number, name, f"more than {scale} decimal places"))
+        elif isinstance(value, int) and isinstance(column_type, sa.Integer) and value >= 2**31:
+            errors.append(RowError(number, name, "too large"))
+    return errors

@@ -1,0 +1,134 @@
+"""Engagement health: risk level bands, the score of one engagement, account roll-ups. Pure.
+
+The risk model itself (factors, formulas, weights) is in ``jobs.risk``.
+
+| Rule (status)            | Points                                  |
+|--------------------------|-----------------------------------------|
+| contract ended (active)  | 45                                      |
+| ends within 30 d (active)| 35                                      |
+| ends within 90 d (active)| 20                                      |
+| no end date (active)     | 15                                      |
+| no SLA tier (active)     | 5                                       |
+| close date passed (pipeline) | 20, +5 per full 15 days late, max 40 |
+| start date passed unsigned (pipeline) | 30                         |
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from jobs.config import HealthSection
+from jobs.risk import DeliveryFacts, RiskWeights, assess
+from mappings.domain import (
+    AccountHealth,
+    Engagement,
+    EngagementHealth,
+    EngagementStatus,
+    RiskLevel,
+)
+
+TOP_DRIVERS = 3
+LEVEL_ORDER = [RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL]
+LEVEL_ZH = {
+    RiskLevel.LOW: "低",
+    RiskLevel.MEDIUM: "中",
+    RiskLevel.HIGH: "高",
+    RiskLevel.CRITICAL: "严重",
+}
+
+
+def risk_level(score: int, bands: HealthSection) -> RiskLevel:
+    if score >= bands.critical:
+        return RiskLevel.CRITICAL
+    if score >= bands.high:
+        return RiskLevel.HIGH
+    if score >= bands.medium:
+        return RiskLevel.MEDIUM
+    return RiskLevel.LOW
+
+
+def score_engagement(
+    engagement: Engagement,
+    *,
+    now: datetime,
+    bands: HealthSection,
+    previous: EngagementHealth | None = None,
+    facts: DeliveryFacts | None = None,
+    weights: RiskWeights | None = None,
+) -> EngagementHealth | None:
+    """Health for one engagement, or ``None`` for a lost deal (nothing to deliver, nothing to say).
+
+    ``updated_at`` only moves when a visible value changes, so re-scoring an unchanged
+    engagement writes nothing to the CRM.
+    """
+    if engagement.status is EngagementStatus.CLOSED_LOST:
+        return None
+    facts = facts or DeliveryFacts(
+        nps=previous.nps if previous else None, csat=previous.csat if previous else None
+    )
+    assessment = assess(engagement, facts, weights or RiskWeights(), now.date())
+    health = EngagementHealth(
+        engagement_id=engagement.crm_id,
+        risk_score=assessment.score,
+        risk_level=risk_level(assessment.score, bands),
+        drivers=assessment.drivers[:TOP_DRIVERS],
+        sla_status=facts.sla_status,
+        sla_compliance=facts.sla_compliance,
+        next_sla_deadline=facts.sla_next_breach,
+        nps=facts.nps,
+        csat=facts.csat,
+        updated_at=now,
+    )
+    if previous is not None and health.same_values(previous):
+        return previous
+    return health
+
+
+def roll_up_accounts(
+    engagements: Iterable[Engagement], health: Mapping[str, EngagementHealth]
+) -> dict[str, AccountHealth]:
+    """Per account: the level of its riskiest active engagement, and a one-line summary."""
+    by_account: dict[str, list[tuple[Engagement, EngagementHealth]]] = defaultdict(list)
+    accounts: set[str] = set()
+    unscored: set[str] = set()
+    for engagement in engagements:
+        accounts.add(engagement.account_id)
+        if engagement.status is not EngagementStatus.ACTIVE:
+            continue
+        h = health.get(engagement.crm_id)
+        if h is None:
+            unscored.add(engagement.account_id)
+        else:
+            by_account[engagement.account_id].append((engagement, h))
+    result = {}
+    # An account with an active engagement not scored yet gets no roll-up rather than a wrong one.
+    for account_id in sorted(accounts - unscored):
+        active = by_account.get(account_id, [])
+        if not active:
+            result[account_id] = AccountHealth(
+                account_id=account_id,
+                risk_level=None,
+                active_engagements=0,
+                summary_en="No active engagements",
+                summary_zh="暂无进行中的项目",
+            )
+            continue
+        worst_e, worst_h = max(active, key=lambda pair: (pair[1].risk_score, pair[0].crm_id))
+        count = len(active)
+        noun = "engagement" if count == 1 else "engagements"
+        result[account_id] = AccountHealth(
+            account_id=account_id,
+            risk_level=worst_h.risk_level,
+            active_engagements=count,
+            summary_en=(
+                f"{count} active {noun}; riskiest: {worst_e.name} "
+                f"(score {worst_h.risk_score}, {worst_h.risk_level.value})"
+            ),
+            summary_zh=(
+                f"{count} 个进行中的项目；风险最高：{worst_e.name}"
+                f"（{worst_h.risk_score} 分，{LEVEL_ZH[worst_h.risk_level]}）"
+            ),
+        )
+    return result

@@ -1,0 +1,210 @@
+"""Put the pieces together for one connection and run a job once: sync, score, push, or all.
+
+This is the only module that knows which client goes with which CRM; the CLI and the daemon
+both come through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import requests
+
+from connector.errors import ConnectorError, RetryLaterError
+from connector.http import HttpTransport
+from connector.retry import RetryPolicy
+from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
+from jobs.config import Settings
+from jobs.push import PushReport, push
+from jobs.score import ScoreReport, score
+from jobs.store import Store
+from jobs.sync import ProgressFn, SyncReport, sync
+from mappings.engine import Mapper
+from mappings.spec import load_mapping
+
+log = logging.getLogger(__name__)
+
+#: A job lock older than this is taken to belong to a crashed process.
+LOCK_TTL = timedelta(hours=2)
+
+
+class Job(StrEnum):
+    SYNC = "sync"
+    SCORE = "score"  # recompute health from the store; no CRM call
+    PUSH = "push"
+    RUN = "run"  # sync, score, push
+
+
+#: One lock for every job of a connection: a sync must not run beside a run's sync, nor a
+#: push beside another push, whichever command or daemon started them.
+LOCK_NAME = "connection"
+
+
+class JobAlreadyRunning(Exception):
+    """Another process holds this job's lock; this run did nothing."""
+
+
+@dataclass
+class CallCounter:
+    """Every HTTP request sent to the CRM, by (method, path)."""
+
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def __call__(self, method: str, url: str, status: int | None) -> None:
+        path = url.split("/crm/v8", 1)[-1] if "/crm/v8" in url else url.rsplit("/", 3)[-1]
+        self.calls[(method, path)] += 1
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@dataclass
+class Connection:
+    """A configured CRM connection with its store: what every job needs."""
+
+    settings: Settings
+    client: ZohoClient
+    mapper: Mapper
+    store: Store
+    clock: Callable[[], datetime]
+    counter: CallCounter
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def connect(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    session: requests.Session | None = None,
+    policy: RetryPolicy | None = None,
+) -> Connection:
+    """Build the client, mapping and store for ``settings``. Raises on bad config or secrets."""
+    clock = clock or (lambda: datetime.now(UTC))
+    mapper = Mapper(load_mapping(settings.mapping_path))
+    counter = CallCounter()
+    transport = HttpTransport(session=session, policy=policy, observer=counter)
+    zoho = settings.config.crm.zoho
+    credentials = ZohoCredentials(
+        accounts_url=zoho.accounts_url,
+        client_id=settings.secret("client_id").get_secret_value(),
+        client_secret=settings.secret("client_secret"),
+        refresh_token=settings.secret("refresh_token"),
+    )
+    tokens = ZohoTokenManager(credentials, transport, clock=clock)
+    client = ZohoClient(tokens, transport, api_domain=zoho.api_domain)
+    store = Store.open(settings.store_url)
+    return Connection(settings, client, mapper, store, clock, counter)
+
+
+@dataclass
+class RunResult:
+    job: Job
+    run_id: int
+    status: str
+    sync: SyncReport | None = None
+    score: ScoreReport | None = None
+    push: PushReport | None = None
+    message: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        if self.sync:
+            counts.update({f"sync_{k}": v for k, v in self.sync.totals().items()})
+        if self.score:
+            counts.update({"scored": self.score.scored, "health_changed": self.score.changed})
+        if self.push:
+            counts.update({f"push_{k}": v for k, v in self.push.counts().items()})
+        return counts
+
+
+def run_job(
+    conn: Connection,
+    job: Job,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    recompute: bool = False,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run ``job`` once under the connection's lock. A busy CRM ends it cleanly ("stopped").
+
+    ``full`` re-reads every record instead of only those changed since the last sync.
+    """
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    now = conn.clock()
+    if not dry_run and not conn.store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL):
+        raise JobAlreadyRunning(
+            f"cannot start {job.value!r}: another job of this connection is already running"
+        )
+    calls_before = conn.counter.total()
+    run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
+    result = RunResult(job=job, run_id=run_id, status="running")
+    try:
+        if job in (Job.SYNC, Job.RUN):
+            result.sync = sync(
+                conn.client,
+                conn.mapper,
+                conn.store,
+                clock=conn.clock,
+                run_id=run_id,
+                progress=progress,
+                full=full,
+            )
+        if job in (Job.SCORE, Job.RUN):
+            if progress:
+                progress("scoring engagements")
+            config = conn.settings.config
+            result.score = score(
+                conn.store,
+                config.health,
+                clock=conn.clock,
+                risk=config.risk,
+                sla=config.sla,
+                recompute=recompute,
+            )
+        if job in (Job.PUSH, Job.RUN):
+            if progress:
+                progress("planning and pushing changed values")
+            result.push = push(
+                conn.client,
+                conn.mapper,
+                conn.store,
+                clock=conn.clock,
+                run_id=run_id,
+                dry_run=dry_run,
+                missing_fields=result.sync.missing_target_fields if result.sync else None,
+            )
+        result.status = "ok"
+        if result.push and result.push.missing_fields:
+            gone = ", ".join(f"{m}.{f}" for m, f in sorted(result.push.missing_fields))
+            result.status = "partial"
+            result.message = (
+                f"field(s) {gone} no longer exist in the CRM: their values were not written, "
+                "the other fields were; run `engage mappings check`"
+            )
+    except RetryLaterError as exc:
+        result.status, result.message = "stopped", f"{exc} (the next run resumes)"
+    except ConnectorError as exc:
+        result.status, result.message = "failed", str(exc)
+    except Exception as exc:
+        # A bug, not the CRM: record the run as failed, then let the traceback through.
+        result.status, result.message = "failed", f"internal error: {type(exc).__name__}"
+        raise
+    finally:
+        counts: dict[str, Any] = result.counts() | {
+            "api_calls": conn.counter.total() - calls_before
+        }
+        conn.store.finish_run(run_id, result.status, counts, result.message, conn.clock())
+        if not dry_run:
+            conn.store.unlock(LOCK_NAME, holder)
+    return result

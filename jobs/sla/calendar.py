@@ -1,0 +1,326 @@
+"""Business-time arithmetic: how much working time lies between two instants, and the reverse.
+
+A `WorkingCalendar` is a time zone, working hours per day (local wall-clock times), working
+weekdays, explicit holidays and make-up working days, and optionally a region whose official
+calendar is used (``"CN"``: mainland China holidays and 调休 make-up days from `chinese_calendar`).
+
+All arithmetic walks the calendar day by day in the calendar's zone, so its cost grows with the
+number of days spanned, not with the amount of time. Each working interval of a day is turned
+into two aware instants (computed once per calendar and day, then cached) and its length is
+measured between those instants, which makes it correct across daylight-saving changes:
+
+* a wall-clock time that does not exist (skipped by a spring-forward) stands for the moment the
+  clocks jump, so 01:00–03:00 on the night Europe/Berlin springs forward is one hour long;
+* a wall-clock time that occurs twice (fall-back) stands for its first occurrence (``fold=0``),
+  so 01:00–04:00 on the night Europe/Berlin falls back is four hours long.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import chinese_calendar
+
+#: A span of time between two aware instants, start inclusive, end exclusive.
+Interval = tuple[datetime, datetime]
+
+DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(18)))
+MONDAY_TO_FRIDAY = frozenset({0, 1, 2, 3, 4})
+#: Regions whose official working-day calendar is built in.
+REGIONS = frozenset({"CN"})
+#: A calendar with no working day in this many consecutive days is treated as having none at all.
+MAX_IDLE_DAYS = 370
+
+
+class CalendarError(ValueError):
+    """A calendar that cannot be built, or a datetime it cannot measure."""
+
+
+def format_hours(start: time, end: time) -> str:
+    """``09:00–12:00`` (seconds shown only when present)."""
+    return f"{_clock(start)}–{_clock(end)}"
+
+
+def _clock(moment: time) -> str:
+    return moment.strftime("%H:%M:%S" if moment.second or moment.microsecond else "%H:%M")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cn_is_workday(day: date) -> bool | None:
+    """Mainland China's official answer, or None for a year `chinese_calendar` has no data for."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """When the clock runs for an SLA: working hours on working days, in one time zone.
+
+    A day is a working day when, in this order of precedence: it is not in `holidays`; it is in
+    `makeup_workdays`; the `region`'s official calendar says so (for the years it covers);
+    otherwise its weekday is in `weekdays`.
+    """
+
+    #: IANA zone name, e.g. "Asia/Shanghai" or "Europe/Berlin".
+    timezone: str
+    #: Working intervals of each working day, local wall-clock times, in order, not overlapping.
+    hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS
+    #: Working weekdays, Monday=0 … Sunday=6.
+    weekdays: frozenset[int] = MONDAY_TO_FRIDAY
+    holidays: frozenset[date] = frozenset()
+    #: Days that are worked although their weekday is not (e.g. a Saturday swapped for a holiday).
+    makeup_workdays: frozenset[date] = frozenset()
+    #: "CN" takes holidays and make-up working days from `chinese_calendar` where it has data.
+    region: str | None = None
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    #: Per local date: None for a day off, else its working intervals as UTC instants and their
+    #: total length. Filled lazily; a calendar is immutable, so entries never go stale.
+    _days: dict[date, _Day | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise CalendarError(f"unknown time zone {self.timezone!r}") from exc
+        object.__setattr__(self, "_zone", zone)
+        object.__setattr__(self, "_days", {})
+        object.__setattr__(self, "hours", tuple((s, e) for s, e in self.hours))
+        object.__setattr__(self, "weekdays", frozenset(self.weekdays))
+        object.__setattr__(self, "holidays", frozenset(self.holidays))
+        object.__setattr__(self, "makeup_workdays", frozenset(self.makeup_workdays))
+        self._check_hours()
+        if not all(isinstance(d, int) and 0 <= d <= 6 for d in self.weekdays):
+            raise CalendarError(f"weekdays must be 0 (Monday) to 6 (Sunday), got {self.weekdays}")
+        if both := sorted(self.holidays & self.makeup_workdays):
+            raise CalendarError(f"{both[0]} is both a holiday and a make-up working day")
+        if self.region is not None and self.region not in REGIONS:
+            raise CalendarError(
+                f"unknown region {self.region!r}; known: {', '.join(sorted(REGIONS))}"
+            )
+
+    def _check_hours(self) -> None:
+        if not self.hours:
+            raise CalendarError("a working calendar needs at least one working-hours interval")
+        for start, end in self.hours:
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise CalendarError("working hours are local wall-clock times, without a zone")
+            if not start < end:
+                raise CalendarError(
+                    f"working hours {format_hours(start, end)} end before they start"
+                )
+        ordered = sorted(self.hours)
+        for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
+            if s2 < e1:
+                raise CalendarError(
+                    f"working hours overlap: {format_hours(s1, e1)} and {format_hours(s2, e2)}"
+                )
+        if list(self.hours) != ordered:
+            listed = ", ".join(format_hours(s, e) for s, e in self.hours)
+            raise CalendarError(f"working hours must be listed in order of the day: {listed}")
+
+    # --- Days -------------------------------------------------------------------------------
+
+    def is_working_day(self, day: date) -> bool:
+        """Whether `day` (a date in the calendar's zone) has working hours."""
+        if day in self.holidays:
+            return False
+        if day in self.makeup_workdays:
+            return True
+        if self.region == "CN" and (official := _cn_is_workday(day)) is not None:
+            return official
+        return day.weekday() in self.weekdays
+
+    # --- Arithmetic -------------------------------------------------------------------------
+
+    def business_seconds(
+        self, start: datetime, end: datetime, pauses: Sequence[Interval] = ()
+    ) -> float:
+        """Working time in seconds between two aware instants, leaving out the `pauses`.
+
+        Pauses may overlap each other and non-working time: only working time that lies inside
+        no pause counts. Returns 0 when `end` is not after `start`.
+
+        Raises:
+            CalendarError: a naive datetime among the arguments.
+        """
+        start_utc = _utc(start, "start")
+        end_utc = _utc(end, "end")
+        paused = _merge(pauses)
+        if end_utc <= start_utc:
+            return 0.0
+        if not paused:
+            return self._working_time(start_utc, end_utc).total_seconds()
+        spans = _subtract(self._working_spans(start_utc, end_utc), paused)
+        return sum((b - a for a, b in spans), timedelta()).total_seconds()
+
+    def add_business_seconds(
+        self, start: datetime, seconds: float, pauses: Sequence[Interval] = ()
+    ) -> datetime:
+        """The instant (in UTC) at which `seconds` of working time outside `pauses` have passed.
+
+        When the time runs out exactly at the end of a working interval, that end is returned
+        (Friday 17:00 plus one working hour is Friday 18:00, not Monday 09:00). Zero seconds
+        returns `start` itself.
+
+        Raises:
+            CalendarError: a naive datetime, negative or non-finite `seconds`, or a calendar with
+                no working day within `MAX_IDLE_DAYS` consecutive days.
+        """
+        start_utc = _utc(start, "start")
+        paused = _merge(pauses)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise CalendarError(f"cannot add {seconds} business seconds")
+        remaining = timedelta(seconds=seconds)
+        if not remaining:
+            return start_utc
+        for a, b in _subtract(self._working_spans(start_utc, None), paused):
+            if remaining <= b - a:
+                return a + remaining
+            remaining -= b - a
+        raise AssertionError("the span generator is endless or raises")  # pragma: no cover
+
+    # --- Internals --------------------------------------------------------------------------
+
+    def _working_spans(self, start: datetime, end: datetime | None) -> Iterator[Interval]:
+        """Working intervals clipped to [start, end), in order; endless when `end` is None."""
+        day = start.astimezone(self._zone).date()
+        last = end.astimezone(self._zone).date() if end is not None else None
+        idle_days = 0
+        while last is None or day <= last:
+            if (working := self._day(day)) is not None:
+                idle_days = 0
+                for a, b in working.intervals:
+                    a = max(a, start)
+                    if end is not None:
+                        b = min(b, end)
+                    if a < b:
+                        yield a, b
+            else:
+                idle_days += 1
+                if end is None and idle_days > MAX_IDLE_DAYS:
+                    raise CalendarError(
+                        f"the calendar has no working day in the {MAX_IDLE_DAYS} days up to {day}"
+                    )
+            day += timedelta(days=1)
+
+    def _working_time(self, start: datetime, end: datetime) -> timedelta:
+        """Working time in [start, end) (UTC, start < end), without pauses: the sum of
+        `_working_spans`, taking each day lying wholly inside the range as its cached total."""
+        day = start.astimezone(self._zone).date()
+        last = end.astimezone(self._zone).date()
+        total = timedelta()
+        while day <= last:
+            working = self._day(day)
+            if working is not None and working.intervals:
+                if start <= working.intervals[0][0] and working.intervals[-1][1] <= end:
+                    total += working.total
+                else:
+                    for a, b in working.intervals:
+                        a = max(a, start)
+                        b = min(b, end)
+                        if a < b:
+                            total += b - a
+            day += _ONE_DAY
+        return total
+
+    def _day(self, day: date) -> _Day | None:
+        """The day's working intervals as UTC instants, or None when it is not a working day."""
+        try:
+            return self._days[day]
+        except KeyError:
+            pass
+        working: _Day | None = None
+        if self.is_working_day(day):
+            intervals = tuple(
+                (self._instant(day, wall_start), self._instant(day, wall_end))
+                for wall_start, wall_end in self.hours
+            )
+            # Only intervals of positive length count towards the total, as in _working_spans.
+            total = sum((b - a for a, b in intervals if a < b), timedelta())
+            working = _Day(intervals, total)
+        self._days[day] = working
+        return working
+
+    def _instant(self, day: date, wall: time) -> datetime:
+        """The UTC instant of a local wall-clock time (see the module docstring for DST)."""
+        local = datetime.combine(day, wall, tzinfo=self._zone)  # fold=0: first occurrence
+        instant = local.astimezone(UTC)
+        if instant.astimezone(self._zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return instant
+        # Skipped by a spring-forward: fold=1 reads it with the old offset (an instant before the
+        # jump), fold=0 with the new one (after it); the jump lies between the two.
+        return _transition(self._zone, local.replace(fold=1).astimezone(UTC), instant)
+
+
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A working day of a calendar: its working intervals as UTC instants (in order, as in
+    `WorkingCalendar.hours`), and the total length of those that are not empty."""
+
+    intervals: tuple[Interval, ...]
+    total: timedelta
+
+
+def _transition(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+    """The first whole second at or before `after` that has `after`'s UTC offset."""
+    new_offset = after.astimezone(zone).utcoffset()
+    low = math.floor(before.timestamp())
+    high = math.ceil(after.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == new_offset:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise CalendarError(f"{name} {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC)
+
+
+def _merge(pauses: Iterable[Interval]) -> list[Interval]:
+    """Pauses in UTC, sorted, with overlapping or touching ones joined and empty ones dropped."""
+    spans = sorted((_utc(s, "pause start"), _utc(e, "pause end")) for s, e in pauses)
+    merged: list[Interval] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(spans: Iterable[Interval], paused: list[Interval]) -> Iterator[Interval]:
+    """The parts of `spans` (ordered, disjoint) outside `paused` (merged by `_merge`)."""
+    first = 0  # pauses before `first` end before the current span, hence before all later ones
+    for start, end in spans:
+        while first < len(paused) and paused[first][1] <= start:
+            first += 1
+        cursor = start
+        for index in range(first, len(paused)):
+            pause_start, pause_end = paused[index]
+            if pause_start >= end:
+                break
+            if pause_start > cursor:
+                yield cursor, pause_start
+            cursor = max(cursor, pause_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            yield cursor, end

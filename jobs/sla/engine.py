@@ -1,0 +1,250 @@
+"""An engagement's SLA status, computed from its delivery facts and its tier's policy.
+
+What is measured:
+
+* **Tickets.** Each ticket has two measures, first response and resolution, in business minutes
+  on the policy calendar from `opened_at`, leaving out its `waiting_on_client` pauses. A ticket
+  resolved without a recorded first response counts the resolution as its first response. A
+  measure whose end is known is *finished* (met = used ≤ goal); otherwise it is *open* and runs
+  until `now`. A priority without a goal for a metric is not measured for it.
+* **Frozen measures.** A finished measure found in `frozen` (keyed by ticket id and metric) is
+  taken as it is: it keeps the goal, result and policy version it was measured with, so raising
+  or lowering a goal does not rewrite history. Recomputing is explicit: pass no `frozen`.
+* **Milestones.** A milestone is due once its planned date is over (in the calendar's zone); it
+  was on time when delivered on or before that date.
+* **Status reports.** When the tier has a report cadence and the engagement has any tickets or
+  touchpoints, a STATUS_REPORT touchpoint is due `status_report_every_days` calendar days after
+  the last one (or after the first recorded activity, when there has been no report yet).
+
+Compliance % = met / counted, over finished ticket measures that ended, and due milestones whose
+planned date falls, within the last `window_days`; None when that is nothing.
+
+Status, first rule that applies:
+
+1. NOT_MEASURED: no ticket measures, no due milestones and no report cadence to check.
+2. BREACHED: an open ticket measure has used more than its goal; or the on-time share of due
+   milestones in the window is below `on_time_milestones_pct`; or the status report is overdue.
+3. AT_RISK: an open ticket measure has used at least `at_risk_share` of its goal; or the next
+   status report is due within a day.
+4. COMPLIANT.
+
+Finished tickets that missed their goal lower the compliance % and are listed in the reasons, but
+do not by themselves make the status breached: the breach was in the past and is what the
+compliance % reports.
+
+`next_breach_at` is the earliest future instant an open ticket measure would pass its goal (the
+clock only runs in working time outside pauses) or the status report would become overdue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from jobs.sla.calendar import CalendarError, WorkingCalendar
+from jobs.sla.policy import SlaPolicy
+from mappings.domain import Milestone, SlaStatus, Ticket, Touchpoint, TouchpointKind
+
+Metric = Literal["first_response", "resolution"]
+METRICS: tuple[Metric, ...] = ("first_response", "resolution")
+#: A status report due within this time makes the engagement at risk.
+REPORT_DUE_SOON = timedelta(days=1)
+NOTHING_TO_MEASURE = "Nothing to measure yet: no tickets, touchpoints or due milestones"
+
+_WORDS: dict[Metric, str] = {"first_response": "first-response", "resolution": "resolution"}
+_NOTHING_FROZEN: Mapping[tuple[str, str], TicketMeasure] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class TicketMeasure:
+    """One ticket against one goal."""
+
+    ticket_id: str
+    metric: Metric
+    goal_minutes: int
+    #: Business minutes used so far (open) or in total (finished), pauses left out.
+    used_minutes: float
+    #: None while the measure is open.
+    met: bool | None
+    policy_version: int
+
+
+@dataclass(frozen=True)
+class SlaResult:
+    status: SlaStatus
+    #: % of the measures counted in the window that were met; None when there were none.
+    compliance_pct: float | None
+    next_breach_at: datetime | None
+    #: Every ticket measure, open and finished, in the order of the tickets given.
+    measures: tuple[TicketMeasure, ...]
+    #: Short English sentences: why the status is what it is, worst first.
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _ReportClock:
+    due_at: datetime
+    since: datetime
+    had_report: bool
+
+
+def evaluate(
+    policy: SlaPolicy,
+    tickets: Sequence[Ticket],
+    milestones: Sequence[Milestone],
+    touchpoints: Sequence[Touchpoint],
+    now: datetime,
+    frozen: Mapping[tuple[str, str], TicketMeasure] = _NOTHING_FROZEN,
+) -> SlaResult:
+    """Measure one engagement's facts against its policy at `now` (see the module docstring).
+
+    Raises:
+        CalendarError: `now` or a ticket time without a time zone.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise CalendarError(f"now {now.isoformat()} has no time zone")
+    now = now.astimezone(UTC)
+    calendar = policy.working_calendar()
+    zone = ZoneInfo(calendar.timezone)
+    window_start = now - timedelta(days=policy.window_days)
+
+    measures: list[TicketMeasure] = []
+    counted: list[TicketMeasure] = []  # finished in the window
+    past_goal: list[TicketMeasure] = []
+    near_goal: list[TicketMeasure] = []
+    deadlines: list[datetime] = []
+    for ticket in tickets:
+        for metric in METRICS:
+            end = _end(ticket, metric)
+            previous = frozen.get((ticket.external_id, metric)) if end is not None else None
+            goals = (
+                policy.goals.first_response_minutes
+                if metric == "first_response"
+                else policy.goals.resolution_minutes
+            )
+            goal = goals.get(ticket.priority)
+            if previous is not None:
+                measure = previous
+            elif goal is not None:
+                used = _minutes(calendar, ticket, end or now)
+                met = None if end is None else used <= goal
+                measure = TicketMeasure(ticket.external_id, metric, goal, used, met, policy.version)
+            else:
+                continue
+            measures.append(measure)
+            if end is not None:
+                if end >= window_start:
+                    counted.append(measure)
+            elif measure.used_minutes > measure.goal_minutes:
+                past_goal.append(measure)
+            else:
+                deadlines.append(
+                    calendar.add_business_seconds(
+                        ticket.opened_at, measure.goal_minutes * 60, ticket.waiting_on_client
+                    )
+                )
+                if measure.used_minutes >= policy.at_risk_share * measure.goal_minutes:
+                    near_goal.append(measure)
+
+    today = now.astimezone(zone).date()
+    first_day = window_start.astimezone(zone).date()
+    due = [m for m in milestones if first_day <= m.planned_date < today]
+    on_time = sum(
+        1 for m in due if m.delivered_date is not None and m.delivered_date <= m.planned_date
+    )
+
+    report = _report_clock(policy, zone, tickets, touchpoints)
+    if not measures and not due and report is None:
+        return SlaResult(SlaStatus.NOT_MEASURED, None, None, (), (NOTHING_TO_MEASURE,))
+
+    breached: list[str] = [
+        f"Ticket {m.ticket_id} is past its {_WORDS[m.metric]} goal "
+        f"({m.used_minutes:.0f} of {m.goal_minutes} business minutes)"
+        for m in past_goal
+    ]
+    if due and 100 * on_time / len(due) < policy.goals.on_time_milestones_pct:
+        breached.append(
+            f"{on_time} of {_count(len(due), 'due milestone')} delivered on time; "
+            f"the goal is {policy.goals.on_time_milestones_pct:g}%"
+        )
+    at_risk: list[str] = [
+        f"Ticket {m.ticket_id} has used {100 * m.used_minutes / m.goal_minutes:.0f}% "
+        f"of its {_WORDS[m.metric]} goal"
+        for m in near_goal
+    ]
+    if report is not None:
+        cadence = _count(policy.goals.status_report_every_days or 0, "day")
+        if now > report.due_at:
+            ago = _count((now - report.since).days, "day")
+            breached.append(
+                f"The last status report was {ago} ago; one is due every {cadence}"
+                if report.had_report
+                else f"No status report in the {ago} since the first recorded activity; "
+                f"one is due every {cadence}"
+            )
+        else:
+            deadlines.append(report.due_at)
+            if report.due_at - now <= REPORT_DUE_SOON:
+                local = report.due_at.astimezone(zone)
+                at_risk.append(f"The next status report is due by {local:%Y-%m-%d %H:%M}")
+    missed: list[str] = []
+    for metric in METRICS:
+        finished = [m for m in counted if m.metric == metric]
+        if misses := sum(1 for m in finished if not m.met):
+            missed.append(
+                f"{misses} of {_count(len(finished), 'ticket')} missed their {_WORDS[metric]} goal"
+            )
+
+    total = len(counted) + len(due)
+    compliance = 100 * (sum(1 for m in counted if m.met) + on_time) / total if total else None
+    if breached:
+        status = SlaStatus.BREACHED
+    elif at_risk:
+        status = SlaStatus.AT_RISK
+    else:
+        status = SlaStatus.COMPLIANT
+    return SlaResult(
+        status=status,
+        compliance_pct=compliance,
+        next_breach_at=min(deadlines, default=None),
+        measures=tuple(measures),
+        reasons=(*breached, *at_risk, *missed),
+    )
+
+
+def _end(ticket: Ticket, metric: Metric) -> datetime | None:
+    if metric == "first_response":
+        return ticket.first_response_at or ticket.resolved_at
+    return ticket.resolved_at
+
+
+def _minutes(calendar: WorkingCalendar, ticket: Ticket, end: datetime) -> float:
+    return calendar.business_seconds(ticket.opened_at, end, ticket.waiting_on_client) / 60
+
+
+def _report_clock(
+    policy: SlaPolicy, zone: ZoneInfo, tickets: Sequence[Ticket], touchpoints: Sequence[Touchpoint]
+) -> _ReportClock | None:
+    """When the next status report is due: calendar days in the calendar's zone."""
+    every = policy.goals.status_report_every_days
+    if every is None or not (tickets or touchpoints):
+        return None
+    reports = [t.at for t in touchpoints if t.kind is TouchpointKind.STATUS_REPORT]
+    if reports:
+        since, had_report = max(reports), True
+    else:
+        activity = [t.at for t in touchpoints] + [t.opened_at for t in tickets]
+        since, had_report = min(activity), False
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise CalendarError(f"{since.isoformat()} has no time zone")
+    local = since.astimezone(zone)
+    due_at = (local + timedelta(days=every)).astimezone(UTC)  # same wall-clock time, DST-proof
+    return _ReportClock(due_at, since.astimezone(UTC), had_report)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -1,0 +1,6 @@
+"""Persistence: SQLAlchemy 2 Core, Alembic migrations, SQLite by default, PostgreSQL for teams."""
+
+from __future__ import annotations
+
+from jobs.store.store import FieldState as FieldState
+from jobs.store.store import Store as Store

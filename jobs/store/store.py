@@ -1,0 +1,645 @@
+"""The store: engagements, health, what was written, cursors, runs. SQLite or PostgreSQL.
+
+The same code runs on both: upserts use each dialect's ``ON CONFLICT`` (identical API in
+SQLAlchemy for the two), and every datetime is stored as aware UTC.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jobs.store import schema as t
+from mappings.domain import (
+    Account,
+    Contact,
+    Driver,
+    Engagement,
+    EngagementHealth,
+    RiskLevel,
+    SlaStatus,
+)
+
+#: Kinds of synced records, as stored in cursors and skip reasons.
+KIND_TABLES = {"accounts": t.accounts, "contacts": t.contacts, "engagements": t.engagements}
+
+
+@dataclass(frozen=True)
+class FieldState:
+    written_value: Any
+    crm_value: Any
+    crm_seen: bool
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    counts: dict[str, int]
+    message: str | None
+
+
+@dataclass(frozen=True)
+class SkipRow:
+    kind: str
+    record_id: str
+    field: str | None
+    reason: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    module: str
+    record_id: str
+    field: str
+    crm_value: Any
+    written_value: Any
+    wanted_value: Any
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    module: str
+    record_id: str
+    status: str
+    crm_code: str | None
+    field: str | None
+    message: str | None
+    at: datetime
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option(
+        "script_location", str(resources.files("jobs.store").joinpath("migrations"))
+    )
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, **engine_options: Any) -> Store:
+        engine = sa.create_engine(url, **engine_options)
+        migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- synced records ------------------------------------------------------------------------
+    def save_accounts(self, items: Sequence[Account], synced_at: datetime) -> None:
+        rows = [
+            {
+                "crm_id": a.crm_id,
+                "name": a.name,
+                "industry": a.industry,
+                "owner_id": a.owner_id,
+                "owner_name": a.owner_name,
+                "country": a.country,
+                "crm_modified_at": a.modified_at,
+                "deleted_at": None,
+                "synced_at": synced_at,
+            }
+            for a in items
+        ]
+        self._upsert(t.accounts, rows, ["crm_id"])
+
+    def save_contacts(self, items: Sequence[Contact], synced_at: datetime) -> None:
+        rows = [
+            {
+                "crm_id": c.crm_id,
+                "account_id": c.account_id,
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "email": c.email,
+                "title": c.title,
+                "email_opt_out": c.email_opt_out,
+                "crm_modified_at": c.modified_at,
+                "deleted_at": None,
+                "synced_at": synced_at,
+            }
+            for c in items
+        ]
+        self._upsert(t.contacts, rows, ["crm_id"])
+
+    def save_engagements(self, items: Sequence[Engagement], synced_at: datetime) -> None:
+        rows = [
+            {
+                **e.model_dump(exclude={"modified_at", "status"}),
+                "status": e.status.value,
+                "crm_modified_at": e.modified_at,
+                "deleted_at": None,
+                "synced_at": synced_at,
+            }
+            for e in items
+        ]
+        self._upsert(t.engagements, rows, ["crm_id"])
+
+    def mark_deleted(self, kind: str, record_ids: Iterable[str], at: datetime) -> int:
+        table = KIND_TABLES[kind]
+        ids = list(record_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(table.c.crm_id.in_(ids), table.c.deleted_at.is_(None))
+                .values(deleted_at=at)
+            )
+        return result.rowcount or 0
+
+    def engagements(self, *, include_deleted: bool = False) -> list[Engagement]:
+        query = sa.select(t.engagements).order_by(t.engagements.c.crm_id)
+        if not include_deleted:
+            query = query.where(t.engagements.c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            Engagement.model_validate(
+                {
+                    k: v
+                    for k, v in {**row, "modified_at": row["crm_modified_at"]}.items()
+                    if v is not None and k in Engagement.model_fields
+                }
+            )
+            for row in rows
+        ]
+
+    def accounts(self) -> list[Account]:
+        query = sa.select(t.accounts).where(t.accounts.c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.accounts.c.crm_id)).mappings().all()
+        return [
+            Account.model_validate(
+                {k: v for k, v in row.items() if v is not None and k in Account.model_fields}
+            )
+            for row in rows
+        ]
+
+    def count(self, kind: str) -> int:
+        table = KIND_TABLES[kind]
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(table)
+            return int(conn.execute(query.where(table.c.deleted_at.is_(None))).scalar_one())
+
+    # --- cursors -------------------------------------------------------------------------------
+    def cursor(self, stream: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(t.sync_cursors.c.cursor).where(t.sync_cursors.c.stream == stream)
+            ).scalar_one_or_none()
+
+    def set_cursor(self, stream: str, value: datetime, now: datetime) -> None:
+        self._upsert(
+            t.sync_cursors, [{"stream": stream, "cursor": value, "updated_at": now}], ["stream"]
+        )
+
+    # --- facts about the store ------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            query = sa.select(t.store_meta.c.value).where(t.store_meta.c.key == key)
+            return conn.execute(query).scalar_one_or_none()
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._upsert(t.store_meta, [{"key": key, "value": value}], ["key"])
+
+    # --- skipped records -----------------------------------------------------------------------
+    def record_skip(
+        self,
+        kind: str,
+        record_id: str,
+        reason: str,
+        field: str | None,
+        run_id: int | None,
+        at: datetime,
+    ) -> None:
+        row = {
+            "kind": kind,
+            "record_id": record_id,
+            "field": field,
+            "reason": reason,
+            "run_id": run_id,
+            "seen_at": at,
+        }
+        self._upsert(t.skipped_records, [row], ["kind", "record_id"])
+
+    def clear_skips(self, kind: str, record_ids: Iterable[str]) -> None:
+        ids = list(record_ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.skipped_records.delete().where(
+                    t.skipped_records.c.kind == kind, t.skipped_records.c.record_id.in_(ids)
+                )
+            )
+
+    def skips(self, limit: int = 50) -> list[SkipRow]:
+        query = sa.select(t.skipped_records).order_by(
+            t.skipped_records.c.seen_at.desc(), t.skipped_records.c.record_id
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [
+            SkipRow(r["kind"], r["record_id"], r["field"], r["reason"], r["seen_at"]) for r in rows
+        ]
+
+    def skip_count(self) -> int:
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(t.skipped_records)
+            return int(conn.execute(query).scalar_one())
+
+    # --- health --------------------------------------------------------------------------------
+    def health(self) -> dict[str, EngagementHealth]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.engagement_health)).mappings().all()
+        return {
+            r["engagement_id"]: EngagementHealth(
+                engagement_id=r["engagement_id"],
+                risk_score=r["risk_score"],
+                risk_level=RiskLevel(r["risk_level"]),
+                drivers=tuple(Driver.model_validate(d) for d in r["drivers"]),
+                sla_status=SlaStatus(r["sla_status"]),
+                nps=r["nps"],
+                csat=r["csat"],
+                sla_compliance=r["sla_compliance"],
+                next_sla_deadline=r["next_sla_deadline"],
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        }
+
+    def inputs_hashes(self) -> dict[str, str | None]:
+        query = sa.select(t.engagement_health.c.engagement_id, t.engagement_health.c.inputs_hash)
+        with self.engine.connect() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def save_inputs_hashes(self, hashes: Mapping[str, str]) -> None:
+        """Record what each engagement's current health was computed from."""
+        if not hashes:
+            return
+        table = t.engagement_health
+        with self.engine.begin() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.engagement_id == sa.bindparam("eid"))
+                .values(inputs_hash=sa.bindparam("hash")),
+                [{"eid": eid, "hash": h} for eid, h in hashes.items()],
+            )
+
+    def frozen_measures(self) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+        """engagement -> (ticket, metric) -> the finished measure as stored."""
+        result: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        names = [c.name for c in t.sla_measures.columns]
+        engagement, ticket, metric = (
+            names.index(n) for n in ("engagement_id", "ticket_id", "metric")
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.sla_measures)).partitions(5000)
+            for row in itertools.chain.from_iterable(rows):
+                result.setdefault(row[engagement], {})[(row[ticket], row[metric])] = dict(
+                    zip(names, row, strict=True)
+                )
+        return result
+
+    def save_measures(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Freeze finished measures (a recompute with a new policy version is explicit)."""
+        self._upsert(t.sla_measures, rows, ["engagement_id", "ticket_id", "metric"])
+
+    def clear_measures(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(t.sla_measures.delete())
+
+    def save_health(self, items: Sequence[EngagementHealth]) -> None:
+        """Store new health values and append each to the history (callers pass changes only)."""
+        if not items:
+            return
+        rows = [
+            {
+                "engagement_id": h.engagement_id,
+                "risk_score": h.risk_score,
+                "risk_level": h.risk_level.value,
+                "drivers": [d.model_dump() for d in h.drivers],
+                "sla_status": h.sla_status.value,
+                "nps": h.nps,
+                "csat": h.csat,
+                "sla_compliance": h.sla_compliance,
+                "next_sla_deadline": h.next_sla_deadline,
+                "updated_at": h.updated_at,
+            }
+            for h in items
+        ]
+        self._upsert(t.engagement_health, rows, ["engagement_id"])
+        history = [
+            {
+                "engagement_id": h.engagement_id,
+                "risk_score": h.risk_score,
+                "risk_level": h.risk_level.value,
+                "sla_status": h.sla_status.value,
+                "recorded_at": h.updated_at,
+            }
+            for h in items
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(t.health_history.insert(), history)
+
+    def health_history(self, engagement_id: str) -> list[tuple[datetime, int]]:
+        query = (
+            sa.select(t.health_history.c.recorded_at, t.health_history.c.risk_score)
+            .where(t.health_history.c.engagement_id == engagement_id)
+            .order_by(t.health_history.c.recorded_at, t.health_history.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query)]
+
+    # --- field state: what was written, what the CRM holds ------------------------------------
+    def field_states(self, module: str) -> dict[tuple[str, str], FieldState]:
+        query = sa.select(t.field_state).where(t.field_state.c.module == module)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return {
+            (r["record_id"], r["field"]): FieldState(
+                r["written_value"], r["crm_value"], r["crm_seen_at"] is not None
+            )
+            for r in rows
+        }
+
+    def save_crm_values(
+        self, module: str, values: dict[str, dict[str, Any]], seen_at: datetime
+    ) -> None:
+        """Remember what the CRM held, per record and target field, at this sync."""
+        rows = [
+            {"module": module, "record_id": rid, "field": f, "crm_value": v, "crm_seen_at": seen_at}
+            for rid, fields in values.items()
+            for f, v in fields.items()
+        ]
+        self._upsert(t.field_state, rows, ["module", "record_id", "field"])
+
+    def save_written(
+        self, module: str, values: dict[str, dict[str, Any]], written_at: datetime
+    ) -> None:
+        """Remember what was written; the CRM now holds the same."""
+        rows = [
+            {
+                "module": module,
+                "record_id": rid,
+                "field": f,
+                "written_value": v,
+                "written_at": written_at,
+                "crm_value": v,
+                "crm_seen_at": written_at,
+            }
+            for rid, fields in values.items()
+            for f, v in fields.items()
+        ]
+        self._upsert(t.field_state, rows, ["module", "record_id", "field"])
+
+    # --- conflicts -----------------------------------------------------------------------------
+    def replace_conflicts(self, module: str, rows: Sequence[dict[str, Any]]) -> None:
+        """The conflicts standing now in ``module``: older ones are resolved or superseded."""
+        with self.engine.begin() as conn:
+            conn.execute(t.conflicts.delete().where(t.conflicts.c.module == module))
+            if rows:
+                conn.execute(t.conflicts.insert(), [{"module": module, **r} for r in rows])
+
+    def conflicts(self, limit: int = 50) -> list[ConflictRow]:
+        query = sa.select(t.conflicts).order_by(
+            t.conflicts.c.module, t.conflicts.c.record_id, t.conflicts.c.field
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [
+            ConflictRow(
+                r["module"],
+                r["record_id"],
+                r["field"],
+                r["crm_value"],
+                r["written_value"],
+                r["wanted_value"],
+                r["seen_at"],
+            )
+            for r in rows
+        ]
+
+    def conflict_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(t.conflicts)).scalar_one()
+            )
+
+    # --- runs and outcomes ---------------------------------------------------------------------
+    def start_run(self, job: str, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                t.runs.insert().values(job=job, started_at=now, status="running", counts={})
+            )
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT always reports its key
+            return int(key[0])
+
+    def finish_run(
+        self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(status=status, counts=counts, message=message, finished_at=now)
+            )
+
+    def runs(self, limit: int = 10) -> list[RunRow]:
+        query = sa.select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            RunRow(
+                r["id"],
+                r["job"],
+                r["started_at"],
+                r["finished_at"],
+                r["status"],
+                dict(r["counts"]),
+                r["message"],
+            )
+            for r in rows
+        ]
+
+    def record_outcomes(self, run_id: int | None, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(t.write_outcomes.insert(), [{"run_id": run_id, **r} for r in rows])
+
+    def failed_outcomes(self, limit: int = 50) -> list[OutcomeRow]:
+        query = (
+            sa.select(t.write_outcomes)
+            .where(t.write_outcomes.c.status != "written")
+            .order_by(t.write_outcomes.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            OutcomeRow(
+                r["module"],
+                r["record_id"],
+                r["status"],
+                r["crm_code"],
+                r["field"],
+                r["message"],
+                r["at"],
+            )
+            for r in rows
+        ]
+
+    # --- job locks -----------------------------------------------------------------------------
+    def try_lock(self, job: str, holder: str, now: datetime, expires_at: datetime) -> bool:
+        """Take the job's lock unless someone else holds an unexpired one. Atomic on both DBs."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.expires_at < now)
+            )
+            stmt = self._insert(t.job_locks).values(job=job, holder=holder, expires_at=expires_at)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["job"]).returning(t.job_locks.c.job)
+            # RETURNING yields a row only if this insert won (rowcount is unreliable here on PG).
+            return conn.execute(stmt).first() is not None
+
+    def unlock(self, job: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder)
+            )
+
+    # --- delivery facts ------------------------------------------------------------------------
+    # Milestones, tickets, costs, touchpoints and change requests, keyed by (source, external_id).
+    # The section imports what it needs itself so that it stays one self-contained block; the
+    # names become class attributes (``Store.Milestone``...), which is harmless.
+    from pydantic import BaseModel as _FactModel
+
+    from mappings.domain import ChangeRequest, CostEntry, Milestone, Ticket, Touchpoint
+
+    def fact_model(self, kind: str) -> type[_FactModel]:
+        """The domain model of a kind of fact ("milestones", "tickets", "costs"...)."""
+        models: dict[str, type[Store._FactModel]] = {
+            "milestones": self.Milestone,
+            "tickets": self.Ticket,
+            "costs": self.CostEntry,
+            "touchpoints": self.Touchpoint,
+            "changes": self.ChangeRequest,
+        }
+        if kind not in models:
+            raise ValueError(f"unknown kind of fact {kind!r}; one of {', '.join(models)}")
+        return models[kind]
+
+    def save_facts(self, kind: str, facts: Sequence[_FactModel], source: str, at: datetime) -> int:
+        """Insert or update facts by (source, external_id); returns how many rows were new or
+        changed. A fact whose values are already stored is left alone (its ``imported_at`` too),
+        so saving the same facts again returns 0. The last of two facts with one id wins.
+        """
+        model, table = self.fact_model(kind), t.FACT_TABLES[kind]
+        by_id: dict[str, dict[str, Any]] = {}
+        for fact in facts:
+            if not isinstance(fact, model):
+                raise TypeError(f"{kind} takes {model.__name__}, not {type(fact).__name__}")
+            values = {
+                # Enums are stored as their values (a StrEnum's str() is its value).
+                k: str(v) if isinstance(v, str) else v
+                for k, v in fact.model_dump().items()
+            }
+            by_id[values["external_id"]] = {**values, "source": source, "imported_at": at}
+        if not by_id:
+            return 0
+        rows = list(by_id.values())
+        keys = ["source", "external_id"]
+        stmt = self._insert(table)
+        compared = [c for c in rows[0] if c not in (*keys, "imported_at")]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
+            # Only rows whose values differ are updated, and only those come back from RETURNING.
+            where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
+        ).returning(table.c.external_id)
+        changed = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 1000):
+                changed += len(conn.execute(stmt, rows[start : start + 1000]).all())
+        return changed
+
+    def milestones(self) -> dict[str, list[Milestone]]:
+        return self._facts_by_engagement("milestones")
+
+    def tickets(self) -> dict[str, list[Ticket]]:
+        return self._facts_by_engagement("tickets")
+
+    def cost_entries(self) -> dict[str, list[CostEntry]]:
+        return self._facts_by_engagement("costs")
+
+    def touchpoints(self) -> dict[str, list[Touchpoint]]:
+        return self._facts_by_engagement("touchpoints")
+
+    def change_requests(self) -> dict[str, list[ChangeRequest]]:
+        return self._facts_by_engagement("changes")
+
+    def _facts_by_engagement(self, kind: str) -> dict[str, list[Any]]:
+        """Every stored fact of a kind, by engagement id, each list in date order."""
+        model, table = self.fact_model(kind), t.FACT_TABLES[kind]
+        # Only the model's columns, read as plain tuples: this runs over every fact in the store.
+        names = [c.name for c in table.columns if c.name in model.model_fields]
+        engagement = names.index("engagement_id")
+        query = sa.select(*(table.c[n] for n in names)).order_by(
+            table.c.engagement_id,
+            table.c[t.FACT_DATE_COLUMNS[kind]],
+            table.c.source,
+            table.c.external_id,
+        )
+        validate = model.model_validate
+        grouped: dict[str, list[Any]] = {}
+        with self.engine.connect() as conn:
+            for row in itertools.chain.from_iterable(conn.execute(query).partitions(5000)):
+                fact = validate({k: v for k, v in zip(names, row, strict=True) if v is not None})
+                grouped.setdefault(row[engagement], []).append(fact)
+        return grouped
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _insert(self, table: sa.Table) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table)
+        if dialect == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {dialect}")
+
+    def _upsert(self, table: sa.Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+        """Insert or update by primary key, in chunks; only the columns given are updated."""
+        if not rows:
+            return
+        stmt = self._insert(table)
+        columns = [c for c in rows[0] if c not in keys]
+        if columns:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: stmt.excluded[c] for c in columns}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), 1000):
+                conn.execute(stmt, list(rows[start : start + 1000]))

@@ -1,0 +1,213 @@
+"""Pull: CRM records -> domain objects -> store, incrementally, page by page.
+
+A page is stored before the cursor moves past it, so a crash mid-pull re-reads at most one page
+and loses nothing. A record that cannot be mapped is skipped with its reason kept; the rest of
+the page proceeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connector.base import CRMClient
+from connector.errors import ConfigurationError
+from jobs.store import Store
+from mappings.engine import Mapper, RecordRejected
+
+log = logging.getLogger(__name__)
+
+#: Kinds in the order they are pulled (accounts first so deals find their account).
+SYNC_KINDS = ("accounts", "contacts", "engagements")
+
+#: Told what is happening now, in words for a progress line.
+ProgressFn = Callable[[str], None]
+
+#: store_meta key: the fingerprint of the mapping the last complete sync used.
+MAPPING_FINGERPRINT = "mapping_fingerprint"
+
+
+@dataclass
+class KindCounts:
+    read: int = 0
+    stored: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    #: Records the mapping's `where` filter leaves out (they leave the working set if present).
+    filtered: int = 0
+
+
+@dataclass
+class SyncReport:
+    kinds: dict[str, KindCounts] = field(default_factory=dict)
+    #: (module, field) target fields the CRM no longer has: read without them, not written.
+    missing_target_fields: set[tuple[str, str]] = field(default_factory=set)
+    #: Whether every record was read (first sync, changed mapping, or asked for).
+    full: bool = False
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "read": sum(k.read for k in self.kinds.values()),
+            "stored": sum(k.stored for k in self.kinds.values()),
+            "skipped": sum(k.skipped for k in self.kinds.values()),
+            "deleted": sum(k.deleted for k in self.kinds.values()),
+            "filtered": sum(k.filtered for k in self.kinds.values()),
+        }
+
+
+def sync(
+    client: CRMClient,
+    mapper: Mapper,
+    store: Store,
+    *,
+    clock: Callable[[], datetime],
+    run_id: int | None = None,
+    progress: ProgressFn | None = None,
+    full: bool = False,
+) -> SyncReport:
+    """Pull every mapped module. A changed mapping, or ``full``, re-reads everything, so records
+    skipped under the old mapping get another chance and new fields are filled in."""
+    report = SyncReport()
+    fingerprint = mapper.fingerprint()
+    report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint
+    for kind in SYNC_KINDS:
+        source = getattr(mapper.spec.sources, kind)
+        if source is None:
+            continue
+        report.kinds[kind] = _sync_kind(
+            client,
+            mapper,
+            store,
+            kind,
+            source.module,
+            clock=clock,
+            run_id=run_id,
+            progress=progress,
+            missing=report.missing_target_fields,
+            full=report.full,
+        )
+    store.set_meta(MAPPING_FINGERPRINT, fingerprint)
+    return report
+
+
+def _sync_kind(
+    client: CRMClient,
+    mapper: Mapper,
+    store: Store,
+    kind: str,
+    module: str,
+    *,
+    clock: Callable[[], datetime],
+    run_id: int | None,
+    progress: ProgressFn | None,
+    missing: set[tuple[str, str]],
+    full: bool,
+) -> KindCounts:
+    counts = KindCounts()
+    fields = mapper.read_fields(kind)
+    # Target fields are read only to see what the CRM holds; if one was deleted in the CRM,
+    # read without it (and push will not write it) rather than stop the whole sync.
+    optional = set(mapper.target_fields(kind))
+    while True:
+        try:
+            _read_pages(
+                client, mapper, store, kind, module, fields, counts, clock, run_id, progress, full
+            )
+            break
+        except ConfigurationError as exc:
+            if (
+                exc.crm_code != "INVALID_DATA"
+                or exc.field not in optional
+                or exc.field not in fields
+            ):
+                raise
+            log.error("%s.%s no longer exists in the CRM; reading without it", module, exc.field)
+            missing.add((module, exc.field))
+            fields = [f for f in fields if f != exc.field]
+    counts.deleted = _sync_deletions(client, store, kind, module, clock=clock)
+    return counts
+
+
+def _read_pages(
+    client: CRMClient,
+    mapper: Mapper,
+    store: Store,
+    kind: str,
+    module: str,
+    fields: list[str],
+    counts: KindCounts,
+    clock: Callable[[], datetime],
+    run_id: int | None,
+    progress: ProgressFn | None,
+    full: bool,
+) -> None:
+    build, save = _reader_and_writer(mapper, store, kind)
+    cursor = store.cursor(kind)
+    since = None if full else cursor
+    for page in client.iter_pages(module, fields, modified_since=since):
+        now = clock()
+        good = []
+        current: dict[str, dict[str, Any]] = {}
+        left_out = []
+        for raw in page.records:
+            counts.read += 1
+            if not mapper.selects(kind, raw):
+                left_out.append(str(raw.get("id")))
+                continue
+            try:
+                item = build(raw)
+            except RecordRejected as rejected:
+                counts.skipped += 1
+                record_id = rejected.record_id or "(no id)"
+                log.info("skipped %s %s: %s", kind, record_id, rejected.reason)
+                store.record_skip(kind, record_id, rejected.reason, rejected.field, run_id, now)
+                continue
+            good.append(item)
+            current[item.crm_id] = mapper.current_values(kind, raw)
+        save(good, now)
+        if left_out:
+            # A deal whose type or pipeline no longer matches stops being an engagement.
+            counts.filtered += len(left_out)
+            store.mark_deleted(kind, left_out, now)
+            store.clear_skips(kind, left_out)
+        store.clear_skips(kind, [item.crm_id for item in good])
+        store.save_crm_values(module, {rid: v for rid, v in current.items() if v}, now)
+        counts.stored += len(good)
+        # The cursor moves only once the page is stored: a crash here re-reads, never loses.
+        newest = page.newest_modified
+        if newest is not None and (cursor is None or newest > cursor):
+            store.set_cursor(kind, newest, now)
+            cursor = newest
+        if progress:
+            progress(f"syncing {kind}: {counts.read} records read")
+
+
+def _sync_deletions(
+    client: CRMClient, store: Store, kind: str, module: str, *, clock: Callable[[], datetime]
+) -> int:
+    stream = f"{kind}:deleted"
+    since = store.cursor(stream)
+    ids, newest = [], since
+    for deleted in client.iter_deleted(module, deleted_since=since):
+        ids.append(deleted.record_id)
+        if deleted.deleted_at and (newest is None or deleted.deleted_at > newest):
+            newest = deleted.deleted_at
+    now = clock()
+    count = store.mark_deleted(kind, ids, now)
+    if newest is not None and newest != since:
+        store.set_cursor(stream, newest, now)
+    return count
+
+
+def _reader_and_writer(
+    mapper: Mapper, store: Store, kind: str
+) -> tuple[Callable[[Mapping[str, Any]], Any], Callable[[Sequence[Any], datetime], None]]:
+    """How records of ``kind`` become domain objects, and where they are stored."""
+    if kind == "accounts":
+        return mapper.to_account, store.save_accounts
+    if kind == "contacts":
+        return mapper.to_contact, store.save_contacts
+    return mapper.to_engagement, store.save_engagements

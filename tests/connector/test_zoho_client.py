@@ -1,0 +1,707 @@
+"""The Zoho v8 client against scripted HTTP (`responses`): auth, paging, errors, retries, writes.
+
+The China data centre is used throughout to prove that neither host is hard-coded: the accounts
+host is configured, the API host comes from the token response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+import responses
+from pydantic import SecretStr
+from responses.registries import OrderedRegistry
+
+from connector.base import DeletedRecord, FieldMeta, WriteOutcome, WriteStatus
+from connector.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    RateLimitedError,
+    RetryLaterError,
+    TokenRefreshLimitedError,
+    UnavailableError,
+)
+from connector.http import HttpTransport
+from connector.retry import RetryPolicy
+from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
+
+if TYPE_CHECKING:
+    from responses import BaseResponse, Call
+
+    from tests.conftest import FakeClock
+
+ACCOUNTS = "https://accounts.zoho.com.cn"
+API = "https://www.zohoapis.com.cn"
+TOKEN_URL = f"{ACCOUNTS}/oauth/v2/token"
+DEALS_URL = f"{API}/crm/v8/Deals"
+DELETED_URL = f"{API}/crm/v8/Deals/deleted"
+FIELDS_URL = f"{API}/crm/v8/settings/fields"
+CLIENT_SECRET = "csecret-XYZ"
+REFRESH_TOKEN = "rtoken-ABC"
+SINCE = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def transport(sleeps: list[float]) -> HttpTransport:
+    return HttpTransport(policy=RetryPolicy(sleep=sleeps.append, random=lambda: 1.0))
+
+
+@pytest.fixture
+def tokens(clock: FakeClock, transport: HttpTransport) -> ZohoTokenManager:
+    credentials = ZohoCredentials(
+        ACCOUNTS, "cid", SecretStr(CLIENT_SECRET), SecretStr(REFRESH_TOKEN)
+    )
+    return ZohoTokenManager(credentials, transport, clock=clock)
+
+
+@pytest.fixture
+def client(tokens: ZohoTokenManager, transport: HttpTransport) -> ZohoClient:
+    return ZohoClient(tokens, transport)  # api_domain comes from the token response
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """Responses matched by URL; a URL's responses are served in order, the last one repeats."""
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def ordered() -> Iterator[responses.RequestsMock]:
+    """Responses served strictly in the order they were added, whatever the URL."""
+    with responses.RequestsMock(registry=OrderedRegistry) as mock:
+        yield mock
+
+
+def add_token(mock: responses.RequestsMock, access_token: str = "tok-1") -> BaseResponse:
+    body = {
+        "access_token": access_token,
+        "api_domain": API,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    }
+    return mock.add(responses.POST, TOKEN_URL, json=body)
+
+
+def page_body(
+    records: list[dict[str, Any]], *, more: bool, next_page_token: str | None = None
+) -> dict[str, Any]:
+    info: dict[str, Any] = {"per_page": 200, "count": len(records), "more_records": more}
+    if next_page_token:
+        info["next_page_token"] = next_page_token
+    return {"data": records, "info": info}
+
+
+def deal(record_id: str, modified: str = "2026-11-20T10:00:00+00:00") -> dict[str, Any]:
+    return {"id": record_id, "Deal_Name": f"Deal {record_id}", "Modified_Time": modified}
+
+
+def query(call: Call) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(call.request.url).query))
+
+
+def calls_to(mock: responses.RequestsMock, url: str) -> list[Call]:
+    return [c for c in mock.calls if c.request.url.split("?")[0] == url]
+
+
+def json_body(call: Call) -> Any:
+    return json.loads(call.request.body)
+
+
+def read_all(client: ZohoClient, **kwargs: Any) -> list[list[dict[str, Any]]]:
+    return [page.records for page in client.iter_pages("Deals", ["Deal_Name"], **kwargs)]
+
+
+# --- OAuth -------------------------------------------------------------------------------------
+def test_token_is_a_form_post_and_api_calls_use_its_api_domain_and_zoho_header(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps, "tok-1")
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    assert read_all(client) == [[deal("1")]]
+
+    token_call, api_call = rsps.calls
+    assert token_call.request.method == "POST"
+    assert token_call.request.url == TOKEN_URL  # secrets in the body, never the query string
+    assert token_call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert dict(parse_qsl(token_call.request.body)) == {
+        "grant_type": "refresh_token",
+        "client_id": "cid",
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": REFRESH_TOKEN,
+    }
+    assert api_call.request.url.startswith(f"{DEALS_URL}?")
+    assert api_call.request.headers["Authorization"] == "Zoho-oauthtoken tok-1"
+
+
+def test_token_is_reused_and_refreshed_only_within_60_s_of_expiry(
+    rsps: responses.RequestsMock, client: ZohoClient, clock: FakeClock
+) -> None:
+    token_1 = add_token(rsps, "tok-1")
+    token_2 = add_token(rsps, "tok-2")
+    rsps.add(responses.GET, DEALS_URL, json=page_body([], more=False))
+
+    read_all(client)
+    clock.advance(seconds=3500)
+    read_all(client)
+    assert (token_1.call_count, token_2.call_count) == (1, 0)
+
+    clock.advance(seconds=45)  # 3,545 s after the 3,600 s token was issued
+    read_all(client)
+    assert (token_1.call_count, token_2.call_count) == (1, 1)
+
+    auth = [c.request.headers["Authorization"] for c in calls_to(rsps, DEALS_URL)]
+    assert auth == ["Zoho-oauthtoken tok-1"] * 2 + ["Zoho-oauthtoken tok-2"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param("invalid_code", id="revoked-refresh-token"),
+        pytest.param("invalid_client", id="bad-client"),
+    ],
+)
+def test_token_error_in_http_200_raises_authentication_error_without_secrets(
+    rsps: responses.RequestsMock, client: ZohoClient, error: str
+) -> None:
+    rsps.add(responses.POST, TOKEN_URL, json={"error": error}, status=200)
+
+    with pytest.raises(AuthenticationError) as excinfo:
+        read_all(client)
+
+    assert excinfo.value.crm_code == error
+    for text in (str(excinfo.value), repr(excinfo.value)):
+        assert REFRESH_TOKEN not in text
+        assert CLIENT_SECRET not in text
+    assert len(rsps.calls) == 1
+
+
+def test_token_quota_exhausted_in_http_200_is_retry_later(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    body = {
+        "error": "Access Denied",
+        "error_description": "You have made too many requests continuously. "
+        "Please try again after some time.",
+        "status": "failure",
+    }
+    rsps.add(responses.POST, TOKEN_URL, json=body, status=200)
+
+    with pytest.raises(TokenRefreshLimitedError) as excinfo:
+        read_all(client)
+
+    assert isinstance(excinfo.value, RetryLaterError)
+    assert len(rsps.calls) == 1
+
+
+# --- Get Records: paging -----------------------------------------------------------------------
+def test_iter_pages_uses_page_for_the_first_2000_records_then_page_token(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(ordered)
+    for n in range(1, 11):
+        body = page_body([deal(str(n))], more=True, next_page_token=f"npt-{n}")
+        ordered.add(responses.GET, DEALS_URL, json=body)
+    ordered.add(responses.GET, DEALS_URL, json=page_body([deal("11")], more=False))
+
+    pages = list(client.iter_pages("Deals", ["Stage", "Deal_Name"]))
+
+    assert [p.records[0]["id"] for p in pages] == [str(n) for n in range(1, 12)]
+    assert [p.more_records for p in pages] == [True] * 10 + [False]
+    api_calls = calls_to(ordered, DEALS_URL)
+    assert len(api_calls) == 11
+    assert len(ordered.calls) == 12
+    params = [query(c) for c in api_calls]
+    for p in params:
+        assert p["fields"] == "Deal_Name,Modified_Time,Stage"
+        assert p["per_page"] == "200"
+        assert p["sort_by"] == "Modified_Time"
+        assert p["sort_order"] == "asc"
+    assert [p.get("page") for p in params[:10]] == [str(n) for n in range(1, 11)]
+    assert all("page_token" not in p for p in params[:10])
+    assert params[10]["page_token"] == "npt-10"
+    assert "page" not in params[10]
+    assert all("If-Modified-Since" not in c.request.headers for c in api_calls)
+
+
+def test_page_tokens_are_followed_past_page_11(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(ordered)
+    for n in range(1, 11):
+        ordered.add(
+            responses.GET, DEALS_URL, json=page_body([], more=True, next_page_token=f"t{n}")
+        )
+    ordered.add(responses.GET, DEALS_URL, json=page_body([], more=True, next_page_token="t11"))
+    ordered.add(responses.GET, DEALS_URL, json=page_body([], more=False))
+
+    assert len(list(client.iter_pages("Deals", ["Deal_Name"]))) == 12
+
+    params = [query(c) for c in calls_to(ordered, DEALS_URL)]
+    assert [p.get("page_token") for p in params[10:]] == ["t10", "t11"]
+
+
+def test_missing_next_page_token_past_2000_records_is_a_connector_error(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(ordered)
+    for n in range(1, 11):
+        ordered.add(responses.GET, DEALS_URL, json=page_body([deal(str(n))], more=True))
+
+    seen: list[str] = []
+    with pytest.raises(ConnectorError, match="next_page_token"):
+        for page in client.iter_pages("Deals", ["Deal_Name"]):
+            seen.extend(r["id"] for r in page.records)
+
+    assert seen == [str(n) for n in range(1, 11)]
+    assert len(calls_to(ordered, DEALS_URL)) == 10
+
+
+def test_repeated_page_token_is_a_pagination_loop(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(ordered)
+    for _ in range(10):
+        ordered.add(responses.GET, DEALS_URL, json=page_body([], more=True, next_page_token="T"))
+    ordered.add(responses.GET, DEALS_URL, json=page_body([], more=True, next_page_token="T"))
+
+    with pytest.raises(ConnectorError, match="loop"):
+        list(client.iter_pages("Deals", ["Deal_Name"]))
+
+    assert len(calls_to(ordered, DEALS_URL)) == 11
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param([f"F{i}" for i in range(49)], id="49-plus-Modified_Time"),
+        pytest.param([f"F{i}" for i in range(49)] + ["Modified_Time"], id="50-with-Modified_Time"),
+    ],
+)
+def test_up_to_50_fields_are_sent(
+    rsps: responses.RequestsMock, client: ZohoClient, fields: list[str]
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.GET, DEALS_URL, json=page_body([], more=False))
+
+    list(client.iter_pages("Deals", fields))
+
+    (api_call,) = calls_to(rsps, DEALS_URL)
+    assert len(query(api_call)["fields"].split(",")) == 50
+
+
+def test_50_fields_without_modified_time_are_refused_before_any_call(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    api = rsps.add(responses.GET, DEALS_URL, json=page_body([], more=False))
+    rsps.assert_all_requests_are_fired = False
+
+    with pytest.raises(ConfigurationError):
+        list(client.iter_pages("Deals", [f"F{i}" for i in range(50)]))
+
+    assert api.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [pytest.param([], id="none"), pytest.param([f"F{i}" for i in range(51)], id="51")],
+)
+def test_bad_field_lists_are_refused_before_any_call(
+    rsps: responses.RequestsMock, client: ZohoClient, fields: list[str]
+) -> None:
+    with pytest.raises(ConfigurationError):
+        list(client.iter_pages("Deals", fields))
+
+    assert len(rsps.calls) == 0
+
+
+# --- Get Records: If-Modified-Since ------------------------------------------------------------
+def test_modified_since_is_sent_as_iso_8601_with_offset(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.GET, DEALS_URL, json=page_body([], more=False))
+    india = timezone(timedelta(hours=5, minutes=30))
+
+    read_all(client, modified_since=datetime(2026, 11, 1, 13, 30, 0, tzinfo=india))
+
+    (api_call,) = calls_to(rsps, DEALS_URL)
+    assert api_call.request.headers["If-Modified-Since"] == "2026-11-01T08:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [pytest.param(304, id="not-modified"), pytest.param(204, id="no-content")],
+)
+def test_nothing_changed_yields_no_pages(
+    rsps: responses.RequestsMock, client: ZohoClient, status: int
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.GET, DEALS_URL, status=status)
+
+    assert read_all(client, modified_since=SINCE) == []
+    assert len(calls_to(rsps, DEALS_URL)) == 1
+
+
+def test_records_older_than_modified_since_are_dropped_when_the_header_is_ignored(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    older = deal("1", "2026-11-01T07:59:59+00:00")
+    same_instant_other_offset = deal("2", "2026-11-01T13:30:00+05:30")
+    newer = deal("3", "2026-11-02T09:00:00+00:00")
+    add_token(rsps)
+    rsps.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([older, same_instant_other_offset, newer], more=False),
+    )
+
+    (page,) = client.iter_pages("Deals", ["Deal_Name"], modified_since=SINCE)
+
+    assert page.records == [same_instant_other_offset, newer]
+    assert page.newest_modified == datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)
+
+
+# --- errors and retries ------------------------------------------------------------------------
+def test_refused_token_is_refreshed_once_and_the_call_resent(
+    ordered: responses.RequestsMock, client: ZohoClient, sleeps: list[float]
+) -> None:
+    invalid = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token"}
+    add_token(ordered, "tok-1")
+    ordered.add(responses.GET, DEALS_URL, json=invalid, status=401)
+    add_token(ordered, "tok-2")
+    ordered.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    assert read_all(client) == [[deal("1")]]
+
+    assert len(calls_to(ordered, TOKEN_URL)) == 2
+    auth = [c.request.headers["Authorization"] for c in calls_to(ordered, DEALS_URL)]
+    assert auth == ["Zoho-oauthtoken tok-1", "Zoho-oauthtoken tok-2"]
+    assert sleeps == []
+
+
+def test_token_refused_twice_in_a_row_is_an_authentication_error(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    invalid = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token"}
+    add_token(ordered, "tok-1")
+    ordered.add(responses.GET, DEALS_URL, json=invalid, status=401)
+    add_token(ordered, "tok-2")
+    ordered.add(responses.GET, DEALS_URL, json=invalid, status=401)
+
+    with pytest.raises(AuthenticationError) as excinfo:
+        read_all(client)
+
+    assert (excinfo.value.crm_code, excinfo.value.http_status) == ("INVALID_TOKEN", 401)
+    assert len(calls_to(ordered, TOKEN_URL)) == 2
+    assert len(calls_to(ordered, DEALS_URL)) == 2
+
+
+def test_429_gives_up_after_max_rate_limited_attempts(
+    rsps: responses.RequestsMock, client: ZohoClient, sleeps: list[float]
+) -> None:
+    add_token(rsps)
+    limited = rsps.add(responses.GET, DEALS_URL, json={"code": "TOO_MANY_REQUESTS"}, status=429)
+
+    with pytest.raises(RateLimitedError) as excinfo:
+        read_all(client)
+
+    assert excinfo.value.http_status == 429
+    assert limited.call_count == 3
+    assert sleeps == [0.5, 1.0]
+
+
+def test_503_then_200_succeeds_after_one_backoff(
+    ordered: responses.RequestsMock, client: ZohoClient, sleeps: list[float]
+) -> None:
+    add_token(ordered)
+    ordered.add(responses.GET, DEALS_URL, status=503)
+    ordered.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    assert read_all(client) == [[deal("1")]]
+
+    assert len(calls_to(ordered, DEALS_URL)) == 2
+    assert sleeps == [0.5]
+
+
+def test_connection_errors_become_unavailable_after_max_attempts(
+    rsps: responses.RequestsMock, client: ZohoClient, sleeps: list[float]
+) -> None:
+    add_token(rsps)
+    down = rsps.add(responses.GET, DEALS_URL, body=requests.ConnectionError("boom"))
+
+    with pytest.raises(UnavailableError) as excinfo:
+        read_all(client)
+
+    assert not isinstance(excinfo.value, requests.RequestException)
+    assert excinfo.value.__cause__ is None
+    assert down.call_count == 4
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_required_param_missing_is_a_configuration_error_naming_the_field(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    body = {
+        "code": "REQUIRED_PARAM_MISSING",
+        "details": {"param_name": "fields"},
+        "message": "One of the expected parameter is missing",
+        "status": "error",
+    }
+    add_token(rsps)
+    bad = rsps.add(responses.GET, DEALS_URL, json=body, status=400)
+
+    with pytest.raises(ConfigurationError) as excinfo:
+        read_all(client)
+
+    error = excinfo.value
+    assert (error.crm_code, error.field, error.http_status) == (
+        "REQUIRED_PARAM_MISSING",
+        "fields",
+        400,
+    )
+    assert bad.call_count == 1
+
+
+# --- writes ------------------------------------------------------------------------------------
+def echo_success(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+    """Zoho's answer to an update where every row succeeded, one result per row."""
+    rows = json.loads(request.body or b"{}")["data"]
+    data = [
+        {
+            "code": "SUCCESS",
+            "status": "success",
+            "message": "record updated",
+            "details": {"id": row["id"]},
+        }
+        for row in rows
+    ]
+    return 200, {}, json.dumps({"data": data})
+
+
+def test_updates_are_sent_in_batches_of_100_without_triggers(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add_callback(responses.PUT, DEALS_URL, callback=echo_success)
+    rows = [{"id": str(n), "Engagement_Risk_Level": "Low"} for n in range(250)]
+
+    outcomes = client.update_records("Deals", rows)
+
+    puts = calls_to(rsps, DEALS_URL)
+    assert [len(json_body(c)["data"]) for c in puts] == [100, 100, 50]
+    assert all(json_body(c)["trigger"] == [] for c in puts)
+    assert [row["id"] for c in puts for row in json_body(c)["data"]] == [r["id"] for r in rows]
+    assert [o.record_id for o in outcomes] == [r["id"] for r in rows]
+    assert {o.status for o in outcomes} == {WriteStatus.WRITTEN}
+
+
+def test_no_rows_means_no_call(rsps: responses.RequestsMock, client: ZohoClient) -> None:
+    assert client.update_records("Deals", []) == []
+    assert len(rsps.calls) == 0
+
+
+def test_207_gives_one_outcome_per_row_in_input_order(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    details = {
+        "api_name": "Engagement_Risk_Level",
+        "json_path": "$.data[0].Engagement_Risk_Level",
+        "expected_data_type": "picklist",
+    }
+    body = {
+        "data": [
+            {
+                "code": "INVALID_DATA",
+                "status": "error",
+                "message": "invalid data",
+                "details": details,
+            },
+            {
+                "code": "SUCCESS",
+                "status": "success",
+                "message": "record updated",
+                "details": {"id": "2"},
+            },
+        ]
+    }
+    add_token(rsps)
+    rsps.add(responses.PUT, DEALS_URL, json=body, status=207)
+    rows = [
+        {"id": "1", "Engagement_Risk_Level": "Bogus"},
+        {"id": "2", "Engagement_Risk_Level": "Low"},
+    ]
+
+    outcomes = client.update_records("Deals", rows)
+
+    assert outcomes == [
+        WriteOutcome(
+            record_id="1",
+            status=WriteStatus.INVALID,
+            crm_code="INVALID_DATA",
+            field="Engagement_Risk_Level",
+            message="invalid data",
+            details=details,
+        ),
+        WriteOutcome(record_id="2", status=WriteStatus.WRITTEN),
+    ]
+
+
+def test_400_with_per_row_errors_gives_invalid_outcomes_not_an_exception(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    body = {
+        "data": [
+            {
+                "code": "INVALID_DATA",
+                "status": "error",
+                "message": "invalid data",
+                "details": {"api_name": "Engagement_Risk_Level"},
+            },
+            {
+                "code": "MANDATORY_NOT_FOUND",
+                "status": "error",
+                "message": "required field not found",
+                "details": {"api_name": "Deal_Name"},
+            },
+        ]
+    }
+    add_token(rsps)
+    put = rsps.add(responses.PUT, DEALS_URL, json=body, status=400)
+
+    outcomes = client.update_records("Deals", [{"id": "1"}, {"id": "2"}])
+
+    assert [(o.record_id, o.status, o.field) for o in outcomes] == [
+        ("1", WriteStatus.INVALID, "Engagement_Risk_Level"),
+        ("2", WriteStatus.INVALID, "Deal_Name"),
+    ]
+    assert put.call_count == 1
+
+
+def test_top_level_400_refuses_the_whole_update(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    body = {"code": "LIMIT_EXCEEDED", "details": {"limit": 100}, "message": "limit exceeded"}
+    add_token(rsps)
+    put = rsps.add(responses.PUT, DEALS_URL, json=body, status=400)
+
+    with pytest.raises(ConfigurationError) as excinfo:
+        client.update_records("Deals", [{"id": "1"}])
+
+    assert (excinfo.value.crm_code, excinfo.value.http_status) == ("LIMIT_EXCEEDED", 400)
+    assert put.call_count == 1
+
+
+# --- field metadata ----------------------------------------------------------------------------
+def test_get_fields_maps_zoho_metadata(rsps: responses.RequestsMock, client: ZohoClient) -> None:
+    fields = [
+        {
+            "api_name": "Deal_Name",
+            "field_label": "Deal Name",
+            "data_type": "text",
+            "length": 120,
+            "read_only": False,
+            "custom_field": False,
+            "operation_type": {"api_update": True},
+        },
+        {
+            "api_name": "Created_Time",
+            "field_label": "Created Time",
+            "data_type": "datetime",
+            "read_only": True,
+        },
+        {
+            "api_name": "Health_Formula",
+            "field_label": "Health Formula",
+            "data_type": "formula",
+            "formula": {"return_type": "double"},
+            "custom_field": True,
+        },
+        {
+            "api_name": "Locked_Score",
+            "field_label": "Locked Score",
+            "data_type": "integer",
+            "operation_type": {"api_update": False},
+        },
+        {
+            "api_name": "Engagement_Risk_Level",
+            "field_label": "Engagement Risk Level",
+            "data_type": "picklist",
+            "custom_field": True,
+            "pick_list_values": [
+                {"display_value": "Low risk", "actual_value": "Low"},
+                {"display_value": "High risk", "actual_value": "High"},
+            ],
+        },
+    ]
+    add_token(rsps)
+    rsps.add(responses.GET, FIELDS_URL, json={"fields": fields})
+
+    assert client.get_fields("Deals") == [
+        FieldMeta("Deal_Name", "Deal Name", "text", length=120),
+        FieldMeta("Created_Time", "Created Time", "datetime", read_only=True),
+        FieldMeta("Health_Formula", "Health Formula", "formula", read_only=True, custom=True),
+        FieldMeta("Locked_Score", "Locked Score", "integer", read_only=True),
+        FieldMeta(
+            "Engagement_Risk_Level",
+            "Engagement Risk Level",
+            "picklist",
+            custom=True,
+            picklist_values=("Low", "High"),
+        ),
+    ]
+    (call,) = calls_to(rsps, FIELDS_URL)
+    assert query(call) == {"module": "Deals"}
+
+
+def test_get_fields_204_is_empty(rsps: responses.RequestsMock, client: ZohoClient) -> None:
+    add_token(rsps)
+    rsps.add(responses.GET, FIELDS_URL, status=204)
+
+    assert client.get_fields("Deals") == []
+
+
+# --- deleted records ---------------------------------------------------------------------------
+def test_iter_deleted_pages_and_parses_deleted_time_to_utc(
+    ordered: responses.RequestsMock, client: ZohoClient
+) -> None:
+    first = {
+        "data": [{"id": "111", "type": "recycle", "deleted_time": "2026-11-20T15:30:00+05:30"}],
+        "info": {"per_page": 200, "count": 1, "page": 1, "more_records": True},
+    }
+    second = {
+        "data": [{"id": "222", "type": "permanent", "deleted_time": "2026-11-21T09:00:00Z"}],
+        "info": {"per_page": 200, "count": 1, "page": 2, "more_records": False},
+    }
+    add_token(ordered)
+    ordered.add(responses.GET, DELETED_URL, json=first)
+    ordered.add(responses.GET, DELETED_URL, json=second)
+
+    deleted = list(client.iter_deleted("Deals"))
+
+    assert deleted == [
+        DeletedRecord("Deals", "111", datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)),
+        DeletedRecord("Deals", "222", datetime(2026, 11, 21, 9, 0, 0, tzinfo=UTC)),
+    ]
+    assert deleted[0].deleted_at is not None
+    assert deleted[0].deleted_at.utcoffset() == timedelta(0)
+    params = [query(c) for c in calls_to(ordered, DELETED_URL)]
+    assert params == [
+        {"type": "all", "page": "1", "per_page": "200"},
+        {"type": "all", "page": "2", "per_page": "200"},
+    ]

@@ -1,0 +1,81 @@
+"""`engage daemon` as a real process: runs on schedule, persists its job, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from connector.sandbox import SandboxCRM
+from jobs.cli import main
+from jobs.demo import sandbox_env, sandbox_settings
+from jobs.runner import LOCK_NAME, Job, JobAlreadyRunning, connect, run_job
+from jobs.store import Store
+from tests.conftest import FakeClock, write_sandbox_config
+
+ENGAGE = str(Path(sys.executable).with_name("engage"))
+
+
+def wait_for(predicate: object, timeout_seconds: float = 60.0) -> None:
+    """Poll for an event (not a timing assertion); fail if it never happens."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    pytest.fail("the daemon did not finish a run in time")
+
+
+def test_daemon_runs_persists_its_schedule_and_stops_cleanly_on_sigterm(
+    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    process = subprocess.Popen(
+        [ENGAGE, "--config", str(config), "daemon"],
+        env={**os.environ, **sandbox_env(sandbox)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    store = Store.open(sqlite_url)
+    try:
+        wait_for(lambda: any(r.status == "ok" for r in store.runs()))
+        with store.engine.connect() as conn:
+            jobs = conn.execute(sa.text("select id from apscheduler_jobs")).scalars().all()
+        assert jobs == ["run"]
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        store.close()
+    assert process.returncode == 0, output
+    assert "daemon stopped" in output
+    assert sandbox.count("update", "Deals") >= 1
+
+
+def test_a_job_never_runs_twice_at_once(
+    sandbox: SandboxCRM, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    conn = connect(sandbox_settings(sandbox, sqlite_url, tmp_path / "engage.toml"), clock=clock)
+    # Another process (another daemon on the same database) holds the lock. The CLI below
+    # reads the real clock, so the lease must outlast both the fake and the real time.
+    lease_until = max(clock(), datetime.now(UTC)) + timedelta(hours=1)
+    assert conn.store.try_lock(LOCK_NAME, "other-host:42", clock(), lease_until)
+    for job in Job:  # not the same job, nor any other job of the connection
+        with pytest.raises(JobAlreadyRunning):
+            run_job(conn, job)
+    assert sandbox.calls == []
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    result = CliRunner(env=sandbox_env(sandbox)).invoke(main, ["--config", str(config), "run"])
+    assert result.exit_code == 1
+    assert "already running" in result.output
+    conn.close()

@@ -1,0 +1,167 @@
+"""Scoring with delivery facts and SLA policies, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from jobs.cli import main
+from jobs.config import HealthSection, SlaSection
+from jobs.score import score
+from jobs.store import Store
+from mappings.domain import Engagement, Milestone, SlaStatus, Ticket, Touchpoint
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def engagement(crm_id: str) -> Engagement:
+    return Engagement(
+        crm_id=crm_id,
+        name=f"Service desk {crm_id}",
+        account_id="A1",
+        stage="Closed Won",
+        status="active",
+        contract_value=Decimal(120000),
+        start_date=date(2026, 1, 1),
+        end_date=date(2027, 12, 31),
+        sla_tier="Gold",
+    )
+
+
+def slow_ticket(engagement_id: str) -> Ticket:
+    # Opened Mon 16 Nov 09:00 UTC, resolved Mon 16 Nov 15:00: on the default Gold calendar
+    # (09:00–12:00, 13:00–18:00) that is 3 h + 2 h = 300 business minutes.
+    opened = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    return Ticket(
+        external_id=f"{engagement_id}-T1",
+        engagement_id=engagement_id,
+        priority="P2",
+        opened_at=opened,
+        first_response_at=opened + timedelta(minutes=30),
+        resolved_at=opened + timedelta(hours=6),
+    )
+
+
+def test_facts_drive_health_and_unchanged_engagements_are_not_recomputed(store: Store) -> None:
+    store.save_engagements([engagement("D1"), engagement("D2")], NOW)
+    overdue = Milestone(
+        external_id="D1-M1",
+        engagement_id="D1",
+        name="Go-live",
+        planned_date=date(2026, 11, 11),
+        planned_value=Decimal(50000),
+        percent_complete=80,
+    )
+    store.save_facts("milestones", [overdue], "file", NOW)
+    first = score(store, HealthSection(), clock=lambda: NOW)
+    assert (first.scored, first.changed, first.skipped_unchanged) == (2, 2, 0)
+    d1 = store.health()["D1"]
+    # Factors with data (weight): schedule (20): 12 days late; PV = 50,000, EV = 40,000 ->
+    # SPI 0.8 -> (1 - 0.8) / 0.3 * 100 = 66.7 (overdue: 25 + 12 = 37, lower). SLA (20): Gold
+    # wants 95 % of milestones on time, 0 of 1 was -> breached = 100. Contract (10): ends in
+    # more than 90 days -> 0. Quality (5): no rejection -> 0.
+    # Score = (20 * 66.7 + 20 * 100) / (20 + 20 + 10 + 5) = 3333.3 / 55 = 60.6 -> 61.
+    assert d1.risk_score == 61
+    assert d1.sla_status is SlaStatus.BREACHED
+    # Contributions: SLA 20 * 100 / 55 = 36; SPI 20 * 66.7 / 55 = 24; overdue 20 * 37 / 55 = 13.
+    assert [(d.code, d.points) for d in d1.drivers] == [
+        ("sla_breached", 36),
+        ("spi", 24),
+        ("milestones_overdue", 13),
+    ]
+
+    again = score(store, HealthSection(), clock=lambda: NOW + timedelta(hours=2))
+    assert (again.scored, again.changed, again.skipped_unchanged) == (2, 0, 2)
+
+    store.save_facts(
+        "milestones", [overdue.model_copy(update={"percent_complete": 100})], "file", NOW
+    )
+    after_change = score(store, HealthSection(), clock=lambda: NOW + timedelta(hours=3))
+    assert after_change.skipped_unchanged == 1  # only D1 was recomputed
+
+
+def test_a_finished_ticket_keeps_the_goal_it_was_measured_by(store: Store) -> None:
+    store.save_engagements([engagement("D1")], NOW)
+    store.save_facts("tickets", [slow_ticket("D1")], "file", NOW)
+    report = Touchpoint(
+        external_id="D1-R1", engagement_id="D1", kind="status_report", at=NOW - timedelta(days=1)
+    )
+    store.save_facts("touchpoints", [report], "file", NOW)
+    score(store, HealthSection(), clock=lambda: NOW)
+    # Gold v1: P2 resolution goal 480 business minutes; 300 used -> met, 100 % compliance.
+    assert store.health()["D1"].sla_status is SlaStatus.COMPLIANT
+    with store.engine.connect() as conn:
+        goals = conn.execute(sa.text("select metric, goal_minutes, met from sla_measures")).all()
+    assert sorted(goals) == [("first_response", 60, True), ("resolution", 480, True)]
+
+    stricter = SlaSection.model_validate(
+        {
+            "tiers": {
+                "Gold": {
+                    "version": 2,
+                    "calendar": {"timezone": "UTC"},
+                    "goals": {
+                        "first_response_minutes": {"P2": 15},
+                        "resolution_minutes": {"P2": 120},
+                    },
+                }
+            }
+        }
+    )
+    later = NOW + timedelta(days=1)
+    score(store, HealthSection(), clock=lambda: later, sla=stricter)
+    health = store.health()["D1"]
+    assert health.sla_compliance == 100  # still measured by v1's goals
+    # An explicit recompute measures it again under v2: 30 > 15 and 300 > 120, both missed.
+    score(store, HealthSection(), clock=lambda: later, sla=stricter, recompute=True)
+    assert store.health()["D1"].sla_compliance == 0
+
+
+def test_overlapping_working_hours_are_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "engage.toml"
+    path.write_text(
+        '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
+        '[sla.tiers.Gold.calendar]\ntimezone = "Asia/Shanghai"\n'
+        'hours = ["09:00-12:00", "11:00-13:00"]\n'
+        "[sla.tiers.Gold.goals]\nfirst_response_minutes = { P1 = 30 }\nresolution_minutes = { P1 = 240 }\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "run"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {path}: sla.tiers.Gold.calendar")
+    assert "working hours overlap: 09:00–12:00 and 11:00–13:00" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_trend_shows_every_computed_score(sqlite_url: str, tmp_path: Path) -> None:
+    store = Store.open(sqlite_url)
+    store.save_engagements([engagement("D1")], NOW)
+    store.save_facts("tickets", [slow_ticket("D1")], "file", NOW)
+    score(store, HealthSection(), clock=lambda: NOW)
+    late = Milestone(
+        external_id="D1-M1",
+        engagement_id="D1",
+        name="Go-live",
+        planned_date=date(2026, 11, 20),
+        planned_value=Decimal(10000),
+        percent_complete=0,
+    )
+    store.save_facts("milestones", [late], "file", NOW)
+    score(store, HealthSection(), clock=lambda: NOW + timedelta(days=1))
+    history = store.health_history("D1")
+    store.close()
+    assert len(history) == 2 and history[1][1] > history[0][1]
+    config = tmp_path / "engage.toml"
+    config.write_text(
+        f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
+        f'[store]\nurl = "{sqlite_url}"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["--config", str(config), "trend", "D1"])
+    assert result.exit_code == 0, result.output
+    assert f"+{history[1][1] - history[0][1]}" in result.output
+    assert f"trend: rising ({history[0][1]} → {history[1][1]} over 2 computations)" in result.output

@@ -1,0 +1,267 @@
+"""The sandbox CRM over real HTTP: paging, conditional GETs, auth, limits and partial writes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from connector.sandbox import SANDBOX_BANNER, SandboxCRM
+
+NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
+DEAL_FIELDS = "Deal_Name,Stage,Modified_Time"
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def crm() -> Iterator[SandboxCRM]:
+    server = SandboxCRM(deals=450, clock=fixed_clock)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def get_token(crm: SandboxCRM) -> str:
+    response = requests.post(
+        f"{crm.url}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "sandbox-client-id",
+            "client_secret": "sandbox-client-secret",
+            "refresh_token": "sandbox-refresh-token",
+        },
+        timeout=5,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["api_domain"] == crm.url
+    assert "refresh_token" not in body
+    return str(body["access_token"])
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Zoho-oauthtoken {token}"}
+
+
+def get_deals(crm: SandboxCRM, token: str, **params: object) -> requests.Response:
+    params.setdefault("fields", DEAL_FIELDS)
+    return requests.get(f"{crm.url}/crm/v8/Deals", params=params, headers=auth(token), timeout=5)
+
+
+def test_banner_and_marker_header(crm: SandboxCRM) -> None:
+    response = requests.get(crm.url + "/", timeout=5)
+    assert response.status_code == 200
+    assert SANDBOX_BANNER in response.text
+    assert response.headers["X-Sandbox-CRM"] == "not-a-real-CRM"
+
+
+def test_fields_param_is_required(crm: SandboxCRM) -> None:
+    response = requests.get(f"{crm.url}/crm/v8/Deals", headers=auth(get_token(crm)), timeout=5)
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "REQUIRED_PARAM_MISSING",
+        "details": {"param_name": "fields"},
+        "message": "One of the expected parameter is missing",
+        "status": "error",
+    }
+    assert crm.count("get_records", "Deals") == 1
+
+
+def test_pages_of_200_and_more_records_flags(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    seen: list[str] = []
+    flags = []
+    for page in (1, 2, 3):
+        body = get_deals(crm, token, page=page, per_page=200).json()
+        assert set(body["data"][0]) == {"id", "Deal_Name", "Stage", "Modified_Time"}
+        seen += [row["id"] for row in body["data"]]
+        flags.append((body["info"]["count"], body["info"]["more_records"]))
+    assert flags == [(200, True), (200, True), (50, False)]
+    assert seen == sorted(seen) and len(set(seen)) == 450
+    # Past the end: 204 with an empty body.
+    past = get_deals(crm, token, page=4, per_page=200)
+    assert past.status_code == 204 and past.content == b""
+
+
+def test_discrete_paging_stops_at_2000(crm: SandboxCRM) -> None:
+    response = get_deals(crm, get_token(crm), page=11, per_page=200)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "DISCRETE_PAGINATION_LIMIT_EXCEEDED"
+    assert body["details"] == {"limit": 2000}
+
+
+def test_page_token_continues_without_duplicates(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    first = get_deals(crm, token, per_page=200, sort_by="Modified_Time").json()
+    ids = [row["id"] for row in first["data"]]
+    page_token = first["info"]["next_page_token"]
+    assert page_token and len(page_token) <= 96
+    while page_token:
+        body = get_deals(crm, token, per_page=200, page_token=page_token).json()
+        ids += [row["id"] for row in body["data"]]
+        page_token = body["info"]["next_page_token"]
+    assert len(ids) == len(set(ids)) == 450
+    mixed = get_deals(crm, token, page=2, page_token=first["info"]["next_page_token"])
+    assert mixed.status_code == 400 and mixed.json()["code"] == "INVALID_REQUEST"
+
+
+def test_if_modified_since(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    response = requests.get(
+        f"{crm.url}/crm/v8/Deals",
+        params={"fields": DEAL_FIELDS},
+        headers={**auth(token), "If-Modified-Since": "2027-01-01T00:00:00+00:00"},
+        timeout=5,
+    )
+    assert response.status_code == 304 and response.content == b""
+    # A UI edit at NOW is the only record modified at or after NOW (inclusive filter).
+    deal_id = next(iter(crm.records("Deals")))
+    crm.edit("Deals", deal_id, Stage="Closed Lost")
+    response = requests.get(
+        f"{crm.url}/crm/v8/Deals",
+        params={"fields": DEAL_FIELDS},
+        headers={**auth(token), "If-Modified-Since": "2026-11-23T08:00:00Z"},
+        timeout=5,
+    )
+    assert [row["id"] for row in response.json()["data"]] == [deal_id]
+    assert response.json()["data"][0]["Modified_Time"] == "2026-11-23T08:00:00+00:00"
+
+
+def test_auth_failures(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    assert get_deals(crm, token).status_code == 200
+    crm.expire_tokens()
+    expired = get_deals(crm, token)
+    assert expired.status_code == 401
+    assert expired.json() == {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    }
+    missing = requests.get(f"{crm.url}/crm/v8/Deals", params={"fields": "Stage"}, timeout=5)
+    assert missing.status_code == 401 and missing.json()["code"] == "AUTHENTICATION_FAILURE"
+    assert crm.count("get_records", "Deals") == 3
+
+
+def test_token_endpoint_errors_and_rate_limit(crm: SandboxCRM) -> None:
+    url = f"{crm.url}/oauth/v2/token"
+    good = {
+        "grant_type": "refresh_token",
+        "client_id": "sandbox-client-id",
+        "client_secret": "sandbox-client-secret",
+        "refresh_token": "sandbox-refresh-token",
+    }
+    bad_client = requests.post(url, data={**good, "client_secret": "nope"}, timeout=5)
+    assert (bad_client.status_code, bad_client.json()) == (200, {"error": "invalid_client"})
+    bad_refresh = requests.post(url, params={**good, "refresh_token": "nope"}, timeout=5)
+    assert bad_refresh.json() == {"error": "invalid_code"}
+    for _ in range(10):
+        assert "access_token" in requests.post(url, data=good, timeout=5).json()
+    limited = requests.post(url, data=good, timeout=5)
+    assert limited.status_code == 200 and limited.json()["error"] == "Access Denied"
+    assert crm.count("token") == 13
+
+
+def test_update_rejects_more_than_100_records(crm: SandboxCRM) -> None:
+    ids = list(crm.records("Deals"))[:101]
+    response = requests.put(
+        f"{crm.url}/crm/v8/Deals",
+        json={"data": [{"id": i, "Engagement_Risk_Score": 10} for i in ids], "trigger": []},
+        headers=auth(get_token(crm)),
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "LIMIT_EXCEEDED"
+    assert response.json()["details"] == {"limit": 100}
+    assert all(crm.records("Deals")[i]["Engagement_Risk_Score"] is None for i in ids)
+
+
+def test_update_partial_success_is_207(crm: SandboxCRM) -> None:
+    good_id, bad_id = list(crm.records("Deals"))[:2]
+    before = dict(crm.records("Deals")[bad_id])
+    response = requests.put(
+        f"{crm.url}/crm/v8/Deals",
+        json={
+            "data": [
+                {"id": good_id, "Engagement_Risk_Score": 72, "Engagement_Risk_Level": "High"},
+                {"id": bad_id, "Engagement_Risk_Score": 5, "Engagement_Risk_Drivers": "x" * 2001},
+            ],
+            "trigger": [],
+        },
+        headers=auth(get_token(crm)),
+        timeout=5,
+    )
+    assert response.status_code == 207
+    first, second = response.json()["data"]
+    assert first["code"] == "SUCCESS" and first["details"]["id"] == good_id
+    assert first["details"]["Modified_By"]["name"] == "Sandbox Integration"
+    assert second["code"] == "INVALID_DATA"
+    assert second["details"] == {
+        "api_name": "Engagement_Risk_Drivers",
+        "json_path": "$.data[1].Engagement_Risk_Drivers",
+        "maximum_length": 2000,
+    }
+    good = crm.records("Deals")[good_id]
+    assert (good["Engagement_Risk_Score"], good["Engagement_Risk_Level"]) == (72, "High")
+    assert good["Modified_Time"] == "2026-11-23T08:00:00+00:00"
+    assert crm.records("Deals")[bad_id] == before
+    assert crm.last_update_body is not None and crm.last_update_body["trigger"] == []
+    assert crm.count("update", "Deals") == 1
+
+
+def test_deleted_endpoint(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    url = f"{crm.url}/crm/v8/Deals/deleted"
+    assert requests.get(url, headers=auth(token), timeout=5).status_code == 204
+    deal_id = next(iter(crm.records("Deals")))
+    crm.delete("Deals", deal_id)
+    body = requests.get(url, params={"type": "all"}, headers=auth(token), timeout=5).json()
+    assert [(d["id"], d["type"]) for d in body["data"]] == [(deal_id, "recycle")]
+    later = {**auth(token), "If-Modified-Since": "2026-11-23T08:00:01+00:00"}
+    assert requests.get(url, headers=later, timeout=5).status_code == 304
+
+
+def test_concurrency_limit_returns_429() -> None:
+    crm = SandboxCRM(deals=20, clock=fixed_clock, concurrency_limit=2)
+    crm.start()
+    try:
+        token = get_token(crm)
+        crm.latency_seconds = 0.3
+        statuses: list[int] = []
+        bodies: list[dict[str, object]] = []
+        barrier = threading.Barrier(5)
+
+        def call() -> None:
+            barrier.wait()
+            response = get_deals(crm, token)
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                bodies.append(response.json())
+
+        threads = [threading.Thread(target=call) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses).count(200) >= 1
+        assert 429 in statuses
+        assert bodies[0] == {
+            "code": "TOO_MANY_REQUESTS",
+            "details": {},
+            "message": "too many requests",
+            "status": "error",
+        }
+        crm.latency_seconds = 0.0
+        assert "Retry-After" not in get_deals(crm, token).headers
+    finally:
+        crm.stop()

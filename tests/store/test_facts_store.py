@@ -1,0 +1,174 @@
+"""Delivery facts in the store, on SQLite and on the local PostgreSQL: upsert by (source, id)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from jobs.store import Store
+from jobs.store import schema as t
+from mappings.domain import (
+    ChangeRequest,
+    ChangeStatus,
+    CostEntry,
+    Milestone,
+    Ticket,
+    TicketPriority,
+    Touchpoint,
+    TouchpointKind,
+)
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def milestone(external_id: str, engagement_id: str = "D1", **changes: object) -> Milestone:
+    values: dict[str, object] = {
+        "external_id": external_id,
+        "engagement_id": engagement_id,
+        "name": "需求确认",
+        "planned_date": date(2026, 3, 1),
+        "planned_value": Decimal("25000.50"),
+        "percent_complete": 40.0,
+    }
+    values.update(changes)
+    return Milestone.model_validate(values)
+
+
+def ticket(external_id: str, engagement_id: str = "D1", **changes: object) -> Ticket:
+    opened = datetime(2026, 11, 2, 9, 30, tzinfo=SHANGHAI)
+    values: dict[str, object] = {
+        "external_id": external_id,
+        "engagement_id": engagement_id,
+        "priority": TicketPriority.P2,
+        "opened_at": opened,
+        "first_response_at": opened + timedelta(minutes=20),
+        "resolved_at": opened + timedelta(hours=30),
+        "waiting_on_client": ((opened + timedelta(hours=1), opened + timedelta(hours=5)),),
+    }
+    values.update(changes)
+    return Ticket.model_validate(values)
+
+
+def test_fact_tables_exist_with_engagement_index(store: Store) -> None:
+    inspector = sa.inspect(store.engine)
+    for name in ("milestones", "tickets", "cost_entries", "touchpoints", "change_requests"):
+        assert inspector.get_pk_constraint(name)["constrained_columns"] == [
+            "source",
+            "external_id",
+        ]
+        indexed = {tuple(i["column_names"]) for i in inspector.get_indexes(name)}
+        assert ("engagement_id",) in indexed
+
+
+def test_milestones_upsert_and_group_by_engagement(store: Store) -> None:
+    later = milestone("M2", planned_date=date(2026, 6, 1))
+    saved = store.save_facts(
+        "milestones",
+        [
+            later,
+            milestone("M1"),
+            milestone("M3", "D2", delivered_date=date(2026, 3, 2), rejected_count=1),
+        ],
+        "file",
+        NOW,
+    )
+    assert saved == 3
+    assert store.save_facts("milestones", [milestone("M1"), later], "file", NOW) == 0
+    changed = milestone("M1", percent_complete=100.0, accepted_date=date(2026, 3, 5))
+    assert store.save_facts("milestones", [changed, milestone("M3", "D2")], "file", NOW) == 2
+
+    by_engagement = store.milestones()
+    assert set(by_engagement) == {"D1", "D2"}
+    assert [m.external_id for m in by_engagement["D1"]] == ["M1", "M2"]  # in date order
+    assert by_engagement["D1"][0] == changed
+    assert by_engagement["D1"][1].planned_value == Decimal("25000.50")
+    assert by_engagement["D1"][0].name == "需求确认"
+    assert by_engagement["D2"] == [milestone("M3", "D2")]
+
+
+def test_the_same_id_from_two_sources_is_two_facts(store: Store) -> None:
+    assert store.save_facts("milestones", [milestone("M1")], "file", NOW) == 1
+    assert store.save_facts("milestones", [milestone("M1")], "jira", NOW) == 1
+    assert len(store.milestones()["D1"]) == 2
+
+
+def test_tickets_keep_instants_and_waiting_intervals(store: Store) -> None:
+    original = ticket("T1")
+    assert store.save_facts("tickets", [original, ticket("T2", resolved_at=None)], "file", NOW) == 2
+    stored = {t.external_id: t for t in store.tickets()["D1"]}
+    assert stored["T1"] == original  # the same instants, now in UTC
+    assert stored["T1"].opened_at.utcoffset() == timedelta(0)
+    assert stored["T1"].waiting_on_client[0][0].tzinfo is not None
+    assert stored["T2"].resolved_at is None
+
+    # The same instants written with another offset are the same values: nothing changes.
+    in_utc = ticket(
+        "T1",
+        opened_at=original.opened_at.astimezone(UTC),
+        waiting_on_client=tuple(
+            (s.astimezone(UTC), e.astimezone(UTC)) for s, e in original.waiting_on_client
+        ),
+    )
+    assert store.save_facts("tickets", [in_utc], "file", NOW) == 0
+    assert store.save_facts("tickets", [ticket("T1", waiting_on_client=())], "file", NOW) == 1
+    assert store.tickets()["D1"][0].waiting_on_client == ()
+
+
+def test_costs_touchpoints_and_changes_round_trip(store: Store) -> None:
+    cost = CostEntry(
+        external_id="C1", engagement_id="D1", spent_on=date(2026, 2, 1), amount=Decimal("800.25")
+    )
+    touch = Touchpoint(
+        external_id="P1",
+        engagement_id="D1",
+        kind=TouchpointKind.REVIEW,
+        at=datetime(2026, 2, 3, 14, 0, tzinfo=SHANGHAI),
+    )
+    change = ChangeRequest(
+        external_id="CR1",
+        engagement_id="D2",
+        raised_on=date(2026, 2, 4),
+        value=Decimal(5000),
+        status=ChangeStatus.APPROVED,
+    )
+    assert store.save_facts("costs", [cost], "file", NOW) == 1
+    assert store.save_facts("touchpoints", [touch], "file", NOW) == 1
+    assert store.save_facts("changes", [change], "file", NOW) == 1
+    assert store.cost_entries() == {"D1": [cost]}
+    assert store.touchpoints() == {"D1": [touch]}
+    assert store.change_requests() == {"D2": [change]}
+    for kind, fact in (("costs", cost), ("touchpoints", touch), ("changes", change)):
+        assert store.save_facts(kind, [fact], "file", NOW + timedelta(days=1)) == 0
+
+
+def test_imported_at_moves_only_when_values_change(store: Store) -> None:
+    def imported_at() -> datetime:
+        with store.engine.connect() as conn:
+            query = sa.select(t.milestones.c.imported_at)
+            return conn.execute(query).scalar_one()  # type: ignore[no-any-return]
+
+    store.save_facts("milestones", [milestone("M1")], "file", NOW)
+    store.save_facts("milestones", [milestone("M1")], "file", NOW + timedelta(days=1))
+    assert imported_at() == NOW
+    store.save_facts("milestones", [milestone("M1", name="x")], "file", NOW + timedelta(days=2))
+    assert imported_at() == NOW + timedelta(days=2)
+
+
+def test_many_facts_in_one_save_and_last_duplicate_wins(store: Store) -> None:
+    many = [milestone(f"M{i:04d}", f"D{i % 7}") for i in range(2500)]
+    assert store.save_facts("milestones", many, "file", NOW) == 2500
+    assert store.save_facts("milestones", many, "file", NOW) == 0
+    twice = [milestone("M0001", "D1", name="first"), milestone("M0001", "D1", name="second")]
+    assert store.save_facts("milestones", twice, "file", NOW) == 1
+    assert sum(len(v) for v in store.milestones().values()) == 2500
+
+
+def test_save_facts_refuses_the_wrong_model(store: Store) -> None:
+    with pytest.raises(TypeError, match="Ticket"):
+        store.save_facts("tickets", [milestone("M1")], "file", NOW)
+    with pytest.raises(ValueError, match="unknown kind"):
+        store.save_facts("surveys", [], "file", NOW)

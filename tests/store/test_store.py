@@ -1,0 +1,111 @@
+"""The store on SQLite and on the local PostgreSQL: same code, same answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from jobs.store import Store
+from mappings.domain import (
+    Driver,
+    Engagement,
+    EngagementHealth,
+    EngagementStatus,
+    RiskLevel,
+    SlaStatus,
+)
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def engagement(crm_id: str, **changes: object) -> Engagement:
+    values: dict[str, object] = {
+        "crm_id": crm_id,
+        "name": "数据标注外包二期",
+        "account_id": "A1",
+        "stage": "Closed Won",
+        "status": EngagementStatus.ACTIVE,
+        "contract_value": Decimal("120000.50"),
+        "currency": "CNY",
+        "start_date": date(2026, 1, 1),
+        "end_date": date(2026, 12, 31),
+    }
+    values.update(changes)
+    return Engagement.model_validate(values)
+
+
+def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
+    names = set(sa.inspect(store.engine).get_table_names())
+    assert {"engagements", "engagement_health", "field_state", "runs", "job_locks"} <= names
+    assert "alembic_version" in names
+    Store.open(str(store.engine.url.render_as_string(hide_password=False))).close()
+
+
+def test_engagements_round_trip_and_upsert(store: Store) -> None:
+    store.save_engagements([engagement("D1"), engagement("D2")], NOW)
+    store.save_engagements([engagement("D1", stage="Closed Lost", status="closed_lost")], NOW)
+    by_id = {e.crm_id: e for e in store.engagements()}
+    assert set(by_id) == {"D1", "D2"}
+    assert by_id["D1"].status is EngagementStatus.CLOSED_LOST
+    assert by_id["D2"].contract_value == Decimal("120000.50")
+    assert by_id["D2"].name == "数据标注外包二期"
+
+
+def test_deleted_engagements_disappear_from_the_working_set(store: Store) -> None:
+    store.save_engagements([engagement("D1"), engagement("D2")], NOW)
+    assert store.mark_deleted("engagements", ["D2", "missing"], NOW) == 1
+    assert [e.crm_id for e in store.engagements()] == ["D1"]
+
+
+def test_cursor_keeps_timezone(store: Store) -> None:
+    assert store.cursor("engagements") is None
+    shanghai = datetime(2026, 11, 23, 17, 0, tzinfo=UTC) + timedelta(0)
+    store.set_cursor("engagements", shanghai, NOW)
+    assert store.cursor("engagements") == shanghai
+    assert store.cursor("engagements").tzinfo is not None  # type: ignore[union-attr]
+
+
+def test_health_and_history(store: Store) -> None:
+    health = EngagementHealth(
+        engagement_id="D1",
+        risk_score=62,
+        risk_level=RiskLevel.HIGH,
+        drivers=(
+            Driver(code="x", points=35, en="Contract ends in 12 days", zh="合同将在 12 天后到期"),
+        ),
+        sla_status=SlaStatus.NOT_MEASURED,
+        updated_at=NOW,
+    )
+    store.save_health([health])
+    later = health.model_copy(update={"risk_score": 20, "updated_at": NOW + timedelta(days=1)})
+    store.save_health([later])
+    assert store.health()["D1"] == later
+    assert store.health_history("D1") == [(NOW, 62), (NOW + timedelta(days=1), 20)]
+
+
+def test_field_state_keeps_written_and_crm_values_apart(store: Store) -> None:
+    store.save_written("Deals", {"D1": {"Score": 62, "Level": "High"}}, NOW)
+    store.save_crm_values("Deals", {"D1": {"Score": 70}}, NOW)
+    states = store.field_states("Deals")
+    assert states[("D1", "Score")].written_value == 62
+    assert states[("D1", "Score")].crm_value == 70
+    assert states[("D1", "Level")].crm_value == "High"
+
+
+def test_job_lock_is_exclusive_until_released_or_expired(store: Store) -> None:
+    later = NOW + timedelta(hours=1)
+    assert store.try_lock("run", "host:1", NOW, later)
+    assert not store.try_lock("run", "host:2", NOW, later)
+    store.unlock("run", "host:1")
+    assert store.try_lock("run", "host:2", NOW, later)
+    # A lock whose holder crashed expires.
+    assert store.try_lock("run", "host:3", later + timedelta(seconds=1), later + timedelta(hours=1))
+
+
+def test_skips_are_cleared_when_the_record_reads_fine(store: Store) -> None:
+    store.record_skip("engagements", "D9", "Amount = 'abc': not a number", "Amount", None, NOW)
+    assert [s.record_id for s in store.skips()] == ["D9"]
+    store.clear_skips("engagements", ["D9"])
+    assert store.skips() == []
