@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -73,6 +73,24 @@ class FieldCreateOutcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class NewTask:
+    """A follow-up for a person, attached to a CRM record (Zoho: a Task; Odoo: a mail.activity).
+
+    ``module`` and ``record_id`` name the record in the CRM's own vocabulary (Zoho "Deals",
+    Odoo "crm.lead"). ``key`` is the caller's idempotency key: clients put it where a later
+    run can look it up, so that a retry after a crash finds the task instead of adding a second.
+    """
+
+    module: str
+    record_id: str
+    subject: str
+    description: str
+    due: date
+    key: str
+    owner_id: str | None = None
+
+
 class WriteStatus(StrEnum):
     WRITTEN = "written"
     INVALID = "invalid"  # the CRM refused this row's values: fix the data or the mapping
@@ -121,6 +139,13 @@ class CRMClient(Protocol):
         """(calls, credits) that updating ``records`` rows costs, in the CRM's own quota unit.
 
         Lets a dry run say what a push would spend before it spends it.
+        """
+        ...
+
+    def create_tasks(self, tasks: Sequence[NewTask]) -> list[WriteOutcome]:
+        """Create follow-up tasks; one outcome per task, in input order.
+
+        A written outcome's ``record_id`` is the new task's id in the CRM.
         """
         ...
 
