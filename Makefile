@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/engage demo
 
-test: $(STAMP)
+# The survey page's browser test drives Debian's Chromium (never a downloaded browser), with a
+# CJK font for the Chinese page's screenshot. Installed when missing (needs root or sudo).
+browser:
+	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei)
+
+test: $(STAMP) browser
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Sync and push against the sandbox with 50 ms latency, 10,000 and 100,000 deals (several
+# minutes; `.venv/bin/python benchmarks/sync_push.py --quick` does 10,000 only).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/sync_push.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ fixed clock (no wall clock enters the computation):
   (c) 1% edit   after changing one ticket of 1% of the engagements: only those are recomputed.
 
 Each phase runs in its own child process, so that its peak RSS (``ru_maxrss``) is its own and
-not the data generator's. A phase's seconds are measured without tracemalloc (which slows
+not the data generator's; scoring's own worker processes (from 2,000 engagements on) are
+reported by the largest one's peak RSS. A phase's seconds are measured without tracemalloc (which slows
 Python down several times); the tracemalloc peak comes from repeating the phase on a copy of the
 store taken just before it. Data generation is reported separately and not counted.
 
@@ -306,6 +307,8 @@ def child(phase: str, url: str, engagements: int, seed: int, traced: bool) -> di
         result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # Scoring worker processes (if any): the largest one's peak.
+    result["worker_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if isinstance(outcome, ScoreReport):
         result["report"] = {
             "scored": outcome.scored,
@@ -336,7 +339,8 @@ def timed_phase(title: str, db: Path, engagements: int, seed: int) -> dict[str, 
     figures = spawn("score", db, engagements, seed)
     report = figures["report"]
     print(
-        f"  {title:<34} {figures['seconds']:7.2f} s   max RSS {figures['maxrss_mb']:7.1f} MB   "
+        f"  {title:<34} {figures['seconds']:7.2f} s   max RSS {figures['maxrss_mb']:7.1f} MB "
+        f"(largest worker {figures['worker_maxrss_mb']:.1f} MB)   "
         f"scored {report['scored']}, recomputed "
         f"{report['scored'] - report['skipped_unchanged']}, "
         f"skipped unchanged {report['skipped_unchanged']}, health changed {report['changed']}",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -155,4 +155,27 @@ class CRMClient(Protocol):
         Not idempotent: after an error that leaves the outcome unknown, read the metadata again
         (or call again and accept "already exists" outcomes) rather than assume nothing happened.
         """
+        ...
+
+
+@runtime_checkable
+class ScansForDeletions(Protocol):
+    """A CRM that keeps no record of deletions (Odoo): the sync lists every id now and then and
+    treats the ids it holds but the CRM no longer has as deleted."""
+
+    #: How often the full id listing is worth its cost.
+    id_scan_interval: timedelta
+
+    def live_ids(self, module: str) -> set[str]:
+        """Every id of ``module`` that exists now (archived ones included)."""
+        ...
+
+
+@runtime_checkable
+class PricesRows(Protocol):
+    """A CRM whose write cost depends on the values, not just the count (Odoo groups rows by
+    value): it prices the actual rows, so a dry run shows the calls the push will make."""
+
+    def write_cost_of(self, module: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """(calls, credits) ``update_records`` would spend on ``rows`` if none is refused."""
         ...

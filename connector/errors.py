@@ -80,6 +80,10 @@ class UnavailableError(RetryLaterError):
     """Connection failures, timeouts and 5xx responses that outlasted the retries."""
 
 
+class CreditBudgetExceededError(RetryLaterError):
+    """The connection's daily credit budget would be exceeded: stop before the call, not after."""
+
+
 # --- Skip this record ----------------------------------------------------------------------
 class RecordError(ConnectorError):
     """One record was refused or could not be read; the others proceed."""

@@ -56,7 +56,7 @@ class HttpTransport:
         headers: Callable[[], Mapping[str, str]] | None = None,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | bytes | None = None,  # bytes: a raw body (XML-RPC)
     ) -> requests.Response:
         """Send one logical request, retrying per policy; return the final response.
 

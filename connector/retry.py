@@ -10,6 +10,9 @@ try again and how long to wait; sleeping and randomness are injected so tests co
 - ``Retry-After`` is obeyed where a CRM sends one, capped at ``max_delay_seconds``.
 - Non-idempotent writes (a plain insert) are never retried after the request may have reached
   the server: the caller says so with ``idempotent=False``.
+- Rows a CRM refuses inside a partial batch (207) are not retried within the call: they are
+  tried again on later runs after ``row_retry_delay_seconds`` and quarantined after
+  ``row_max_attempts`` (the row ledger, jobs/ledger.py, keeps the count).
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ class RetryPolicy:
     max_delay_seconds: float = 8.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     random: Callable[[], float] = field(default=random.random, repr=False)
+    #: A row the CRM refused is tried again on a later run after this delay, doubling per attempt.
+    row_initial_delay_seconds: float = 900.0
+    row_max_delay_seconds: float = 86_400.0
+    #: Attempts of one row (same values) before it is quarantined until a person re-queues it.
+    row_max_attempts: int = 5
 
     def should_retry_status(self, status: int, attempt: int, *, idempotent: bool) -> bool:
         """Whether a response with ``status`` on attempt number ``attempt`` (1-based) is retried."""
@@ -67,6 +75,20 @@ class RetryPolicy:
 
     def wait(self, attempt: int, retry_after: str | None = None) -> None:
         self.sleep(self.delay_seconds(attempt, retry_after))
+
+    def row_retry_delay_seconds(self, attempts: int) -> float:
+        """Seconds before a refused row is sent again, after ``attempts`` refusals (1-based).
+
+        No jitter: rows wait for a later scheduled run anyway, and a fixed delay lets a person
+        read "next retry at" and trust it.
+        """
+        return float(
+            min(self.row_max_delay_seconds, self.row_initial_delay_seconds * 2 ** (attempts - 1))
+        )
+
+    def row_quarantined(self, attempts: int) -> bool:
+        """Whether a row refused ``attempts`` times in a row is set aside until re-queued."""
+        return attempts >= self.row_max_attempts
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector.base import CRMClient, FieldMeta, NewField
+from connector.base import CRMClient, FieldMeta, NewField, PricesRows
 from jobs.mapping_check import (
     ACCOUNT_OUTPUT_KINDS,
     CHOICES,
@@ -22,7 +22,7 @@ from jobs.mapping_check import (
 from jobs.push import Plan, plan
 from jobs.store import Store
 from mappings.engine import Mapper, format_target
-from mappings.spec import MappingSpec, TargetField, default_mapping_path
+from mappings.spec import DEFAULT_MAPPINGS, MappingSpec, TargetField, default_mapping_path
 
 #: The CRM type each kind of output gets when `engage fields ensure` creates its field.
 NEW_FIELD_TYPES = {
@@ -83,6 +83,10 @@ def plan_with_cost(client: CRMClient, mapper: Mapper, store: Store) -> PlanWithC
     metadata = fetch_metadata(client, modules)
     planned = plan(mapper, store, metadata)
     cost = {module: client.write_cost(rows) for module, rows in planned.rows_by_module().items()}
+    if isinstance(client, PricesRows):  # the cost follows the values (Odoo): price the rows
+        for module in cost:
+            rows = [{"id": w.record_id, **w.values()} for w in planned.writes if w.module == module]
+            cost[module] = client.write_cost_of(module, rows)
     return PlanWithCost(planned, cost, planning_calls=len(modules))
 
 
@@ -186,8 +190,9 @@ def rename_in_mapping(path: Path, renamed: dict[str, str], copy_dir: Path | None
     for old, new in renamed.items():
         text = re.sub(rf'"{re.escape(old)}"', f'"{new}"', text)
     target = path
-    if path.resolve() == default_mapping_path("zoho").resolve():
-        target = (copy_dir or Path.cwd()) / "zoho-mapping.toml"
+    for crm in DEFAULT_MAPPINGS:
+        if path.resolve() == default_mapping_path(crm).resolve():
+            target = (copy_dir or Path.cwd()) / f"{crm}-mapping.toml"
     target.write_text(text, encoding="utf-8")
     return target
 

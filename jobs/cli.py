@@ -26,6 +26,8 @@ from connector.errors import ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
 from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
 from jobs.config import load_settings
+from jobs.credits import credits_used
+from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
 from jobs.store import Store
 from mappings.tomlfile import ConfigFileError
@@ -164,10 +166,15 @@ def print_result(result: RunResult) -> None:
     table.add_column("figures")
     if result.sync:
         for kind, c in result.sync.kinds.items():
+            why = (
+                "not on a synced deal or account"
+                if kind.startswith("activities.")
+                else "by the mapping's filter"
+            )
             table.add_row(
                 f"sync {kind}",
                 f"{c.read} read, {c.stored} stored, {c.skipped} skipped, {c.deleted} deleted"
-                + (f", {c.filtered} left out by the mapping's filter" if c.filtered else ""),
+                + (f", {c.filtered} left out {why}" if c.filtered else ""),
             )
     if result.score:
         table.add_row("score", f"{result.score.scored} scored, {result.score.changed} changed")
@@ -177,7 +184,10 @@ def print_result(result: RunResult) -> None:
         table.add_row(
             "push",
             f"{verb} {len(p.plan.writes) if p.dry_run else p.written}, unchanged "
-            f"{p.plan.unchanged}, conflicts {len(p.plan.conflicts)}, refused {p.refused}",
+            f"{p.plan.unchanged}, conflicts {len(p.plan.conflicts)}, refused {p.refused}"
+            + (f", waiting to retry {p.deferred}" if p.deferred else "")
+            + (f", quarantined {p.quarantined} (`engage retry`)" if p.quarantined else "")
+            + (f", found written by an interrupted run {p.landed}" if p.landed else ""),
         )
     console.print(table)
     if result.message:
@@ -299,15 +309,43 @@ def run(invocation: Invocation) -> None:
 
 
 @main.command()
-@click.option("--failed", is_flag=True, help="Only skipped records and refused writes.")
+@click.option("--failed", is_flag=True, help="Only skipped records and rows not written.")
+@click.option("--json", "as_json", is_flag=True, help="With --failed: every such row as JSON.")
 @click.pass_obj
-def status(invocation: Invocation, failed: bool) -> None:
-    """Last runs, their counts, skipped records and refused writes, with reasons."""
+def status(invocation: Invocation, failed: bool, as_json: bool) -> None:
+    """Last runs, credits used, skipped records and rows not written, with reasons."""
+    if as_json and not failed:
+        fail("--json goes with --failed")
     with opened_store(invocation) as store:
-        print_status(store, failed=failed)
+        if as_json:
+            rows = Ledger(store).failed(limit=None)
+            click.echo(
+                json.dumps({"rows": [r.as_dict() for r in rows]}, ensure_ascii=False, indent=2)
+            )
+            return
+        budget = load_settings(invocation.config_path).config.crm.credit_budget()
+        print_status(store, failed=failed, budget=budget, now=invocation.clock())
 
 
-def print_status(store: Store, *, failed: bool = False) -> None:
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Re-queue every quarantined row.")
+@click.argument("records", nargs=-1)
+@click.pass_obj
+def retry(invocation: Invocation, everything: bool, records: tuple[str, ...]) -> None:
+    """Re-queue quarantined rows (after fixing their cause) for the next push."""
+    if everything == bool(records):
+        fail("name the records to re-queue, or pass --all")
+    with opened_store(invocation) as store:
+        count = Ledger(store).requeue(None if everything else list(records), invocation.clock())
+    if records and count < len(set(records)):
+        console.print(f"re-queued {count} of {len(set(records))}; the others are not quarantined")
+    else:
+        console.print(f"re-queued {count} quarantined row(s); the next push sends them")
+
+
+def print_status(
+    store: Store, *, failed: bool = False, budget: int | None = None, now: datetime | None = None
+) -> None:
     if not failed:
         runs = Table(title="last runs")
         for column in ("#", "job", "started (UTC)", "status", "counts", "message"):
@@ -327,6 +365,9 @@ def print_status(store: Store, *, failed: bool = False) -> None:
             f"engagements {store.count('engagements')}, accounts {store.count('accounts')}, "
             f"contacts {store.count('contacts')}"
         )
+        if now is not None:
+            of = f" of the daily budget {budget}" if budget is not None else ""
+            console.print(f"API credits used in the last 24 hours: {credits_used(store, now)}{of}")
     skips = Table(title=f"skipped records ({store.skip_count()})")
     for column in ("kind", "record", "reason"):
         skips.add_column(column, overflow="fold")
@@ -348,12 +389,26 @@ def print_status(store: Store, *, failed: bool = False) -> None:
             _short(c.wanted_value),
         )
     console.print(conflicts)
-    refused = Table(title="refused writes")
-    for column in ("module", "record", "code", "field", "message"):
+    ledger = Ledger(store)
+    by_status = ledger.counts()
+    waiting = sum(by_status.get(s.value, 0) for s in FAILED_STATUSES)
+    refused = Table(title=f"rows not written ({waiting}; `engage retry` re-queues quarantined)")
+    for column in ("module", "record", "status", "code", "field", "tries", "next try", "message"):
         refused.add_column(column, overflow="fold")
-    for o in store.failed_outcomes():
-        refused.add_row(o.module, o.record_id, o.crm_code or "", o.field or "", o.message or "")
+    for row in ledger.failed():
+        refused.add_row(
+            row.module,
+            row.record_id,
+            row.status.value,
+            row.crm_code or "",
+            row.field or "",
+            str(row.attempts),
+            row.next_retry_at.strftime("%Y-%m-%d %H:%M") if row.next_retry_at else "",
+            row.message or "",
+        )
     console.print(refused)
+    for module, name, message in missing_fields(store):
+        console.print(f"FIELD_MISSING {module}.{name}: {message}", markup=False)
 
 
 @main.command()
@@ -516,11 +571,25 @@ def sandbox(port: int, deals: int) -> None:
 @main.command()
 @click.option("--db", default="engage-demo.db", show_default=True, help="SQLite file (recreated).")
 @click.option("--deals", default=300, show_default=True)
-def demo(db: str, deals: int) -> None:
+@click.option("--crm", "crm_kind", type=click.Choice(["zoho", "odoo"]), default="zoho")
+@click.option(
+    "--odoo-api",
+    type=click.Choice(["json2", "jsonrpc", "xmlrpc"]),
+    default="json2",
+    show_default=True,
+    help="With --crm odoo: the sandbox plays Odoo 19 (JSON-2) or Odoo 17 (JSON-RPC, XML-RPC).",
+)
+def demo(db: str, deals: int, crm_kind: str, odoo_api: str) -> None:
     """Start the sandbox CRM, run sync-score-push once, and read the values back from the CRM."""
     from jobs.demo import run_demo
 
-    run_demo(Path(db), deals=deals, console=console)
+    run_demo(
+        Path(db),
+        deals=deals,
+        console=console,
+        crm_kind=crm_kind,
+        odoo_api=odoo_api,
+    )
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -531,3 +600,8 @@ def _short(value: Any, limit: int = 60) -> str:
 from jobs.cli_facts import import_command
 
 main.add_command(import_command)
+
+from jobs.cli_surveys import serve_command, surveys_group
+
+main.add_command(surveys_group)
+main.add_command(serve_command)

@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from connector.credits import Edition, daily_credit_allowance
 from jobs.risk import RiskWeights
 from jobs.sla import SlaPolicy
+from jobs.surveys.config import SurveysSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
 
@@ -22,8 +24,11 @@ SECRET_ENV = {
     "client_id": "ENGAGE_ZOHO_CLIENT_ID",
     "client_secret": "ENGAGE_ZOHO_CLIENT_SECRET",
     "refresh_token": "ENGAGE_ZOHO_REFRESH_TOKEN",
+    "api_key": "ENGAGE_ODOO_API_KEY",
 }
-_SECRET_KEYS = frozenset({"client_secret", "refresh_token", "access_token", "password", "token"})
+_SECRET_KEYS = frozenset(
+    {"client_secret", "refresh_token", "access_token", "password", "token", "api_key"}
+)
 
 
 class _Section(BaseModel):
@@ -42,11 +47,55 @@ class ZohoSection(_Section):
         return value.rstrip("/") if value else value
 
 
+class OdooSection(_Section):
+    """An Odoo database; the API key comes from ENGAGE_ODOO_API_KEY (docs/odoo.md)."""
+
+    url: str = Field(pattern=r"^https?://")
+    database: str = Field(min_length=1)
+    #: The login of the (preferably dedicated) API user the key belongs to.
+    login: str = Field(min_length=1)
+    #: "auto" asks the server: JSON-2 on 19+, JSON-RPC on 16–18.
+    #: "xmlrpc" only where a proxy blocks /jsonrpc: it serves the same servers.
+    api: Literal["auto", "json2", "jsonrpc", "xmlrpc"] = "auto"
+    #: Hours between two scans of every id, which is how hard deletes are noticed in Odoo.
+    id_scan_every_hours: float = Field(default=6, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
 class CrmSection(_Section):
-    kind: Literal["zoho"]
+    kind: Literal["zoho", "odoo"]
     #: Mapping file; relative paths are relative to the config file. Default: the shipped one.
     mapping: str | None = None
-    zoho: ZohoSection
+    zoho: ZohoSection | None = None
+    odoo: OdooSection | None = None
+    #: The org's Zoho edition and user licences set the default daily credit budget (§6).
+    edition: Edition = "standard"
+    licensed_users: int = Field(default=1, ge=1)
+    #: Credits per rolling 24 hours that all jobs of this connection may spend together.
+    #: Default: the edition's whole allowance (other integrations of the org share it: set less).
+    daily_credit_budget: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _section_for_kind(self) -> CrmSection:
+        if getattr(self, self.kind) is None:
+            raise ValueError(f'kind = "{self.kind}" needs a [crm.{self.kind}] section')
+        return self
+
+    def credit_budget(self) -> int:
+        if self.daily_credit_budget is not None:
+            return self.daily_credit_budget
+        return daily_credit_allowance(self.edition, self.licensed_users)
+
+
+class PushSection(_Section):
+    #: Write calls in flight at once; Zoho allows 10 concurrent writes per org on every edition.
+    write_concurrency: int = Field(default=5, ge=1, le=10)
+    #: Refusals of one row (same values) before it is quarantined until `engage retry`.
+    quarantine_after: int = Field(default=5, ge=1)
 
 
 class StoreSection(_Section):
@@ -130,6 +179,8 @@ class Config(_Section):
     risk: RiskSection = RiskSection()
     sla: SlaSection = SlaSection()
     schedule: ScheduleSection = ScheduleSection()
+    surveys: SurveysSection = SurveysSection()
+    push: PushSection = PushSection()
 
 
 class Settings:
@@ -159,7 +210,9 @@ class Settings:
         value = self._env.get(variable)
         if not value:
             raise ConfigFileError(
-                self.path, f"crm.zoho.{name}", f"set the environment variable {variable}"
+                self.path,
+                f"crm.{self.config.crm.kind}.{name}",
+                f"set the environment variable {variable}",
             )
         return SecretStr(value)
 

@@ -12,9 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from connector.odoo import OdooClient
 from connector.sandbox import SANDBOX_BANNER, SandboxCRM
+from connector.sandbox.odoo_server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
 from jobs.demo_facts import add_demo_facts
+from jobs.demo_odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
 from jobs.push import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
 from mappings.spec import EngagementOutput
@@ -38,20 +41,38 @@ def sandbox_env(crm: SandboxCRM) -> dict[str, str]:
     }
 
 
-def run_demo(db: Path, *, deals: int = 300, console: Console | None = None) -> None:
+def run_demo(
+    db: Path,
+    *,
+    deals: int = 300,
+    console: Console | None = None,
+    crm_kind: str = "zoho",
+    odoo_api: OdooApi = "json2",
+) -> None:
     console = console or Console()
-    console.print(f"[bold yellow]{SANDBOX_BANNER}[/]")
+    banner = ODOO_SANDBOX_BANNER if crm_kind == "odoo" else SANDBOX_BANNER
+    console.print(f"[bold yellow]{banner}[/]")
     if db.exists():
         db.unlink()  # a fresh sandbox needs a fresh store: old cursors would point at nothing
-    with SandboxCRM(deals=deals) as crm:
+    sandbox = odoo_sandbox(deals, odoo_api) if crm_kind == "odoo" else SandboxCRM(deals=deals)
+    with sandbox as crm:
         crm.start()
         console.print(f"sandbox CRM listening on {crm.url} with {deals} deals")
         # Also written next to the DB so that `engage status` can read the demo's store.
-        settings = sandbox_settings(crm, f"sqlite:///{db.resolve()}", db.with_suffix(".toml"))
+        store_url, config_path = f"sqlite:///{db.resolve()}", db.with_suffix(".toml")
+        settings = (
+            odoo_sandbox_settings(crm, store_url, config_path, odoo_api)
+            if isinstance(crm, OdooSandbox)
+            else sandbox_settings(crm, store_url, config_path)
+        )
         write_status_config(settings)
         conn = connect(settings)
         try:
             run_job(conn, Job.SYNC)
+            if isinstance(conn.client, OdooClient):
+                client = conn.client  # the version is known when it was detected, not forced
+                version = f" {client.server_version}" if client.server_version else ""
+                console.print(f"talked to Odoo{version} over {client.api_kind}")
             added = add_demo_facts(conn.store, conn.clock())
             console.print(
                 "delivery facts added, as `engage import` would: "
@@ -74,8 +95,12 @@ def run_demo(db: Path, *, deals: int = 300, console: Console | None = None) -> N
 def write_status_config(settings: Settings) -> None:
     settings.path.write_text(
         "# Written by `engage demo` so that `engage status` can read the demo's store.\n"
-        '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1"\n'
-        f'[store]\nurl = "{settings.config.store.url}"\n',
+        + (
+            odoo_status_section(settings)
+            if settings.config.crm.kind == "odoo"
+            else '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1"\n'
+        )
+        + f'[store]\nurl = "{settings.config.store.url}"\n',
         encoding="utf-8",
     )
 

@@ -85,6 +85,7 @@ MANDATORY = {
     "accounts": ("crm_id", "name"),
     "contacts": ("crm_id",),
     "engagements": ("crm_id", "name", "account_id", "stage"),
+    "activities": ("crm_id", "at", "related_module", "related_id"),
 }
 
 Metadata = Mapping[str, Mapping[str, FieldMeta]]  # module -> api_name -> meta
@@ -107,7 +108,7 @@ def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
                 "",
                 f"`{name}` is needed to use a record; map it to a CRM field",
             )
-            for name in MANDATORY[kind]
+            for name in MANDATORY.get(kind.partition(".")[0], ())
             if name not in source.fields
         )
         for path, allowed in source.where.items():
@@ -129,7 +130,8 @@ def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
                     if str(value) not in meta.picklist_values
                 )
         for name, rule in source.fields.items():
-            if rule.path is None or rule.path.split(".")[0] == "id":
+            # "$se_module" is no field: Zoho sends it beside an activity's What_Id (§7).
+            if rule.path is None or rule.path.split(".")[0] == "id" or rule.path.startswith("$"):
                 continue
             top = rule.path.split(".")[0]
             meta = fields.get(top)

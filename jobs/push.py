@@ -8,20 +8,27 @@ Per record and field, the target's write policy decides (``mappings.spec.WritePo
 - ``keep_human_edits``: when the CRM value differs from what the plugin last wrote, a person
   changed it: leave it, and list the conflict (``engage status``) until it is resolved.
 
-A run with nothing new makes no call. Each write call's outcomes are stored before the next
-call. A target field deleted in the CRM mid-way stops only that field's writes.
+A run with nothing new makes no call. Each write call's outcomes are stored as soon as it
+returns, and every row to send is journaled (``pending`` in the row ledger, jobs/ledger.py)
+before the first call goes out, so a crash never makes the next run write the same values
+twice. Rows the CRM refused wait for their next retry; quarantined rows wait for `engage
+retry`. Write calls run on up to ``concurrency`` threads; every store write stays on the
+calling thread. A target field deleted in the CRM mid-way stops only that field's writes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
+from connector.retry import RetryPolicy
 from jobs.health import roll_up_accounts
+from jobs.ledger import Decision, Ledger, LedgerRow, decide_row
 from jobs.mapping_check import value_problem
 from jobs.store import FieldState, Store
 from mappings.engine import Mapper
@@ -69,6 +76,8 @@ class InvalidValue:
 class Plan:
     writes: list[PlannedWrite] = field(default_factory=list)
     unchanged: int = 0
+    #: (module, record id) of each unchanged record, for the row ledger.
+    unchanged_rows: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     invalid: list[InvalidValue] = field(default_factory=list)
 
@@ -95,6 +104,12 @@ class PushReport:
     dry_run: bool = False
     #: (module, field) pairs the CRM no longer has; their writes stopped this run.
     missing_fields: set[tuple[str, str]] = field(default_factory=set)
+    #: Refused earlier and not due for another attempt yet (row ledger).
+    deferred: int = 0
+    #: Quarantined rows left alone until `engage retry`.
+    quarantined: int = 0
+    #: Writes of an interrupted run found in the CRM and recorded without a second call.
+    landed: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -104,6 +119,9 @@ class PushReport:
             "invalid": len(self.plan.invalid),
             "written": self.written,
             "refused": self.refused,
+            "deferred": self.deferred,
+            "quarantined": self.quarantined,
+            "landed": self.landed,
         }
 
 
@@ -168,6 +186,7 @@ def plan(
                 result.writes.append(PlannedWrite(module, record_id, changes))
             else:
                 result.unchanged += 1
+                result.unchanged_rows.append((module, record_id))
     return result
 
 
@@ -203,8 +222,14 @@ def push(
     dry_run: bool = False,
     metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
     missing_fields: set[tuple[str, str]] | None = None,
+    policy: RetryPolicy | None = None,
+    concurrency: int = 1,
 ) -> PushReport:
-    """Write the plan. ``missing_fields``: (module, field) pairs the sync found deleted."""
+    """Write the plan. ``missing_fields``: (module, field) pairs the sync found deleted.
+
+    ``policy`` decides when refused rows are due again and when they are quarantined;
+    ``concurrency`` is how many write calls may be in flight at once.
+    """
     planned = plan(mapper, store, metadata)
     report = PushReport(plan=planned, dry_run=dry_run, missing_fields=set(missing_fields or ()))
     if dry_run:
@@ -241,32 +266,164 @@ def push(
                 if c.module == module
             ],
         )
+    ledger = Ledger(store, policy)
     by_module: dict[str, list[PlannedWrite]] = {}
     for item in planned.writes:
         by_module.setdefault(item.module, []).append(item)
-    for module, items in by_module.items():
-        # One call's worth at a time, recorded before the next: a stop or crash mid-push
+    batches: list[tuple[str, list[PlannedWrite]]] = []
+    previous: dict[str, dict[str, LedgerRow]] = {}
+    for module in dict.fromkeys([*mapper.target_modules(), *by_module]):
+        previous[module] = ledger.rows(module)
+        due = _settle_ledger(
+            store,
+            ledger,
+            module,
+            planned,
+            by_module.get(module, []),
+            previous[module],
+            report,
+            now=now,
+            run_id=run_id,
+        )
+        # One call's worth per batch, recorded when it returns: a stop or crash mid-push
         # leaves the store knowing exactly what was written.
-        for start in range(0, len(items), client.max_write_batch):
-            batch = items[start : start + client.max_write_batch]
-            _push_batch(client, store, module, batch, report, clock=clock, run_id=run_id)
+        size = client.max_write_batch
+        batches.extend((module, due[start : start + size]) for start in range(0, len(due), size))
+    context = _BatchContext(client, store, ledger, previous, report, clock, run_id)
+    # Every row about to be sent is journaled first, in one commit per module (see ledger.py).
+    for module in by_module:
+        due_rows = [i for m, batch in batches if m == module for i in batch]
+        if due_rows:
+            _journal(context, module, due_rows)
+    if concurrency <= 1:
+        for module, batch in batches:
+            _push_batch(context, module, batch)
+    else:
+        _push_concurrently(context, batches, concurrency)
     return report
 
 
-def _push_batch(
-    client: CRMClient,
+@dataclass
+class _BatchContext:
+    """What every write batch of one push needs."""
+
+    client: CRMClient
+    store: Store
+    ledger: Ledger
+    previous: dict[str, dict[str, LedgerRow]]
+    report: PushReport
+    clock: Callable[[], datetime]
+    run_id: int | None
+
+
+def _settle_ledger(
     store: Store,
+    ledger: Ledger,
     module: str,
-    items: list[PlannedWrite],
+    planned: Plan,
+    writes: list[PlannedWrite],
+    previous: dict[str, LedgerRow],
     report: PushReport,
     *,
-    clock: Callable[[], datetime],
+    now: datetime,
     run_id: int | None,
+) -> list[PlannedWrite]:
+    """Record this run's unchanged and conflicting rows; return the writes due now."""
+    conflicts: dict[str, tuple[str, str]] = {}
+    for c in planned.conflicts:
+        if c.module == module:
+            conflicts.setdefault(
+                c.record_id, (c.field, "changed in the CRM by a person; left alone")
+            )
+    unchanged = [rid for m, rid in planned.unchanged_rows if m == module]
+    ledger.settle(module, unchanged, conflicts, previous, run_id, now)
+    due, landed = [], []
+    for item in writes:
+        values = item.values()
+        crm_holds = all(same_value(old, new) for old, new in item.changes.values())
+        decision = decide_row(previous.get(item.record_id), values, crm_holds, now)
+        if decision is Decision.SEND:
+            due.append(item)
+        elif decision is Decision.LANDED:
+            landed.append((item.record_id, values))
+        elif decision is Decision.WAIT:
+            report.deferred += 1
+        else:
+            report.quarantined += 1
+    if landed:
+        store.save_written(module, dict(landed), now)
+        ledger.mark_landed(module, landed, run_id, now)
+        report.landed += len(landed)
+    return due
+
+
+def _push_concurrently(
+    context: _BatchContext, batches: list[tuple[str, list[PlannedWrite]]], concurrency: int
 ) -> None:
-    items = _without_missing_fields(items, module, report.missing_fields)
+    """Up to ``concurrency`` write calls in flight; outcomes stored here, as each returns.
+
+    After a call fails as a whole (e.g. still rate limited), no new call starts; the ones in
+    flight finish and are recorded, then the error stops the push.
+    """
+    queue = iter(batches)
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push") as pool:
+        in_flight: dict[Future[list[WriteOutcome]], tuple[str, list[PlannedWrite]]] = {}
+
+        def start_next() -> None:
+            for module, planned in queue:
+                items = _without_missing_fields(planned, module, context.report.missing_fields)
+                if not items:
+                    continue
+                if items is not planned:  # trimmed: journal the values really sent
+                    _journal(context, module, items)
+                rows = [{"id": i.record_id, **i.values()} for i in items]
+                in_flight[pool.submit(context.client.update_records, module, rows)] = (
+                    module,
+                    items,
+                )
+                return
+
+        for _ in range(concurrency):
+            start_next()
+        while in_flight:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                module, items = in_flight.pop(future)
+                try:
+                    outcomes = future.result()
+                except Exception as exc:  # noqa: BLE001 - re-raised once the others are stored
+                    error = error or exc
+                    continue
+                _handle_outcomes(context, module, items, outcomes)
+                if error is None:
+                    start_next()
+    if error is not None:
+        raise error
+
+
+def _journal(context: _BatchContext, module: str, items: list[PlannedWrite]) -> None:
+    """Mark the rows pending before their call goes out (see jobs/ledger.py)."""
+    context.ledger.journal(
+        module, [(i.record_id, i.values()) for i in items], context.run_id, context.clock()
+    )
+
+
+def _push_batch(context: _BatchContext, module: str, planned: list[PlannedWrite]) -> None:
+    items = _without_missing_fields(planned, module, context.report.missing_fields)
     if not items:
         return
-    outcomes = client.update_records(module, [{"id": i.record_id, **i.values()} for i in items])
+    if items is not planned:  # trimmed, or a resend without a deleted field: journal it
+        _journal(context, module, items)
+    rows = [{"id": i.record_id, **i.values()} for i in items]
+    _handle_outcomes(context, module, items, context.client.update_records(module, rows))
+
+
+def _handle_outcomes(
+    context: _BatchContext, module: str, items: list[PlannedWrite], outcomes: list[WriteOutcome]
+) -> None:
+    client, store, report = context.client, context.store, context.report
+    clock, run_id = context.clock, context.run_id
     missing = _fields_gone_from_crm(client, module, items, outcomes, report.missing_fields)
     if missing:
         # Only that field stops: the rows it spoiled are sent again without it.
@@ -280,13 +437,11 @@ def _push_batch(
         kept = [
             (i, o) for i, o in zip(items, outcomes, strict=True) if i.record_id not in refused_ids
         ]
-        _record(store, module, kept, report, clock=clock, run_id=run_id)
+        _record(context, module, kept)
         _record_missing(store, module, retry, missing, clock=clock, run_id=run_id)
-        _push_batch(client, store, module, retry, report, clock=clock, run_id=run_id)
+        _push_batch(context, module, retry)
         return
-    _record(
-        store, module, list(zip(items, outcomes, strict=True)), report, clock=clock, run_id=run_id
-    )
+    _record(context, module, list(zip(items, outcomes, strict=True)))
 
 
 def _without_missing_fields(
@@ -324,39 +479,27 @@ def _fields_gone_from_crm(
 
 
 def _record(
-    store: Store,
-    module: str,
-    pairs: list[tuple[PlannedWrite, WriteOutcome]],
-    report: PushReport,
-    *,
-    clock: Callable[[], datetime],
-    run_id: int | None,
+    context: _BatchContext, module: str, pairs: list[tuple[PlannedWrite, WriteOutcome]]
 ) -> None:
-    now = clock()
-    written = {}
-    ledger = []
+    report = context.report
+    written = 0
     for item, outcome in pairs:
         if outcome.status is WriteStatus.WRITTEN:
-            written[item.record_id] = item.values()
+            written += 1
         else:
             log.warning(
                 "%s %s refused: %s %s", module, item.record_id, outcome.crm_code, outcome.message
             )
-        ledger.append(
-            {
-                "module": module,
-                "record_id": item.record_id,
-                "status": outcome.status.value,
-                "crm_code": outcome.crm_code,
-                "field": outcome.field,
-                "message": outcome.message or None,
-                "at": now,
-            }
-        )
-    store.save_written(module, written, now)
-    store.record_outcomes(run_id, ledger)
-    report.written += len(written)
-    report.refused += len(pairs) - len(written)
+    # Field state, write history and ledger in one transaction (jobs/ledger.py).
+    context.ledger.record_batch(
+        module,
+        [(item.record_id, item.values(), outcome) for item, outcome in pairs],
+        context.previous.get(module, {}),
+        context.run_id,
+        context.clock(),
+    )
+    report.written += written
+    report.refused += len(pairs) - written
 
 
 def _record_missing(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -19,10 +20,13 @@ from typing import Any
 import requests
 
 from connector.errors import ConnectorError, RetryLaterError
-from connector.http import HttpTransport
+from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
+from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
+from jobs.credits import StoreCreditMeter
+from jobs.odoo_connect import odoo_client
 from jobs.push import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
@@ -57,10 +61,13 @@ class CallCounter:
     """Every HTTP request sent to the CRM, by (method, path)."""
 
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Write calls run on several threads (jobs/push.py); a count must not be lost.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, method: str, url: str, status: int | None) -> None:
         path = url.split("/crm/v8", 1)[-1] if "/crm/v8" in url else url.rsplit("/", 3)[-1]
-        self.calls[(method, path)] += 1
+        with self._lock:
+            self.calls[(method, path)] += 1
 
     def total(self) -> int:
         return sum(self.calls.values())
@@ -71,11 +78,14 @@ class Connection:
     """A configured CRM connection with its store: what every job needs."""
 
     settings: Settings
-    client: ZohoClient
+    client: ZohoClient | OdooClient
     mapper: Mapper
     store: Store
     clock: Callable[[], datetime]
     counter: CallCounter
+    #: The one retry policy, with the row-quarantine setting from the config.
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    meter: StoreCreditMeter | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -87,13 +97,29 @@ def connect(
     clock: Callable[[], datetime] | None = None,
     session: requests.Session | None = None,
     policy: RetryPolicy | None = None,
+    timeout_seconds: float | None = None,
 ) -> Connection:
     """Build the client, mapping and store for ``settings``. Raises on bad config or secrets."""
     clock = clock or (lambda: datetime.now(UTC))
     mapper = Mapper(load_mapping(settings.mapping_path))
     counter = CallCounter()
-    transport = HttpTransport(session=session, policy=policy, observer=counter)
+    policy = replace(
+        policy or RetryPolicy(), row_max_attempts=settings.config.push.quarantine_after
+    )
+    transport = HttpTransport(
+        session=session,
+        policy=policy,
+        observer=counter,
+        timeout_seconds=timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
+    )
+    if settings.config.crm.kind == "odoo":
+        odoo = odoo_client(settings, transport)
+        return Connection(
+            settings, odoo, mapper, Store.open(settings.store_url), clock, counter, policy
+        )
     zoho = settings.config.crm.zoho
+    if zoho is None:  # the config validator requires it for kind = "zoho"
+        raise ValueError("no [crm.zoho] section")
     credentials = ZohoCredentials(
         accounts_url=zoho.accounts_url,
         client_id=settings.secret("client_id").get_secret_value(),
@@ -101,9 +127,36 @@ def connect(
         refresh_token=settings.secret("refresh_token"),
     )
     tokens = ZohoTokenManager(credentials, transport, clock=clock)
-    client = ZohoClient(tokens, transport, api_domain=zoho.api_domain)
     store = Store.open(settings.store_url)
-    return Connection(settings, client, mapper, store, clock, counter)
+    meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)
+    client = ZohoClient(tokens, transport, api_domain=zoho.api_domain, meter=meter)
+    return Connection(settings, client, mapper, store, clock, counter, policy, meter)
+
+
+def _take_lock(store: Store, holder: str, now: datetime) -> bool:
+    """Take the connection's lock; a lock left by a killed process on this host is broken."""
+    if store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL):
+        return True
+    other = store.lock_holder(LOCK_NAME)
+    if other is None or not _dead_here(other):
+        return False
+    log.warning("breaking the job lock of %s: that process no longer exists", other)
+    store.unlock(LOCK_NAME, other)
+    return store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL)
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` ("host:pid") is a process of this host that has ended (e.g. kill -9)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, under another user
+    return False
 
 
 @dataclass
@@ -142,7 +195,7 @@ def run_job(
     """
     holder = f"{socket.gethostname()}:{os.getpid()}"
     now = conn.clock()
-    if not dry_run and not conn.store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL):
+    if not dry_run and not _take_lock(conn.store, holder, now):
         raise JobAlreadyRunning(
             f"cannot start {job.value!r}: another job of this connection is already running"
         )
@@ -171,6 +224,7 @@ def run_job(
                 risk=config.risk,
                 sla=config.sla,
                 recompute=recompute,
+                survey_weights=config.surveys.role_weights,
             )
         if job in (Job.PUSH, Job.RUN):
             if progress:
@@ -183,6 +237,8 @@ def run_job(
                 run_id=run_id,
                 dry_run=dry_run,
                 missing_fields=result.sync.missing_target_fields if result.sync else None,
+                policy=conn.policy,
+                concurrency=conn.settings.config.push.write_concurrency,
             )
         result.status = "ok"
         if result.push and result.push.missing_fields:

@@ -1,10 +1,16 @@
 """Score: recompute engagement health from the store — only where something changed.
 
-For each engagement the inputs (the deal, its delivery facts, the SLA policy, the weights and
-bands, and the day) are fingerprinted; an engagement whose fingerprint equals the one its
+For each engagement the inputs (the deal, the version of its delivery facts, its survey results,
+the SLA policy, the weights and bands, and the day) are fingerprinted; an engagement whose fingerprint equals the one its
 current health was computed from is not recomputed. Engagements with open tickets also take
 the hour into the fingerprint, because an open ticket moves towards its SLA goal by the minute
 (so "at risk" and "breached" are re-evaluated at most an hour late).
+
+Engagements are scored in chunks of `CHUNK_SIZE`: a chunk's facts are loaded, scored and its
+results saved before the next, so memory stays flat whatever the portfolio's size. From
+`PARALLEL_FROM` engagements on, chunks are scored by worker processes (one per CPU, at most
+`MAX_WORKERS`) while this process saves what they return; each worker reads the store on its
+own connection, and only this process writes.
 """
 
 from __future__ import annotations
@@ -12,18 +18,30 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import sqlalchemy as sa
 
 from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health import score_engagement
 from jobs.risk import DeliveryFacts
 from jobs.sla import TicketMeasure, evaluate
 from jobs.store import Store
+from jobs.surveys.feed import survey_scores
+from jobs.surveys.results import SurveyScore
 from mappings.domain import Engagement, EngagementHealth, SlaStatus
+
+CHUNK_SIZE = 500
+#: Below this many engagements, starting worker processes costs more than it saves.
+PARALLEL_FROM = 2000
+MAX_WORKERS = 4
 
 
 @dataclass
@@ -43,13 +61,13 @@ class _Facts:
     changes: Mapping[str, Sequence[Any]]
 
     @classmethod
-    def load(cls, store: Store) -> _Facts:
+    def load(cls, store: Store, ids: Sequence[str]) -> _Facts:
         return cls(
-            store.milestones(),
-            store.tickets(),
-            store.cost_entries(),
-            store.touchpoints(),
-            store.change_requests(),
+            store.milestones(ids),
+            store.tickets(ids),
+            store.cost_entries(ids),
+            store.touchpoints(ids),
+            store.change_requests(ids),
         )
 
     def of(self, engagement_id: str) -> list[Sequence[Any]]:
@@ -70,19 +88,132 @@ def score(
     risk: RiskSection | None = None,
     sla: SlaSection | None = None,
     recompute: bool = False,
+    survey_weights: Mapping[str, float] | None = None,
+    workers: int | None = None,
 ) -> ScoreReport:
     """Recompute what changed. ``recompute`` redoes everything and re-measures finished SLA
-    items under the current policies (the explicit recompute of a new policy version)."""
+    items under the current policies (the explicit recompute of a new policy version).
+
+    ``survey_weights``: weight of an answer by the contact's role in the NPS (docs/surveys.md).
+    ``workers``: processes scoring chunks in parallel; by default one per CPU (at most
+    `MAX_WORKERS`) from `PARALLEL_FROM` engagements on, else none (all in this process).
+    """
+    inputs = _Inputs(
+        bands=bands,
+        risk=risk or RiskSection(),
+        sla=sla or SlaSection(),
+        now=clock(),
+        recompute=recompute,
+    )
+    if recompute:
+        store.clear_measures()
+    ids = store.engagement_ids()
+    surveys = survey_scores(store.engine, survey_weights or {})
+    report = ScoreReport()
+    due: list[tuple[Engagement, str]] = []
+    for start in range(0, len(ids), CHUNK_SIZE):
+        batch = ids[start : start + CHUNK_SIZE]
+        changed = _changed(store, batch, surveys, inputs)
+        report.skipped_unchanged += len(batch) - len(changed)
+        due += changed
+    report.scored = report.skipped_unchanged
+    chunks = [
+        _Chunk(part, {e.crm_id: surveys[e.crm_id] for e, _ in part if e.crm_id in surveys})
+        for part in (due[i : i + CHUNK_SIZE] for i in range(0, len(due), CHUNK_SIZE))
+    ]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if len(due) >= PARALLEL_FROM else 0
     with _no_cyclic_gc():
-        return _score(store, bands, clock=clock, risk=risk, sla=sla, recompute=recompute)
+        for result in _scored_chunks(store, chunks, inputs, workers):
+            store.save_health(result.changed)
+            store.save_inputs_hashes(result.hashes)
+            store.save_measures(result.measures)
+            report.scored += result.scored
+            report.changed += len(result.changed)
+    return report
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything a chunk is scored with besides the store (sent to worker processes)."""
+
+    bands: HealthSection
+    risk: RiskSection
+    sla: SlaSection
+    now: datetime
+    recompute: bool
+
+    @property
+    def settings_key(self) -> str:
+        return json.dumps(
+            [
+                self.bands.model_dump(),
+                self.risk.model_dump(mode="json"),
+                self.sla.model_dump(mode="json"),
+            ],
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Engagements to recompute, each with the fingerprint of its inputs."""
+
+    due: list[tuple[Engagement, str]]
+    #: The latest survey results of those engagements that have any.
+    surveys: Mapping[str, SurveyScore]
+
+
+@dataclass
+class _ChunkResult:
+    changed: list[EngagementHealth] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+    #: engagement -> its finished measures (see `Store.save_measures`).
+    measures: dict[str, list[list[Any]]] = field(default_factory=dict)
+    scored: int = 0
+
+
+def _scored_chunks(
+    store: Store, chunks: list[_Chunk], inputs: _Inputs, workers: int
+) -> Iterator[_ChunkResult]:
+    if workers <= 0 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _score_chunk(store, chunk, inputs)
+        return
+    url = store.engine.url.render_as_string(hide_password=False)
+    # "spawn": a fresh interpreter per worker, so no database connection of this process is
+    # ever shared with a child (a forked copy of a PostgreSQL connection can end its session).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_open_worker_store, initargs=(url,)
+    ) as pool:
+        yield from pool.map(_score_chunk_in_worker, chunks, _repeat(inputs, len(chunks)))
+
+
+def _repeat(inputs: _Inputs, times: int) -> Iterable[_Inputs]:
+    return (inputs for _ in range(times))
+
+
+_worker_store: Store | None = None
+
+
+def _open_worker_store(url: str) -> None:
+    global _worker_store
+    # Not Store.open: the parent has migrated the schema, and workers migrating at once race.
+    _worker_store = Store(sa.create_engine(url))
+
+
+def _score_chunk_in_worker(chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
+    assert _worker_store is not None, "the worker's store is opened by the pool initializer"
+    with _no_cyclic_gc():
+        return _score_chunk(_worker_store, chunk, inputs)
 
 
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: scoring holds every fact of the store in memory (a
-    million objects at 10,000 engagements) and allocates as many more, which makes the collector
-    rescan them again and again (a third of the run time) while finding next to nothing to free.
-    Reference counting still frees everything as usual."""
+    """Pause the cyclic garbage collector: scoring allocates millions of small objects, which
+    makes the collector rescan them again and again (a third of the run time) while finding
+    next to nothing to free. Reference counting still frees everything as usual."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -92,93 +223,103 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _score(
-    store: Store,
-    bands: HealthSection,
-    *,
-    clock: Callable[[], datetime],
-    risk: RiskSection | None,
-    sla: SlaSection | None,
-    recompute: bool,
-) -> ScoreReport:
-    risk = risk or RiskSection()
-    sla = sla or SlaSection()
-    now = clock()
-    previous = store.health()
-    hashes = {} if recompute else store.inputs_hashes()
-    if recompute:
-        store.clear_measures()
-    facts = _Facts.load(store)
-    frozen = store.frozen_measures()
-    settings_key = json.dumps(
-        [bands.model_dump(), risk.model_dump(mode="json"), sla.model_dump(mode="json")],
-        sort_keys=True,
-    )
-    report = ScoreReport()
-    changed: list[EngagementHealth] = []
-    new_hashes: dict[str, str] = {}
-    new_measures: list[dict[str, Any]] = []
-    for engagement in store.engagements():
+def _changed(
+    store: Store, ids: list[str], surveys: Mapping[str, SurveyScore], inputs: _Inputs
+) -> list[tuple[Engagement, str]]:
+    """Those of the engagements `ids` whose inputs changed since their health was computed
+    (or that have none yet), each with its new fingerprint. Reads no delivery fact."""
+    previous = store.inputs_hashes(ids)
+    versions = store.fact_versions(ids)
+    open_tickets = store.with_open_tickets(ids)
+    settings_key = inputs.settings_key
+    due = []
+    for engagement in store.engagements(ids=ids):
+        eid = engagement.crm_id
+        fingerprint = _fingerprint(
+            engagement,
+            versions.get(eid, 0),
+            eid in open_tickets,
+            surveys.get(eid),
+            settings_key,
+            inputs.now,
+        )
+        if inputs.recompute or previous.get(eid) != fingerprint:
+            due.append((engagement, fingerprint))
+    return due
+
+
+def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
+    now, risk, sla, due = inputs.now, inputs.risk, inputs.sla, chunk.due
+    due_ids = [engagement.crm_id for engagement, _ in due]
+    previous = store.health(due_ids)
+    facts = _Facts.load(store, due_ids)
+    frozen = {} if inputs.recompute else store.frozen_measures(due_ids)
+    result = _ChunkResult()
+    for engagement, fingerprint in due:
         old = previous.get(engagement.crm_id)
+        survey = chunk.surveys.get(engagement.crm_id)
         milestones, tickets, costs, touchpoints, changes = facts.of(engagement.crm_id)
-        fingerprint = _fingerprint(engagement, facts.of(engagement.crm_id), settings_key, now)
-        if old is not None and hashes.get(engagement.crm_id) == fingerprint:
-            report.skipped_unchanged += 1
-            report.scored += 1
-            continue
         policy = sla.tiers.get(engagement.sla_tier or "")
         delivery = DeliveryFacts(
             milestones=milestones,
             costs=costs,
             touchpoints=touchpoints,
             changes=changes,
-            nps=old.nps if old else None,
-            csat=old.csat if old else None,
+            # The survey tables are the source; before any answer, what was last scored stays.
+            nps=survey.nps if survey else (old.nps if old else None),
+            previous_nps=old.nps if old and survey else None,
+            csat=survey.csat if survey else (old.csat if old else None),
             report_cadence_days=risk.report_cadence_days,
         )
         if policy is not None:
-            result = evaluate(
+            sla_result = evaluate(
                 policy,
                 tickets,
                 milestones,
                 touchpoints,
                 now,
-                frozen=_frozen(frozen.get(engagement.crm_id, {})),
+                frozen=_frozen(frozen.get(engagement.crm_id, ())),
             )
             delivery = _with_sla(
-                delivery, result.status, result.compliance_pct, result.next_breach_at
+                delivery, sla_result.status, sla_result.compliance_pct, sla_result.next_breach_at
             )
-            new_measures.extend(_finished(engagement.crm_id, result.measures))
+            result.measures[engagement.crm_id] = _finished(sla_result.measures)
         health = score_engagement(
-            engagement, now=now, bands=bands, previous=old, facts=delivery, weights=risk.weights
+            engagement,
+            now=now,
+            bands=inputs.bands,
+            previous=old,
+            facts=delivery,
+            weights=risk.weights,
         )
         if health is None:
             continue
-        report.scored += 1
-        new_hashes[engagement.crm_id] = fingerprint
+        result.scored += 1
+        result.hashes[engagement.crm_id] = fingerprint
         if health is not old:
-            changed.append(health)
-    store.save_health(changed)
-    store.save_inputs_hashes(new_hashes)
-    store.save_measures(new_measures)
-    report.changed = len(changed)
-    return report
+            result.changed.append(health)
+    return result
 
 
 def _fingerprint(
-    engagement: Engagement, facts: list[Sequence[Any]], settings_key: str, now: datetime
+    engagement: Engagement,
+    facts_version: int,
+    has_open_tickets: bool,
+    survey: SurveyScore | None,
+    settings_key: str,
+    now: datetime,
 ) -> str:
+    """What an engagement's health is computed from. Its delivery facts enter by their version
+    (raised by the store whenever one of them changes), so no fact is read to tell that nothing
+    changed."""
     digest = hashlib.sha256()
     # The serializer's bytes are model_dump_json() encoded, without its per-call overhead.
     digest.update(engagement.__pydantic_serializer__.to_json(engagement))
-    for group in facts:
-        for fact in group:
-            digest.update(fact.__pydantic_serializer__.to_json(fact))
-        digest.update(b"|")
+    digest.update(survey.model_dump_json().encode() if survey else b"-")
+    digest.update(f"|facts {facts_version}|".encode())
     digest.update(settings_key.encode())
     # Contract and schedule factors count days; open tickets count minutes.
-    has_open = any(t.resolved_at is None for t in facts[1])
-    digest.update(now.strftime("%Y-%m-%dT%H" if has_open else "%Y-%m-%d").encode())
+    digest.update(now.strftime("%Y-%m-%dT%H" if has_open_tickets else "%Y-%m-%d").encode())
     return digest.hexdigest()
 
 
@@ -200,33 +341,18 @@ def _with_sla(
     )
 
 
-def _frozen(
-    rows: Mapping[tuple[str, str], Mapping[str, Any]],
-) -> dict[tuple[str, str], TicketMeasure]:
-    return {
-        key: TicketMeasure(
-            ticket_id=row["ticket_id"],
-            metric=row["metric"],
-            goal_minutes=row["goal_minutes"],
-            used_minutes=row["used_minutes"],
-            met=row["met"],
-            policy_version=row["policy_version"],
-        )
-        for key, row in rows.items()
-    }
+#: A frozen measure as stored: [ticket_id, metric, goal_minutes, used_minutes, met, version,
+#: basis] (measures stored before the basis was recorded have six).
 
 
-def _finished(engagement_id: str, measures: Sequence[TicketMeasure]) -> list[dict[str, Any]]:
+def _frozen(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], TicketMeasure]:
+    measures = (TicketMeasure(*row) for row in rows)
+    return {(m.ticket_id, m.metric): m for m in measures}
+
+
+def _finished(measures: Sequence[TicketMeasure]) -> list[list[Any]]:
     return [
-        {
-            "engagement_id": engagement_id,
-            "ticket_id": m.ticket_id,
-            "metric": m.metric,
-            "goal_minutes": m.goal_minutes,
-            "used_minutes": m.used_minutes,
-            "met": m.met,
-            "policy_version": m.policy_version,
-        }
+        [m.ticket_id, m.metric, m.goal_minutes, m.used_minutes, m.met, m.policy_version, m.basis]
         for m in measures
         if m.met is not None
     ]

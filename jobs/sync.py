@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.base import CRMClient
+from connector.base import CRMClient, ScansForDeletions
 from connector.errors import ConfigurationError
+from jobs.activities import activity_kinds, sync_activities
+from jobs.id_scan import scan_for_deletions
 from jobs.store import Store
 from mappings.engine import Mapper, RecordRejected
 
@@ -89,6 +91,15 @@ def sync(
             missing=report.missing_target_fields,
             full=report.full,
         )
+    # Activities last: they attach to the accounts and deals stored above.
+    for kind in activity_kinds(mapper):
+        if progress:
+            progress(f"syncing {kind}")
+        report.kinds[kind] = KindCounts(
+            *sync_activities(
+                client, mapper, store, kind, clock=clock, run_id=run_id, full=report.full
+            )
+        )
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
     return report
 
@@ -127,7 +138,10 @@ def _sync_kind(
             log.error("%s.%s no longer exists in the CRM; reading without it", module, exc.field)
             missing.add((module, exc.field))
             fields = [f for f in fields if f != exc.field]
-    counts.deleted = _sync_deletions(client, store, kind, module, clock=clock)
+    if isinstance(client, ScansForDeletions):
+        counts.deleted = scan_for_deletions(client, store, kind, module, clock=clock, force=full)
+    else:
+        counts.deleted = _sync_deletions(client, store, kind, module, clock=clock)
     return counts
 
 

@@ -206,6 +206,19 @@ class Touchpoint(_Fact):
     at: datetime
 
 
+class Activity(_Domain):
+    """A CRM activity (Zoho: a call, meeting, task or note) on a deal or an account; sync turns
+    it into touchpoints of the engagements it concerns."""
+
+    crm_id: str = Field(min_length=1)
+    kind: TouchpointKind
+    at: datetime
+    #: The CRM module and id of the record the activity is attached to.
+    related_module: str | None = None
+    related_id: str | None = None
+    modified_at: datetime | None = None
+
+
 class ChangeStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from mappings.domain import (
     Account,
     AccountHealth,
+    Activity,
     Contact,
     Engagement,
     EngagementHealth,
@@ -19,7 +20,9 @@ from mappings.domain import (
 )
 from mappings.spec import (
     AccountOutput,
+    ActivitySourceSpec,
     EngagementOutput,
+    EngagementSourceSpec,
     MappingSpec,
     SourceSpec,
     TargetField,
@@ -65,8 +68,14 @@ class Mapper:
         source = self._source(kind)
         names = {rule.path.split(".")[0] for rule in source.fields.values() if rule.path}
         names.update(path.split(".")[0] for path in source.where)
+        if isinstance(source, EngagementSourceSpec):
+            names.update(path.split(".")[0] for path in source.status_by_field)
+        if isinstance(source, ActivitySourceSpec):
+            names.update(path.split(".")[0] for path in source.kind_by_field)
         names.update(self.target_fields(kind))
         names.discard("id")  # Zoho always returns the id; asking for it wastes one of 50 slots
+        # "$se_module" comes with the What_Id lookup of an activity (§7); it is no field to ask.
+        names.difference_update([n for n in names if n.startswith("$")])
         return sorted(names)
 
     def target_fields(self, kind: str) -> list[str]:
@@ -95,13 +104,34 @@ class Mapper:
         source = self.spec.sources.engagements
         values = self._values(source, raw)
         status = source.status_by_stage.get(str(values.get("stage")), EngagementStatus.PIPELINE)
+        for path, statuses in source.status_by_field.items():
+            by_field = statuses.get(str(read_path(raw, path)))
+            if by_field is not None:
+                status = by_field
+                break
         return self._validate(Engagement, source, raw, {**values, "status": status})
+
+    def to_activity(self, kind: str, raw: Mapping[str, Any]) -> Activity:
+        """``kind`` is "activities.<name>", as in `MappingSpec.source_specs`."""
+        source = self._source(kind)
+        assert isinstance(source, ActivitySourceSpec), kind
+        kind = source.kind
+        for path, kinds in source.kind_by_field.items():
+            by_field = kinds.get(str(read_path(raw, path)))
+            if by_field is not None:
+                kind = by_field
+                break
+        values = {**self._values(source, raw), "kind": kind}
+        return self._validate(Activity, source, raw, values)
 
     def current_values(self, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         """What the CRM holds today in the fields the plugin writes for ``kind``."""
         return {name: raw.get(name) for name in self.target_fields(kind) if name in raw}
 
     def _source(self, kind: str) -> SourceSpec:
+        group, _, name = kind.partition(".")
+        if group == "activities" and name:
+            return self.spec.sources.activities[name]
         source = getattr(self.spec.sources, kind, None)
         if source is None:
             raise KeyError(f"no source named {kind!r} in the mapping")

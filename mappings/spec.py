@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mappings.domain import Account, Contact, Engagement, EngagementStatus
+from mappings.domain import Account, Activity, Contact, Engagement, EngagementStatus, TouchpointKind
 from mappings.tomlfile import ConfigFileError, load_toml_model
 
 Scalar = str | int | float | bool
@@ -171,6 +171,23 @@ class SourceSpec(_Spec):
 class EngagementSourceSpec(SourceSpec):
     #: Which CRM stage means what for delivery. Stages not listed are still in the pipeline.
     status_by_stage: dict[str, EngagementStatus] = Field(default_factory=dict)
+    #: CRM path -> value -> status, looked at before the stage: for CRMs where a deal's
+    #: outcome is not a stage (Odoo archives a lost opportunity: `active = False`).
+    status_by_field: dict[str, dict[str, EngagementStatus]] = Field(default_factory=dict)
+
+
+class ActivitySourceSpec(SourceSpec):
+    """A CRM activity module (calls, meetings, tasks, notes) read as touchpoints."""
+
+    #: The touchpoint kind its records count as, unless `kind_by_field` says otherwise.
+    kind: TouchpointKind
+    #: CRM path -> value -> kind, e.g. meetings titled "Weekly status meeting" are status reports.
+    kind_by_field: dict[str, dict[str, TouchpointKind]] = Field(default_factory=dict)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        return _one_of("touchpoint kind", value, TouchpointKind)
 
 
 class EngagementTargetSpec(_Spec):
@@ -200,6 +217,8 @@ class Sources(_Spec):
     accounts: SourceSpec
     contacts: SourceSpec | None = None
     engagements: EngagementSourceSpec
+    #: Activity modules pulled as touchpoints, by a name of the admin's choosing.
+    activities: dict[str, ActivitySourceSpec] = Field(default_factory=dict)
 
 
 class Targets(_Spec):
@@ -208,7 +227,7 @@ class Targets(_Spec):
 
 
 class MappingSpec(_Spec):
-    crm: Literal["zoho"]
+    crm: Literal["zoho", "odoo"]
     sources: Sources
     targets: Targets
 
@@ -220,6 +239,10 @@ class MappingSpec(_Spec):
         ]
         if self.sources.contacts:
             pairs.insert(1, ("contacts", self.sources.contacts, Contact))
+        pairs += [
+            (f"activities.{name}", source, Activity)
+            for name, source in self.sources.activities.items()
+        ]
         return pairs
 
     def check_domain_names(self) -> list[str]:
@@ -232,7 +255,7 @@ class MappingSpec(_Spec):
         ]
 
 
-DEFAULT_MAPPINGS = {"zoho": "zoho.toml"}
+DEFAULT_MAPPINGS = {"zoho": "zoho.toml", "odoo": "odoo.toml"}
 
 
 def default_mapping_path(crm: str) -> Path:

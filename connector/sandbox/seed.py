@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-MODULES = ("Accounts", "Contacts", "Deals")
+MODULES = ("Accounts", "Contacts", "Deals", "Calls", "Events", "Notes")
+#: Activity modules: records attached to a deal or an account (§7 What_Id + $se_module; a
+#: note's Parent_Id names its module itself).
+ACTIVITY_MODULES = ("Calls", "Events", "Notes")
 
 # Record ids are 19-digit numeric strings (§2 "IDs are 19-digit strings").
 _RECORD_ID_BASE = 5725767000000000000
@@ -39,6 +42,7 @@ PLUGIN_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 RISK_LEVELS = ["Low", "Medium", "High", "Critical"]
+CALL_TYPES = ["Outbound", "Inbound", "Missed"]
 INDUSTRIES = ["IT Services", "Design", "BPO", "Finance", "Healthcare", "Retail", "Manufacturing"]
 STAGES = [
     "Qualification",
@@ -331,6 +335,27 @@ def _specs(module: str) -> list[tuple[str, str, str, dict[str, Any]]]:
             ("Engagement_Health_Updated", "Engagement Health Updated", "datetime",
              {"custom": True}),
         ]  # fmt: skip
+    elif module == "Calls":
+        body = [
+            ("Subject", "Subject", "text", {"length": 255, "mandatory": True}),
+            ("Call_Type", "Call Type", "picklist", {"picklist": CALL_TYPES, "mandatory": True}),
+            ("Call_Start_Time", "Call Start Time", "datetime", {"mandatory": True}),
+            ("Call_Duration", "Call Duration", "text", {"length": 10}),
+            ("What_Id", "Related To", "lookup", {}),
+        ]
+    elif module == "Events":
+        body = [
+            ("Event_Title", "Title", "text", {"length": 255, "mandatory": True}),
+            ("Start_DateTime", "From", "datetime", {"mandatory": True}),
+            ("End_DateTime", "To", "datetime", {"mandatory": True}),
+            ("What_Id", "Related To", "lookup", {}),
+        ]
+    elif module == "Notes":
+        body = [
+            ("Note_Title", "Note Title", "text", {"length": 120}),
+            ("Note_Content", "Note Content", "textarea", {"length": 32000}),
+            ("Parent_Id", "Parent Id", "lookup", {}),
+        ]
     else:
         raise KeyError(module)
     return _common_head() + body + _common_tail()
@@ -570,6 +595,9 @@ def build_portfolio(
         deal_store[rid] = record
 
     records = {"Accounts": account_store, "Contacts": contact_store, "Deals": deal_store}
+    # Activities come last and from their own generator, so every value above is the same as
+    # in a sandbox without them.
+    records.update(_activities(random.Random(seed + 1), account_meta, deal_store, stamp, next_id))
     if not plugin_fields:
         # Stripped after generation so the random draws (and so every other value) are unchanged.
         for module, names in PLUGIN_FIELDS.items():
@@ -586,3 +614,91 @@ def expected_revenue(deal: dict[str, Any]) -> float | None:
     if isinstance(amount, bool) or not isinstance(amount, int | float) or probability is None:
         return None
     return round(float(amount) * probability / 100, 2)
+
+
+def _activities(
+    rng: random.Random,
+    accounts: list[tuple[str, str, str, bool, dict[str, str]]],
+    deals: dict[str, dict[str, Any]],
+    stamp: Any,
+    next_id: Any,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Calls, meetings and notes of the last 60 days on won deals and on some accounts: the
+    client conversations an account manager logs. About a fifth of won deals have none, and some
+    weekly status meetings have slipped (what the communication factor is there to notice)."""
+    calls: dict[str, dict[str, Any]] = {}
+    events: dict[str, dict[str, Any]] = {}
+    notes: dict[str, dict[str, Any]] = {}
+    day = 86400
+
+    def logged(when_ago: int) -> tuple[str, str]:
+        # Logged within a day of the activity, possibly edited later.
+        created_ago = max(60, when_ago - rng.randrange(day))
+        return stamp(created_ago), stamp(max(60, created_ago - rng.randrange(3 * day)))
+
+    def related_to(module: str, rid: str, name: str) -> dict[str, Any]:
+        return {"What_Id": {"name": name, "id": rid}, "$se_module": module}
+
+    targets = [
+        ("Deals", rid, d["Deal_Name"], d["Owner"])
+        for rid, d in deals.items()
+        if d["Stage"] == "Closed Won" and rng.random() < 0.8
+    ] + [("Accounts", a[0], a[1], a[4]) for a in accounts if rng.random() < 0.3]
+    for module, rid, name, owner in targets:
+        for _ in range(rng.randrange(3)):
+            ago = 3600 + rng.randrange(60 * day)
+            created, modified = logged(ago)
+            cid = next_id()
+            calls[cid] = {
+                "id": cid,
+                "Subject": f"Call with {name}",
+                "Call_Type": CALL_TYPES[rng.randrange(2)],
+                "Call_Start_Time": stamp(ago),
+                "Call_Duration": f"{rng.randrange(5, 60):02d}:00",
+                **related_to(module, rid, name),
+                "Owner": owner,
+                "Created_By": owner,
+                "Modified_By": owner,
+                "Created_Time": created,
+                "Modified_Time": modified,
+            }
+        meetings: list[tuple[str, int]] = []
+        if module == "Deals":
+            # Most won deals hold a weekly status meeting (about one in seven has let it
+            # slip for two to four weeks); some also had a monthly review.
+            if rng.random() < 0.92:
+                slipped = rng.random() < 0.15
+                last = (7 + rng.randrange(21) if slipped else rng.randrange(6)) * day
+                meetings += [("Weekly status meeting", last + 3600 + w * 7 * day) for w in range(2)]
+            if rng.random() < 0.4:
+                meetings.append(("Monthly review", 3600 + rng.randrange(30 * day)))
+        for title, ago in meetings:
+            created, modified = logged(ago)
+            eid = next_id()
+            events[eid] = {
+                "id": eid,
+                "Event_Title": title,
+                "Start_DateTime": stamp(ago),
+                "End_DateTime": stamp(ago - 3600),
+                **related_to(module, rid, name),
+                "Owner": owner,
+                "Created_By": owner,
+                "Modified_By": owner,
+                "Created_Time": created,
+                "Modified_Time": modified,
+            }
+        if rng.random() < 0.4:
+            ago = 3600 + rng.randrange(45 * day)
+            nid = next_id()
+            notes[nid] = {
+                "id": nid,
+                "Note_Title": "Client feedback",
+                "Note_Content": "Discussed delivery progress and next steps.",
+                "Parent_Id": {"module": {"api_name": module}, "id": rid, "name": name},
+                "Owner": owner,
+                "Created_By": owner,
+                "Modified_By": owner,
+                "Created_Time": stamp(ago),
+                "Modified_Time": stamp(ago),
+            }
+    return {"Calls": calls, "Events": events, "Notes": notes}

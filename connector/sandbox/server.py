@@ -25,7 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from .faults import Fault, FaultInjector, FaultKind, FaultPlan
 from .seed import (
+    ACTIVITY_MODULES,
     CREATED_FIELD_ID_BASE,
     CREATED_PICKLIST_ID_BASE,
     MODULES,
@@ -58,7 +60,15 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_TYPES = {"text", "textarea", "email", "phone", "website"}
-_DISPLAY_FIELD = {"Accounts": "Account_Name", "Deals": "Deal_Name"}
+_DISPLAY_FIELD = {
+    "Accounts": "Account_Name",
+    "Deals": "Deal_Name",
+    "Calls": "Subject",
+    "Events": "Event_Title",
+    "Notes": "Note_Title",
+}
+#: Ids of activities logged during a run start above every seeded id.
+_FIRST_ACTIVITY_ID = 5725767900000000000
 # Data types POST /settings/fields accepts here (§5 shows "text"; the rest are the plugin's
 # needs, with the type names GET /settings/fields reports).
 _CREATABLE_TYPES = {
@@ -80,6 +90,8 @@ _NON_ALNUM_RUN = re.compile(r"[^A-Za-z0-9]+")
 # API credits per call that reaches a handler (§6 "Cost per call"; v8 equivalence UNCONFIRMED).
 # Updates are charged by record count in _update(); the token endpoint is not an API call.
 _FLAT_CREDITS = {"get_records": 1, "deleted": 2, "fields": 1, "field": 1, "create_fields": 1}
+# Task inserts cost like updates, 1 credit per 10 records (§6), charged in _create_tasks().
+_FLAT_CREDITS["create_tasks"] = 0
 
 
 def _error(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -107,6 +119,10 @@ def _invalid_module() -> dict[str, Any]:
         "the module name given seems to be invalid",
         {"resource_path_index": 0},
     )
+
+
+class _DropConnection(Exception):
+    """Raised inside a handler to close the socket without an answer (injected fault)."""
 
 
 @dataclass
@@ -185,6 +201,9 @@ class SandboxCRM:
         self._thread: threading.Thread | None = None
         self._url = ""
         self._connections: set[Any] = set()
+        self._tasks: dict[str, dict[str, Any]] = {}  # POST /Tasks (§7): id -> task
+        #: Seeded misbehaviour (429, 5xx, resets, timeouts, 207s); None: a well-behaved CRM.
+        self.faults: FaultInjector | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,6 +283,42 @@ class SandboxCRM:
         with self._lock:
             self._tokens.clear()
 
+    def install_faults(self, plan: FaultPlan) -> FaultInjector:
+        """Misbehave from now on as ``plan`` says (see faults.py); returns the injector."""
+        self.faults = FaultInjector(plan)
+        if plan.latency_seconds:
+            self.latency_seconds = plan.latency_seconds
+        return self.faults
+
+    def _next_fault(self) -> Fault | None:
+        return self.faults.on_api_call(self.expire_tokens) if self.faults is not None else None
+
+    def _fault_reply(self, fault: Fault) -> _Reply:
+        """The injected answer, or ``_DropConnection`` for a reset or a timeout."""
+        if fault.kind is FaultKind.RATE_LIMITED:
+            return _Reply(429, dict(_TOO_MANY))
+        if fault.kind is FaultKind.SERVER_ERROR:
+            return _Reply(fault.status, _error("INTERNAL_ERROR", "injected server error"))
+        if fault.kind is FaultKind.TIMEOUT and self.faults is not None:
+            time.sleep(self.faults.plan.timeout_hold_seconds)  # past the client's timeout
+        raise _DropConnection
+
+    def _injected_refusal(self, i: int, item: Any) -> dict[str, Any] | None:
+        """A 207 row refusal decided by the fault plan (lock held), or None."""
+        if self.faults is None or not isinstance(item, dict):
+            return None
+        name = self.faults.refuse_item(str(item.get("id")), item)
+        if name is None:
+            return None
+        return _error(
+            "INVALID_DATA", "injected refusal", {"api_name": name, "json_path": f"$.data[{i}]"}
+        )
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Tasks created over the API (POST /Tasks), oldest first."""
+        with self._lock:
+            return [dict(task) for task in self._tasks.values()]
+
     def records(self, module: str) -> dict[str, dict[str, Any]]:
         """The live store for ``module`` (id -> full record). Mutate through edit()/delete()."""
         if module not in self._store:
@@ -305,6 +360,28 @@ class SandboxCRM:
                 record["Modified_By"] = owner if isinstance(owner, dict) else self.users[0]
             if module == "Deals":
                 record["Expected_Revenue"] = expected_revenue(record)
+
+    def add_activity(self, module: str, **values: Any) -> str:
+        """Simulate a person logging a call, meeting or note in the CRM UI; returns its id."""
+        if module not in ACTIVITY_MODULES:
+            raise KeyError(module)
+        with self._lock:
+            store = self._store[module]
+            # Record ids are unique across modules (§2), so the next one is above all of them.
+            taken = (int(rid) for m in ACTIVITY_MODULES for rid in self._store[m])
+            record_id = str(max(_FIRST_ACTIVITY_ID, *taken) + 1)
+            owner = self.users[0]
+            stamp = iso(self._now())
+            store[record_id] = {
+                "id": record_id,
+                "Owner": owner,
+                "Created_By": owner,
+                "Modified_By": owner,
+                "Created_Time": stamp,
+                "Modified_Time": stamp,
+                **values,
+            }
+        return record_id
 
     def delete(self, module: str, record_id: str) -> None:
         """Move a record to the recycle bin (what GET /{module}/deleted reports)."""
@@ -421,6 +498,8 @@ class SandboxCRM:
                 return self._get_records(parts[0], query, headers.get("If-Modified-Since"))
             if kind == "deleted":
                 return self._get_deleted(parts[0], query, headers.get("If-Modified-Since"))
+            if kind == "create_tasks":
+                return self._create_tasks(body)
             return self._update(parts[0], body)
         finally:
             with self._lock:
@@ -682,6 +761,10 @@ class SandboxCRM:
                 row: dict[str, Any] = {"id": rid}
                 for name in names:
                     row[name] = record.get(name)
+                if "What_Id" in names and "$se_module" in record:
+                    # Activities name the module of What_Id beside it (§7); it is not a field
+                    # one asks for. UNCONFIRMED whether Zoho also accepts it in `fields`.
+                    row["$se_module"] = record["$se_module"]
                 rows.append(row)
         if not rows:
             # §2: 304 when If-Modified-Since was sent and nothing matches; 204 otherwise.
@@ -769,6 +852,65 @@ class SandboxCRM:
         }
         return _Reply(200, {"data": chunk, "info": info})
 
+    # ---- POST /Tasks (§7): a follow-up attached to a record through What_Id + $se_module
+
+    def _create_tasks(self, raw: bytes) -> _Reply:
+        try:
+            body = json.loads(raw.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        rows = len(data) if isinstance(data, list) and len(data) <= _MAX_WRITE else 0
+        self._charge(max(1, math.ceil(rows / 10)))
+        if not isinstance(data, list) or not data or len(data) > _MAX_WRITE:
+            return _Reply(
+                400, _error("INVALID_DATA", "data must hold 1 to 100 tasks", {"api_name": "data"})
+            )
+        results = []
+        with self._lock:
+            for i, item in enumerate(data):
+                results.append(self._create_task(i, item))
+        ok = sum(1 for r in results if r["status"] == "success")
+        return _Reply(201 if ok == len(results) else 207 if ok else 400, {"data": results})
+
+    def _create_task(self, i: int, item: Any) -> dict[str, Any]:
+        """Validate and store one task. Lock held."""
+        if not isinstance(item, dict):
+            return _error("INVALID_DATA", "invalid data", {"json_path": f"$.data[{i}]"})
+        if not isinstance(item.get("Subject"), str) or not item["Subject"].strip():
+            return _error(
+                "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "Subject"}
+            )
+        due = item.get("Due_Date")
+        if due is not None and (not isinstance(due, str) or not _DATE_RE.match(due)):
+            return _error("INVALID_DATA", "invalid data", {"api_name": "Due_Date"})
+        what, module = item.get("What_Id"), item.get("$se_module")
+        what_id = what.get("id") if isinstance(what, dict) else None
+        if what is not None and (module not in self._store or what_id not in self._store[module]):
+            return _error(
+                "INVALID_DATA", "the related id given seems to be invalid", {"api_name": "What_Id"}
+            )
+        owner = item.get("Owner")
+        owner_id = owner.get("id") if isinstance(owner, dict) else None
+        users = {u["id"]: u for u in self.users}
+        if owner is not None and owner_id not in users:
+            return _error("INVALID_DATA", "invalid owner", {"api_name": "Owner"})
+        task_id = str(9_000_000_000_000 + len(self._tasks) + 1)
+        now = iso(self._now())
+        self._tasks[task_id] = {
+            **item,
+            "id": task_id,
+            "Owner": users.get(owner_id or "", self.api_user),
+            "Created_Time": now,
+            "Modified_Time": now,
+        }
+        return {
+            "code": "SUCCESS",
+            "details": {"id": task_id, "Created_Time": now},
+            "message": "record added",
+            "status": "success",
+        }
+
     # ---- PUT /{module} (§4)
 
     def _update(self, module: str, raw: bytes) -> _Reply:
@@ -818,7 +960,8 @@ class SandboxCRM:
         results: list[dict[str, Any]] = []
         with self._lock:
             for i, item in enumerate(data):
-                results.append(self._update_one(module, i, item))
+                refused = self._injected_refusal(i, item)
+                results.append(refused or self._update_one(module, i, item))
         ok = sum(1 for r in results if r["status"] == "success")
         status = 200 if ok == len(results) else 207 if ok else 400  # §4
         return _Reply(status, {"data": results})
@@ -974,6 +1117,8 @@ def _classify(method: str, parts: list[str], query: dict[str, str]) -> tuple[str
         return "bad_method", ""
     if len(parts) == 3 and parts[:2] == ["settings", "fields"]:
         return ("field", query.get("module", "")) if method == "GET" else ("bad_method", "")
+    if parts == ["Tasks"] and method == "POST":
+        return "create_tasks", "Tasks"
     if len(parts) == 1 and parts[0] != "settings":
         if method == "GET":
             return "get_records", parts[0]
@@ -1108,6 +1253,14 @@ def _make_handler(crm: SandboxCRM) -> type[BaseHTTPRequestHandler]:
             path = split.path.rstrip("/") or "/"
             try:
                 reply = self._route(method, path, query, body)
+            except _DropConnection:
+                # An injected reset or timeout: no answer at all, the socket just closes.
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)  # socket.SHUT_RDWR
+                except OSError:
+                    pass
+                return
             except Exception as exc:  # noqa: BLE001 - keep serving; surface the bug to the client
                 reply = _Reply(500, _error("INTERNAL_ERROR", f"sandbox error: {exc!r}"))
             self._send(reply)
@@ -1124,7 +1277,14 @@ def _make_handler(crm: SandboxCRM) -> type[BaseHTTPRequestHandler]:
                     params.update({k: v[-1] for k, v in form.items()})
                 return crm._token(params)
             if path.startswith("/crm/v8/"):
-                return crm._handle_api(method, path, query, self.headers, body)
+                fault = crm._next_fault()
+                if fault is not None and not fault.after:
+                    # Refused before it ran, but received: it is in the call log all the same.
+                    parts = [p for p in path.split("/") if p][2:]
+                    crm._record_call(*_classify(method, parts, query))
+                    return crm._fault_reply(fault)
+                reply = crm._handle_api(method, path, query, self.headers, body)
+                return crm._fault_reply(fault) if fault is not None else reply
             crm._record_call("unknown", path)
             return _Reply(404, dict(_NOT_FOUND))
 

@@ -32,6 +32,7 @@ from connector.base import (
     WriteOutcome,
     WriteStatus,
 )
+from connector.credits import CreditMeter
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -109,9 +110,12 @@ class ZohoClient:
         transport: HttpTransport,
         *,
         api_domain: str | None = None,
+        meter: CreditMeter | None = None,
     ) -> None:
         self._tokens = tokens
         self._transport = transport
+        #: Charged with each call's credits before it is sent (the connection's daily budget).
+        self._meter = meter
         self._api_domain_override = api_domain.rstrip("/") if api_domain else None
 
     # --- reads ---------------------------------------------------------------------------------
@@ -191,6 +195,7 @@ class ZohoClient:
                 f"/{module}/deleted",
                 params={"type": "all", "page": page, "per_page": PAGE_SIZE},
                 extra_headers=headers,
+                credits=zoho_credits("deleted_page"),
             )
             if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
                 return
@@ -238,7 +243,50 @@ class ZohoClient:
 
     # --- field creation (§5) ------------------------------------------------------------------
     def create_tasks(self, tasks: Sequence[NewTask]) -> list[WriteOutcome]:
-        raise NotImplementedError("Zoho Tasks: being built for the survey follow-ups (issue 5)")
+        """POST /Tasks in calls of 100 (research/zoho.md §7), with ``trigger: []``.
+
+        An insert is not idempotent, so it is never resent by the retry policy; the caller
+        records the task before calling and looks for ``[engage:<key>]`` in the Description
+        after a crash. A written outcome's ``record_id`` is the new task's id.
+        """
+        outcomes: list[WriteOutcome] = []
+        for start in range(0, len(tasks), WRITE_BATCH_SIZE):
+            batch = list(tasks[start : start + WRITE_BATCH_SIZE])
+            response = self._call(
+                "POST",
+                "/Tasks",
+                json={"data": [_new_task_body(task) for task in batch], "trigger": []},
+                idempotent=False,
+                results_key="data",
+                credits=zoho_credits("update", len(batch)),
+            )
+            items = self._result_items(response, "data", "task creation")
+            for task, item in zip(batch, items, strict=False):
+                details = item.get("details") if isinstance(item, dict) else None
+                new_id = details.get("id") if isinstance(details, dict) else None
+                if isinstance(item, dict) and item.get("status") == "success" and new_id:
+                    outcomes.append(WriteOutcome(record_id=str(new_id), status=WriteStatus.WRITTEN))
+                    continue
+                code, field, message = describe_crm_error(item)
+                status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
+                outcomes.append(
+                    WriteOutcome(
+                        record_id=task.record_id,
+                        status=status,
+                        crm_code=code,
+                        field=field,
+                        message=message,
+                    )
+                )
+            outcomes.extend(
+                WriteOutcome(
+                    record_id=task.record_id,
+                    status=WriteStatus.FAILED,
+                    message="Zoho returned no result for this task",
+                )
+                for task in batch[len(items) :]
+            )
+        return outcomes
 
     def create_fields(self, module: str, fields: Sequence[NewField]) -> list[FieldCreateOutcome]:
         """POST fields in calls of 5, then GET each created field to learn its api_name.
@@ -359,6 +407,7 @@ class ZohoClient:
                 json={"data": batch, "trigger": []},
                 idempotent=True,
                 results_key="data",
+                credits=zoho_credits("update", len(batch)),
             )
             outcomes.extend(self._write_outcomes(batch, response))
         return outcomes
@@ -433,12 +482,16 @@ class ZohoClient:
         extra_headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
         results_key: str | None = None,
+        credits: int = 1,
     ) -> requests.Response:
         """One API call; on a refused token, refresh once (single-flight) and resend once.
 
         ``results_key``: for calls with per-item results, a 400 whose body holds a list under
         this key means "every item failed" and is returned for the caller to read, not raised.
+        ``credits``: what the call costs (§6), charged once to the meter before it is sent.
         """
+        if self._meter is not None:
+            self._meter.charge(credits)
         for attempt in (1, 2):
             token, generation = self._tokens.current()
 
@@ -519,6 +572,26 @@ def _is_item_results(response: requests.Response, results_key: str | None) -> bo
         return False
     payload = _safe_json(response)
     return isinstance(payload, dict) and isinstance(payload.get(results_key), list)
+
+
+def task_key_marker(key: str) -> str:
+    """How a task's idempotency key is written in its Description, to be searched for."""
+    return f"[engage:{key}]"
+
+
+def _new_task_body(task: NewTask) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Subject": task.subject[:255],
+        "Due_Date": task.due.isoformat(),
+        "Status": "Not Started",
+        "Priority": "High",
+        "What_Id": {"id": task.record_id},
+        "$se_module": task.module,
+        "Description": f"{task.description}\n\n{task_key_marker(task.key)}",
+    }
+    if task.owner_id:
+        body["Owner"] = {"id": task.owner_id}
+    return body
 
 
 def _new_field_body(new: NewField) -> dict[str, Any]:

@@ -9,7 +9,8 @@ What is measured:
   until `now`. A priority without a goal for a metric is not measured for it.
 * **Frozen measures.** A finished measure found in `frozen` (keyed by ticket id and metric) is
   taken as it is: it keeps the goal, result and policy version it was measured with, so raising
-  or lowering a goal does not rewrite history. Recomputing is explicit: pass no `frozen`.
+  or lowering a goal does not rewrite history. Recomputing is explicit: pass no `frozen`. A
+  ticket corrected since (another priority, other times or pauses) is measured again.
 * **Milestones.** A milestone is due once its planned date is over (in the calendar's zone); it
   was on time when delivered on or before that date.
 * **Status reports.** When the tier has a report cadence and the engagement has any tickets or
@@ -17,20 +18,23 @@ What is measured:
   the last one (or after the first recorded activity, when there has been no report yet).
 
 Compliance % = met / counted, over finished ticket measures that ended, and due milestones whose
-planned date falls, within the last `window_days`; None when that is nothing.
+planned date falls, within the last `window_days`; None when that is nothing. Measures that
+ended before the window are not taken (nor returned): nothing reads them any more.
 
 Status, first rule that applies:
 
 1. NOT_MEASURED: no ticket measures, no due milestones and no report cadence to check.
 2. BREACHED: an open ticket measure has used more than its goal; or the on-time share of due
-   milestones in the window is below `on_time_milestones_pct`; or the status report is overdue.
+   milestones in the window is below `on_time_milestones_pct`; or the share of finished ticket
+   measures in the window that met their goal is below `tickets_met_pct` (when the tier sets
+   one); or the status report is overdue.
 3. AT_RISK: an open ticket measure has used at least `at_risk_share` of its goal; or the next
    status report is due within a day.
 4. COMPLIANT.
 
-Finished tickets that missed their goal lower the compliance % and are listed in the reasons, but
-do not by themselves make the status breached: the breach was in the past and is what the
-compliance % reports.
+Without `tickets_met_pct`, finished tickets that missed their goal lower the compliance % and are
+listed in the reasons, but do not by themselves make the status breached: the breach was in the
+past and is what the compliance % reports.
 
 `next_breach_at` is the earliest future instant an open ticket measure would pass its goal (the
 clock only runs in working time outside pauses) or the status report would become overdue.
@@ -38,8 +42,9 @@ clock only runs in working time outside pauses) or the status report would becom
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
@@ -71,6 +76,9 @@ class TicketMeasure:
     #: None while the measure is open.
     met: bool | None
     policy_version: int
+    #: What a finished measure was taken from (the ticket's priority, times and pauses, hashed):
+    #: a frozen measure whose ticket has changed since is measured again. None: not recorded.
+    basis: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class SlaResult:
     #: % of the measures counted in the window that were met; None when there were none.
     compliance_pct: float | None
     next_breach_at: datetime | None
-    #: Every ticket measure, open and finished, in the order of the tickets given.
+    #: Every open ticket measure and every one finished within the window, in ticket order.
     measures: tuple[TicketMeasure, ...]
     #: Short English sentences: why the status is what it is, worst first.
     reasons: tuple[str, ...]
@@ -120,7 +128,15 @@ def evaluate(
     for ticket in tickets:
         for metric in METRICS:
             end = _end(ticket, metric)
+            if end is not None and end < window_start:
+                # Finished before the window: it can never count again (the window only moves
+                # forward), so it is neither measured nor kept. Most of a long engagement's
+                # tickets are such; measuring them was most of the time scoring took.
+                continue
+            basis = _basis(ticket, end) if end is not None else None
             previous = frozen.get((ticket.external_id, metric)) if end is not None else None
+            if previous is not None and previous.basis not in (None, basis):
+                previous = None  # the ticket was corrected since it was measured
             goals = (
                 policy.goals.first_response_minutes
                 if metric == "first_response"
@@ -132,7 +148,9 @@ def evaluate(
             elif goal is not None:
                 used = _minutes(calendar, ticket, end or now)
                 met = None if end is None else used <= goal
-                measure = TicketMeasure(ticket.external_id, metric, goal, used, met, policy.version)
+                measure = TicketMeasure(
+                    ticket.external_id, metric, goal, used, met, policy.version, basis
+                )
             else:
                 continue
             measures.append(measure)
@@ -170,6 +188,13 @@ def evaluate(
         breached.append(
             f"{on_time} of {_count(len(due), 'due milestone')} delivered on time; "
             f"the goal is {policy.goals.on_time_milestones_pct:g}%"
+        )
+    goal_pct = policy.goals.tickets_met_pct
+    met_count = sum(1 for m in counted if m.met)
+    if goal_pct is not None and counted and 100 * met_count / len(counted) < goal_pct:
+        breached.append(
+            f"{met_count} of {_count(len(counted), 'finished ticket measure')} met their goal; "
+            f"the goal is {goal_pct:g}%"
         )
     at_risk: list[str] = [
         f"Ticket {m.ticket_id} has used {100 * m.used_minutes / m.goal_minutes:.0f}% "
@@ -214,6 +239,14 @@ def evaluate(
         measures=tuple(measures),
         reasons=(*breached, *at_risk, *missed),
     )
+
+
+def _basis(ticket: Ticket, end: datetime) -> str:
+    # POSIX timestamps, not ISO text: this runs for every finished ticket measure.
+    text = f"{ticket.priority}|{ticket.opened_at.timestamp()}|{end.timestamp()}"
+    for start, stop in ticket.waiting_on_client:
+        text += f"|{start.timestamp()}/{stop.timestamp()}"
+    return f"{zlib.crc32(text.encode()):08x}"
 
 
 def _end(ticket: Ticket, metric: Metric) -> datetime | None:

@@ -76,6 +76,9 @@ class SlaGoals(_Policy):
     resolution_minutes: dict[TicketPriority, PositiveInt]
     #: Share (%) of due milestones that must be delivered by their planned date.
     on_time_milestones_pct: float = Field(default=90, ge=0, le=100)
+    #: Share (%) of ticket measures finished in the window that must have met their goal; below
+    #: it the engagement is breached. None: missed tickets only lower the compliance %.
+    tickets_met_pct: float | None = Field(default=None, ge=0, le=100)
     #: Calendar days allowed between status reports; None: no report cadence in this tier.
     status_report_every_days: PositiveInt | None = 7
 

@@ -7,7 +7,8 @@ SQLAlchemy for the two), and every datetime is stored as aware UTC.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -84,13 +85,18 @@ class OutcomeRow:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
+    with engine.begin() as connection:
+        command.upgrade(migration_config(connection), "head")
+
+
+def migration_config(connection: sa.Connection) -> AlembicConfig:
+    """Alembic's configuration for the store's migrations, run on `connection`."""
     cfg = AlembicConfig()
     cfg.set_main_option(
         "script_location", str(resources.files("jobs.store").joinpath("migrations"))
     )
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    cfg.attributes["connection"] = connection
+    return cfg
 
 
 class Store:
@@ -168,8 +174,28 @@ class Store:
             )
         return result.rowcount or 0
 
-    def engagements(self, *, include_deleted: bool = False) -> list[Engagement]:
-        query = sa.select(t.engagements).order_by(t.engagements.c.crm_id)
+    def engagement_ids(self) -> list[str]:
+        """Ids of the engagements not deleted, in order."""
+        table = t.engagements
+        query = (
+            sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def live_crm_ids(self, kind: str) -> set[str]:
+        """CRM ids of ``kind`` held and not marked deleted (for CRMs without a deletion log)."""
+        table = KIND_TABLES[kind]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)))
+            return {str(row[0]) for row in rows}
+
+    def engagements(
+        self, *, include_deleted: bool = False, ids: Collection[str] | None = None
+    ) -> list[Engagement]:
+        query = _among(sa.select(t.engagements), t.engagements, ids, "crm_id").order_by(
+            t.engagements.c.crm_id
+        )
         if not include_deleted:
             query = query.where(t.engagements.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
@@ -270,9 +296,10 @@ class Store:
             return int(conn.execute(query).scalar_one())
 
     # --- health --------------------------------------------------------------------------------
-    def health(self) -> dict[str, EngagementHealth]:
+    def health(self, ids: Collection[str] | None = None) -> dict[str, EngagementHealth]:
+        query = _among(sa.select(t.engagement_health), t.engagement_health, ids)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.engagement_health)).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return {
             r["engagement_id"]: EngagementHealth(
                 engagement_id=r["engagement_id"],
@@ -289,8 +316,9 @@ class Store:
             for r in rows
         }
 
-    def inputs_hashes(self) -> dict[str, str | None]:
-        query = sa.select(t.engagement_health.c.engagement_id, t.engagement_health.c.inputs_hash)
+    def inputs_hashes(self, ids: Collection[str] | None = None) -> dict[str, str | None]:
+        table = t.engagement_health
+        query = _among(sa.select(table.c.engagement_id, table.c.inputs_hash), table, ids)
         with self.engine.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
 
@@ -307,28 +335,33 @@ class Store:
                 [{"eid": eid, "hash": h} for eid, h in hashes.items()],
             )
 
-    def frozen_measures(self) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
-        """engagement -> (ticket, metric) -> the finished measure as stored."""
-        result: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
-        names = [c.name for c in t.sla_measures.columns]
-        engagement, ticket, metric = (
-            names.index(n) for n in ("engagement_id", "ticket_id", "metric")
-        )
+    def frozen_measures(
+        self, engagement_ids: Collection[str] | None = None
+    ) -> dict[str, list[list[Any]]]:
+        """engagement -> its finished measures, each [ticket_id, metric, goal_minutes,
+        used_minutes, met, policy_version]."""
+        table = t.sla_measure_sets
+        query = _among(sa.select(table.c.engagement_id, table.c.measures), table, engagement_ids)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.sla_measures)).partitions(5000)
-            for row in itertools.chain.from_iterable(rows):
-                result.setdefault(row[engagement], {})[(row[ticket], row[metric])] = dict(
-                    zip(names, row, strict=True)
-                )
-        return result
+            return {eid: json.loads(text) for eid, text in conn.execute(query)}
 
-    def save_measures(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Freeze finished measures (a recompute with a new policy version is explicit)."""
-        self._upsert(t.sla_measures, rows, ["engagement_id", "ticket_id", "metric"])
+    def save_measures(self, measures: Mapping[str, Sequence[Sequence[Any]]]) -> None:
+        """Replace each given engagement's frozen measures (an empty list removes them)."""
+        table = t.sla_measure_sets
+        kept = [
+            {"engagement_id": eid, "measures": json.dumps(list(m), separators=(",", ":"))}
+            for eid, m in measures.items()
+            if m
+        ]
+        emptied = [eid for eid, m in measures.items() if not m]
+        if emptied:
+            with self.engine.begin() as conn:
+                conn.execute(table.delete().where(table.c.engagement_id.in_(emptied)))
+        self._upsert(table, kept, ["engagement_id"])
 
     def clear_measures(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(t.sla_measures.delete())
+            conn.execute(t.sla_measure_sets.delete())
 
     def save_health(self, items: Sequence[EngagementHealth]) -> None:
         """Store new health values and append each to the history (callers pass changes only)."""
@@ -529,6 +562,12 @@ class Store:
                 t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder)
             )
 
+    def lock_holder(self, job: str) -> str | None:
+        """Who holds the job's lock now (expired or not), or None."""
+        query = sa.select(t.job_locks.c.holder).where(t.job_locks.c.job == job)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     # --- delivery facts ------------------------------------------------------------------------
     # Milestones, tickets, costs, touchpoints and change requests, keyed by (source, external_id).
     # The section imports what it needs itself so that it stays one self-contained block; the
@@ -577,35 +616,99 @@ class Store:
             set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
             # Only rows whose values differ are updated, and only those come back from RETURNING.
             where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
-        ).returning(table.c.external_id)
+        ).returning(table.c.external_id, table.c.engagement_id)
         changed = 0
         with self.engine.begin() as conn:
             for start in range(0, len(rows), 1000):
-                changed += len(conn.execute(stmt, rows[start : start + 1000]).all())
+                batch = rows[start : start + 1000]
+                # A fact moved to another engagement changes the one it left too.
+                held = sa.select(table.c.external_id, table.c.engagement_id).where(
+                    table.c.source == source,
+                    table.c.external_id.in_([r["external_id"] for r in batch]),
+                )
+                before: dict[str, str] = {row[0]: row[1] for row in conn.execute(held)}
+                touched = conn.execute(stmt, batch).all()
+                changed += len(touched)
+                self._raise_fact_versions(
+                    conn,
+                    {eid for _, eid in touched} | {before[x] for x, _ in touched if x in before},
+                )
         return changed
 
-    def milestones(self) -> dict[str, list[Milestone]]:
-        return self._facts_by_engagement("milestones")
+    def fact_versions(self, ids: Collection[str] | None = None) -> dict[str, int]:
+        """engagement -> a number raised whenever one of its delivery facts changes."""
+        table = t.fact_versions
+        query = _among(sa.select(table.c.engagement_id, table.c.version), table, ids)
+        with self.engine.connect() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
 
-    def tickets(self) -> dict[str, list[Ticket]]:
-        return self._facts_by_engagement("tickets")
+    def with_open_tickets(self, ids: Collection[str]) -> set[str]:
+        """Those of the engagements `ids` that have a ticket not resolved yet."""
+        table = t.FACT_TABLES["tickets"]
+        query = _among(
+            sa.select(table.c.engagement_id).where(table.c.resolved_at.is_(None)).distinct(),
+            table,
+            ids,
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
-    def cost_entries(self) -> dict[str, list[CostEntry]]:
-        return self._facts_by_engagement("costs")
+    def _raise_fact_versions(self, conn: sa.Connection, engagement_ids: Iterable[str]) -> None:
+        ids = sorted(set(engagement_ids))  # sorted: concurrent writers lock rows in one order
+        if not ids:
+            return
+        table = t.fact_versions
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["engagement_id"], set_={"version": table.c.version + 1}
+        )
+        conn.execute(stmt, [{"engagement_id": e, "version": 1} for e in ids])
 
-    def touchpoints(self) -> dict[str, list[Touchpoint]]:
-        return self._facts_by_engagement("touchpoints")
+    def milestones(self, ids: Collection[str] | None = None) -> dict[str, list[Milestone]]:
+        return self._facts_by_engagement("milestones", ids)
 
-    def change_requests(self) -> dict[str, list[ChangeRequest]]:
-        return self._facts_by_engagement("changes")
+    def tickets(self, ids: Collection[str] | None = None) -> dict[str, list[Ticket]]:
+        return self._facts_by_engagement("tickets", ids)
 
-    def _facts_by_engagement(self, kind: str) -> dict[str, list[Any]]:
-        """Every stored fact of a kind, by engagement id, each list in date order."""
+    def cost_entries(self, ids: Collection[str] | None = None) -> dict[str, list[CostEntry]]:
+        return self._facts_by_engagement("costs", ids)
+
+    def touchpoints(self, ids: Collection[str] | None = None) -> dict[str, list[Touchpoint]]:
+        return self._facts_by_engagement("touchpoints", ids)
+
+    def change_requests(self, ids: Collection[str] | None = None) -> dict[str, list[ChangeRequest]]:
+        return self._facts_by_engagement("changes", ids)
+
+    def delete_facts_of(self, kind: str, source: str, external_ids: Sequence[str]) -> int:
+        """Delete facts of ``source`` whose external id is one of ``external_ids`` or starts with
+        one of them followed by "@" (one CRM record fanned out to several engagements)."""
+        table = t.FACT_TABLES[kind]
+        removed = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(external_ids), 500):
+                batch = external_ids[start : start + 500]
+                matches = [table.c.external_id.in_(batch)] + [
+                    table.c.external_id.startswith(f"{x}@", autoescape=True) for x in batch
+                ]
+                gone = conn.execute(
+                    table.delete()
+                    .where(table.c.source == source, sa.or_(*matches))
+                    .returning(table.c.engagement_id)
+                ).all()
+                removed += len(gone)
+                self._raise_fact_versions(conn, {eid for (eid,) in gone})
+        return removed
+
+    def _facts_by_engagement(
+        self, kind: str, ids: Collection[str] | None = None
+    ) -> dict[str, list[Any]]:
+        """Every stored fact of a kind (of the engagements `ids`, when given), by engagement id,
+        each list in date order."""
         model, table = self.fact_model(kind), t.FACT_TABLES[kind]
         # Only the model's columns, read as plain tuples: this runs over every fact in the store.
         names = [c.name for c in table.columns if c.name in model.model_fields]
         engagement = names.index("engagement_id")
-        query = sa.select(*(table.c[n] for n in names)).order_by(
+        query = _among(sa.select(*(table.c[n] for n in names)), table, ids).order_by(
             table.c.engagement_id,
             table.c[t.FACT_DATE_COLUMNS[kind]],
             table.c.source,
@@ -643,3 +746,10 @@ class Store:
         with self.engine.begin() as conn:
             for start in range(0, len(rows), 1000):
                 conn.execute(stmt, list(rows[start : start + 1000]))
+
+
+def _among(
+    query: Any, table: sa.Table, ids: Collection[str] | None, column: str = "engagement_id"
+) -> Any:
+    """`query` limited to the rows of the engagements `ids` (all rows when None)."""
+    return query if ids is None else query.where(table.c[column].in_(list(ids)))

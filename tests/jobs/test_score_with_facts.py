@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import sqlalchemy as sa
+import pytest
 from click.testing import CliRunner
 
 from jobs.cli import main
@@ -94,8 +94,7 @@ def test_a_finished_ticket_keeps_the_goal_it_was_measured_by(store: Store) -> No
     score(store, HealthSection(), clock=lambda: NOW)
     # Gold v1: P2 resolution goal 480 business minutes; 300 used -> met, 100 % compliance.
     assert store.health()["D1"].sla_status is SlaStatus.COMPLIANT
-    with store.engine.connect() as conn:
-        goals = conn.execute(sa.text("select metric, goal_minutes, met from sla_measures")).all()
+    goals = [(m[1], m[2], m[4]) for m in store.frozen_measures()["D1"]]
     assert sorted(goals) == [("first_response", 60, True), ("resolution", 480, True)]
 
     stricter = SlaSection.model_validate(
@@ -165,3 +164,39 @@ def test_trend_shows_every_computed_score(sqlite_url: str, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert f"+{history[1][1] - history[0][1]}" in result.output
     assert f"trend: rising ({history[0][1]} → {history[1][1]} over 2 computations)" in result.output
+
+
+def test_worker_processes_score_exactly_as_one_process_does(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large portfolios are scored in chunks by worker processes: same health, same frozen
+    measures, every engagement once — on SQLite and on PostgreSQL."""
+    monkeypatch.setattr("jobs.score.CHUNK_SIZE", 3)  # 11 engagements: 4 chunks
+    alone = Store.open(f"sqlite:///{tmp_path / 'alone.db'}")
+    for target in (store, alone):
+        target.save_engagements([engagement(f"D{i:02d}") for i in range(11)], NOW)
+        target.save_facts(
+            "tickets",
+            [slow_ticket(f"D{i:02d}") for i in range(0, 11, 2)]
+            + [
+                Ticket(
+                    external_id="D05-open",
+                    engagement_id="D05",
+                    priority="P1",
+                    # Friday 13:00 UTC: 5 working hours by Monday 09:00, past P1's 30 minutes.
+                    opened_at=NOW - timedelta(days=2, hours=20),
+                )
+            ],
+            "file",
+            NOW,
+        )
+    parallel = score(store, HealthSection(), clock=lambda: NOW, workers=2)
+    inline = score(alone, HealthSection(), clock=lambda: NOW, workers=0)
+    assert (parallel.scored, parallel.changed) == (11, 11)
+    assert parallel == inline
+    assert store.health() == alone.health()
+    assert store.frozen_measures() == alone.frozen_measures()
+    assert store.health()["D05"].sla_status is SlaStatus.BREACHED
+    again = score(store, HealthSection(), clock=lambda: NOW, workers=2)
+    assert again.skipped_unchanged == 11
+    alone.close()

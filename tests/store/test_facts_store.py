@@ -172,3 +172,28 @@ def test_save_facts_refuses_the_wrong_model(store: Store) -> None:
         store.save_facts("tickets", [milestone("M1")], "file", NOW)
     with pytest.raises(ValueError, match="unknown kind"):
         store.save_facts("surveys", [], "file", NOW)
+
+
+def test_an_engagements_fact_version_rises_exactly_when_its_facts_change(store: Store) -> None:
+    """Scoring tells unchanged engagements by this version, without reading their facts."""
+    store.save_facts("milestones", [milestone("M1"), milestone("M2", "D2")], "file", NOW)
+    assert store.fact_versions() == {"D1": 1, "D2": 1}
+    # The same values again (same instant, too): nothing changed, no version moves.
+    store.save_facts("milestones", [milestone("M1")], "file", NOW)
+    assert store.fact_versions() == {"D1": 1, "D2": 1}
+    # A changed value at the very same instant still counts.
+    store.save_facts("milestones", [milestone("M1", percent_complete=55)], "file", NOW)
+    assert store.fact_versions() == {"D1": 2, "D2": 1}
+    # Moved to D3: D1 lost a fact and D3 gained one.
+    store.save_facts("milestones", [milestone("M1", "D3", percent_complete=55)], "file", NOW)
+    assert store.fact_versions() == {"D1": 3, "D2": 1, "D3": 1}
+    call = Touchpoint(
+        external_id="Calls:C1@D2", engagement_id="D2", kind=TouchpointKind.CALL, at=NOW
+    )
+    store.save_facts("touchpoints", [call], "crm", NOW)
+    assert store.delete_facts_of("touchpoints", "crm", ["Calls:C1"]) == 1
+    assert store.fact_versions(["D2"]) == {"D2": 3}
+    store.save_facts(
+        "tickets", [ticket("T1", "D1"), ticket("T2", "D2", resolved_at=None)], "f", NOW
+    )
+    assert store.with_open_tickets(["D1", "D2"]) == {"D2"}

@@ -109,3 +109,56 @@ def test_skips_are_cleared_when_the_record_reads_fine(store: Store) -> None:
     assert [s.record_id for s in store.skips()] == ["D9"]
     store.clear_skips("engagements", ["D9"])
     assert store.skips() == []
+
+
+def test_frozen_measures_survive_the_move_to_one_row_per_engagement(store_url: str) -> None:
+    """Migration 0009 carries measures stored one row per ticket (before) into the per
+    engagement sets scoring reads now, and back on downgrade."""
+    from alembic import command
+
+    from jobs.store.store import migration_config
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            cfg = migration_config(conn)
+            command.upgrade(cfg, "0008")
+            conn.execute(
+                sa.text(
+                    "insert into sla_measures (engagement_id, ticket_id, metric, goal_minutes,"
+                    " used_minutes, met, policy_version) values"
+                    " ('D1', 'T1', 'resolution', 480, 300.5, :yes, 1),"
+                    " ('D1', 'T1', 'first_response', 60, 75.0, :no, 1),"
+                    " ('D2', 'T9', 'resolution', 240, 10.0, :yes, 2)"
+                ),
+                {"yes": True, "no": False},
+            )
+            command.upgrade(cfg, "head")
+        store = Store(engine)
+        frozen = store.frozen_measures()
+        assert sorted(map(tuple, frozen["D1"])) == [
+            ("T1", "first_response", 60, 75.0, False, 1),
+            ("T1", "resolution", 480, 300.5, True, 1),
+        ]
+        assert frozen["D2"] == [["T9", "resolution", 240, 10.0, True, 2]]
+        assert set(store.frozen_measures(["D2"])) == {"D2"}
+        with engine.begin() as conn:
+            command.downgrade(migration_config(conn), "0008")
+            back = conn.execute(
+                sa.text("select engagement_id, ticket_id, metric, met from sla_measures")
+            ).all()
+        assert sorted(back) == [
+            ("D1", "T1", "first_response", False),
+            ("D1", "T1", "resolution", True),
+            ("D2", "T9", "resolution", True),
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_saving_measures_replaces_an_engagements_set(store: Store) -> None:
+    store.save_measures({"D1": [["T1", "resolution", 480, 300.0, True, 1]], "D2": []})
+    store.save_measures({"D1": [["T2", "resolution", 480, 500.0, False, 1]]})
+    assert store.frozen_measures() == {"D1": [["T2", "resolution", 480, 500.0, False, 1]]}
+    store.save_measures({"D1": []})
+    assert store.frozen_measures() == {}

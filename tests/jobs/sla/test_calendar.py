@@ -6,6 +6,7 @@ Calendar weeks used (2026): Mon 2 March … Fri 6 March, Mon 9 March. Default ho
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -228,6 +229,64 @@ def test_add_is_the_inverse_of_business_seconds(calendar: WorkingCalendar) -> No
             assert calendar.business_seconds(start, end) == seconds, (start, seconds)
             # Nothing is left over: one microsecond less is not enough.
             assert calendar.business_seconds(start, end - timedelta(microseconds=1)) < seconds
+
+
+def _minute_by_minute(
+    calendar: WorkingCalendar,
+    start: datetime,
+    end: datetime,
+    pauses: list[tuple[datetime, datetime]],
+) -> float:
+    """The reference: look at every UTC minute between two minute-aligned instants and count it
+    when its local wall-clock time is inside working hours on a working day and in no pause."""
+    zone = ZoneInfo(calendar.timezone)
+    counted = 0
+    moment = start
+    while moment < end:
+        local = moment.astimezone(zone)
+        wall = local.time().replace(tzinfo=None)
+        working = calendar.is_working_day(local.date()) and any(
+            a <= wall < b for a, b in calendar.hours
+        )
+        paused = any(a <= moment < b for a, b in pauses)
+        counted += working and not paused
+        moment += timedelta(minutes=1)
+    return counted * 60.0
+
+
+@pytest.mark.parametrize(
+    ("calendar", "around"),
+    [
+        pytest.param(OFFICE, utc(3, 4, 0), id="office"),
+        pytest.param(CHINA, utc(10, 1, 0), id="china-national-day"),
+        pytest.param(CHINA, utc(2, 20, 0), id="china-spring-festival-make-up-days"),
+        pytest.param(NIGHT_SHIFT, utc(3, 29, 0), id="berlin-spring-forward"),
+        pytest.param(NIGHT_SHIFT, utc(10, 25, 0), id="berlin-fall-back"),
+    ],
+)
+def test_measuring_agrees_with_counting_minutes(
+    calendar: WorkingCalendar, around: datetime
+) -> None:
+    """Random spans and pauses within ±3 days, asked in random order (the calendar's per-day
+    index grows both ways), measured against a plain count of working minutes."""
+    rng = random.Random(f"{calendar.timezone}-{around.isoformat()}")
+
+    def instant() -> datetime:
+        return around + timedelta(minutes=rng.randint(-3 * 24 * 60, 3 * 24 * 60))
+
+    fresh = WorkingCalendar(
+        calendar.timezone,
+        hours=calendar.hours,
+        weekdays=calendar.weekdays,
+        holidays=calendar.holidays,
+        makeup_workdays=calendar.makeup_workdays,
+        region=calendar.region,
+    )
+    for _ in range(40):
+        start, end = sorted((instant(), instant()))
+        pauses = [tuple(sorted((instant(), instant()))) for _ in range(rng.randint(0, 3))]
+        expected = _minute_by_minute(fresh, start, end, pauses)  # type: ignore[arg-type]
+        assert fresh.business_seconds(start, end, pauses) == expected, (start, end, pauses)
 
 
 # --- Pauses ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def policy(
     report_days: int | None = None,
     p2_resolution: int = 480,
     on_time_pct: float = 90,
+    tickets_met_pct: float | None = None,
 ) -> SlaPolicy:
     return SlaPolicy.model_validate(
         {
@@ -51,6 +52,7 @@ def policy(
                 "resolution_minutes": {"P1": 240, "P2": p2_resolution, "P3": 1440},
                 "on_time_milestones_pct": on_time_pct,
                 "status_report_every_days": report_days,
+                "tickets_met_pct": tickets_met_pct,
             },
         }
     )
@@ -172,7 +174,7 @@ def test_finished_ticket_measures(subject: Ticket, expected: list[tuple[float, b
 
 def test_compliance_counts_finished_tickets_and_due_milestones_in_the_window() -> None:
     # T-old: P2, Mon 3 Nov 2025 09:00 → Wed 5 Nov 09:00 = 960 min, both goals missed, but it
-    # ended before the window (NOW − 90 days = 10 Dec 2025): measured, not counted.
+    # ended before the window (NOW − 90 days = 10 Dec 2025): neither counted nor measured.
     old = ticket(
         "T-old", "P2", sh(3, 9, month=11, year=2025), resolved=sh(5, 9, month=11, year=2025)
     )
@@ -183,12 +185,35 @@ def test_compliance_counts_finished_tickets_and_due_milestones_in_the_window() -
             milestone("M2", date(2026, 3, 5), date(2026, 3, 5)),
         ],
     )
-    assert [m.met for m in result.measures] == [True, True, True, False, False, False]
+    assert [(m.ticket_id, m.met) for m in result.measures] == [
+        (MET_BOTH.external_id, True),
+        (MET_BOTH.external_id, True),
+        (MISSED_OVER_WEEKEND.external_id, True),
+        (MISSED_OVER_WEEKEND.external_id, False),
+    ]
     # Tickets: 3 of 4 measures met; milestones: 2 of 2 on time → 5 of 6.
     assert result.compliance_pct == pytest.approx(100 * 5 / 6)
     # A missed finished ticket lowers the % but does not make the engagement breached.
     assert result.status is SlaStatus.COMPLIANT
     assert result.reasons == ("1 of 2 tickets missed their resolution goal",)
+
+
+@pytest.mark.parametrize(
+    ("goal", "status"),
+    [
+        # 3 of the 4 measures met = 75 %.
+        pytest.param(80, SlaStatus.BREACHED, id="below-the-tier-goal"),
+        pytest.param(75, SlaStatus.COMPLIANT, id="exactly-the-goal"),
+        pytest.param(None, SlaStatus.COMPLIANT, id="no-goal-set"),
+    ],
+)
+def test_a_tier_can_require_a_share_of_tickets_met(goal: float | None, status: SlaStatus) -> None:
+    result = run([MET_BOTH, MISSED_OVER_WEEKEND], sla=policy(tickets_met_pct=goal))
+    assert result.status is status
+    if status is SlaStatus.BREACHED:
+        assert (
+            result.reasons[0] == "3 of 4 finished ticket measures met their goal; the goal is 80%"
+        )
 
 
 # --- Open tickets ----------------------------------------------------------------------------
@@ -292,6 +317,22 @@ def test_a_frozen_measure_keeps_the_goal_it_was_measured_with() -> None:
     assert kept.measures == (TicketMeasure("T3", "first_response", 60, 30, True, 2), frozen_v1)
     assert kept.compliance_pct == 50  # first response met, resolution missed
     assert kept.reasons == ("1 of 1 ticket missed their resolution goal",)
+
+
+def test_a_ticket_corrected_after_it_was_measured_is_measured_again() -> None:
+    v2 = policy(version=2, p2_resolution=600)
+    frozen = {(m.ticket_id, m.metric): m for m in run([MISSED_OVER_WEEKEND], sla=policy()).measures}
+    assert frozen[("T3", "resolution")].met is False  # 540 of 480 under version 1
+    # The same ticket, unchanged: version 1's verdict stays under version 2.
+    kept = run([MISSED_OVER_WEEKEND], sla=v2, frozen=frozen)
+    assert kept.measures[1] == TicketMeasure("T3", "resolution", 480, 540, False, 1)
+    # Re-imported with the real resolution time, Mon 9 March 11:00 (not 15:00): Fri 14:00–18:00
+    # (240) + Mon 09:00–11:00 (120) = 360 business minutes, measured under version 2's goal.
+    corrected = MISSED_OVER_WEEKEND.model_copy(update={"resolved_at": sh(9, 11)})
+    again = run([corrected], sla=v2, frozen=frozen)
+    assert again.measures[1] == TicketMeasure("T3", "resolution", 600, 360, True, 2)
+    # Its first response did not change: that measure is still the frozen one.
+    assert again.measures[0] == frozen[("T3", "first_response")]
 
 
 def test_an_open_measure_ignores_a_frozen_entry() -> None:

@@ -1,0 +1,414 @@
+"""Sandbox Odoo: a local HTTP imitation of Odoo's external APIs for demos and tests.
+
+It speaks JSON-2 (``POST /json/2/<model>/<method>``, Odoo 19+), JSON-RPC (``POST /jsonrpc``,
+16–21) and XML-RPC (``/xmlrpc/2/common``, ``/xmlrpc/2/object``) with Odoo's error shapes, per
+research/odoo.md (§n below). ``version`` picks what the
+server is: 19 answers ``/web/version`` and serves both APIs (JSON-RPC deprecated but active);
+16–18 have no ``/web/version`` and no JSON-2 (404). It is NOT Odoo and never talks to one.
+
+Every call is logged as ``(api, model, method)`` so tests can assert exact call counts.
+Only the standard library is used, like the Zoho sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import xmlrpc.client
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+from .odoo_orm import Fault, OdooModels
+from .odoo_seed import build_odoo_portfolio
+
+ODOO_SANDBOX_BANNER = (
+    "SANDBOX ODOO — a local imitation of Odoo's JSON-2 and JSON-RPC APIs for demos and tests. "
+    "Not a real Odoo; nothing here reaches one."
+)
+#: Odoo's login cooldown: after this many failures the login is refused for a while (§6).
+LOGIN_COOLDOWN_AFTER = 10
+_TRACEBACK = "Traceback (most recent call last):\n  (sandbox: no real traceback)\n"
+
+
+class OdooSandbox:
+    """A local Odoo lookalike (see module docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        accounts: int = 120,
+        deals: int = 300,
+        seed: int = 7,
+        version: int = 19,
+        clock: Callable[[], datetime] | None = None,
+        database: str = "engage-sandbox",
+        login: str = "integration@sandbox-crm.example",
+        api_key: str = "sandbox-odoo-api-key-0123456789",
+        plugin_fields: bool = True,
+        legacy_disabled: bool = False,
+    ) -> None:
+        """``legacy_disabled``: /jsonrpc answers 404, as when the deprecated API is switched off
+        (UNCONFIRMED, §0). ``plugin_fields=False``: the plugin's x_ fields do not exist yet."""
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.version = version
+        self.database = database
+        self.login = login
+        self.api_key = api_key
+        self.legacy_disabled = legacy_disabled
+        portfolio = build_odoo_portfolio(
+            seed=seed,
+            accounts=accounts,
+            deals=deals,
+            now=self._clock(),
+            plugin_fields=plugin_fields,
+        )
+        self.models = OdooModels(portfolio, clock=self._clock, plugin_fields=plugin_fields)
+        self.odd_leads = portfolio.odd_leads
+        self.lost_leads = portfolio.lost_leads
+        self.calls: list[tuple[str, str, str]] = []
+        self.login_failures = 0
+        self._key_expired = False
+        self._calls_lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            return self._url
+        server = _QuietServer((host, port), _make_handler(self))
+        self._url = (
+            f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{server.server_port}"
+        )
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox-odoo",
+            daemon=True,
+        )
+        self._thread.start()
+        return self._url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # ------------------------------------------------------------------ test helpers
+    def count(self, method: str, model: str | None = None, api: str | None = None) -> int:
+        """Calls of ``method`` (on ``model``, over ``api``) since start or reset_calls()."""
+        with self._calls_lock:
+            return sum(
+                1
+                for a, m, name in self.calls
+                if name == method and (model is None or m == model) and (api is None or a == api)
+            )
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self.calls.clear()
+
+    def records(self, model: str) -> dict[int, dict[str, Any]]:
+        return self.models.records[model]
+
+    def edit(self, model: str, record_id: int, **values: Any) -> None:
+        """A person editing in Odoo: values stored as given, write_date bumped."""
+        with self.models.lock:
+            row = self.models.records[model][record_id]
+            row.update(values)
+            row["write_date"] = self.models.now()
+
+    def mark_lost(self, lead_id: int) -> None:
+        """``action_set_lost``: archive and set probability 0 (§3); the stage stays."""
+        self.edit("crm.lead", lead_id, active=False, probability=0.0)
+
+    def delete(self, model: str, record_id: int) -> None:
+        """``unlink``: the record is gone and Odoo keeps no tombstone (§3)."""
+        with self.models.lock:
+            del self.models.records[model][record_id]
+
+    def expire_api_key(self) -> None:
+        """The key passed its expiration date (18+, §1): every later call is refused."""
+        self._key_expired = True
+
+    def restrict_field(self, model: str, field: str) -> None:
+        """Field groups keep the API user away from ``field`` (AccessError)."""
+        self.models.restricted.add((model, field))
+
+    def uninstall_crm(self) -> None:
+        self.models.crm_installed = False
+
+    # ------------------------------------------------------------------ internals
+    def _log(self, api: str, model: str, method: str) -> None:
+        with self._calls_lock:
+            self.calls.append((api, model, method))
+
+    def _key_ok(self, key: Any) -> bool:
+        return not self._key_expired and key == self.api_key
+
+    def _json2(self, model: str, method: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        self._log("json2", model, method)
+        if "json" not in (headers.get("Content-Type") or ""):
+            return 415, _json2_error("werkzeug.exceptions.UnsupportedMediaType", "JSON expected")
+        database = headers.get("X-Odoo-Database")
+        if database and database != self.database:
+            # UNCONFIRMED: what 19 answers for an unknown X-Odoo-Database; a 404 naming it here.
+            return 404, _json2_error(
+                "werkzeug.exceptions.NotFound", f"database {database!r} not found"
+            )
+        scheme, _, key = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not self._key_ok(key.strip()):
+            self.login_failures += 1
+            return 401, _json2_error("werkzeug.exceptions.Unauthorized", "Invalid apikey")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return 400, _json2_error("werkzeug.exceptions.BadRequest", "Invalid JSON data")
+        if not isinstance(payload, dict):
+            return 400, _json2_error("werkzeug.exceptions.BadRequest", "JSON object expected")
+        ids = payload.pop("ids", None)
+        if model not in self.models.fields or (
+            model.startswith("crm.") and not self.models.crm_installed
+        ):
+            # env[model] raises KeyError, which the JSON-2 controller turns into NotFound (§2).
+            return 404, _json2_error(
+                "werkzeug.exceptions.NotFound",
+                "404 Not Found: The requested URL was not found on the server.",
+            )
+        try:
+            return 200, self.models.call(model, method, ids, payload)
+        except Fault as fault:
+            return fault.http_status, _json2_error(fault.name, fault.message)
+
+    def _jsonrpc(self, body: bytes) -> tuple[int, Any]:
+        try:
+            request = json.loads(body or b"{}")
+            params = request.get("params") or {}
+            service, method, args = params["service"], params["method"], list(params["args"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self._log("jsonrpc", "?", "?")
+            return 200, _rpc_error(None, "werkzeug.exceptions.BadRequest", "Invalid JSON-RPC")
+        rid = request.get("id")
+        if self.legacy_disabled:
+            self._log("jsonrpc", service, method)
+            return 404, {"error": "not found"}
+        try:
+            result = self._service("jsonrpc", service, method, args)
+            return 200, {"jsonrpc": "2.0", "id": rid, "result": result}
+        except Fault as fault:
+            return 200, _rpc_error(rid, fault.name, fault.message)
+
+    def _xmlrpc(self, endpoint: str, body: bytes) -> tuple[int, Any]:
+        try:
+            params, method = xmlrpc.client.loads(body, use_builtin_types=True)
+        except Exception:  # noqa: BLE001 - any unreadable body is the client's error
+            self._log("xmlrpc", endpoint, "?")
+            return 400, "<html><body>Bad Request</body></html>"
+        if self.legacy_disabled:
+            self._log("xmlrpc", endpoint, method or "?")
+            return 404, "<html><body><h1>404: Page not found</h1></body></html>"
+        try:
+            result = self._service("xmlrpc", endpoint, str(method), list(params))
+            if result is None:  # OdooMarshaller(allow_none=False), §1
+                raise Fault(
+                    "builtins.TypeError", "cannot marshal None unless allow_none is enabled"
+                )
+            return 200, _Xml(xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False))
+        except Fault as fault:
+            return 200, _Xml(xmlrpc.client.dumps(_xml_fault(fault), allow_none=False))
+
+    def _service(self, api: str, service: str, method: str, args: list[Any]) -> Any:
+        """``common.*`` or ``object.execute_kw``, shared by JSON-RPC and XML-RPC."""
+        if service == "common":
+            self._log(api, "common", method)
+            return self._common(method, args)
+        if service == "object" and method == "execute_kw":
+            db, uid, key, model, name = args[:5]
+            self._log(api, model, name)
+            self._check_db(db)
+            if uid != self.models.uid or not self._key_ok(key):
+                self.login_failures += 1
+                raise Fault("odoo.exceptions.AccessDenied", "Access Denied")
+            call_args = args[5] if len(args) > 5 else []
+            kwargs = dict(args[6]) if len(args) > 6 and args[6] else {}
+            ids = list(call_args[0]) if call_args and isinstance(call_args[0], list) else None
+            return self.models.call(model, name, ids, kwargs)
+        self._log(api, service, method)
+        raise Fault("builtins.NameError", f"{service}.{method} is not a known service method")
+
+    def _check_db(self, database: Any) -> None:
+        if database != self.database:
+            raise Fault(
+                "psycopg2.OperationalError",
+                'connection to server at "localhost", port 5432 failed: FATAL:  database '
+                f'"{database}" does not exist',
+            )
+
+    def _common(self, method: str, args: list[Any]) -> Any:
+        if method == "version":
+            return {
+                "server_version": f"{self.version}.0",
+                "server_version_info": [self.version, 0, 0, "final", 0, ""],
+                "server_serie": f"{self.version}.0",
+                "protocol_version": 1,
+            }
+        if method in ("authenticate", "login"):
+            database, login, key = args[:3]
+            self._check_db(database)
+            if self.login_failures >= LOGIN_COOLDOWN_AFTER:
+                raise Fault(
+                    "odoo.exceptions.AccessDenied",
+                    "Too many login failures, please wait a bit before trying again.",
+                )
+            if login != self.login or not self._key_ok(key):
+                self.login_failures += 1
+                return False  # §1: a refused login is False, not a fault
+            return self.models.uid
+        raise Fault("builtins.AttributeError", f"common.{method} does not exist")
+
+
+class _Xml(str):
+    """An XML-RPC body (sent as text/xml)."""
+
+
+#: /xmlrpc/2 fault codes (§1): the class name is not sent for 2–4.
+_FAULT_CODES = {
+    "odoo.exceptions.UserError": 2,
+    "odoo.exceptions.ValidationError": 2,
+    "odoo.exceptions.MissingError": 2,
+    "odoo.exceptions.AccessDenied": 3,
+    "odoo.exceptions.AccessError": 4,
+}
+
+
+def _xml_fault(fault: Fault) -> xmlrpc.client.Fault:
+    code = _FAULT_CODES.get(fault.name, 1)
+    text = fault.message if code != 1 else f"{_TRACEBACK}{fault.name}: {fault.message}"
+    return xmlrpc.client.Fault(code, text)
+
+
+def _json2_error(name: str, message: str) -> dict[str, Any]:
+    """JSON-2 error body (§2): status carries the class, the body names it."""
+    return {
+        "name": name,
+        "message": message,
+        "arguments": [message],
+        "context": {},
+        "debug": _TRACEBACK,
+    }
+
+
+def _rpc_error(rid: Any, name: str, message: str) -> dict[str, Any]:
+    """JSON-RPC error inside an HTTP 200 (§1); clients must branch on data.name."""
+    return {
+        "jsonrpc": "2.0",
+        "id": rid,
+        "error": {
+            "code": 200,
+            "message": "Odoo Server Error",
+            "data": {
+                "name": name,
+                "message": message,
+                "arguments": [message],
+                "context": {},
+                "debug": _TRACEBACK,
+            },
+        },
+    }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # clients dropping connections are normal here
+        super().handle_error(request, client_address)
+
+
+def _make_handler(odoo: OdooSandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "SandboxOdoo/1.0"
+        timeout = 60
+        wbufsize = -1
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def _dispatch(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            try:
+                status, payload = self._route(method, path, body)
+            except Exception as exc:  # noqa: BLE001 - keep serving; surface the bug
+                status, payload = 500, _json2_error("builtins.Exception", f"sandbox: {exc!r}")
+            self._send(status, payload)
+
+        def _route(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+            if path == "/" and method == "GET":
+                return 200, ODOO_SANDBOX_BANNER + "\n"
+            if path == "/web/version" and odoo.version >= 19:
+                odoo._log("http", "web", "version")
+                return 200, {
+                    "version_info": [odoo.version, 0, 0, "final", 0, ""],
+                    "version": f"{odoo.version}.0",
+                }
+            if path == "/jsonrpc" and method == "POST":
+                return odoo._jsonrpc(body)
+            if path in ("/xmlrpc/2/common", "/xmlrpc/2/object") and method == "POST":
+                return odoo._xmlrpc(path.rsplit("/", 1)[-1], body)
+            parts = path.split("/")
+            if path.startswith("/json/2/") and odoo.version >= 19 and len(parts) == 5:
+                if method != "POST":
+                    return 405, _json2_error("werkzeug.exceptions.MethodNotAllowed", "POST only")
+                return odoo._json2(parts[3], parts[4], self.headers, body)
+            odoo._log("http", "404", path)
+            return 404, "<html><body><h1>404: Page not found</h1></body></html>"
+
+        def _send(self, status: int, payload: Any) -> None:
+            self.send_response(status)
+            self.send_header("X-Sandbox-CRM", "not-a-real-CRM")
+            if isinstance(payload, _Xml):
+                data = payload.encode("utf-8")
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+            elif isinstance(payload, str):
+                data = payload.encode("utf-8")
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+            else:
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler

@@ -1,0 +1,129 @@
+"""Pull CRM activities (calls, meetings, tasks, notes) as touchpoints of engagements.
+
+Each activity module the mapping lists under ``[sources.activities.<name>]`` is read
+incrementally like the other sources (the cursor moves once a page is stored). An activity
+attached to a deal becomes a touchpoint of that engagement; one attached to an account becomes
+a touchpoint of every engagement of that account (the client was spoken to, whatever the
+project), and one attached to anything else (a lead, a contact) is left out. Touchpoints from
+the CRM are stored with source ``crm`` and external id ``<module>:<activity id>`` (suffixed with
+``@<engagement>`` when an account's activity fans out), so re-reading an activity updates it and
+an activity deleted in the CRM takes its touchpoints away.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from connector.base import CRMClient
+from jobs.store import Store
+from mappings.domain import Activity, Touchpoint
+from mappings.engine import Mapper, RecordRejected
+
+log = logging.getLogger(__name__)
+
+#: The store's source name for touchpoints read from the CRM (imports use their own).
+CRM_SOURCE = "crm"
+
+
+def activity_kinds(mapper: Mapper) -> list[str]:
+    """Sync kinds of the mapped activity modules: "activities.<name>"."""
+    return [f"activities.{name}" for name in mapper.spec.sources.activities]
+
+
+def sync_activities(
+    client: CRMClient,
+    mapper: Mapper,
+    store: Store,
+    kind: str,
+    *,
+    clock: Callable[[], datetime],
+    run_id: int | None,
+    full: bool,
+) -> tuple[int, int, int, int, int]:
+    """Pull one activity module; returns (read, stored, skipped, deleted, filtered).
+
+    ``stored`` counts activities that became touchpoints; ``filtered`` those attached to a
+    record that is neither a deal nor an account, or to one the store does not know.
+    """
+    module = mapper.spec.sources.activities[kind.partition(".")[2]].module
+    deals = mapper.spec.sources.engagements.module
+    accounts = mapper.spec.sources.accounts.module
+    by_account = _engagements_by_account(store)
+    known = {eid for ids in by_account.values() for eid in ids}
+    read = stored = skipped = filtered = 0
+    cursor = store.cursor(kind)
+    fields = mapper.read_fields(kind)
+    for page in client.iter_pages(module, fields, modified_since=None if full else cursor):
+        now = clock()
+        touchpoints: list[Touchpoint] = []
+        readable: list[str] = []
+        for raw in page.records:
+            read += 1
+            if not mapper.selects(kind, raw):
+                filtered += 1
+                readable.append(str(raw.get("id")))
+                continue
+            try:
+                activity = mapper.to_activity(kind, raw)
+            except RecordRejected as rejected:
+                skipped += 1
+                record_id = rejected.record_id or "(no id)"
+                store.record_skip(kind, record_id, rejected.reason, rejected.field, run_id, now)
+                continue
+            readable.append(activity.crm_id)
+            if activity.related_module == deals and activity.related_id in known:
+                touchpoints.append(_touchpoint(module, activity, activity.related_id, False))
+            elif activity.related_module == accounts and activity.related_id in by_account:
+                touchpoints += [
+                    _touchpoint(module, activity, engagement_id, True)
+                    for engagement_id in by_account[activity.related_id]
+                ]
+            else:
+                filtered += 1
+                continue
+            stored += 1
+        store.save_facts("touchpoints", touchpoints, CRM_SOURCE, now)
+        store.clear_skips(kind, readable)
+        newest = page.newest_modified
+        if newest is not None and (cursor is None or newest > cursor):
+            store.set_cursor(kind, newest, now)
+            cursor = newest
+    deleted = _remove_deleted(client, store, kind, module, clock=clock)
+    return read, stored, skipped, deleted, filtered
+
+
+def _touchpoint(module: str, activity: Activity, engagement_id: str, fanned: bool) -> Touchpoint:
+    external_id = f"{module}:{activity.crm_id}" + (f"@{engagement_id}" if fanned else "")
+    return Touchpoint(
+        external_id=external_id, engagement_id=engagement_id, kind=activity.kind, at=activity.at
+    )
+
+
+def _engagements_by_account(store: Store) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for engagement in store.engagements():
+        grouped.setdefault(engagement.account_id, []).append(engagement.crm_id)
+    return grouped
+
+
+def _remove_deleted(
+    client: CRMClient, store: Store, kind: str, module: str, *, clock: Callable[[], datetime]
+) -> int:
+    stream = f"{kind}:deleted"
+    since = store.cursor(stream)
+    ids: list[str] = []
+    newest = since
+    for deleted in client.iter_deleted(module, deleted_since=since):
+        ids.append(deleted.record_id)
+        if deleted.deleted_at and (newest is None or deleted.deleted_at > newest):
+            newest = deleted.deleted_at
+    removed = store.delete_facts_of("touchpoints", CRM_SOURCE, _prefixes(module, ids))
+    if newest is not None and newest != since:
+        store.set_cursor(stream, newest, clock())
+    return removed
+
+
+def _prefixes(module: str, ids: Iterable[str]) -> list[str]:
+    return [f"{module}:{record_id}" for record_id in ids]

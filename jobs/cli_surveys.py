@@ -1,0 +1,243 @@
+"""`engage surveys plan|send|followups|status` and `engage serve` (the response page).
+
+Secrets: ENGAGE_SURVEY_SECRET signs the links (send and serve need the same one);
+ENGAGE_SMTP_PASSWORD is the mail server's password when ``surveys.smtp.username`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from jobs.config import Settings, load_settings
+from jobs.surveys.config import SMTP_PASSWORD_ENV
+from jobs.surveys.followups import create_followups
+from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.outbox import Channel, OutboxReport, state_counts
+from jobs.surveys.results import results_by_engagement
+from jobs.surveys.steps import plan_step, send_step
+from jobs.surveys.store import SurveyStore
+from jobs.surveys.tokens import MissingSecret, survey_secret
+from mappings.tomlfile import ConfigFileError
+
+if TYPE_CHECKING:
+    from jobs.cli import Invocation
+
+
+def _settings(invocation: Invocation) -> Settings:
+    from jobs import cli
+
+    try:
+        return load_settings(invocation.config_path)
+    except ConfigFileError as exc:
+        cli.fail(str(exc))
+
+
+def _secret() -> str:
+    from jobs import cli
+
+    try:
+        return survey_secret(os.environ)
+    except MissingSecret as exc:
+        cli.fail(str(exc))
+
+
+@click.group("surveys")
+def surveys_group() -> None:
+    """Satisfaction surveys: plan invitations, send them, follow up unhappy answers."""
+
+
+@surveys_group.command("plan")
+@click.option("--dry-run", is_flag=True, help="Show what would be planned; store nothing.")
+@click.pass_obj
+def plan_command(invocation: Invocation, dry_run: bool) -> None:
+    """Plan the invitations due now; list every one the fatigue rules held back, and why."""
+    from jobs import cli
+
+    settings = _settings(invocation)
+    with cli.opened_store(invocation) as store:
+        plan, added = plan_step(
+            store, settings.config.surveys, now=invocation.clock(), dry_run=dry_run
+        )
+    if plan.suppressions:
+        table = Table(title=f"{len(plan.suppressions)} invitation(s) held back")
+        for column in ("wave", "contact", "rule", "reason"):
+            table.add_column(column, overflow="fold")
+        for s in plan.suppressions:
+            table.add_row(Text(s.wave_key), Text(s.contact_id), s.rule, Text(s.reason))
+        cli.console.print(table)
+    verb = "would plan" if dry_run else "planned"
+    count = len(plan.invitations) if dry_run else added
+    cli.console.print(
+        f"{verb} {count} invitation(s), held back {len(plan.suppressions)}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@surveys_group.command("send")
+@click.pass_obj
+def send_command(invocation: Invocation) -> None:
+    """Send planned invitations and due reminders (each at most once; see docs/surveys.md)."""
+    from jobs import cli
+
+    settings = _settings(invocation)
+    config = settings.config.surveys
+    secret = _secret()
+    if config.channel == "crm":
+        from jobs.surveys.crm_channel import CrmChannel
+
+        with cli.opened(invocation) as conn:
+            spec = conn.mapper.spec
+            contacts = spec.sources.contacts
+            channel: Channel = CrmChannel(
+                conn.client,
+                {e.crm_id: e for e in conn.store.engagements()},
+                contacts_module=contacts.module if contacts else "Contacts",
+                deals_module=spec.targets.engagements.module,
+                link_field=config.crm_link_field,
+            )
+            report = send_step(conn.store, config, channel, secret=secret, now=invocation.clock())
+    else:
+        with (
+            cli.opened_store(invocation) as store,
+            SmtpMailer(config.smtp, os.environ.get(SMTP_PASSWORD_ENV)) as mailer,
+        ):
+            channel = EmailChannel(mailer, config.smtp.sender)
+            report = send_step(store, config, channel, secret=secret, now=invocation.clock())
+    _print_outbox(report)
+    if report.failed or report.uncertain:
+        sys.exit(cli.EXIT_FAILED)
+
+
+def _print_outbox(report: OutboxReport) -> None:
+    from jobs import cli
+
+    console = cli.console
+    if report.quiet_day:
+        console.print("today is a quiet day: nothing sent", markup=False)
+    console.print(
+        f"sent {report.sent}, reminders {report.reminded}, deferred {report.deferred}, "
+        f"failed {len(report.failed)}, uncertain {len(report.uncertain)}",
+        markup=False,
+        highlight=False,
+    )
+    for invitation_id, reason in report.failed:
+        console.print(f"failed {invitation_id}: {reason}", markup=False, highlight=False)
+    for invitation in report.uncertain:
+        console.print(
+            f"uncertain {invitation.id} (contact {invitation.contact_id}, wave "
+            f"{invitation.wave_key}): a send was interrupted; it may have been delivered. "
+            "Not resent automatically: check the mail log for Message-ID "
+            f"<{invitation.id}@…>.",
+            markup=False,
+            highlight=False,
+        )
+
+
+@surveys_group.command("followups")
+@click.pass_obj
+def followups_command(invocation: Invocation) -> None:
+    """Create one follow-up Task for the owner of each detractor or low-CSAT answer."""
+    from jobs import cli
+
+    with cli.opened(invocation) as conn:
+        report = create_followups(
+            conn.client,
+            SurveyStore(conn.store.engine),
+            {e.crm_id: e for e in conn.store.engagements()},
+            module=conn.mapper.spec.targets.engagements.module,
+            now=invocation.clock(),
+        )
+    cli.console.print(
+        f"created {report.created} follow-up task(s), failed {len(report.failed)}", markup=False
+    )
+    for key, reason in report.failed:
+        cli.console.print(f"failed {key}: {reason}", markup=False, highlight=False)
+    if report.failed:
+        sys.exit(cli.EXIT_FAILED)
+
+
+@surveys_group.command("status")
+@click.pass_obj
+def status_command(invocation: Invocation) -> None:
+    """Invitations by state, results per engagement, interrupted sends and follow-ups."""
+    from jobs import cli
+
+    settings = _settings(invocation)
+    now = invocation.clock()
+    with cli.opened_store(invocation) as store:
+        surveys = SurveyStore(store.engine)
+        counts = state_counts(surveys, now)
+        responses = surveys.responses()
+        results = results_by_engagement(
+            responses, surveys.sent_counts(), settings.config.surveys.role_weights
+        )
+        followups = surveys.followups()
+        uncertain = [i for i in surveys.invitations() if i.state == "sending"]
+    console = cli.console
+    console.print(
+        "invitations: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
+        markup=False,
+        highlight=False,
+    )
+    if results:
+        table = Table(title="results")
+        for column in ("engagement", "NPS", "CSAT", "CSAT ≥4", "answers", "response rate"):
+            table.add_column(column)
+        for result in results.values():
+            table.add_row(
+                Text(result.engagement_id),
+                "—" if result.nps is None else str(result.nps),
+                "—" if result.csat_mean is None else f"{result.csat_mean:.2f}",
+                "—" if result.csat_share_4_plus is None else f"{result.csat_share_4_plus:.0%}",
+                str(result.responses),
+                "—" if result.response_rate is None else f"{result.response_rate:.0%}",
+            )
+        console.print(table)
+    comments = [r for r in responses if r.comment]
+    for r in comments[-20:]:
+        # Text, never markup: a comment is whatever the respondent typed.
+        console.print(Text(f"comment on {r.engagement_id}: {r.comment}"))
+    for invitation in uncertain:
+        console.print(
+            f"uncertain send {invitation.id} to contact {invitation.contact_id}: check before "
+            "resending",
+            markup=False,
+            highlight=False,
+        )
+    for f in followups:
+        if f["state"] != "created":
+            console.print(
+                f"follow-up {f['key']} {f['state']}: {f['message'] or 'interrupted; check the CRM'}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.pass_obj
+def serve_command(invocation: Invocation, host: str, port: int) -> None:
+    """Serve the survey response page (links from `engage surveys send` point here)."""
+    import uvicorn
+
+    from jobs.store import Store
+    from jobs.surveys.web import create_app
+
+    settings = _settings(invocation)
+    secret = _secret()
+    store = Store.open(settings.store_url)
+    app = create_app(
+        SurveyStore(store.engine), settings.config.surveys, secret=secret, clock=invocation.clock
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    finally:
+        store.close()

@@ -1,0 +1,77 @@
+"""Signed survey links: ``<invitation id>.<expiry, unix seconds>.<HMAC-SHA256>``.
+
+HMAC (stdlib) rather than itsdangerous: the expiry is checked against the injected clock, so
+tests control it. The link carries no personal data, only the invitation id. Single use is not
+the token's job: the store keeps one response per invitation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from jobs.surveys.config import SURVEY_SECRET_ENV
+
+_SHAPE = re.compile(r"^([0-9a-f]{32})\.(\d{1,12})\.([A-Za-z0-9_-]{22})$")
+#: Secrets shorter than this are refused: a link must not be forgeable by guessing.
+MIN_SECRET_LENGTH = 16
+
+
+class TokenError(Exception):
+    """A link that cannot be used. ``reason``: malformed, forged or expired."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class MissingSecret(Exception):
+    """ENGAGE_SURVEY_SECRET is not set (or too short): fix the environment."""
+
+
+def survey_secret(env: Mapping[str, str]) -> str:
+    secret = env.get(SURVEY_SECRET_ENV, "")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise MissingSecret(
+            f"set the environment variable {SURVEY_SECRET_ENV} "
+            f"(at least {MIN_SECRET_LENGTH} characters) to sign survey links"
+        )
+    return secret
+
+
+def _mac(secret: str, purpose: str, message: str) -> str:
+    digest = hmac.new(secret.encode(), f"{purpose}:{message}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+
+
+def sign(invitation_id: str, expires_at: datetime, secret: str) -> str:
+    payload = f"{invitation_id}.{int(expires_at.timestamp())}"
+    return f"{payload}.{_mac(secret, 'survey-link', payload)}"
+
+
+def verify(token: str, secret: str, now: datetime) -> str:
+    """The invitation id of a genuine, unexpired token; raises ``TokenError`` otherwise."""
+    match = _SHAPE.match(token)
+    if match is None:
+        raise TokenError("malformed")
+    invitation_id, expiry, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac(secret, "survey-link", f"{invitation_id}.{expiry}")):
+        raise TokenError("forged")
+    if now >= datetime.fromtimestamp(int(expiry), UTC):
+        raise TokenError("expired")
+    return invitation_id
+
+
+def csrf_token(secret: str, survey_token: str, cookie_nonce: str) -> str:
+    """The form's anti-forgery value: bound to this survey link and this browser's cookie."""
+    return _mac(secret, "csrf", f"{survey_token}:{cookie_nonce}")
+
+
+def csrf_valid(secret: str, survey_token: str, cookie_nonce: str, submitted: str) -> bool:
+    if not cookie_nonce or not submitted:
+        return False
+    return hmac.compare_digest(submitted, csrf_token(secret, survey_token, cookie_nonce))

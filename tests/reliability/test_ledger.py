@@ -1,0 +1,174 @@
+"""The row ledger: a 207 with 3 invalid rows among 100, retried on later runs with backoff,
+quarantined after N tries, shown by `engage status --failed`, re-queued by `engage retry`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from connector.retry import RetryPolicy
+from connector.sandbox import SandboxCRM
+from connector.sandbox.faults import FaultPlan
+from jobs.cli import main
+from jobs.config import load_settings
+from jobs.demo import sandbox_env
+from jobs.ledger import Ledger, RowStatus
+from jobs.push import plan
+from jobs.runner import Job, connect, run_job
+from tests.conftest import FakeClock, write_sandbox_config
+
+REFUSED_FIELD = "Engagement_Risk_Level"
+
+
+def test_three_invalid_rows_in_a_batch_of_100_are_kept_retried_and_quarantined(
+    sandbox: SandboxCRM, clock: FakeClock, store_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, store_url, tmp_path)
+    conn = connect(load_settings(config, sandbox_env(sandbox)), clock=clock)
+    assert run_job(conn, Job.SYNC).status == "ok"
+    assert run_job(conn, Job.SCORE).status == "ok"
+    first_batch = [w.record_id for w in plan(conn.mapper, conn.store).writes if w.module == "Deals"]
+    first_batch = first_batch[:100]
+    assert len(first_batch) == 100
+    refused = sorted(first_batch[10:13])
+    # The org refuses these three rows, e.g. a validation rule on the risk level field.
+    sandbox.install_faults(FaultPlan(refuse_rows=dict.fromkeys(refused, REFUSED_FIELD)))
+    sandbox.reset_calls()
+
+    first = run_job(conn, Job.PUSH)
+    assert first.push is not None and first.push.refused == 3
+    deals = sandbox.records("Deals")
+    landed = [rid for rid in first_batch if deals[rid]["Engagement_Risk_Score"] is not None]
+    assert len(landed) == 97 and set(landed).isdisjoint(refused)
+    ledger = Ledger(conn.store)
+    rows = ledger.rows("Deals")
+    for rid in refused:
+        assert rows[rid].status is RowStatus.INVALID
+        assert (rows[rid].crm_code, rows[rid].field) == ("INVALID_DATA", REFUSED_FIELD)
+        assert rows[rid].attempts == 1
+        assert rows[rid].next_retry_at == clock() + timedelta(minutes=15)
+    assert {rows[rid].status for rid in landed} == {RowStatus.WRITTEN}
+
+    # Before the backoff has passed, the next run leaves them alone: no call at all.
+    clock.advance(minutes=5)
+    sandbox.reset_calls()
+    early = run_job(conn, Job.PUSH)
+    assert early.push is not None and early.push.deferred == 3
+    assert sandbox.count("update") == 0
+
+    # Retried on each later run once due, with doubling waits, then quarantined at the 5th.
+    waits = [15, 30, 60, 120]
+    for attempt, wait in enumerate(waits, start=2):
+        clock.advance(minutes=wait)
+        sandbox.reset_calls()
+        again = run_job(conn, Job.PUSH)
+        assert sandbox.count("update", "Deals") == 1
+        assert sorted(r["id"] for r in sandbox.last_update_body["data"]) == refused  # type: ignore[index]
+        assert again.push is not None and again.push.refused == 3
+        rows = ledger.rows("Deals")
+        assert {rows[rid].attempts for rid in refused} == {attempt}
+    assert {rows[rid].status for rid in refused} == {RowStatus.QUARANTINED}
+
+    clock.advance(days=2)
+    sandbox.reset_calls()
+    later = run_job(conn, Job.PUSH)
+    assert later.push is not None and later.push.quarantined == 3
+    assert sandbox.count("update") == 0
+
+    runner = CliRunner(env={**sandbox_env(sandbox), "COLUMNS": "250"})
+    pushed = runner.invoke(main, ["--config", str(config), "push"])
+    assert pushed.exit_code == 0, pushed.output
+    assert "quarantined 3 (`engage retry`)" in pushed.output
+    shown = runner.invoke(main, ["--config", str(config), "status", "--failed"])
+    assert shown.exit_code == 0, shown.output
+    for rid in refused:
+        assert rid in shown.output
+    assert "quarantined" in shown.output and "INVALID_DATA" in shown.output
+    exported = runner.invoke(main, ["--config", str(config), "status", "--failed", "--json"])
+    assert exported.exit_code == 0, exported.output
+    rows_json = json.loads(exported.output)["rows"]
+    assert sorted(r["record_id"] for r in rows_json) == refused
+    assert {(r["status"], r["crm_code"], r["field"], r["attempts"]) for r in rows_json} == {
+        ("quarantined", "INVALID_DATA", REFUSED_FIELD, 5)
+    }
+
+    # The admin fixes the org's rule and re-queues one row by id, then the rest.
+    sandbox.install_faults(FaultPlan())
+    requeued = runner.invoke(main, ["--config", str(config), "retry", refused[0]])
+    assert requeued.exit_code == 0 and "re-queued 1" in requeued.output
+    sandbox.reset_calls()
+    run_job(conn, Job.PUSH)
+    assert [r["id"] for r in sandbox.last_update_body["data"]] == [refused[0]]  # type: ignore[index]
+    assert runner.invoke(main, ["--config", str(config), "retry", "--all"]).exit_code == 0
+    run_job(conn, Job.PUSH)
+    deals = sandbox.records("Deals")
+    assert all(deals[rid][REFUSED_FIELD] is not None for rid in refused)
+    assert not ledger.failed()
+    conn.close()
+
+
+def test_retry_needs_records_or_all_and_json_needs_failed(
+    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    runner = CliRunner(env=sandbox_env(sandbox))
+    neither = runner.invoke(main, ["--config", str(config), "retry"])
+    assert neither.exit_code == 2 and "--all" in neither.output
+    both = runner.invoke(main, ["--config", str(config), "retry", "--all", "123"])
+    assert both.exit_code == 2
+    json_alone = runner.invoke(main, ["--config", str(config), "status", "--json"])
+    assert json_alone.exit_code == 2 and "--failed" in json_alone.output
+
+
+def test_a_row_whose_wanted_values_change_is_sent_at_once_despite_its_backoff(
+    sandbox: SandboxCRM, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    conn = connect(load_settings(config, sandbox_env(sandbox)), clock=clock)
+    run_job(conn, Job.SYNC)
+    run_job(conn, Job.SCORE)
+    target = next(w for w in plan(conn.mapper, conn.store).writes if w.module == "Deals")
+    sandbox.install_faults(FaultPlan(refuse_rows={target.record_id: REFUSED_FIELD}))
+    run_job(conn, Job.PUSH)
+    assert Ledger(conn.store).rows("Deals")[target.record_id].status is RowStatus.INVALID
+    # A new value for the record (e.g. after a mapping fix) is a new row: no waiting.
+    sandbox.install_faults(FaultPlan())
+    health = conn.store.health()[target.record_id]
+    conn.store.save_health(
+        [health.model_copy(update={"risk_score": (health.risk_score + 7) % 100})]
+    )
+    sandbox.reset_calls()
+    run_job(conn, Job.PUSH)
+    assert sandbox.count("update", "Deals") == 1
+    row = Ledger(conn.store).rows("Deals")[target.record_id]
+    assert row.status is RowStatus.WRITTEN and row.attempts == 0
+    conn.close()
+
+
+def test_row_backoff_doubles_from_15_minutes_up_to_a_day_and_quarantines_at_the_limit() -> None:
+    policy = RetryPolicy()
+    minutes = [policy.row_retry_delay_seconds(n) / 60 for n in range(1, 9)]
+    assert minutes == [15, 30, 60, 120, 240, 480, 960, 1440]
+    assert [policy.row_quarantined(n) for n in (4, 5, 6)] == [False, True, True]
+    assert RetryPolicy(row_max_attempts=2).row_quarantined(2)
+
+
+def test_quarantine_after_comes_from_the_config(
+    sandbox: SandboxCRM, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    config.write_text(config.read_text("utf-8") + "[push]\nquarantine_after = 2\n", "utf-8")
+    conn = connect(load_settings(config, sandbox_env(sandbox)), clock=clock)
+    run_job(conn, Job.SYNC)
+    run_job(conn, Job.SCORE)
+    target = next(w for w in plan(conn.mapper, conn.store).writes if w.module == "Deals")
+    sandbox.install_faults(FaultPlan(refuse_rows={target.record_id: REFUSED_FIELD}))
+    run_job(conn, Job.PUSH)
+    clock.advance(minutes=16)
+    run_job(conn, Job.PUSH)
+    row = Ledger(conn.store).rows("Deals")[target.record_id]
+    assert (row.status, row.attempts) == (RowStatus.QUARANTINED, 2)
+    conn.close()

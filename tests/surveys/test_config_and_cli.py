@@ -1,0 +1,175 @@
+"""The [surveys] section: bad values name the file and the key; secrets only from the env.
+And the `engage surveys` commands a person runs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connector.sandbox import SandboxCRM
+from jobs.cli import main
+from jobs.config import load_settings
+from jobs.demo import sandbox_env
+from jobs.store import Store
+from jobs.surveys.config import SurveysSection
+from jobs.surveys.steps import plan_step, send_step
+from jobs.surveys.store import SurveyStore
+from mappings.tomlfile import ConfigFileError
+from tests.conftest import FakeClock, write_sandbox_config
+from tests.surveys.conftest import SECRET, Captured, Inbox, contact, engagement
+
+BASE = '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
+
+
+def write(tmp_path: Path, surveys: str, store_url: str | None = None) -> Path:
+    path = tmp_path / "engage.toml"
+    store = f'[store]\nurl = "{store_url}"\n' if store_url else ""
+    path.write_text(BASE + store + textwrap.dedent(surveys), encoding="utf-8")
+    return path
+
+
+def test_a_valid_section_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [surveys]
+        channel = "crm"
+        reminder_after_days = 5
+        expiry_days = 14
+        role_weights = { decision_maker = 2.0 }
+        [surveys.triggers]
+        periodic_days = 91
+        ticket_resolved = true
+        [surveys.fatigue]
+        contact_min_days = 60
+        account_cap = 3
+        quiet_days = ["sat", "sun", "2026-10-01"]
+        [surveys.smtp]
+        host = "mail.example.com"
+        port = 587
+        username = "surveys"
+        starttls = true
+        """,
+    )
+    surveys = load_settings(path, env={}).config.surveys
+    assert surveys.channel == "crm"
+    assert surveys.triggers.periodic_days == 91
+    assert surveys.fatigue.quiet_days == ("sat", "sun", "2026-10-01")
+    assert surveys.smtp.port == 587
+    assert surveys.role_weights == {"decision_maker": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "words"),
+    [
+        pytest.param('[surveys]\nchannel = "fax"\n', "surveys.channel", "smtp", id="channel"),
+        pytest.param("[surveys.smtp]\npassword = \"hunter2\"\n", "surveys.smtp.password",
+                     "secrets do not belong in the file", id="smtp-password-in-file"),
+        pytest.param('[surveys.fatigue]\nquiet_days = ["someday"]\n', "surveys.fatigue.quiet_days",
+                     "neither a weekday", id="quiet-day"),
+        pytest.param("[surveys.fatigue]\ncontact_min_days = -1\n",
+                     "surveys.fatigue.contact_min_days", "greater than or equal to 0",
+                     id="negative-days"),
+        pytest.param('[surveys]\nrecipient_roles = ["ceo"]\n', "surveys",
+                     "role 'ceo' is not defined under surveys.roles", id="unknown-role"),
+        pytest.param("[surveys]\nexpiry_days = 5\nreminder_after_days = 7\n", "surveys",
+                     "must be less than expiry_days", id="reminder-after-expiry"),
+        pytest.param("[surveys]\ncontact_min_dayz = 3\n", "surveys.contact_min_dayz",
+                     "unknown key", id="misspelt-key"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_file_and_the_key(
+    tmp_path: Path, section: str, key: str, words: str
+) -> None:
+    path = write(tmp_path, section)
+    with pytest.raises(ConfigFileError) as caught:
+        load_settings(path, env={})
+    assert caught.value.path == str(path)
+    assert caught.value.key == key
+    assert words in caught.value.message
+    assert "hunter2" not in str(caught.value)
+
+
+def test_send_without_the_signing_secret_exits_2_naming_the_variable(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ENGAGE_SURVEY_SECRET", raising=False)
+    path = write(tmp_path, "", sqlite_url)
+    result = CliRunner().invoke(main, ["--config", str(path), "surveys", "send"])
+    assert result.exit_code == 2
+    assert "ENGAGE_SURVEY_SECRET" in result.output
+
+
+def test_plan_send_and_status_from_the_command_line(
+    tmp_path: Path,
+    sqlite_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Store.open(sqlite_url)
+    store.save_engagements([engagement("D1")], clock())
+    store.save_contacts([contact("C1"), contact("C2", email="broken")], clock())
+    store.close()
+    path = write(
+        tmp_path,
+        f"""
+        [surveys.smtp]
+        host = "{smtp_server.host}"
+        port = {smtp_server.port}
+        """,
+        sqlite_url,
+    )
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    runner = CliRunner()
+    dry = runner.invoke(main, ["--config", str(path), "surveys", "plan", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would plan 1 invitation(s), held back 1" in dry.output
+    assert "invalid_email" in dry.output and "the e-mail address is not valid" in dry.output
+    planned = runner.invoke(main, ["--config", str(path), "surveys", "plan"])
+    assert "planned 1 invitation(s)" in planned.output
+    sent = runner.invoke(main, ["--config", str(path), "surveys", "send"])
+    assert sent.exit_code == 0, sent.output
+    assert "sent 1," in sent.output
+    assert smtp_server.count() == 1
+    status = runner.invoke(main, ["--config", str(path), "surveys", "status"])
+    assert status.exit_code == 0, status.output
+    assert "invitations: sent 1" in status.output
+
+
+def test_the_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    surveys = load_settings(example, env={}).config.surveys
+    assert surveys.fatigue.account_cap == 2 and surveys.smtp.starttls is True
+
+
+def test_followups_from_the_command_line_create_one_task_per_unhappy_answer(
+    sandbox: SandboxCRM,
+    tmp_path: Path,
+    sqlite_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in sandbox_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    path = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(path), "sync"]).exit_code == 0
+    store = Store.open(sqlite_url)
+    plan_step(store, SurveysSection(), now=clock())
+    send_step(store, SurveysSection(), Captured({}), secret=SECRET, now=clock())
+    surveys = SurveyStore(store.engine)
+    first, second = surveys.invitations("sent")[:2]
+    surveys.save_response(first, nps=2, csat=3, comment=None, now=clock())
+    surveys.save_response(second, nps=8, csat=4, comment=None, now=clock())  # passive, content
+    store.close()
+    result = runner.invoke(main, ["--config", str(path), "surveys", "followups"])
+    assert result.exit_code == 0, result.output
+    assert "created 1 follow-up task(s), failed 0" in result.output
+    again = runner.invoke(main, ["--config", str(path), "surveys", "followups"])
+    assert "created 0 follow-up task(s)" in again.output
+    (task,) = sandbox.tasks()
+    assert task["What_Id"] == {"id": first.engagement_id}
