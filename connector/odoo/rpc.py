@@ -132,7 +132,68 @@ class Json2Rpc:
         raise OdooFault(name, trim_body(response.content), response.status_code)
 
 
-class JsonRpc:
+class _LoginThenExecute:
+    """The legacy APIs: ``common.authenticate`` once for the uid (whichever thread asks first),
+    then ``object.execute_kw`` per call. Subclasses send one ``service`` call their own way."""
+
+    _site: OdooSite
+    _uid: int | None
+    _login_lock: threading.Lock
+
+    def service(
+        self, service: str, method: str, args: list[Any], *, idempotent: bool = True
+    ) -> Any:
+        raise NotImplementedError
+
+    def uid(self) -> int:
+        """Log in once per client. ``False`` from authenticate means a refused login or key."""
+        with self._login_lock:
+            if self._uid is None:
+                site = self._site
+                uid = self.service(
+                    "common",
+                    "authenticate",
+                    [site.database, site.login, site.api_key.get_secret_value(), {}],
+                )
+                if not isinstance(uid, int) or isinstance(uid, bool) or uid <= 0:
+                    raise OdooFault("odoo.exceptions.AccessDenied", "authenticate returned False")
+                self._uid = uid
+            return self._uid
+
+    def execute(
+        self,
+        model: str,
+        method: str,
+        *,
+        ids: Sequence[int] | None = None,
+        context: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        # Record methods take the ids as the first positional argument; @api.model methods
+        # take none (call_kw decides by the method, §1 "Object service").
+        args: list[Any] = [list(ids)] if ids is not None else []
+        named = {k: v for k, v in kwargs.items() if v is not None}  # XML-RPC has no None
+        if context:
+            named["context"] = dict(context)
+        site = self._site
+        return self.service(
+            "object",
+            "execute_kw",
+            [
+                site.database,
+                self.uid(),
+                site.api_key.get_secret_value(),
+                model,
+                method,
+                args,
+                named,
+            ],
+            idempotent=idempotent,
+        )
+
+
+class JsonRpc(_LoginThenExecute):
     """JSON-RPC: ``common.authenticate`` once for the uid, then ``object.execute_kw`` per call."""
 
     kind: ApiKind = "jsonrpc"
@@ -181,56 +242,6 @@ class JsonRpc:
             raise OdooFault(f"HTTP{response.status_code}", trim_body(response.content), None)
         return payload.get("result")
 
-    def uid(self) -> int:
-        """Log in once per client. ``False`` from authenticate means a refused login or key."""
-        with self._login_lock:
-            return self._uid_locked()
-
-    def _uid_locked(self) -> int:
-        if self._uid is None:
-            site = self._site
-            uid = self.service(
-                "common",
-                "authenticate",
-                [site.database, site.login, site.api_key.get_secret_value(), {}],
-            )
-            if not isinstance(uid, int) or isinstance(uid, bool) or uid <= 0:
-                raise OdooFault("odoo.exceptions.AccessDenied", "authenticate returned False")
-            self._uid = uid
-        return self._uid
-
-    def execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        # Record methods take the ids as the first positional argument; @api.model methods
-        # take none (call_kw decides by the method, §1 "Object service").
-        args: list[Any] = [list(ids)] if ids is not None else []
-        named = dict(kwargs)
-        if context:
-            named["context"] = dict(context)
-        site = self._site
-        return self.service(
-            "object",
-            "execute_kw",
-            [
-                site.database,
-                self.uid(),
-                site.api_key.get_secret_value(),
-                model,
-                method,
-                args,
-                named,
-            ],
-            idempotent=idempotent,
-        )
-
 
 #: XML-RPC fault codes of /xmlrpc/2 (addons/rpc/controllers/xmlrpc.py, §1). The class name
 #: is not sent for 2–4, so MissingError and ValidationError both read as UserError here.
@@ -259,7 +270,7 @@ def fault_to_odoo(fault: xmlrpc.client.Fault) -> OdooFault:
     return OdooFault("Error", text)
 
 
-class XmlRpc:
+class XmlRpc(_LoginThenExecute):
     """XML-RPC: ``common.authenticate`` once, then ``object.execute_kw`` per call."""
 
     kind: ApiKind = "xmlrpc"
@@ -295,50 +306,6 @@ class XmlRpc:
                 body_excerpt=trim_body(response.content),
             ) from None
         return result
-
-    def uid(self) -> int:
-        with self._login_lock:
-            if self._uid is None:
-                site = self._site
-                uid = self.service(
-                    "common",
-                    "authenticate",
-                    [site.database, site.login, site.api_key.get_secret_value(), {}],
-                )
-                if not isinstance(uid, int) or isinstance(uid, bool) or uid <= 0:
-                    raise OdooFault("odoo.exceptions.AccessDenied", "authenticate returned False")
-                self._uid = uid
-            return self._uid
-
-    def execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        args: list[Any] = [list(ids)] if ids is not None else []
-        named = {k: v for k, v in kwargs.items() if v is not None}  # None cannot be marshalled
-        if context:
-            named["context"] = dict(context)
-        site = self._site
-        return self.service(
-            "object",
-            "execute_kw",
-            [
-                site.database,
-                self.uid(),
-                site.api_key.get_secret_value(),
-                model,
-                method,
-                args,
-                named,
-            ],
-            idempotent=idempotent,
-        )
 
 
 @dataclass(frozen=True)
