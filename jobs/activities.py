@@ -3,7 +3,7 @@
 Each activity module the mapping lists under ``[sources.activities.<name>]`` is read
 incrementally like the other sources (the cursor moves once a page is stored). An activity
 attached to a deal becomes a touchpoint of that engagement; one attached to an account becomes
-a touchpoint of every engagement of that account (the client was spoken to, whatever the
+a touchpoint of every active engagement of that account (the client was spoken to, whatever the
 project), and one attached to anything else (a lead, a contact) is left out. Touchpoints from
 the CRM are stored with source ``crm`` and external id ``<module>:<activity id>`` (suffixed with
 ``@<engagement>`` when an account's activity fans out), so re-reading an activity updates it and
@@ -18,7 +18,7 @@ from datetime import datetime
 
 from connector.base import CRMClient
 from jobs.store import Store
-from mappings.domain import Activity, Touchpoint
+from mappings.domain import Activity, EngagementStatus, Touchpoint
 from mappings.engine import Mapper, RecordRejected
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def sync_activities(
     deals = mapper.spec.sources.engagements.module
     accounts = mapper.spec.sources.accounts.module
     by_account = _engagements_by_account(store)
-    known = {eid for ids in by_account.values() for eid in ids}
+    known = {e.crm_id for e in store.engagements()}
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
     fields = mapper.read_fields(kind)
@@ -102,9 +102,12 @@ def _touchpoint(module: str, activity: Activity, engagement_id: str, fanned: boo
 
 
 def _engagements_by_account(store: Store) -> dict[str, list[str]]:
+    """Active engagements by account: a call with the client concerns the work under way, not
+    a deal still in the pipeline (whose status-report clock would otherwise start)."""
     grouped: dict[str, list[str]] = {}
     for engagement in store.engagements():
-        grouped.setdefault(engagement.account_id, []).append(engagement.crm_id)
+        if engagement.status is EngagementStatus.ACTIVE:
+            grouped.setdefault(engagement.account_id, []).append(engagement.crm_id)
     return grouped
 
 

@@ -34,15 +34,24 @@ def test_activities_become_touchpoints_and_a_slipped_status_meeting_shows(
         touchpoint = held[f"Calls:{call['id']}"]
         assert touchpoint.kind is TouchpointKind.CALL
         assert touchpoint.at.isoformat() == call["Call_Start_Time"]
-    # A call on an account reaches every engagement of that account.
+    # A call on an account reaches every active engagement of that account, not its pipeline.
     on_account = next(
         c
         for c in sandbox.records("Calls").values()
         if c["$se_module"] == "Accounts"
-        and any(e.account_id == c["What_Id"]["id"] for e in conn.store.engagements())
+        and any(
+            e.account_id == c["What_Id"]["id"] and e.status.value == "active"
+            for e in conn.store.engagements()
+        )
+        and any(
+            e.account_id == c["What_Id"]["id"] and e.status.value == "pipeline"
+            for e in conn.store.engagements()
+        )
     )
     engagements_of_account = {
-        e.crm_id for e in conn.store.engagements() if e.account_id == on_account["What_Id"]["id"]
+        e.crm_id
+        for e in conn.store.engagements()
+        if e.account_id == on_account["What_Id"]["id"] and e.status.value == "active"
     }
     assert {
         eid

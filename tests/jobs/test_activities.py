@@ -85,13 +85,13 @@ class Activities:
         yield from self.deleted
 
 
-def engagement(crm_id: str, account_id: str) -> Engagement:
+def engagement(crm_id: str, account_id: str, status: str = "active") -> Engagement:
     return Engagement(
         crm_id=crm_id,
         name=crm_id,
         account_id=account_id,
         stage="Closed Won",
-        status="active",
+        status=status,
         contract_value=Decimal(1000),
         start_date=date(2026, 1, 1),
     )
@@ -113,7 +113,13 @@ def touchpoints(store: Store) -> dict[str, list[tuple[str, TouchpointKind, datet
 
 def test_calls_on_deals_and_accounts_become_touchpoints(mapper: Mapper, store: Store) -> None:
     store.save_engagements(
-        [engagement("D1", "A1"), engagement("D2", "A1"), engagement("D3", "A2")], NOW
+        [
+            engagement("D1", "A1"),
+            engagement("D2", "A1"),
+            engagement("D3", "A2"),
+            engagement("D4", "A1", status="pipeline"),  # not under way: no touchpoint from A1
+        ],
+        NOW,
     )
     crm = Activities()
     crm.call("C1", "Deals", "D3", "2026-11-20T10:00:00+08:00", NOW - timedelta(days=3))
@@ -125,7 +131,7 @@ def test_calls_on_deals_and_accounts_become_touchpoints(mapper: Mapper, store: S
         crm, mapper, store, "activities.calls", clock=lambda: NOW, run_id=None, full=False
     )
 
-    # read 4: C1 on a deal, C2 on an account of two engagements; C3 on a lead is left out;
+    # read 4: C1 on a deal, C2 on an account of two active engagements; C3 on a lead is left out;
     # C4 has no readable start time and is skipped with its reason.
     assert counts == (4, 2, 1, 0, 1)
     call_at = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
