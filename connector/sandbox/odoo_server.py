@@ -13,16 +13,15 @@ Only the standard library is used, like the Zoho sandbox.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import xmlrpc.client
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 from .odoo_orm import Fault, OdooModels
 from .odoo_seed import build_odoo_portfolio
+from .serving import QuietHandler, ServedOnThread
 
 ODOO_SANDBOX_BANNER = (
     "SANDBOX ODOO — a local imitation of Odoo's JSON-2 and JSON-RPC APIs for demos and tests. "
@@ -33,8 +32,10 @@ LOGIN_COOLDOWN_AFTER = 10
 _TRACEBACK = "Traceback (most recent call last):\n  (sandbox: no real traceback)\n"
 
 
-class OdooSandbox:
+class OdooSandbox(ServedOnThread):
     """A local Odoo lookalike (see module docstring). Thread-safe."""
+
+    thread_name = "sandbox-odoo"
 
     def __init__(
         self,
@@ -72,47 +73,9 @@ class OdooSandbox:
         self.login_failures = 0
         self._key_expired = False
         self._calls_lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url = ""
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            return self._url
-        server = _QuietServer((host, port), _make_handler(self))
-        self._url = (
-            f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{server.server_port}"
-        )
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sandbox-odoo",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._url
+    def _handler(self) -> type[QuietHandler]:
+        return _make_handler(self)
 
     # ------------------------------------------------------------------ test helpers
     def count(self, method: str, model: str | None = None, api: str | None = None) -> int:
@@ -337,26 +300,9 @@ def _rpc_error(rid: Any, name: str, message: str) -> dict[str, Any]:
     }
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # clients dropping connections are normal here
-        super().handle_error(request, client_address)
-
-
-def _make_handler(odoo: OdooSandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _make_handler(odoo: OdooSandbox) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "SandboxOdoo/1.0"
-        timeout = 60
-        wbufsize = -1
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
         def do_GET(self) -> None:
             self._dispatch("GET")

@@ -13,7 +13,6 @@ import json
 import math
 import random
 import re
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -21,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import Fault, FaultInjector, FaultKind, FaultPlan
@@ -37,6 +35,7 @@ from .seed import (
     iso,
     module_fields,
 )
+from .serving import QuietHandler, ServedOnThread
 
 SANDBOX_BANNER = (
     "SANDBOX CRM — a local imitation of the Zoho CRM v8 API for demos and tests. "
@@ -143,9 +142,10 @@ class _Cursor:
     expires: datetime
 
 
-class SandboxCRM:
+class SandboxCRM(ServedOnThread):
     """A local Zoho CRM v8 lookalike (see module docstring). Thread-safe; one lock guards state."""
 
+    thread_name = "sandbox-crm"
     latency_seconds: float = 0.0
 
     def __init__(
@@ -197,63 +197,12 @@ class SandboxCRM:
         self._token_issued: list[datetime] = []
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._in_flight = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url = ""
-        self._connections: set[Any] = set()
         self._tasks: dict[str, dict[str, Any]] = {}  # POST /Tasks (§7): id -> task
         #: Seeded misbehaviour (429, 5xx, resets, timeouts, 207s); None: a well-behaved CRM.
         self.faults: FaultInjector | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on a daemon thread; returns the base URL (accounts host == API domain)."""
-        if self._server is not None:
-            return self._url
-        server = _QuietServer((host, port), _make_handler(self))
-        url_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-        self._url = f"http://{url_host}:{server.server_port}"
-        self._server = server
-        self._thread = threading.Thread(
-            # A short poll interval keeps stop() fast (shutdown waits for one poll).
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sandbox-crm",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        # Close idle keep-alive connections so their handler threads exit promptly.
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(2)  # socket.SHUT_RDWR
-            except OSError:
-                pass
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._url
+    def _handler(self) -> type[QuietHandler]:
+        return _make_handler(self)
 
     # ------------------------------------------------------------------ test helpers
 
@@ -1189,43 +1138,9 @@ def _since_key(header: str) -> str:
     return iso(parsed)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients dropping connections (timeouts, resets, stop()) are normal here; anything
-        # else is a sandbox bug and is still reported.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-def _make_handler(crm: SandboxCRM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, so benchmarks measure the CRM, not TCP
+def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "SandboxCRM/1.0"
-        timeout = 60  # idle keep-alive connections are dropped after a minute
-        # Headers and body leave in one segment: without these, Nagle + delayed ACK add ~40 ms
-        # to every keep-alive response, which would dominate benchmarks.
-        wbufsize = -1
-        disable_nagle_algorithm = True
-
-        def setup(self) -> None:
-            super().setup()
-            with crm._lock:
-                crm._connections.add(self.connection)
-
-        def finish(self) -> None:
-            with crm._lock:
-                crm._connections.discard(self.connection)
-            try:
-                super().finish()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # silent: tests and benchmarks read the call log instead
 
         def do_GET(self) -> None:
             self._dispatch("GET")
