@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from connector.base import CRMClient
+from jobs.deletions import pull_deletions
 from jobs.store import Store
-from mappings.domain import Activity, EngagementStatus, Touchpoint
+from mappings.domain import Activity, Engagement, EngagementStatus, Touchpoint
 from mappings.engine import Mapper, RecordRejected
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ def sync_activities(
     module = mapper.spec.sources.activities[kind.partition(".")[2]].module
     deals = mapper.spec.sources.engagements.module
     accounts = mapper.spec.sources.accounts.module
-    by_account = _engagements_by_account(store)
-    known = {e.crm_id for e in store.engagements()}
+    engagements = store.engagements()
+    known = {e.crm_id for e in engagements}
+    by_account = _active_by_account(engagements)
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
     fields = mapper.read_fields(kind)
@@ -90,7 +92,14 @@ def sync_activities(
         if newest is not None and (cursor is None or newest > cursor):
             store.set_cursor(kind, newest, now)
             cursor = newest
-    deleted = _remove_deleted(client, store, kind, module, clock=clock)
+    deleted = pull_deletions(
+        client,
+        store,
+        module,
+        f"{kind}:deleted",
+        lambda ids: store.delete_facts_of("touchpoints", CRM_SOURCE, _prefixes(module, ids)),
+        clock=clock,
+    )
     return read, stored, skipped, deleted, filtered
 
 
@@ -101,31 +110,14 @@ def _touchpoint(module: str, activity: Activity, engagement_id: str, fanned: boo
     )
 
 
-def _engagements_by_account(store: Store) -> dict[str, list[str]]:
+def _active_by_account(engagements: Iterable[Engagement]) -> dict[str, list[str]]:
     """Active engagements by account: a call with the client concerns the work under way, not
     a deal still in the pipeline (whose status-report clock would otherwise start)."""
     grouped: dict[str, list[str]] = {}
-    for engagement in store.engagements():
+    for engagement in engagements:
         if engagement.status is EngagementStatus.ACTIVE:
             grouped.setdefault(engagement.account_id, []).append(engagement.crm_id)
     return grouped
-
-
-def _remove_deleted(
-    client: CRMClient, store: Store, kind: str, module: str, *, clock: Callable[[], datetime]
-) -> int:
-    stream = f"{kind}:deleted"
-    since = store.cursor(stream)
-    ids: list[str] = []
-    newest = since
-    for deleted in client.iter_deleted(module, deleted_since=since):
-        ids.append(deleted.record_id)
-        if deleted.deleted_at and (newest is None or deleted.deleted_at > newest):
-            newest = deleted.deleted_at
-    removed = store.delete_facts_of("touchpoints", CRM_SOURCE, _prefixes(module, ids))
-    if newest is not None and newest != since:
-        store.set_cursor(stream, newest, clock())
-    return removed
 
 
 def _prefixes(module: str, ids: Iterable[str]) -> list[str]:

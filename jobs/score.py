@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -187,11 +188,7 @@ def _scored_chunks(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_open_worker_store, initargs=(url,)
     ) as pool:
-        yield from pool.map(_score_chunk_in_worker, chunks, _repeat(inputs, len(chunks)))
-
-
-def _repeat(inputs: _Inputs, times: int) -> Iterable[_Inputs]:
-    return (inputs for _ in range(times))
+        yield from pool.map(_score_chunk_in_worker, chunks, itertools.repeat(inputs))
 
 
 _worker_store: Store | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from connector.base import CRMClient, ScansForDeletions
 from connector.errors import ConfigurationError
 from jobs.activities import activity_kinds, sync_activities
+from jobs.deletions import pull_deletions
 from jobs.id_scan import scan_for_deletions
 from jobs.store import Store
 from mappings.engine import Mapper, RecordRejected
@@ -141,7 +142,14 @@ def _sync_kind(
     if isinstance(client, ScansForDeletions):
         counts.deleted = scan_for_deletions(client, store, kind, module, clock=clock, force=full)
     else:
-        counts.deleted = _sync_deletions(client, store, kind, module, clock=clock)
+        counts.deleted = pull_deletions(
+            client,
+            store,
+            module,
+            f"{kind}:deleted",
+            lambda ids: store.mark_deleted(kind, ids, clock()),
+            clock=clock,
+        )
     return counts
 
 
@@ -197,23 +205,6 @@ def _read_pages(
             cursor = newest
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
-
-
-def _sync_deletions(
-    client: CRMClient, store: Store, kind: str, module: str, *, clock: Callable[[], datetime]
-) -> int:
-    stream = f"{kind}:deleted"
-    since = store.cursor(stream)
-    ids, newest = [], since
-    for deleted in client.iter_deleted(module, deleted_since=since):
-        ids.append(deleted.record_id)
-        if deleted.deleted_at and (newest is None or deleted.deleted_at > newest):
-            newest = deleted.deleted_at
-    now = clock()
-    count = store.mark_deleted(kind, ids, now)
-    if newest is not None and newest != since:
-        store.set_cursor(stream, newest, now)
-    return count
 
 
 def _reader_and_writer(
