@@ -1,31 +1,32 @@
 """Score: recompute engagement health from the store — only where something changed.
 
-For each engagement the inputs (the deal, the version of its delivery facts, its survey results,
-the SLA policy, the weights and bands, and the day) are fingerprinted; an engagement whose fingerprint equals the one its
-current health was computed from is not recomputed. Engagements with open tickets also take
-the hour into the fingerprint, because an open ticket moves towards its SLA goal by the minute
-(so "at risk" and "breached" are re-evaluated at most an hour late).
+For each engagement the inputs (the deal, the version of its delivery facts, its survey
+results, the SLA policy, the weights and bands, and the day) are fingerprinted; an engagement
+whose fingerprint equals the one its current health was computed from is not recomputed.
+Engagements with open tickets also take the hour into the fingerprint, because an open ticket
+moves towards its SLA goal by the minute (so "at risk" and "breached" are re-evaluated at most
+an hour late).
 
-Engagements are scored in chunks of `CHUNK_SIZE`: a chunk's facts are loaded, scored and its
-results saved before the next, so memory stays flat whatever the portfolio's size. From
-`PARALLEL_FROM` engagements on, chunks are scored by worker processes (one per CPU, at most
-`MAX_WORKERS`) while this process saves what they return; each worker reads the store on its
-own connection, and only this process writes.
+Engagements are checked and scored in chunks of `CHUNK_SIZE`: a chunk's facts are loaded,
+scored and its results saved (one transaction) independently of the others, so memory stays
+flat whatever the portfolio's size. In a portfolio of `PARALLEL_FROM` engagements or more, once
+a full chunk is due, chunks are scored by worker processes (one per CPU, at most `MAX_WORKERS`)
+while this process goes on checking the rest and saves what the workers return; each worker
+reads the store on its own connection, and only this process writes.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
-import itertools
 import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,10 +35,19 @@ from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health import score_engagement
 from jobs.risk import DeliveryFacts
 from jobs.sla import TicketMeasure, evaluate
-from jobs.store import Store
+from jobs.store import Store, encode_measures
+from jobs.store.store import TicketTimes
 from jobs.surveys.feed import survey_scores
 from jobs.surveys.results import SurveyScore
-from mappings.domain import Engagement, EngagementHealth, SlaStatus
+from mappings.domain import (
+    ChangeRequest,
+    CostEntry,
+    Engagement,
+    EngagementHealth,
+    Milestone,
+    SlaStatus,
+    Touchpoint,
+)
 
 CHUNK_SIZE = 500
 #: Below this many engagements, starting worker processes costs more than it saves.
@@ -55,30 +65,28 @@ class ScoreReport:
 
 @dataclass
 class _Facts:
-    milestones: Mapping[str, Sequence[Any]]
-    tickets: Mapping[str, Sequence[Any]]
-    costs: Mapping[str, Sequence[Any]]
-    touchpoints: Mapping[str, Sequence[Any]]
-    changes: Mapping[str, Sequence[Any]]
+    """The delivery facts of a chunk of engagements, by engagement id."""
+
+    milestones: Mapping[str, Sequence[Milestone]]
+    #: Only tickets a current SLA window can measure (see `Store.tickets_since`).
+    tickets: Mapping[str, Sequence[TicketTimes]]
+    costs: Mapping[str, Sequence[CostEntry]]
+    touchpoints: Mapping[str, Sequence[Touchpoint]]
+    changes: Mapping[str, Sequence[ChangeRequest]]
+    #: engagement -> the earliest opened_at of all its tickets, also of those not loaded.
+    first_ticket_opened: Mapping[str, datetime]
 
     @classmethod
-    def load(cls, store: Store, ids: Sequence[str]) -> _Facts:
+    def load(cls, store: Store, ids: Sequence[str], tickets_finished_since: datetime) -> _Facts:
+        tickets, first_opened = store.tickets_since(ids, tickets_finished_since)
         return cls(
             store.milestones(ids),
-            store.tickets(ids),
+            tickets,
             store.cost_entries(ids),
             store.touchpoints(ids),
             store.change_requests(ids),
+            first_opened,
         )
-
-    def of(self, engagement_id: str) -> list[Sequence[Any]]:
-        return [
-            self.milestones.get(engagement_id, ()),
-            self.tickets.get(engagement_id, ()),
-            self.costs.get(engagement_id, ()),
-            self.touchpoints.get(engagement_id, ()),
-            self.changes.get(engagement_id, ()),
-        ]
 
 
 def score(
@@ -111,24 +119,28 @@ def score(
     ids = store.engagement_ids()
     surveys = survey_scores(store.engine, survey_weights or {})
     report = ScoreReport()
-    due: list[tuple[Engagement, str]] = []
-    for start in range(0, len(ids), CHUNK_SIZE):
-        batch = ids[start : start + CHUNK_SIZE]
-        changed = _changed(store, batch, surveys, inputs)
-        report.skipped_unchanged += len(batch) - len(changed)
-        due += changed
-    report.scored = report.skipped_unchanged
-    chunks = [
-        _Chunk(part, {e.crm_id: surveys[e.crm_id] for e, _ in part if e.crm_id in surveys})
-        for part in (due[i : i + CHUNK_SIZE] for i in range(0, len(due), CHUNK_SIZE))
-    ]
+
+    def due_chunks() -> Iterator[_Chunk]:
+        """Chunks of engagements whose inputs changed, each as soon as it is full: scoring
+        starts while the rest are still being checked."""
+        due: list[tuple[Engagement, str]] = []
+        for start in range(0, len(ids), CHUNK_SIZE):
+            batch = ids[start : start + CHUNK_SIZE]
+            changed = _changed(store, batch, surveys, inputs)
+            report.skipped_unchanged += len(batch) - len(changed)
+            report.scored += len(batch) - len(changed)
+            due += changed
+            while len(due) >= CHUNK_SIZE or (due and start + CHUNK_SIZE >= len(ids)):
+                part, due = due[:CHUNK_SIZE], due[CHUNK_SIZE:]
+                yield _Chunk(
+                    part, {e.crm_id: surveys[e.crm_id] for e, _ in part if e.crm_id in surveys}
+                )
+
     if workers is None:
-        workers = min(os.cpu_count() or 1, MAX_WORKERS) if len(due) >= PARALLEL_FROM else 0
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if len(ids) >= PARALLEL_FROM else 0
     with _no_cyclic_gc():
-        for result in _scored_chunks(store, chunks, inputs, workers):
-            store.save_health(result.changed)
-            store.save_inputs_hashes(result.hashes)
-            store.save_measures(result.measures)
+        for result in _scored_chunks(store, due_chunks(), inputs, workers):
+            store.save_scores(result.changed, result.hashes, result.measures)
             report.scored += result.scored
             report.changed += len(result.changed)
     return report
@@ -169,15 +181,22 @@ class _Chunk:
 class _ChunkResult:
     changed: list[EngagementHealth] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
-    #: engagement -> its finished measures (see `Store.save_measures`).
-    measures: dict[str, list[list[Any]]] = field(default_factory=dict)
+    #: engagement -> its finished measures, encoded by `encode_measures`.
+    measures: dict[str, str] = field(default_factory=dict)
     scored: int = 0
 
 
 def _scored_chunks(
-    store: Store, chunks: list[_Chunk], inputs: _Inputs, workers: int
+    store: Store, chunks: Iterator[_Chunk], inputs: _Inputs, workers: int
 ) -> Iterator[_ChunkResult]:
-    if workers <= 0 or len(chunks) <= 1:
+    """Each chunk scored, here or (`workers` > 0) by worker processes. Workers are started as
+    soon as a first full chunk is due (the rest are still being checked meanwhile); when only a
+    partial chunk is due (most runs of a daemon), none are."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    if workers <= 0 or len(first.due) < CHUNK_SIZE:
+        yield _score_chunk(store, first, inputs)
         for chunk in chunks:
             yield _score_chunk(store, chunk, inputs)
         return
@@ -188,7 +207,15 @@ def _scored_chunks(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_open_worker_store, initargs=(url,)
     ) as pool:
-        yield from pool.map(_score_chunk_in_worker, chunks, itertools.repeat(inputs))
+        pending = {pool.submit(_score_chunk_in_worker, first, inputs)}
+        for chunk in chunks:  # this process checks for changes while the workers score
+            pending.add(pool.submit(_score_chunk_in_worker, chunk, inputs))
+            done = {f for f in pending if f.done()}
+            pending -= done
+            for future in done:
+                yield future.result()
+        for future in as_completed(pending):
+            yield future.result()
 
 
 _worker_store: Store | None = None
@@ -249,13 +276,18 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
     now, risk, sla, due = inputs.now, inputs.risk, inputs.sla, chunk.due
     due_ids = [engagement.crm_id for engagement, _ in due]
     previous = store.health(due_ids)
-    facts = _Facts.load(store, due_ids)
+    # Tickets finished before the longest SLA window are never measured again: not read.
+    longest_window = max((p.window_days for p in sla.tiers.values()), default=0)
+    facts = _Facts.load(store, due_ids, now - timedelta(days=longest_window))
     frozen = {} if inputs.recompute else store.frozen_measures(due_ids)
     result = _ChunkResult()
     for engagement, fingerprint in due:
         old = previous.get(engagement.crm_id)
         survey = chunk.surveys.get(engagement.crm_id)
-        milestones, tickets, costs, touchpoints, changes = facts.of(engagement.crm_id)
+        eid = engagement.crm_id
+        milestones, tickets = facts.milestones.get(eid, ()), facts.tickets.get(eid, ())
+        touchpoints = facts.touchpoints.get(eid, ())
+        costs, changes = facts.costs.get(eid, ()), facts.changes.get(eid, ())
         policy = sla.tiers.get(engagement.sla_tier or "")
         delivery = DeliveryFacts(
             milestones=milestones,
@@ -276,11 +308,12 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
                 touchpoints,
                 now,
                 frozen=_frozen(frozen.get(engagement.crm_id, ())),
+                first_ticket_opened_at=facts.first_ticket_opened.get(engagement.crm_id),
             )
             delivery = _with_sla(
                 delivery, sla_result.status, sla_result.compliance_pct, sla_result.next_breach_at
             )
-            result.measures[engagement.crm_id] = _finished(sla_result.measures)
+            result.measures[engagement.crm_id] = encode_measures(_finished(sla_result.measures))
         health = score_engagement(
             engagement,
             now=now,

@@ -4,3 +4,4 @@ from __future__ import annotations
 
 from jobs.store.store import FieldState as FieldState
 from jobs.store.store import Store as Store
+from jobs.store.store import encode_measures as encode_measures

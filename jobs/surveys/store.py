@@ -41,9 +41,10 @@ class SurveyStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(c.c.crm_id)).mappings().all()
         result: dict[str, list[Contact]] = {}
+        fields = Contact.model_fields.keys()
         for row in rows:
             contact = Contact.model_validate(
-                {k: v for k, v in row.items() if v is not None and k in Contact.model_fields}
+                {k: v for k, v in row.items() if v is not None and k in fields}
             )
             result.setdefault(row["account_id"], []).append(contact)
         return result

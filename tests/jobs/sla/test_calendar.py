@@ -289,6 +289,49 @@ def test_measuring_agrees_with_counting_minutes(
         assert fresh.business_seconds(start, end, pauses) == expected, (start, end, pauses)
 
 
+def _add_minute_by_minute(calendar: WorkingCalendar, start: datetime, minutes: int) -> datetime:
+    """The reference for adding: walk UTC minutes from a minute-aligned start, and return the end
+    of the working minute in which the time runs out."""
+    zone = ZoneInfo(calendar.timezone)
+    moment = start
+    while minutes:
+        local = moment.astimezone(zone)
+        wall = local.time().replace(tzinfo=None)
+        if calendar.is_working_day(local.date()) and any(a <= wall < b for a, b in calendar.hours):
+            minutes -= 1
+        moment += timedelta(minutes=1)
+    return moment
+
+
+@pytest.mark.parametrize(
+    ("calendar", "around"),
+    [
+        pytest.param(OFFICE, utc(3, 4, 0), id="office"),
+        pytest.param(CHINA, utc(10, 1, 0), id="china-national-day"),
+        pytest.param(CHINA, utc(2, 20, 0), id="china-spring-festival-make-up-days"),
+        pytest.param(NIGHT_SHIFT, utc(3, 29, 0), id="berlin-spring-forward"),
+        pytest.param(NIGHT_SHIFT, utc(10, 25, 0), id="berlin-fall-back"),
+    ],
+)
+def test_adding_agrees_with_counting_minutes(calendar: WorkingCalendar, around: datetime) -> None:
+    """Random starts within ±3 days plus up to three days of working time, against a plain walk
+    over the minutes (starts asked in random order: the calendar grows both ways)."""
+    rng = random.Random(f"add-{calendar.timezone}-{around.isoformat()}")
+    fresh = WorkingCalendar(
+        calendar.timezone,
+        hours=calendar.hours,
+        weekdays=calendar.weekdays,
+        holidays=calendar.holidays,
+        makeup_workdays=calendar.makeup_workdays,
+        region=calendar.region,
+    )
+    for _ in range(30):
+        start = around + timedelta(minutes=rng.randint(-3 * 24 * 60, 3 * 24 * 60))
+        minutes = rng.randint(1, 3 * 8 * 60)
+        expected = _add_minute_by_minute(fresh, start, minutes)
+        assert fresh.add_business_seconds(start, minutes * 60) == expected, (start, minutes)
+
+
 # --- Pauses ---------------------------------------------------------------------------------
 
 
@@ -412,3 +455,19 @@ def test_long_spans_are_counted_by_days() -> None:
     start = datetime(2027, 1, 4, tzinfo=SHANGHAI)
     end = datetime(2031, 1, 6, tzinfo=SHANGHAI)
     assert OFFICE.business_seconds(start, end) == 209 * 5 * 8 * HOUR
+
+
+def test_measuring_years_back_after_recent_times_keeps_every_count() -> None:
+    """The calendar first measures 2026, then is asked about 2020 to 2026: the days added in
+    front must not shift what it says about the days it already knew."""
+    calendar = WorkingCalendar("UTC")  # Mon–Fri 09–12 and 13–18: 8 h a day
+    monday_2026 = datetime(2026, 1, 5, tzinfo=UTC)
+    week = (monday_2026, monday_2026 + timedelta(days=7))
+    assert calendar.business_seconds(*week) == 5 * 8 * HOUR
+    # 2020-01-06 and 2026-01-05 are both Mondays, 2,191 days = 313 weeks apart.
+    years = calendar.business_seconds(datetime(2020, 1, 6, tzinfo=UTC), monday_2026)
+    assert years == 313 * 5 * 8 * HOUR
+    assert calendar.business_seconds(*week) == 5 * 8 * HOUR
+    # And forward again, far past what was covered: 2030-01-07 is a Monday, 209 weeks on.
+    later = calendar.business_seconds(monday_2026, datetime(2030, 1, 7, tzinfo=UTC))
+    assert later == 209 * 5 * 8 * HOUR

@@ -7,6 +7,7 @@ Goals (business minutes): P1 30 / 240, P2 60 / 480, P3 240 / 1440 (first respons
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -333,6 +334,22 @@ def test_a_ticket_corrected_after_it_was_measured_is_measured_again() -> None:
     assert again.measures[1] == TicketMeasure("T3", "resolution", 600, 360, True, 2)
     # Its first response did not change: that measure is still the frozen one.
     assert again.measures[0] == frozen[("T3", "first_response")]
+
+
+def test_a_measure_stored_by_an_earlier_version_is_still_recognised() -> None:
+    """Stored measures carry a basis: CRC-32 of "priority|opened|end" (POSIX seconds as Python
+    writes floats) plus "|start/end" per pause. A different text would re-measure every stored
+    ticket under the current policy after an upgrade, rewriting history."""
+    opened, resolved = sh(6, 14).timestamp(), sh(9, 15).timestamp()
+    basis = f"{zlib.crc32(f'P2|{opened}|{resolved}'.encode()):08x}"
+    stored = TicketMeasure("T3", "resolution", 480, 540, False, 1, basis)
+    kept = run(
+        [MISSED_OVER_WEEKEND],
+        sla=policy(version=2, p2_resolution=600),
+        frozen={("T3", "resolution"): stored},
+    )
+    assert kept.measures[1].goal_minutes == 480  # version 1's goal, not version 2's 600
+    assert kept.measures[1].met is False
 
 
 def test_an_open_measure_ignores_a_frozen_entry() -> None:
