@@ -41,4 +41,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache engage-demo.db
+	rm -rf $(VENV) .pytest_cache engage-demo.db engage-demo.db-wal engage-demo.db-shm
