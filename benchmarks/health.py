@@ -12,10 +12,13 @@ fixed clock (no wall clock enters the computation):
   (c) 1% edit   after changing one ticket of 1% of the engagements: only those are recomputed.
 
 Each phase runs in its own child process, so that its peak RSS (``ru_maxrss``) is its own and
-not the data generator's; scoring's own worker processes (from 2,000 engagements on) are
-reported by the largest one's peak RSS. A phase's seconds are measured without tracemalloc (which slows
-Python down several times); the tracemalloc peak comes from repeating the phase on a copy of the
-store taken just before it. Data generation is reported separately and not counted.
+not the data generator's. Scoring's worker processes (forked from a fork server, so not this
+process's children) are sampled from /proc every 50 ms: the largest one's peak RSS and their CPU
+time (the fork server's included) are reported beside the phase's own CPU time, which says how
+much work a phase was whatever else the machine was doing. A phase's seconds are measured
+without tracemalloc (which slows Python down several times); the tracemalloc peak comes from
+repeating the phase on a copy of the store taken just before it. Data generation is reported
+separately and not counted.
 
 Target: the full computation under 10 s on a 2-core machine.
 """
@@ -31,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -289,6 +293,68 @@ def run_score(url: str) -> ScoreReport:
         store.close()
 
 
+class Descendants(threading.Thread):
+    """Samples this process's descendants (scoring's worker processes, which are the children
+    of a fork server, so `RUSAGE_CHILDREN` never sees them) every 50 ms from /proc: each one's
+    peak RSS (VmHWM) and CPU time, as last seen before it exited."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self._stopped = threading.Event()
+        self._seen: dict[int, tuple[float, float]] = {}  # pid -> (peak RSS MB, CPU s)
+
+    def run(self) -> None:
+        while not self._stopped.wait(0.05):
+            self._sample()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+        self._sample()
+
+    def peak_rss_mb(self) -> float:
+        return max((rss for rss, _ in self._seen.values()), default=0.0)
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu for _, cpu in self._seen.values())
+
+    def _sample(self) -> None:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue  # exited meanwhile
+                parents[int(entry.name)] = int(fields[1])
+        mine = {os.getpid()}
+        grew = True
+        while grew:
+            found = {pid for pid, parent in parents.items() if parent in mine} - mine
+            grew = bool(found)
+            mine |= found
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in mine - {os.getpid()}:
+            try:
+                status = (Path("/proc") / str(pid) / "status").read_text()
+                fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            peak = (
+                next(
+                    (
+                        int(line.split()[1])
+                        for line in status.splitlines()
+                        if line.startswith("VmHWM:")
+                    ),
+                    0,
+                )
+                / 1024
+            )
+            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            self._seen[pid] = (peak, cpu)
+
+
 def child(phase: str, url: str, engagements: int, seed: int, traced: bool) -> dict[str, Any]:
     result: dict[str, Any] = {}
     work: Callable[[], Any]
@@ -300,15 +366,20 @@ def child(phase: str, url: str, engagements: int, seed: int, traced: bool) -> di
         work = lambda: run_score(url)
     if traced:
         tracemalloc.start()
+    descendants = Descendants()
+    descendants.start()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     outcome = work()
     result["seconds"] = time.perf_counter() - started
+    descendants.stop()
+    result["cpu_seconds"] = time.process_time() - cpu_started
+    result["worker_cpu_seconds"] = descendants.cpu_seconds()
+    result["worker_maxrss_mb"] = descendants.peak_rss_mb()
     if traced:
         result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    # Scoring worker processes (if any): the largest one's peak.
-    result["worker_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if isinstance(outcome, ScoreReport):
         result["report"] = {
             "scored": outcome.scored,
@@ -340,7 +411,8 @@ def timed_phase(title: str, db: Path, engagements: int, seed: int) -> dict[str, 
     report = figures["report"]
     print(
         f"  {title:<34} {figures['seconds']:7.2f} s   max RSS {figures['maxrss_mb']:7.1f} MB "
-        f"(largest worker {figures['worker_maxrss_mb']:.1f} MB)   "
+        f"(largest worker {figures['worker_maxrss_mb']:.1f} MB)   CPU {figures['cpu_seconds']:.1f} s "
+        f"+ workers {figures['worker_cpu_seconds']:.1f} s   "
         f"scored {report['scored']}, recomputed "
         f"{report['scored'] - report['skipped_unchanged']}, "
         f"skipped unchanged {report['skipped_unchanged']}, health changed {report['changed']}",

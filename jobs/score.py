@@ -201,15 +201,13 @@ def _scored_chunks(
             yield _score_chunk(store, chunk, inputs)
         return
     url = store.engine.url.render_as_string(hide_password=False)
-    # "spawn": a fresh interpreter per worker, so no database connection of this process is
-    # ever shared with a child (a forked copy of a PostgreSQL connection can end its session).
-    context = multiprocessing.get_context("spawn")
+    context = _worker_context()
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_open_worker_store, initargs=(url,)
+        workers, mp_context=context, initializer=_start_worker, initargs=(url, inputs)
     ) as pool:
-        pending = {pool.submit(_score_chunk_in_worker, first, inputs)}
+        pending = {pool.submit(_score_chunk_in_worker, first)}
         for chunk in chunks:  # this process checks for changes while the workers score
-            pending.add(pool.submit(_score_chunk_in_worker, chunk, inputs))
+            pending.add(pool.submit(_score_chunk_in_worker, chunk))
             done = {f for f in pending if f.done()}
             pending -= done
             for future in done:
@@ -218,19 +216,34 @@ def _scored_chunks(
             yield future.result()
 
 
-_worker_store: Store | None = None
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers are forked from a fork server: a fresh interpreter that has imported scoring
+    once, so no database connection of this process is ever shared with a child (a forked copy
+    of a PostgreSQL connection can end its session), and no worker spends its first ¾ second
+    importing. Where there is no fork server (Windows), a fresh interpreter per worker."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
-def _open_worker_store(url: str) -> None:
-    global _worker_store
+#: A worker process's own store connection and the run's inputs, sent once when it starts (not
+#: with every chunk: unpickled anew, the SLA policies would rebuild their calendars each time).
+_worker: tuple[Store, _Inputs] | None = None
+
+
+def _start_worker(url: str, inputs: _Inputs) -> None:
+    global _worker
     # Not Store.open: the parent has migrated the schema, and workers migrating at once race.
-    _worker_store = Store(sa.create_engine(url))
+    _worker = (Store(sa.create_engine(url)), inputs)
 
 
-def _score_chunk_in_worker(chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
-    assert _worker_store is not None, "the worker's store is opened by the pool initializer"
+def _score_chunk_in_worker(chunk: _Chunk) -> _ChunkResult:
+    assert _worker is not None, "the worker is set up by the pool initializer"
+    store, inputs = _worker
     with _no_cyclic_gc():
-        return _score_chunk(_worker_store, chunk, inputs)
+        return _score_chunk(store, chunk, inputs)
 
 
 @contextmanager
@@ -255,17 +268,18 @@ def _changed(
     previous = store.inputs_hashes(ids)
     versions = store.fact_versions(ids)
     open_tickets = store.with_open_tickets(ids)
-    settings_key = inputs.settings_key
+    settings_key = inputs.settings_key.encode()
+    # Contract and schedule factors count days; open tickets count minutes.
+    day, hour = (inputs.now.strftime(f).encode() for f in ("%Y-%m-%d", "%Y-%m-%dT%H"))
     due = []
     for engagement in store.engagements(ids=ids):
         eid = engagement.crm_id
         fingerprint = _fingerprint(
             engagement,
             versions.get(eid, 0),
-            eid in open_tickets,
             surveys.get(eid),
             settings_key,
-            inputs.now,
+            hour if eid in open_tickets else day,
         )
         if inputs.recompute or previous.get(eid) != fingerprint:
             due.append((engagement, fingerprint))
@@ -334,22 +348,20 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
 def _fingerprint(
     engagement: Engagement,
     facts_version: int,
-    has_open_tickets: bool,
     survey: SurveyScore | None,
-    settings_key: str,
-    now: datetime,
+    settings_key: bytes,
+    when: bytes,
 ) -> str:
     """What an engagement's health is computed from. Its delivery facts enter by their version
     (raised by the store whenever one of them changes), so no fact is read to tell that nothing
-    changed."""
+    changed; `when` is the day, or the hour for an engagement with open tickets."""
     digest = hashlib.sha256()
     # The serializer's bytes are model_dump_json() encoded, without its per-call overhead.
     digest.update(engagement.__pydantic_serializer__.to_json(engagement))
     digest.update(survey.model_dump_json().encode() if survey else b"-")
     digest.update(f"|facts {facts_version}|".encode())
-    digest.update(settings_key.encode())
-    # Contract and schedule factors count days; open tickets count minutes.
-    digest.update(now.strftime("%Y-%m-%dT%H" if has_open_tickets else "%Y-%m-%d").encode())
+    digest.update(settings_key)
+    digest.update(when)
     return digest.hexdigest()
 
 

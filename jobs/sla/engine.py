@@ -159,11 +159,12 @@ def evaluate(
     now_seconds = now.timestamp()
     window_seconds = window_start.timestamp()
     position = calendar.position
+    version = policy.version
     first_response_goals = policy.goals.first_response_minutes
     resolution_goals = policy.goals.resolution_minutes
     # This loop runs for every ticket of every engagement (a million measures at 10,000
-    # engagements): times are POSIX seconds, and each ticket's start is placed on the calendar
-    # once for its two measures.
+    # engagements), hence its plainness: times are POSIX seconds, each ticket's start is placed
+    # on the calendar once for its two measures, and the text a basis hashes is built once.
     for ticket in tickets:
         opened = _seconds(ticket.opened_at)
         resolved = None if ticket.resolved_at is None else _seconds(ticket.resolved_at)
@@ -173,30 +174,33 @@ def evaluate(
         )
         opened_position: float | None = None
         paused: list[tuple[float, float]] = []
-        prefix = ""
-        both: tuple[tuple[Metric, Mapping[TicketPriority, int], float | None], ...] = (
+        prefix: int | None = None
+        for metric, goals, end in (
             ("first_response", first_response_goals, responded),
             ("resolution", resolution_goals, resolved),
-        )
-        for metric, goals, end in both:
+        ):
             if end is not None and end < window_seconds:
                 # Finished before the window: it can never count again (the window only moves
-                # forward), so it is neither measured nor kept. Most of a long engagement's
-                # tickets are such; measuring them was most of the time scoring took.
+                # forward), so it is neither measured nor kept.
                 continue
             goal = goals.get(ticket.priority)
-            previous = frozen.get((ticket.external_id, metric)) if end is not None else None
+            previous = None
+            if end is not None and frozen:
+                previous = frozen.get((ticket.external_id, metric))
             if previous is None and goal is None:
                 continue  # a priority without a goal for this metric is not measured
             basis = None
             if end is not None:
-                prefix = prefix or _basis_prefix(ticket, opened)
+                if prefix is None:
+                    prefix = _basis_prefix(ticket, opened)
                 basis = _basis(prefix, end, ticket)
-            if previous is not None and previous.basis not in (None, basis):
-                previous = None  # the ticket was corrected since it was measured
+                if previous is not None and previous.basis not in (None, basis):
+                    previous = None  # the ticket was corrected since it was measured
             if previous is not None:
                 measure = previous
-            elif goal is not None:
+            elif goal is None:
+                continue  # was frozen, but the ticket changed and its priority has no goal now
+            else:
                 if opened_position is None:
                     opened_position = position(opened)
                     if ticket.waiting_on_client:
@@ -207,12 +211,15 @@ def evaluate(
                 else:
                     seconds = position(until) - opened_position if until > opened else 0.0
                 used = seconds / 60
-                met = None if end is None else used <= goal
                 measure = TicketMeasure(
-                    ticket.external_id, metric, goal, used, met, policy.version, basis
+                    ticket.external_id,
+                    metric,  # type: ignore[arg-type]  # one of METRICS, spelt out above
+                    goal,
+                    used,
+                    None if end is None else used <= goal,
+                    version,
+                    basis,
                 )
-            else:
-                continue
             measures.append(measure)
             if end is not None:
                 counted.append(measure)  # ended in the window (checked above)
@@ -304,17 +311,19 @@ def evaluate(
     )
 
 
-def _basis_prefix(ticket: MeasuredTicket, opened: float) -> str:
-    return f"{ticket.priority.value}|{opened}|"
+def _basis_prefix(ticket: MeasuredTicket, opened: float) -> int:
+    """The CRC-32 of the start of a ticket's basis text (shared by its two measures)."""
+    return zlib.crc32(f"{ticket.priority.value}|{opened}|".encode())
 
 
-def _basis(prefix: str, end: float, ticket: MeasuredTicket) -> str:
-    # POSIX timestamps, not ISO text: this runs for every finished ticket measure. The text is
-    # what earlier versions hashed (stored bases stay valid): keep it byte for byte.
-    text = prefix + repr(end)
+def _basis(prefix: int, end: float, ticket: MeasuredTicket) -> str:
+    # The text hashed is "priority|opened|end" in POSIX seconds plus "|start/end" per pause: what
+    # earlier versions stored (their bases stay valid), so keep it byte for byte. CRC-32 runs
+    # on: the prefix's CRC continued over the rest equals the CRC of the whole text.
+    text = repr(end)
     for start, stop in ticket.waiting_on_client:
         text += f"|{start.timestamp()}/{stop.timestamp()}"
-    return "%08x" % zlib.crc32(text.encode())  # noqa: UP031 (faster than an f-string here)
+    return "%08x" % zlib.crc32(text.encode(), prefix)  # noqa: UP031 (faster than an f-string)
 
 
 def _seconds(moment: datetime) -> float:

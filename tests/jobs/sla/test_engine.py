@@ -352,6 +352,14 @@ def test_a_measure_stored_by_an_earlier_version_is_still_recognised() -> None:
     assert kept.measures[1].met is False
 
 
+def test_a_corrected_ticket_whose_priority_has_no_goal_now_is_not_measured() -> None:
+    # Measured as P2 once; re-imported as P4, for which the policy sets no goal.
+    stale = TicketMeasure("T3", "resolution", 480, 540, False, 1, "0badba5e")
+    as_p4 = MISSED_OVER_WEEKEND.model_copy(update={"priority": TicketPriority.P4})
+    result = run([as_p4], frozen={("T3", "resolution"): stale})
+    assert result.measures == ()
+
+
 def test_an_open_measure_ignores_a_frozen_entry() -> None:
     stale = TicketMeasure("T7", "resolution", 10, 5, True, 1)
     result = run([OPEN], now=sh(9, 14), sla=policy(version=3), frozen={("T7", "resolution"): stale})
