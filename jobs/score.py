@@ -21,7 +21,9 @@ import gc
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -201,11 +203,18 @@ def _scored_chunks(
             yield _score_chunk(store, chunk, inputs)
         return
     url = store.engine.url.render_as_string(hide_password=False)
-    context = _worker_context()
+    context, ready = _worker_context()
+    # While the fork server starts (it imports scoring, ¾ second), go on checking for changes.
+    queued = [first]
+    for chunk in chunks:
+        queued.append(chunk)
+        if ready.is_set():
+            break
+    ready.wait()
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(url, inputs)
     ) as pool:
-        pending = {pool.submit(_score_chunk_in_worker, first)}
+        pending = {pool.submit(_score_chunk_in_worker, chunk) for chunk in queued}
         for chunk in chunks:  # this process checks for changes while the workers score
             pending.add(pool.submit(_score_chunk_in_worker, chunk))
             done = {f for f in pending if f.done()}
@@ -216,16 +225,29 @@ def _scored_chunks(
             yield future.result()
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers are forked from a fork server: a fresh interpreter that has imported scoring
-    once, so no database connection of this process is ever shared with a child (a forked copy
-    of a PostgreSQL connection can end its session), and no worker spends its first ¾ second
-    importing. Where there is no fork server (Windows), a fresh interpreter per worker."""
+def _worker_context() -> tuple[multiprocessing.context.BaseContext, threading.Event]:
+    """How to start workers, and an event set once that can be done without waiting.
+
+    Workers are forked from a fork server: a fresh interpreter that has imported scoring once,
+    so no database connection of this process is ever shared with a child (a forked copy of a
+    PostgreSQL connection can end its session), and no worker spends its first ¾ second
+    importing. The server is started in the background. Where there is no fork server
+    (Windows), a fresh interpreter per worker."""
+    ready = threading.Event()
     if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
+        ready.set()
+        return multiprocessing.get_context("spawn"), ready
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    return context
+
+    def start() -> None:
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            ready.set()  # on failure, the pool's own start raises the error where it is seen
+
+    threading.Thread(target=start, name="fork-server-start", daemon=True).start()
+    return context, ready
 
 
 #: A worker process's own store connection and the run's inputs, sent once when it starts (not

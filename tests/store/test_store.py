@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from jobs.store import Store
@@ -162,3 +163,26 @@ def test_saving_measures_replaces_an_engagements_set(store: Store) -> None:
     assert store.frozen_measures() == {"D1": [["T2", "resolution", 480, 500.0, False, 1]]}
     store.save_measures({"D1": []})
     assert store.frozen_measures() == {}
+
+
+def test_sqlite_stores_times_in_sqlalchemys_text_format() -> None:
+    """Stored times are compared as text in SQL (e.g. "resolved at or after the window's start"),
+    so the store's fast writer must produce exactly what SQLAlchemy's own SQLite type writes."""
+    from sqlalchemy.dialects import sqlite
+
+    from jobs.store.schema import UtcDateTime
+
+    dialect = sqlite.dialect()
+    ours = UtcDateTime().bind_processor(dialect)
+    theirs = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    shanghai = timezone(timedelta(hours=8))
+    for moment in (
+        datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 17, 5, 9, 123456, tzinfo=shanghai),  # 09:05:09.123456 UTC
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    ):
+        utc = moment.astimezone(UTC).replace(tzinfo=None)
+        assert ours(moment) == theirs(utc)
+    assert ours(datetime(2026, 11, 23, 17, tzinfo=shanghai)) == "2026-11-23 09:00:00.000000"
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 11, 23, 9))

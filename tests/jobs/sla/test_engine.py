@@ -336,6 +336,19 @@ def test_a_ticket_corrected_after_it_was_measured_is_measured_again() -> None:
     assert again.measures[0] == frozen[("T3", "first_response")]
 
 
+def test_a_pause_recorded_after_measuring_makes_the_ticket_measured_again() -> None:
+    v2 = policy(version=2, p2_resolution=600)
+    frozen = {(m.ticket_id, m.metric): m for m in run([MISSED_OVER_WEEKEND], sla=policy()).measures}
+    # Found later: the client was waited on from Friday 16:00 to Monday 10:00, which takes
+    # Fri 16:00–18:00 (120) and Mon 09:00–10:00 (60) out of the 540 minutes: 360, under v2.
+    paused = MISSED_OVER_WEEKEND.model_copy(update={"waiting_on_client": ((sh(6, 16), sh(9, 10)),)})
+    again = run([paused], sla=v2, frozen=frozen)
+    assert again.measures[1] == TicketMeasure("T3", "resolution", 600, 360, True, 2)
+    # The same pause recorded again changes nothing: the new measure is kept when frozen.
+    refrozen = {(m.ticket_id, m.metric): m for m in again.measures}
+    assert run([paused], sla=policy(version=3), frozen=refrozen).measures[1].policy_version == 2
+
+
 def test_a_measure_stored_by_an_earlier_version_is_still_recognised() -> None:
     """Stored measures carry a basis: CRC-32 of "priority|opened|end" (POSIX seconds as Python
     writes floats) plus "|start/end" per pause. A different text would re-measure every stored
