@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -885,7 +886,15 @@ def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
     mode."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The mode is kept in the file: set it once. Switching needs the database to itself; if
+        # another connection is using it just then, this one goes on in the old mode and a later
+        # one switches.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
