@@ -319,40 +319,31 @@ class Descendants(threading.Thread):
         return sum(cpu for _, cpu in self._seen.values())
 
     def _sample(self) -> None:
-        parents: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue  # exited meanwhile
-                parents[int(entry.name)] = int(fields[1])
-        mine = {os.getpid()}
-        grew = True
-        while grew:
-            found = {pid for pid, parent in parents.items() if parent in mine} - mine
-            grew = bool(found)
-            mine |= found
+        # Walk down from this process through each thread's children (cheap: a few files),
+        # rather than reading every process of the machine, which would itself cost CPU.
         ticks = os.sysconf("SC_CLK_TCK")
-        for pid in mine - {os.getpid()}:
+        todo, found = [os.getpid()], []
+        while todo:
+            pid = todo.pop()
+            try:
+                for task in (Path("/proc") / str(pid) / "task").iterdir():
+                    kids = [int(k) for k in (task / "children").read_text().split()]
+                    todo += kids
+                    found += kids
+            except OSError:
+                continue  # exited meanwhile
+        for pid in found:
             try:
                 status = (Path("/proc") / str(pid) / "status").read_text()
                 fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            peak = (
-                next(
-                    (
-                        int(line.split()[1])
-                        for line in status.splitlines()
-                        if line.startswith("VmHWM:")
-                    ),
-                    0,
-                )
-                / 1024
+            peak = next(
+                (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")),
+                0,
             )
             cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-            self._seen[pid] = (peak, cpu)
+            self._seen[pid] = (peak / 1024, cpu)
 
 
 def child(phase: str, url: str, engagements: int, seed: int, traced: bool) -> dict[str, Any]:
