@@ -224,16 +224,17 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         fields = Engagement.model_fields.keys()  # once: each access builds it (pydantic 2)
-        return [
-            Engagement.model_validate(
+        result: list[Engagement] = _list_validator(Engagement)(
+            [
                 {
                     k: v
                     for k, v in {**row, "modified_at": row["crm_modified_at"]}.items()
                     if v is not None and k in fields
                 }
-            )
-            for row in rows
-        ]
+                for row in rows
+            ]
+        )
+        return result
 
     def accounts(self) -> list[Account]:
         query = sa.select(t.accounts).where(t.accounts.c.deleted_at.is_(None))
