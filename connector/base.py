@@ -23,6 +23,11 @@ class RecordPage:
     more_records: bool
     #: The latest modification time on this page (the sync cursor advances to it once stored).
     newest_modified: datetime | None = None
+    #: On a read's last page, where the next incremental read may start instead of
+    #: ``newest_modified``, when the client can tell that no record of that instant can still
+    #: appear (Zoho: one second later, once that second had long passed when the read began).
+    #: None: start at ``newest_modified`` again, re-reading the records of that instant.
+    resume_from: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,11 @@ class CreditMeter(Protocol):
         Raises ``CreditBudgetExceededError`` (and records nothing) if they would exceed the budget.
         """
         ...
+
+    def crm_remaining(self, remaining: int) -> None:
+        """The CRM says the org has ``remaining`` credits left (after the call just answered).
+
+        Every integration of the org spends the same credits, so this may be fewer than the
+        meter's own count implies; the meter must not let calls go past it.
+        """
+        ...

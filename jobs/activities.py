@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
 
 from connector.base import CRMClient
+from jobs.cursors import advance
 from jobs.deletions import pull_deletions
 from jobs.store import Store
-from mappings.domain import Activity, Engagement, EngagementStatus, Touchpoint
+from jobs.store import schema as t
+from mappings.domain import Activity, EngagementStatus, Touchpoint
 from mappings.engine import Mapper, RecordRejected
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ def sync_activities(
     clock: Callable[[], datetime],
     run_id: int | None,
     full: bool,
+    deletions_every: timedelta = timedelta(0),
 ) -> tuple[int, int, int, int, int]:
     """Pull one activity module; returns (read, stored, skipped, deleted, filtered).
 
@@ -51,13 +56,15 @@ def sync_activities(
     module = mapper.spec.sources.activities[kind.partition(".")[2]].module
     deals = mapper.spec.sources.engagements.module
     accounts = mapper.spec.sources.accounts.module
-    engagements = store.engagements()
-    known = {e.crm_id for e in engagements}
-    by_account = _active_by_account(engagements)
+    known: set[str] = set()
+    by_account: dict[str, list[str]] = {}
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
     fields = mapper.read_fields(kind)
     for page in client.iter_pages(module, fields, modified_since=None if full else cursor):
+        if not read and page.records:
+            # Read only when there is something to attach (a quiet sync reads nothing).
+            known, by_account = _engagements_by_account(store)
         now = clock()
         touchpoints: list[Touchpoint] = []
         readable: list[str] = []
@@ -88,10 +95,7 @@ def sync_activities(
             stored += 1
         store.save_facts("touchpoints", touchpoints, CRM_SOURCE, now)
         store.clear_skips(kind, readable)
-        newest = page.newest_modified
-        if newest is not None and (cursor is None or newest > cursor):
-            store.set_cursor(kind, newest, now)
-            cursor = newest
+        cursor = advance(store, kind, page, cursor, now)
     deleted = pull_deletions(
         client,
         store,
@@ -99,6 +103,8 @@ def sync_activities(
         f"{kind}:deleted",
         lambda ids: store.delete_facts_of("touchpoints", CRM_SOURCE, _prefixes(module, ids)),
         clock=clock,
+        every=deletions_every,
+        force=full,
     )
     return read, stored, skipped, deleted, filtered
 
@@ -110,14 +116,25 @@ def _touchpoint(module: str, activity: Activity, engagement_id: str, fanned: boo
     )
 
 
-def _active_by_account(engagements: Iterable[Engagement]) -> dict[str, list[str]]:
-    """Active engagements by account: a call with the client concerns the work under way, not
-    a deal still in the pipeline (whose status-report clock would otherwise start)."""
+def _engagements_by_account(store: Store) -> tuple[set[str], dict[str, list[str]]]:
+    """The ids of the live engagements, and the active ones by account: a call with the client
+    concerns the work under way, not a deal still in the pipeline (whose status-report clock
+    would otherwise start). Plain columns, not 100,000 validated engagements."""
+    e = t.engagements
+    query = (
+        sa.select(e.c.crm_id, e.c.account_id, e.c.status)
+        .where(e.c.deleted_at.is_(None))
+        .order_by(e.c.crm_id)
+    )
+    known: set[str] = set()
     grouped: dict[str, list[str]] = {}
-    for engagement in engagements:
-        if engagement.status is EngagementStatus.ACTIVE:
-            grouped.setdefault(engagement.account_id, []).append(engagement.crm_id)
-    return grouped
+    active = EngagementStatus.ACTIVE.value
+    with store.engine.connect() as conn:
+        for crm_id, account_id, status in conn.execute(query):
+            known.add(crm_id)
+            if status == active:
+                grouped.setdefault(account_id, []).append(crm_id)
+    return known, grouped
 
 
 def _prefixes(module: str, ids: Iterable[str]) -> list[str]:

@@ -19,7 +19,7 @@ from jobs.mapping_check import (
     ValueKind,
     check_mapping,
 )
-from jobs.push import Plan, plan
+from jobs.plan import Plan, plan
 from jobs.store import Store
 from mappings.engine import Mapper, format_target
 from mappings.spec import DEFAULT_MAPPINGS, MappingSpec, TargetField, default_mapping_path

@@ -26,7 +26,8 @@ from connector.errors import ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
 from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
 from jobs.config import load_settings
-from jobs.credits import credits_used
+from jobs.credits import WINDOW as CREDIT_WINDOW
+from jobs.credits import credits_used, crm_remaining
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
 from jobs.store import Store
@@ -183,8 +184,8 @@ def print_result(result: RunResult) -> None:
         verb = "would update" if p.dry_run else "updated"
         table.add_row(
             "push",
-            f"{verb} {len(p.plan.writes) if p.dry_run else p.written}, unchanged "
-            f"{p.plan.unchanged}, conflicts {len(p.plan.conflicts)}, refused {p.refused}"
+            f"{verb} {p.to_update if p.dry_run else p.written}, unchanged "
+            f"{p.unchanged}, conflicts {p.conflicts}, refused {p.refused}"
             + (f", waiting to retry {p.deferred}" if p.deferred else "")
             + (f", quarantined {p.quarantined} (`engage retry`)" if p.quarantined else "")
             + (f", found written by an interrupted run {p.landed}" if p.landed else ""),
@@ -368,6 +369,13 @@ def print_status(
         if now is not None:
             of = f" of the daily budget {budget}" if budget is not None else ""
             console.print(f"API credits used in the last 24 hours: {credits_used(store, now)}{of}")
+            reported = crm_remaining(store)
+            if reported is not None and now - reported.at <= CREDIT_WINDOW:
+                console.print(
+                    f"the CRM reported {reported.remaining} API credits left for the whole org "
+                    f"at {reported.at.strftime('%Y-%m-%d %H:%M')} UTC (other integrations "
+                    "spend them too)"
+                )
     skips = Table(title=f"skipped records ({store.skip_count()})")
     for column in ("kind", "record", "reason"):
         skips.add_column(column, overflow="fold")

@@ -40,6 +40,9 @@ class ZohoSection(_Section):
     accounts_url: str = Field(pattern=r"^https?://")
     #: Normally taken from the token response; set it for sandbox/developer orgs or tests.
     api_domain: str | None = Field(default=None, pattern=r"^https?://")
+    #: Hours between two looks for deleted records (2 credits per module each; 0: every sync).
+    #: A record deleted in Zoho leaves the store within this time; a full sync always looks.
+    deleted_check_every_hours: float = Field(default=1, ge=0)
 
     @field_validator("accounts_url", "api_domain")
     @classmethod

@@ -7,12 +7,22 @@ later run resumes once older usage has rolled out of the window.
 
 Only one job of a connection runs at a time (the runner's lock), so the total is read from the
 store once and then kept in memory, re-read every few minutes for long-lived daemons.
+
+Zoho also says how many credits the whole org has left (``X-API-CREDITS-REMAINING``, once half
+its daily allowance is used). Other integrations of the org spend the same credits, so when Zoho
+says fewer remain than the budget leaves, Zoho is believed: a call that would spend more than
+Zoho's figure minus what this connection charged since is refused like one over the budget. The
+latest figure is kept in the store (``store_meta``), for `engage status` and the next job.
+Calls already in flight when the figure was sent may not be counted in it (at most
+``write_concurrency`` calls, 100 credits): the stop comes that much late at worst.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -24,6 +34,30 @@ from jobs.store import schema as t
 WINDOW = timedelta(hours=24)
 #: How long the in-memory total is trusted before the store is read again.
 RELOAD_AFTER = timedelta(minutes=5)
+#: store_meta key of the CRM's latest count of the org's remaining credits.
+CRM_REMAINING_KEY = "crm_credits_remaining"
+#: The CRM's count is stored at most this often (it comes with every answer).
+SAVE_REMAINING_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CrmRemaining:
+    """What the CRM last said the org had left, and when."""
+
+    remaining: int
+    at: datetime
+
+
+def crm_remaining(store: Store) -> CrmRemaining | None:
+    """The CRM's latest count of the org's remaining credits, if it sent one (§6)."""
+    text = store.meta(CRM_REMAINING_KEY)
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        return CrmRemaining(int(data["remaining"]), datetime.fromisoformat(data["at"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def credits_used(store: Store, now: datetime) -> int:
@@ -46,6 +80,12 @@ class StoreCreditMeter:
         self._lock = threading.Lock()
         self._used: int | None = None
         self._loaded_at: datetime | None = None
+        #: The CRM's latest count, and the credits charged since it was sent.
+        self._crm: CrmRemaining | None = None
+        self._crm_loaded = False
+        self._charged_since_crm = 0
+        self._saved_crm_at: datetime | None = None
+        self._crm_unsaved = False
 
     def used(self) -> int:
         with self._lock:
@@ -61,8 +101,52 @@ class StoreCreditMeter:
                     f"the last 24 hours and the next call costs {credits}; the job stopped before "
                     "exceeding it (raise [crm] daily_credit_budget, or wait)"
                 )
+            left = self._crm_left(now)
+            if left is not None and credits > left:
+                raise CreditBudgetExceededError(
+                    f"the CRM reports {max(0, left)} API credits left for the whole org (other "
+                    f"integrations spend them too) and the next call costs {credits}; the job "
+                    "stopped before exceeding them (the org's credits refill over 24 hours)"
+                )
             self._add(now, credits)
             self._used = used + credits
+            self._charged_since_crm += credits
+
+    def crm_remaining(self, remaining: int) -> None:
+        with self._lock:
+            now = self.clock()
+            self._crm_loaded = True
+            self._crm = CrmRemaining(remaining, now)
+            self._charged_since_crm = 0
+            self._crm_unsaved = True
+            if self._saved_crm_at is None or now - self._saved_crm_at >= SAVE_REMAINING_EVERY:
+                self._save_crm()
+
+    def save(self) -> None:
+        """Store the CRM's latest count if it is not stored yet (at the end of a job)."""
+        with self._lock:
+            if self._crm_unsaved:
+                self._save_crm()
+
+    def _save_crm(self) -> None:
+        assert self._crm is not None
+        self._saved_crm_at = self._crm.at
+        self._crm_unsaved = False
+        value = {"remaining": self._crm.remaining, "at": self._crm.at.isoformat()}
+        self.store.set_meta(CRM_REMAINING_KEY, json.dumps(value))
+
+    def _crm_left(self, now: datetime) -> int | None:
+        """Credits the CRM's latest count leaves, or None without a count in the last 24 h."""
+        if not self._crm_loaded:
+            # A count left by an earlier job: what this connection charged since is taken off
+            # (whole minutes, so the count errs on the low side).
+            self._crm_loaded = True
+            self._crm = crm_remaining(self.store)
+            if self._crm is not None:
+                self._charged_since_crm = _charged_since(self.store, self._crm.at)
+        if self._crm is None or now - self._crm.at > WINDOW:
+            return None
+        return self._crm.remaining - self._charged_since_crm
 
     def _current(self, now: datetime) -> int:
         if self._used is None or self._loaded_at is None or now - self._loaded_at > RELOAD_AFTER:
@@ -81,6 +165,14 @@ class StoreCreditMeter:
             conn.execute(stmt)
             # Usage older than the window is never read again.
             conn.execute(table.delete().where(table.c.minute < _minute(now - 2 * WINDOW)))
+
+
+def _charged_since(store: Store, at: datetime) -> int:
+    query = sa.select(sa.func.coalesce(sa.func.sum(t.credit_usage.c.credits), 0)).where(
+        t.credit_usage.c.minute >= _minute(at)
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _minute(at: datetime) -> datetime:

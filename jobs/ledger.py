@@ -18,7 +18,7 @@ Only rows whose entry changes are written to the store, so a quiet run costs no 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,6 +30,8 @@ from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs.store import Store
 from jobs.store import schema as t
+from jobs.store.bulk import upsert_many
+from jobs.store.field_states import save_written
 
 
 class RowStatus(StrEnum):
@@ -46,6 +48,37 @@ class RowStatus(StrEnum):
 FAILED_STATUSES = (RowStatus.INVALID, RowStatus.RETRYING, RowStatus.QUARANTINED)
 #: Statuses whose row is waiting for a later attempt.
 _REFUSED = frozenset(FAILED_STATUSES)
+#: Statuses of rows whose values the CRM holds: nothing more to do for them.
+SETTLED_STATUSES = (RowStatus.WRITTEN.value, RowStatus.UNCHANGED.value)
+#: Every column of a ledger row, in the order ``_entry`` gives them.
+_COLUMNS = (
+    "module",
+    "record_id",
+    "status",
+    "row_values",
+    "crm_code",
+    "field",
+    "message",
+    "attempts",
+    "next_retry_at",
+    "run_id",
+    "updated_at",
+)
+_KEYS = ("module", "record_id")
+#: What journaling a row sets: a new row starts with no attempts, an existing row keeps its
+#: count (and its last refusal's code and message) until the CRM answers.
+_JOURNAL_COLUMNS = (
+    "module",
+    "record_id",
+    "status",
+    "row_values",
+    "run_id",
+    "updated_at",
+    "attempts",
+)
+_JOURNAL_UPDATES = ("status", "row_values", "run_id", "updated_at")
+#: Ids per IN (…) list.
+_IDS_PER_QUERY = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,25 +142,18 @@ class Ledger:
         self.policy = policy or RetryPolicy()
 
     # --- reading -------------------------------------------------------------------------------
-    def rows(self, module: str) -> dict[str, LedgerRow]:
-        """Every row of ``module``. Settled rows (written, unchanged) come back without their
-        values: a push needs only their status, and at 100,000 records that saves the memory
-        and the JSON parsing of all of them."""
-        table = t.write_ledger
-        settled = [RowStatus.WRITTEN.value, RowStatus.UNCHANGED.value]
-        open_rows = sa.select(table).where(table.c.module == module, table.c.status.not_in(settled))
-        settled_rows = sa.select(table.c.record_id, table.c.status, table.c.updated_at).where(
-            table.c.module == module, table.c.status.in_(settled)
-        )
+    def rows(self, module: str, record_ids: Collection[str] | None = None) -> dict[str, LedgerRow]:
+        """The rows of ``module`` (of ``record_ids`` only, when given). Settled rows (written,
+        unchanged) come back without their values: a push needs only their status, and at
+        100,000 records that saves the memory and the JSON parsing of all of them."""
         with self.store.engine.connect() as conn:
-            rows = {
-                record_id: LedgerRow(
-                    module, record_id, RowStatus(status), None, None, None, None, 0, None, at
-                )
-                for record_id, status, at in conn.execute(settled_rows)
-            }
-            rows.update({r["record_id"]: _row(r) for r in conn.execute(open_rows).mappings()})
-        return rows
+            if record_ids is None:
+                return _rows_where(conn, module, None)
+            ids = list(record_ids)
+            rows: dict[str, LedgerRow] = {}
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                rows.update(_rows_where(conn, module, ids[start : start + _IDS_PER_QUERY]))
+            return rows
 
     def failed(self, limit: int | None = 50) -> list[LedgerRow]:
         """Rows whose values are not in the CRM, quarantined first, then by next retry."""
@@ -153,51 +179,49 @@ class Ledger:
         with self.store.engine.connect() as conn:
             return {status: int(n) for status, n in conn.execute(query)}
 
-    # --- writing -------------------------------------------------------------------------------
+    # --- writing (each inside the caller's transaction) --------------------------------------
     def journal(
         self,
+        conn: sa.Connection,
         module: str,
         items: Sequence[tuple[str, dict[str, Any]]],
         run_id: int | None,
         now: datetime,
     ) -> None:
         """Mark rows ``pending`` with the values about to be sent (attempts are kept)."""
-        self._upsert(
-            [
-                {
-                    "module": module,
-                    "record_id": record_id,
-                    "status": RowStatus.PENDING.value,
-                    "row_values": values,
-                    "run_id": run_id,
-                    "updated_at": now,
-                }
-                for record_id, values in items
-            ]
+        rows = [
+            (module, record_id, RowStatus.PENDING.value, values, run_id, now, 0)
+            for record_id, values in items
+        ]
+        upsert_many(
+            conn, t.write_ledger, _JOURNAL_COLUMNS, rows, keys=_KEYS, update=_JOURNAL_UPDATES
         )
 
-    def record_batch(
+    def record(
         self,
+        conn: sa.Connection,
         module: str,
         results: Sequence[tuple[str, dict[str, Any], WriteOutcome]],
-        previous: dict[str, LedgerRow],
+        previous: Mapping[str, LedgerRow],
         run_id: int | None,
         now: datetime,
-    ) -> list[LedgerRow]:
+    ) -> None:
         """The CRM's verdict on one call's rows: (record id, values sent, outcome) each.
 
-        In one transaction (one commit per write call, and no crash can separate them): the
-        written values into ``field_state``, every outcome into the ``write_outcomes`` history,
-        and the ledger rows. A refusal continues the row's count of attempts when the values
-        are the ones refused before; the row is quarantined when the count reaches the
-        policy's maximum.
+        Into the caller's transaction (one commit for the outcomes of one or more calls, so no
+        crash can separate them): the written values into ``field_state``, every outcome into
+        the ``write_outcomes`` history, and the ledger rows. A refusal continues the row's
+        count of attempts when the values are the ones refused before; the row is quarantined
+        when the count reaches the policy's maximum.
         """
         rows = []
+        written = []
         for record_id, values, outcome in results:
-            before = previous.get(record_id)
             if outcome.status is WriteStatus.WRITTEN:
                 rows.append(_entry(module, record_id, RowStatus.WRITTEN, values, now, run_id))
+                written.append((record_id, values))
                 continue
+            before = previous.get(record_id)
             attempts = 1
             if before is not None and before.values == values:
                 attempts = before.attempts + 1
@@ -227,53 +251,29 @@ class Ledger:
                 )
             )
         history = [
-            {
-                "run_id": run_id,
-                "module": module,
-                "record_id": record_id,
-                "status": outcome.status.value,
-                "crm_code": outcome.crm_code,
-                "field": outcome.field,
-                "message": outcome.message or None,
-                "at": now,
-            }
+            (
+                run_id,
+                module,
+                record_id,
+                outcome.status.value,
+                outcome.crm_code,
+                outcome.field,
+                outcome.message or None,
+                now,
+            )
             for record_id, _values, outcome in results
         ]
-        # What the CRM now holds, as Store.save_written records it.
-        states = [
-            {
-                "module": module,
-                "record_id": record_id,
-                "field": name,
-                "written_value": value,
-                "written_at": now,
-                "crm_value": value,
-                "crm_seen_at": now,
-            }
-            for record_id, values, outcome in results
-            if outcome.status is WriteStatus.WRITTEN
-            for name, value in values.items()
-        ]
-        with self.store.engine.begin() as conn:
-            if states:
-                stmt = self.store._insert(t.field_state)
-                keys = ["module", "record_id", "field"]
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=keys,
-                    set_={c: stmt.excluded[c] for c in states[0] if c not in keys},
-                )
-                conn.execute(stmt, states)
-            if history:
-                conn.execute(t.write_outcomes.insert(), history)
-            self._upsert(rows, conn)
-        return [_row(r) for r in rows]
+        save_written(conn, module, written, now)
+        upsert_many(conn, t.write_outcomes, _HISTORY_COLUMNS, history)
+        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
 
     def settle(
         self,
+        conn: sa.Connection,
         module: str,
         unchanged: Iterable[str],
-        conflicts: dict[str, tuple[str, str]],
-        previous: dict[str, LedgerRow],
+        conflicts: Mapping[str, tuple[str, str]],
+        previous: Mapping[str, LedgerRow],
         run_id: int | None,
         now: datetime,
     ) -> None:
@@ -306,29 +306,31 @@ class Ledger:
                         message=message,
                     )
                 )
-        self._upsert(rows)
+        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
 
     def mark_landed(
         self,
+        conn: sa.Connection,
         module: str,
         items: Sequence[tuple[str, dict[str, Any]]],
         run_id: int | None,
         now: datetime,
     ) -> None:
-        self._upsert(
-            [
-                _entry(
-                    module,
-                    record_id,
-                    RowStatus.WRITTEN,
-                    values,
-                    now,
-                    run_id,
-                    message="written by an interrupted run; confirmed by reading it back",
-                )
-                for record_id, values in items
-            ]
-        )
+        """Writes of an interrupted run that the CRM holds: written, without a second call."""
+        save_written(conn, module, items, now)
+        rows = [
+            _entry(
+                module,
+                record_id,
+                RowStatus.WRITTEN,
+                values,
+                now,
+                run_id,
+                message="written by an interrupted run; confirmed by reading it back",
+            )
+            for record_id, values in items
+        ]
+        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
 
     def requeue(self, record_ids: Sequence[str] | None, now: datetime) -> int:
         """Quarantined rows (all, or those of ``record_ids``) become due at the next run."""
@@ -346,31 +348,8 @@ class Ledger:
         with self.store.engine.begin() as conn:
             return int(conn.execute(query).rowcount or 0)
 
-    def _upsert(self, rows: Sequence[dict[str, Any]], conn: sa.Connection | None = None) -> None:
-        """Insert or update by (module, record id); each row's given columns only."""
-        if not rows:
-            return
-        if conn is None:
-            with self.store.engine.begin() as own:
-                self._upsert(rows, own)
-            return
-        table = t.write_ledger
-        # Group by the set of columns given, so that one statement fits each group.
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            groups.setdefault(tuple(row), []).append(row)
-        keys = ("module", "record_id")
-        for columns, group in groups.items():
-            if "attempts" not in columns:
-                # A new row starts with no attempts; an existing row keeps its count.
-                group = [{**r, "attempts": 0} for r in group]
-            stmt = self.store._insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={c: stmt.excluded[c] for c in columns if c not in keys},
-            )
-            for start in range(0, len(group), 1000):
-                conn.execute(stmt, group[start : start + 1000])
+
+_HISTORY_COLUMNS = ("run_id", "module", "record_id", "status", "crm_code", "field", "message", "at")
 
 
 def missing_fields(store: Store) -> list[tuple[str, str, str]]:
@@ -408,20 +387,44 @@ def _entry(
     message: str | None = None,
     attempts: int = 0,
     next_retry_at: datetime | None = None,
-) -> dict[str, Any]:
-    return {
-        "module": module,
-        "record_id": record_id,
-        "status": status.value,
-        "row_values": values,
-        "crm_code": crm_code,
-        "field": field,
-        "message": message,
-        "attempts": attempts,
-        "next_retry_at": next_retry_at,
-        "run_id": run_id,
-        "updated_at": now,
+) -> tuple[Any, ...]:
+    """A whole ledger row, its values in the order of ``_COLUMNS``."""
+    return (
+        module,
+        record_id,
+        status.value,
+        values,
+        crm_code,
+        field,
+        message,
+        attempts,
+        next_retry_at,
+        run_id,
+        now,
+    )
+
+
+def _rows_where(
+    conn: sa.Connection, module: str, record_ids: list[str] | None
+) -> dict[str, LedgerRow]:
+    table = t.write_ledger
+    settled = sa.select(table.c.record_id, table.c.status, table.c.updated_at).where(
+        table.c.module == module, table.c.status.in_(SETTLED_STATUSES)
+    )
+    open_rows = sa.select(table).where(
+        table.c.module == module, table.c.status.not_in(SETTLED_STATUSES)
+    )
+    if record_ids is not None:
+        settled = settled.where(table.c.record_id.in_(record_ids))
+        open_rows = open_rows.where(table.c.record_id.in_(record_ids))
+    rows = {
+        record_id: LedgerRow(
+            module, record_id, RowStatus(status), None, None, None, None, 0, None, at
+        )
+        for record_id, status, at in conn.execute(settled)
     }
+    rows.update({r["record_id"]: _row(r) for r in conn.execute(open_rows).mappings()})
+    return rows
 
 
 def _row(r: Any) -> LedgerRow:

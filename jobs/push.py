@@ -1,104 +1,59 @@
-"""Push: health -> CRM values -> diff against what was written -> update only the changes.
+"""Push: write what changed into the CRM, a chunk at a time, with the calls of one chunk in
+flight while the next is planned.
 
-Per record and field, the target's write policy decides (``mappings.spec.WritePolicy``):
+A push plans only the records whose inputs changed since the last push (jobs/changes.py; the
+first push, and the first after a mapping change, plans every record), a chunk at a time
+(jobs/plan.py). For each chunk, in one transaction: the rows with nothing to write are settled
+in the row ledger (jobs/ledger.py), conflicts are listed, the rows to send are journaled
+``pending``, and what they were planned from is recorded. Then the chunk's write calls join the
+queue, and up to ``concurrency`` calls are in flight while the next chunk is planned: a call
+that returns starts the next one at once, on its own thread, so the CRM is never kept waiting
+for the planner. Every store write stays on the planning thread: the outcomes of the calls
+that returned meanwhile are stored together in the next transaction (each call's outcomes in
+one transaction, never split), so a crash never makes the next run write the same values twice.
 
-- ``always``: write when the wanted value differs from what the plugin last wrote, or from
-  what the CRM held at the last sync.
-- ``if_empty``: write only into an empty field; a value already there is never replaced.
-- ``keep_human_edits``: when the CRM value differs from what the plugin last wrote, a person
-  changed it: leave it, and list the conflict (``engage status``) until it is resolved.
-
-A run with nothing new makes no call. Each write call's outcomes are stored as soon as it
-returns, and every row to send is journaled (``pending`` in the row ledger, jobs/ledger.py)
-before the first call goes out, so a crash never makes the next run write the same values
-twice. Rows the CRM refused wait for their next retry; quarantined rows wait for `engage
-retry`. Write calls run on up to ``concurrency`` threads; every store write stays on the
-calling thread. A target field deleted in the CRM mid-way stops only that field's writes.
+Rows the CRM refused wait for their next retry; quarantined rows wait for `engage retry`. After
+a call fails as a whole (say, still rate limited), no new call starts; the ones in flight finish
+and are recorded, then the error stops the push. A target field deleted in the CRM mid-way stops
+only that field's writes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs.health import roll_up_accounts
+from jobs import changes
 from jobs.ledger import Decision, Ledger, LedgerRow, decide_row
-from jobs.mapping_check import value_problem
-from jobs.store import FieldState, Store
+from jobs.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
+from jobs.store import Store
+from jobs.store import schema as t
 from mappings.engine import Mapper
-from mappings.spec import TargetField, WritePolicy
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class PlannedWrite:
-    """One record's changed fields: field -> (old, new)."""
-
-    module: str
-    record_id: str
-    changes: dict[str, tuple[Any, Any]]
-
-    def values(self) -> dict[str, Any]:
-        return {name: new for name, (_old, new) in self.changes.items()}
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A field a person changed in the CRM since the plugin wrote it; left alone."""
-
-    module: str
-    record_id: str
-    field: str
-    crm_value: Any
-    written_value: Any
-    wanted_value: Any
-
-
-@dataclass(frozen=True)
-class InvalidValue:
-    """A value the CRM would refuse, found before writing (needs field metadata)."""
-
-    module: str
-    record_id: str
-    field: str
-    value: Any
-    reason: str
-
-
-@dataclass
-class Plan:
-    writes: list[PlannedWrite] = field(default_factory=list)
-    unchanged: int = 0
-    #: (module, record id) of each unchanged record, for the row ledger.
-    unchanged_rows: list[tuple[str, str]] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    invalid: list[InvalidValue] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "update": len(self.writes),
-            "unchanged": self.unchanged,
-            "conflict": len(self.conflicts),
-            "invalid": len(self.invalid),
-        }
-
-    def rows_by_module(self) -> dict[str, int]:
-        rows: dict[str, int] = {}
-        for write in self.writes:
-            rows[write.module] = rows.get(write.module, 0) + 1
-        return rows
+#: Write calls journaled and waiting for a free slot before planning pauses (bounds memory).
+MAX_WAITING_CALLS = 20
 
 
 @dataclass
 class PushReport:
-    plan: Plan
+    to_update: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    invalid: int = 0
     written: int = 0
     refused: int = 0
     dry_run: bool = False
@@ -110,106 +65,32 @@ class PushReport:
     quarantined: int = 0
     #: Writes of an interrupted run found in the CRM and recorded without a second call.
     landed: int = 0
+    #: Records planned: those whose inputs changed since the last push, or all when ``full``.
+    planned: int = 0
+    full: bool = False
+    #: The whole plan, on a dry run (`engage push --dry-run` shows it).
+    plan: Plan | None = None
 
     def counts(self) -> dict[str, int]:
         return {
-            "to_update": len(self.plan.writes),
-            "unchanged": self.plan.unchanged,
-            "conflicts": len(self.plan.conflicts),
-            "invalid": len(self.plan.invalid),
+            "to_update": self.to_update,
+            "unchanged": self.unchanged,
+            "conflicts": self.conflicts,
+            "invalid": self.invalid,
             "written": self.written,
             "refused": self.refused,
             "deferred": self.deferred,
             "quarantined": self.quarantined,
             "landed": self.landed,
+            "planned": self.planned,
         }
 
-
-def wanted_values(mapper: Mapper, store: Store) -> dict[str, dict[str, dict[str, Any]]]:
-    """module -> record id -> CRM field -> the value the plugin wants there now."""
-    engagements = store.engagements()
-    health = store.health()
-    target = mapper.spec.targets.engagements
-    wanted: dict[str, dict[str, dict[str, Any]]] = {
-        target.module: {
-            e.crm_id: mapper.engagement_values(health[e.crm_id])
-            for e in engagements
-            if e.crm_id in health
-        }
-    }
-    if mapper.spec.targets.accounts is not None:
-        known_accounts = {a.crm_id for a in store.accounts()}
-        module = mapper.spec.targets.accounts.module
-        wanted.setdefault(module, {}).update(
-            {
-                account_id: mapper.account_values(rollup)
-                for account_id, rollup in roll_up_accounts(engagements, health).items()
-                if account_id in known_accounts
-            }
-        )
-    return wanted
-
-
-def plan(
-    mapper: Mapper,
-    store: Store,
-    metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
-) -> Plan:
-    """What a push would write now. With ``metadata``, values the CRM would refuse are set apart."""
-    result = Plan()
-    for module, records in wanted_values(mapper, store).items():
-        rules = mapper.target_rules(module)
-        states = store.field_states(module)
-        fields_meta = metadata.get(module) if metadata is not None else None
-        for record_id in sorted(records):
-            changes: dict[str, tuple[Any, Any]] = {}
-            for name, value in records[record_id].items():
-                state = states.get((record_id, name))
-                decision = decide(rules[name], state, value)
-                if decision == "conflict" and state is not None:
-                    result.conflicts.append(
-                        Conflict(
-                            module, record_id, name, state.crm_value, state.written_value, value
-                        )
-                    )
-                elif decision == "write":
-                    problem = (
-                        value_problem(fields_meta.get(name), value)
-                        if fields_meta is not None
-                        else None
-                    )
-                    if problem:
-                        result.invalid.append(InvalidValue(module, record_id, name, value, problem))
-                    else:
-                        changes[name] = (_old(state), value)
-            if changes:
-                result.writes.append(PlannedWrite(module, record_id, changes))
-            else:
-                result.unchanged += 1
-                result.unchanged_rows.append((module, record_id))
-    return result
-
-
-def decide(rule: TargetField, state: FieldState | None, wanted: Any) -> str:
-    """'write', 'same' (nothing to do), 'keep' (policy says leave it) or 'conflict'."""
-    if state is None:
-        return "write" if wanted is not None else "same"
-    crm = state.crm_value if state.crm_seen else state.written_value
-    if rule.policy is WritePolicy.IF_EMPTY:
-        if not _empty(crm):
-            return "same" if same_value(crm, wanted) else "keep"
-        return "write" if wanted is not None else "same"
-    if rule.policy is WritePolicy.KEEP_HUMAN_EDITS and state.crm_seen:
-        edited = not same_value(state.crm_value, state.written_value)
-        if edited and not same_value(state.crm_value, wanted):
-            return "conflict"
-        if edited:
-            return "same"  # the person set what the plugin wants: nothing to do
-    if not same_value(state.written_value, wanted):
-        return "write"
-    if state.crm_seen and not same_value(state.crm_value, wanted):
-        return "write"
-    return "same"
+    def add_plan(self, chunk: Plan) -> None:
+        self.to_update += len(chunk.writes)
+        self.unchanged += chunk.unchanged
+        self.conflicts += len(chunk.conflicts)
+        self.invalid += len(chunk.invalid)
+        self.planned += len(chunk.planned)
 
 
 def push(
@@ -224,230 +105,403 @@ def push(
     missing_fields: set[tuple[str, str]] | None = None,
     policy: RetryPolicy | None = None,
     concurrency: int = 1,
+    report: PushReport | None = None,
 ) -> PushReport:
-    """Write the plan. ``missing_fields``: (module, field) pairs the sync found deleted.
+    """Write what changed. ``missing_fields``: (module, field) pairs the sync found deleted.
 
     ``policy`` decides when refused rows are due again and when they are quarantined;
-    ``concurrency`` is how many write calls may be in flight at once.
+    ``concurrency`` is how many write calls may be in flight at once. A dry run plans every
+    record and writes nothing (``report.plan`` holds it). ``report``, when given, is filled in
+    as the push goes, so that it tells what was done even if the push stops with an error.
     """
-    planned = plan(mapper, store, metadata)
-    report = PushReport(plan=planned, dry_run=dry_run, missing_fields=set(missing_fields or ()))
+    report = report or PushReport()
+    report.dry_run = dry_run
+    report.missing_fields = set(missing_fields or ())
     if dry_run:
+        report.plan = plan(mapper, store, metadata)
+        report.add_plan(report.plan)
+        report.full = True
         return report
     now = clock()
     store.record_outcomes(
         run_id,
         [
-            {
-                "module": module,
-                "record_id": "(all records)",
-                "status": WriteStatus.INVALID.value,
-                "crm_code": "FIELD_MISSING",
-                "field": name,
-                "message": _missing_message(module, name),
-                "at": now,
-            }
+            _missing_outcome(module, "(all records)", name, now)
             for module, name in sorted(report.missing_fields)
         ],
     )
-    for module in mapper.target_modules():
-        store.replace_conflicts(
-            module,
-            [
-                {
-                    "record_id": c.record_id,
-                    "field": c.field,
-                    "crm_value": c.crm_value,
-                    "written_value": c.written_value,
-                    "wanted_value": c.wanted_value,
-                    "seen_at": now,
-                }
-                for c in planned.conflicts
-                if c.module == module
-            ],
-        )
-    ledger = Ledger(store, policy)
-    by_module: dict[str, list[PlannedWrite]] = {}
-    for item in planned.writes:
-        by_module.setdefault(item.module, []).append(item)
-    batches: list[tuple[str, list[PlannedWrite]]] = []
-    previous: dict[str, dict[str, LedgerRow]] = {}
-    for module in dict.fromkeys([*mapper.target_modules(), *by_module]):
-        previous[module] = ledger.rows(module)
-        due = _settle_ledger(
-            store,
-            ledger,
-            module,
-            planned,
-            by_module.get(module, []),
-            previous[module],
-            report,
-            now=now,
-            run_id=run_id,
-        )
-        # One call's worth per batch, recorded when it returns: a stop or crash mid-push
-        # leaves the store knowing exactly what was written.
-        size = client.max_write_batch
-        batches.extend((module, due[start : start + size]) for start in range(0, len(due), size))
-    context = _BatchContext(client, store, ledger, previous, report, clock, run_id)
-    # Every row about to be sent is journaled first, in one commit per module (see ledger.py).
-    for module in by_module:
-        due_rows = [i for m, batch in batches if m == module for i in batch]
-        if due_rows:
-            _journal(context, module, due_rows)
-    if concurrency <= 1:
-        for module, batch in batches:
-            _push_batch(context, module, batch)
-    else:
-        _push_concurrently(context, batches, concurrency)
+    todo = changes.detect(store, mapper)
+    report.full = todo.full
+    # Fields known missing: nothing planned now is recorded as done, so that every record is
+    # planned again once the field is back.
+    complete = not report.missing_fields
+    pusher = _Pusher(
+        client, mapper, store, Ledger(store, policy), report, clock, run_id, concurrency
+    )
+    try:
+        if todo.full:
+            with store.engine.begin() as conn:
+                for module in mapper.target_modules():
+                    conn.execute(t.conflicts.delete().where(t.conflicts.c.module == module))
+        for chunk in plan_chunks(mapper, store, metadata, todo):
+            if pusher.calls.error is not None:
+                break
+            pusher.add_chunk(chunk, record_planned=complete)
+        pusher.finish()
+    finally:
+        pusher.calls.close()
+    if pusher.calls.error is not None:
+        raise pusher.calls.error
+    if complete and not report.missing_fields:
+        changes.complete(store, mapper)
+    elif report.missing_fields:
+        changes.forget(store)
     return report
 
 
 @dataclass
-class _BatchContext:
-    """What every write batch of one push needs."""
+class _Batch:
+    """One write call's rows, with their ledger rows from before this push."""
 
-    client: CRMClient
-    store: Store
-    ledger: Ledger
-    previous: dict[str, dict[str, LedgerRow]]
-    report: PushReport
-    clock: Callable[[], datetime]
-    run_id: int | None
+    module: str
+    items: list[PlannedWrite]
+    previous: dict[str, LedgerRow]
 
 
-def _settle_ledger(
-    store: Store,
-    ledger: Ledger,
-    module: str,
-    planned: Plan,
-    writes: list[PlannedWrite],
-    previous: dict[str, LedgerRow],
-    report: PushReport,
-    *,
-    now: datetime,
-    run_id: int | None,
-) -> list[PlannedWrite]:
-    """Record this run's unchanged and conflicting rows; return the writes due now."""
-    conflicts: dict[str, tuple[str, str]] = {}
-    for c in planned.conflicts:
-        if c.module == module:
-            conflicts.setdefault(
-                c.record_id, (c.field, "changed in the CRM by a person; left alone")
-            )
-    unchanged = [rid for m, rid in planned.unchanged_rows if m == module]
-    ledger.settle(module, unchanged, conflicts, previous, run_id, now)
-    due, landed = [], []
-    for item in writes:
-        values = item.values()
-        crm_holds = all(same_value(old, new) for old, new in item.changes.values())
-        decision = decide_row(previous.get(item.record_id), values, crm_holds, now)
-        if decision is Decision.SEND:
-            due.append(item)
-        elif decision is Decision.LANDED:
-            landed.append((item.record_id, values))
-        elif decision is Decision.WAIT:
-            report.deferred += 1
-        else:
-            report.quarantined += 1
-    if landed:
-        store.save_written(module, dict(landed), now)
-        ledger.mark_landed(module, landed, run_id, now)
-        report.landed += len(landed)
-    return due
+@dataclass
+class _Finished:
+    batch: _Batch
+    outcomes: list[WriteOutcome] | None
+    error: BaseException | None
 
 
-def _push_concurrently(
-    context: _BatchContext, batches: list[tuple[str, list[PlannedWrite]]], concurrency: int
-) -> None:
-    """Up to ``concurrency`` write calls in flight; outcomes stored here, as each returns.
+class _Calls:
+    """Write calls: a queue of journaled batches and up to ``concurrency`` calls in flight.
 
-    After a call fails as a whole (e.g. still rate limited), no new call starts; the ones in
-    flight finish and are recorded, then the error stops the push.
+    A call that returns starts the next waiting one from its own thread, and leaves its
+    outcomes for the planning thread (``take``), which stores them. After a call fails as a
+    whole no new call starts; ``close`` drops the waiting ones and waits for those in flight.
     """
-    queue = iter(batches)
-    error: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push") as pool:
-        in_flight: dict[Future[list[WriteOutcome]], tuple[str, list[PlannedWrite]]] = {}
 
-        def start_next() -> None:
-            for module, planned in queue:
-                items = _without_missing_fields(planned, module, context.report.missing_fields)
-                if not items:
-                    continue
-                if items is not planned:  # trimmed: journal the values really sent
-                    _journal(context, module, items)
-                rows = [{"id": i.record_id, **i.values()} for i in items]
-                in_flight[pool.submit(context.client.update_records, module, rows)] = (
-                    module,
-                    items,
+    def __init__(self, client: CRMClient, concurrency: int) -> None:
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.error: BaseException | None = None
+        self._waiting: deque[_Batch] = deque()
+        self._in_flight = 0
+        #: Returned calls not taken yet; counted with ``_in_flight`` under the lock, so that
+        #: ``busy()`` never misses a call between its return and its taking.
+        self._returned_calls: queue.Queue[_Finished] = queue.Queue()
+        self._untaken = 0
+        # Reentrant: a future that is already done runs its callback in the submitting thread.
+        self._lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="push")
+
+    def add(self, batches: Iterable[_Batch]) -> None:
+        with self._lock:
+            self._waiting.extend(batches)
+            self._start()
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def busy(self) -> bool:
+        """Calls in flight or not taken yet, or waiting ones that will still start."""
+        with self._lock:
+            return bool(self._in_flight or self._untaken or (self._waiting and self.error is None))
+
+    def take(self, *, block: bool) -> list[_Finished]:
+        """The calls that returned: at least one when ``block`` (call only when ``busy()``),
+        else those already back."""
+        taken = []
+        if block:
+            taken.append(self._returned_calls.get())
+        while True:
+            try:
+                taken.append(self._returned_calls.get_nowait())
+            except queue.Empty:
+                break
+        with self._lock:
+            self._untaken -= len(taken)
+        return taken
+
+    def close(self) -> None:
+        with self._lock:
+            self._waiting.clear()
+        self._pool.shutdown(wait=True)
+
+    def _start(self) -> None:
+        while self.error is None and self._in_flight < self.concurrency and self._waiting:
+            batch = self._waiting.popleft()
+            rows = [{"id": i.record_id, **i.values()} for i in batch.items]
+            self._in_flight += 1
+            future = self._pool.submit(self.client.update_records, batch.module, rows)
+            future.add_done_callback(functools.partial(self._returned, batch))
+
+    def _returned(self, batch: _Batch, future: Future[list[WriteOutcome]]) -> None:
+        try:
+            finished = _Finished(batch, future.result(), None)
+        except Exception as exc:  # noqa: BLE001 - handed to the planning thread, which raises it
+            finished = _Finished(batch, None, exc)
+        with self._lock:
+            self._in_flight -= 1
+            self._untaken += 1
+            self._returned_calls.put(finished)
+            if finished.error is not None:
+                self.error = self.error or finished.error
+            self._start()
+
+
+class _Pusher:
+    """The planning thread's side of a push: journal chunks, store what the calls return."""
+
+    def __init__(
+        self,
+        client: CRMClient,
+        mapper: Mapper,
+        store: Store,
+        ledger: Ledger,
+        report: PushReport,
+        clock: Callable[[], datetime],
+        run_id: int | None,
+        concurrency: int,
+    ) -> None:
+        self.client = client
+        self.mapper = mapper
+        self.store = store
+        self.ledger = ledger
+        self.report = report
+        self.clock = clock
+        self.run_id = run_id
+        self.calls = _Calls(client, concurrency)
+        #: Per module, journaled rows that did not fill a write call, with their ledger rows.
+        self._tails: dict[str, tuple[list[PlannedWrite], dict[str, LedgerRow]]] = {}
+
+    def add_chunk(self, chunk: Plan, *, record_planned: bool) -> None:
+        """Settle, journal and queue one chunk of the plan (one module's records)."""
+        self.report.add_plan(chunk)
+        if not chunk.planned:
+            return
+        module = chunk.planned[0][0]
+        for other in [m for m in self._tails if m != module]:
+            self.calls.add(self._batches(other, [], {}, last=True))  # that module is done
+        now = self.clock()
+        ids = [record_id for _, record_id in chunk.planned]
+        previous = self.ledger.rows(module, ids)
+        gone = {name for m, name in self.report.missing_fields if m == module}
+        due, landed = self._due(chunk, previous, now)
+        sendable = _without(due, gone)
+        batches = self._batches(module, sendable, previous, last=False)
+        finished = self._checked(self.calls.take(block=False))
+        with self.store.engine.begin() as conn:
+            resend = self._store_finished(conn, finished)
+            conflicts: dict[str, tuple[str, str]] = {}
+            for c in chunk.conflicts:
+                conflicts.setdefault(
+                    c.record_id, (c.field, "changed in the CRM by a person; left alone")
                 )
-                return
+            unchanged = [record_id for _, record_id in chunk.unchanged_rows]
+            self.ledger.settle(conn, module, unchanged, conflicts, previous, self.run_id, now)
+            if landed:
+                self.ledger.mark_landed(conn, module, landed, self.run_id, now)
+            _replace_conflicts(conn, module, ids, chunk, now)
+            self.ledger.journal(
+                conn, module, [(i.record_id, i.values()) for i in sendable], self.run_id, now
+            )
+            if record_planned:
+                changes.planned(conn, self.mapper, module, ids)
+        self.calls.add([*resend, *batches])
+        while self.calls.waiting() > MAX_WAITING_CALLS and self.calls.error is None:
+            self._store(self.calls.take(block=True))
 
-        for _ in range(concurrency):
-            start_next()
-        while in_flight:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                module, items = in_flight.pop(future)
-                try:
-                    outcomes = future.result()
-                except Exception as exc:  # noqa: BLE001 - re-raised once the others are stored
-                    error = error or exc
-                    continue
-                _handle_outcomes(context, module, items, outcomes)
-                if error is None:
-                    start_next()
-    if error is not None:
-        raise error
+    def _batches(
+        self,
+        module: str,
+        items: list[PlannedWrite],
+        previous: Mapping[str, LedgerRow],
+        *,
+        last: bool,
+    ) -> list[_Batch]:
+        """Full write calls of ``items`` after the rows left over from the module's previous
+        chunk; rows that do not fill a call wait for the next chunk unless ``last``, so that a
+        push makes ceil(rows / batch size) calls per module whatever the chunking."""
+        size = self.client.max_write_batch
+        held, held_previous = self._tails.pop(module, ([], {}))
+        items = held + items
+        merged = {
+            **held_previous,
+            **{i.record_id: previous[i.record_id] for i in items if i.record_id in previous},
+        }
+        cut = len(items) if last else len(items) - len(items) % size
+        if cut < len(items):
+            rest = items[cut:]
+            self._tails[module] = (
+                rest,
+                {i.record_id: merged[i.record_id] for i in rest if i.record_id in merged},
+            )
+        return [
+            _Batch(
+                module,
+                part,
+                {i.record_id: merged[i.record_id] for i in part if i.record_id in merged},
+            )
+            for start in range(0, cut, size)
+            for part in [items[start : start + size]]
+        ]
+
+    def finish(self) -> None:
+        """Send the rows still held back, wait for every call and store its outcomes."""
+        for module in list(self._tails):
+            self.calls.add(self._batches(module, [], {}, last=True))
+        while self.calls.busy():
+            self._store(self.calls.take(block=True))
+
+    def _due(
+        self, chunk: Plan, previous: Mapping[str, LedgerRow], now: datetime
+    ) -> tuple[list[PlannedWrite], list[tuple[str, dict[str, Any]]]]:
+        """The writes to send now, and those an interrupted run already landed."""
+        due: list[PlannedWrite] = []
+        landed: list[tuple[str, dict[str, Any]]] = []
+        for item in chunk.writes:
+            values = item.values()
+            crm_holds = all(same_value(old, new) for old, new in item.changes.values())
+            decision = decide_row(previous.get(item.record_id), values, crm_holds, now)
+            if decision is Decision.SEND:
+                due.append(item)
+            elif decision is Decision.LANDED:
+                landed.append((item.record_id, values))
+            elif decision is Decision.WAIT:
+                self.report.deferred += 1
+            else:
+                self.report.quarantined += 1
+        self.report.landed += len(landed)
+        return due, landed
+
+    def _store(self, finished: list[_Finished]) -> None:
+        if not finished:
+            return
+        checked = self._checked(finished)
+        with self.store.engine.begin() as conn:
+            resend = self._store_finished(conn, checked)
+        self.calls.add(resend)
+
+    def _checked(self, finished: list[_Finished]) -> list[tuple[_Finished, set[str]]]:
+        """Each returned call with the target fields its refusals show gone from the CRM (a
+        metadata call, made here: never inside a transaction, whose lock it would hold)."""
+        return [
+            (
+                done,
+                _fields_gone_from_crm(
+                    self.client, done.batch, done.outcomes, self.report.missing_fields
+                )
+                if done.outcomes is not None
+                else set(),
+            )
+            for done in finished
+        ]
+
+    def _store_finished(
+        self, conn: sa.Connection, finished: list[tuple[_Finished, set[str]]]
+    ) -> list[_Batch]:
+        """Store the outcomes of calls that returned, in the caller's transaction; return the
+        rows to send again once it commits: those refused only because a target field is gone
+        from the CRM, journaled without it."""
+        resend = []
+        for done, missing in finished:
+            if done.outcomes is None:
+                continue  # failed as a whole: its rows stay pending; the error stops the push
+            batch, outcomes = done.batch, done.outcomes
+            pairs = list(zip(batch.items, outcomes, strict=True))
+            if not missing:
+                _record(self, conn, batch, pairs)
+                continue
+            log.error(
+                "%s: field(s) %s no longer exist in the CRM",
+                batch.module,
+                ", ".join(sorted(missing)),
+            )
+            spoiled = [
+                i for i, o in pairs if o.status is not WriteStatus.WRITTEN and o.field in missing
+            ]
+            spoiled_ids = {i.record_id for i in spoiled}
+            _record(self, conn, batch, [(i, o) for i, o in pairs if i.record_id not in spoiled_ids])
+            now = self.clock()
+            conn.execute(
+                t.write_outcomes.insert(),
+                [
+                    {
+                        "run_id": self.run_id,
+                        **_missing_outcome(batch.module, i.record_id, name, now),
+                    }
+                    for i in spoiled
+                    for name in sorted(missing & set(i.changes))
+                ],
+            )
+            retry = _without(spoiled, missing)
+            self.ledger.journal(
+                conn, batch.module, [(i.record_id, i.values()) for i in retry], self.run_id, now
+            )
+            if retry:
+                resend.append(_Batch(batch.module, retry, batch.previous))
+        return resend
 
 
-def _journal(context: _BatchContext, module: str, items: list[PlannedWrite]) -> None:
-    """Mark the rows pending before their call goes out (see jobs/ledger.py)."""
-    context.ledger.journal(
-        module, [(i.record_id, i.values()) for i in items], context.run_id, context.clock()
-    )
-
-
-def _push_batch(context: _BatchContext, module: str, planned: list[PlannedWrite]) -> None:
-    items = _without_missing_fields(planned, module, context.report.missing_fields)
-    if not items:
-        return
-    if items is not planned:  # trimmed, or a resend without a deleted field: journal it
-        _journal(context, module, items)
-    rows = [{"id": i.record_id, **i.values()} for i in items]
-    _handle_outcomes(context, module, items, context.client.update_records(module, rows))
-
-
-def _handle_outcomes(
-    context: _BatchContext, module: str, items: list[PlannedWrite], outcomes: list[WriteOutcome]
+def _record(
+    pusher: _Pusher,
+    conn: sa.Connection,
+    batch: _Batch,
+    pairs: list[tuple[PlannedWrite, WriteOutcome]],
 ) -> None:
-    client, store, report = context.client, context.store, context.report
-    clock, run_id = context.clock, context.run_id
-    missing = _fields_gone_from_crm(client, module, items, outcomes, report.missing_fields)
-    if missing:
-        # Only that field stops: the rows it spoiled are sent again without it.
-        log.error("%s: field(s) %s no longer exist in the CRM", module, ", ".join(sorted(missing)))
-        retry = [
-            i
-            for i, o in zip(items, outcomes, strict=True)
-            if o.status is not WriteStatus.WRITTEN and o.field in missing
-        ]
-        refused_ids = {i.record_id for i in retry}
-        kept = [
-            (i, o) for i, o in zip(items, outcomes, strict=True) if i.record_id not in refused_ids
-        ]
-        _record(context, module, kept)
-        _record_missing(store, module, retry, missing, clock=clock, run_id=run_id)
-        _push_batch(context, module, retry)
-        return
-    _record(context, module, list(zip(items, outcomes, strict=True)))
+    written = 0
+    for item, outcome in pairs:
+        if outcome.status is WriteStatus.WRITTEN:
+            written += 1
+        else:
+            log.warning(
+                "%s %s refused: %s %s",
+                batch.module,
+                item.record_id,
+                outcome.crm_code,
+                outcome.message,
+            )
+    # Field state, write history and ledger in the caller's transaction (jobs/ledger.py).
+    pusher.ledger.record(
+        conn,
+        batch.module,
+        [(item.record_id, item.values(), outcome) for item, outcome in pairs],
+        batch.previous,
+        pusher.run_id,
+        pusher.clock(),
+    )
+    pusher.report.written += written
+    pusher.report.refused += len(pairs) - written
 
 
-def _without_missing_fields(
-    items: list[PlannedWrite], module: str, missing: set[tuple[str, str]]
-) -> list[PlannedWrite]:
-    gone = {f for m, f in missing if m == module}
+def _replace_conflicts(
+    conn: sa.Connection, module: str, record_ids: list[str], chunk: Plan, now: datetime
+) -> None:
+    """The conflicts standing now among ``record_ids``: older ones are resolved or superseded."""
+    table = t.conflicts
+    conn.execute(table.delete().where(table.c.module == module, table.c.record_id.in_(record_ids)))
+    rows = [
+        {
+            "module": module,
+            "record_id": c.record_id,
+            "field": c.field,
+            "crm_value": c.crm_value,
+            "written_value": c.written_value,
+            "wanted_value": c.wanted_value,
+            "seen_at": now,
+        }
+        for c in chunk.conflicts
+    ]
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+def _without(items: list[PlannedWrite], gone: set[str]) -> list[PlannedWrite]:
+    """The writes without the fields ``gone`` (those left with no field are dropped)."""
     if not gone:
         return items
     trimmed = [
@@ -459,115 +513,34 @@ def _without_missing_fields(
 
 def _fields_gone_from_crm(
     client: CRMClient,
-    module: str,
-    items: list[PlannedWrite],
+    batch: _Batch,
     outcomes: list[WriteOutcome],
     known_missing: set[tuple[str, str]],
 ) -> set[str]:
     """Fields named by refusals that the CRM's metadata no longer lists (one metadata call)."""
     named = {
         o.field
-        for i, o in zip(items, outcomes, strict=True)
+        for i, o in zip(batch.items, outcomes, strict=True)
         if o.status is not WriteStatus.WRITTEN and o.field and o.field in i.changes
     }
     if not named:
         return set()
-    existing = {meta.api_name for meta in client.get_fields(module)}
+    existing = {meta.api_name for meta in client.get_fields(batch.module)}
     missing = {name for name in named if name not in existing}
-    known_missing.update((module, name) for name in missing)
+    known_missing.update((batch.module, name) for name in missing)
     return missing
 
 
-def _record(
-    context: _BatchContext, module: str, pairs: list[tuple[PlannedWrite, WriteOutcome]]
-) -> None:
-    report = context.report
-    written = 0
-    for item, outcome in pairs:
-        if outcome.status is WriteStatus.WRITTEN:
-            written += 1
-        else:
-            log.warning(
-                "%s %s refused: %s %s", module, item.record_id, outcome.crm_code, outcome.message
-            )
-    # Field state, write history and ledger in one transaction (jobs/ledger.py).
-    context.ledger.record_batch(
-        module,
-        [(item.record_id, item.values(), outcome) for item, outcome in pairs],
-        context.previous.get(module, {}),
-        context.run_id,
-        context.clock(),
-    )
-    report.written += written
-    report.refused += len(pairs) - written
-
-
-def _record_missing(
-    store: Store,
-    module: str,
-    items: list[PlannedWrite],
-    missing: set[str],
-    *,
-    clock: Callable[[], datetime],
-    run_id: int | None,
-) -> None:
-    now = clock()
-    store.record_outcomes(
-        run_id,
-        [
-            {
-                "module": module,
-                "record_id": item.record_id,
-                "status": WriteStatus.INVALID.value,
-                "crm_code": "FIELD_MISSING",
-                "field": name,
-                "message": _missing_message(module, name),
-                "at": now,
-            }
-            for item in items
-            for name in sorted(missing & set(item.changes))
-        ],
-    )
-
-
-def _missing_message(module: str, name: str) -> str:
-    return (
-        f"{module}.{name} no longer exists in the CRM; its writes stopped "
-        "(run `engage mappings check`, then `engage fields ensure`)"
-    )
-
-
-def _old(state: FieldState | None) -> Any:
-    if state is None:
-        return None
-    return state.crm_value if state.crm_seen else state.written_value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equal as the CRM would show them: 5 == 5.0, and one instant in two offsets is one instant."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return bool(a == b)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return abs(float(a) - float(b)) < 1e-9
-    if isinstance(a, str) and isinstance(b, str):
-        if a == b:
-            return True
-        instant_a, instant_b = _instant(a), _instant(b)
-        return instant_a is not None and instant_a == instant_b
-    return bool(a == b)
-
-
-def _instant(text: str) -> datetime | None:
-    if len(text) < 19 or text[4] != "-" or "T" not in text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
+def _missing_outcome(module: str, record_id: str, name: str, now: datetime) -> dict[str, Any]:
+    return {
+        "module": module,
+        "record_id": record_id,
+        "status": WriteStatus.INVALID.value,
+        "crm_code": "FIELD_MISSING",
+        "field": name,
+        "message": (
+            f"{module}.{name} no longer exists in the CRM; its writes stopped "
+            "(run `engage mappings check`, then `engage fields ensure`)"
+        ),
+        "at": now,
+    }

@@ -133,6 +133,12 @@ def connect(
     return Connection(settings, client, mapper, store, clock, counter, policy, meter)
 
 
+def _deletions_every(conn: Connection) -> timedelta:
+    """How often the sync looks for records deleted in the CRM (Zoho; Odoo scans ids)."""
+    zoho = conn.settings.config.crm.zoho
+    return timedelta(hours=zoho.deleted_check_every_hours) if zoho is not None else timedelta(0)
+
+
 def _take_lock(store: Store, holder: str, now: datetime) -> bool:
     """Take the connection's lock; a lock left by a killed process on this host is broken."""
     if store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL):
@@ -212,6 +218,7 @@ def run_job(
                 run_id=run_id,
                 progress=progress,
                 full=full,
+                deletions_every=_deletions_every(conn),
             )
         if job in (Job.SCORE, Job.RUN):
             if progress:
@@ -229,7 +236,9 @@ def run_job(
         if job in (Job.PUSH, Job.RUN):
             if progress:
                 progress("planning and pushing changed values")
-            result.push = push(
+            # Created here so that a push stopped mid-way still reports what it wrote.
+            result.push = PushReport(dry_run=dry_run)
+            push(
                 conn.client,
                 conn.mapper,
                 conn.store,
@@ -239,6 +248,7 @@ def run_job(
                 missing_fields=result.sync.missing_target_fields if result.sync else None,
                 policy=conn.policy,
                 concurrency=conn.settings.config.push.write_concurrency,
+                report=result.push,
             )
         result.status = "ok"
         if result.push and result.push.missing_fields:
@@ -261,6 +271,8 @@ def run_job(
             "api_calls": conn.counter.total() - calls_before
         }
         conn.store.finish_run(run_id, result.status, counts, result.message, conn.clock())
+        if conn.meter is not None:
+            conn.meter.save()  # the CRM's latest count of the org's credits, for `status`
         if not dry_run:
             conn.store.unlock(LOCK_NAME, holder)
     return result

@@ -2,7 +2,10 @@
 
 A page is stored before the cursor moves past it, so a crash mid-pull re-reads at most one page
 and loses nothing. A record that cannot be mapped is skipped with its reason kept; the rest of
-the page proceeds.
+the page proceeds. After a read's last page the cursor moves where the client says the next
+read may resume (jobs/cursors.py); deleted records are looked for on a schedule
+(jobs/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
+the records whose values changed are marked for the next push to plan (jobs/changes.py).
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connector.base import CRMClient, ScansForDeletions
 from connector.errors import ConfigurationError
+from jobs import changes
 from jobs.activities import activity_kinds, sync_activities
+from jobs.cursors import advance
 from jobs.deletions import pull_deletions
 from jobs.id_scan import scan_for_deletions
 from jobs.store import Store
+from jobs.store.field_states import save_crm_values
 from mappings.engine import Mapper, RecordRejected
 
 log = logging.getLogger(__name__)
@@ -70,9 +76,13 @@ def sync(
     run_id: int | None = None,
     progress: ProgressFn | None = None,
     full: bool = False,
+    deletions_every: timedelta = timedelta(0),
 ) -> SyncReport:
     """Pull every mapped module. A changed mapping, or ``full``, re-reads everything, so records
-    skipped under the old mapping get another chance and new fields are filled in."""
+    skipped under the old mapping get another chance and new fields are filled in.
+
+    ``deletions_every``: how often to look for records deleted in the CRM (jobs/deletions.py;
+    every sync by default, and on every full one)."""
     report = SyncReport()
     fingerprint = mapper.fingerprint()
     report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint
@@ -91,6 +101,7 @@ def sync(
             progress=progress,
             missing=report.missing_target_fields,
             full=report.full,
+            deletions_every=deletions_every,
         )
     # Activities last: they attach to the accounts and deals stored above.
     for kind in activity_kinds(mapper):
@@ -98,7 +109,14 @@ def sync(
             progress(f"syncing {kind}")
         report.kinds[kind] = KindCounts(
             *sync_activities(
-                client, mapper, store, kind, clock=clock, run_id=run_id, full=report.full
+                client,
+                mapper,
+                store,
+                kind,
+                clock=clock,
+                run_id=run_id,
+                full=report.full,
+                deletions_every=deletions_every,
             )
         )
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
@@ -117,6 +135,7 @@ def _sync_kind(
     progress: ProgressFn | None,
     missing: set[tuple[str, str]],
     full: bool,
+    deletions_every: timedelta,
 ) -> KindCounts:
     counts = KindCounts()
     fields = mapper.read_fields(kind)
@@ -149,6 +168,8 @@ def _sync_kind(
             f"{kind}:deleted",
             lambda ids: store.mark_deleted(kind, ids, clock()),
             clock=clock,
+            every=deletions_every,
+            force=full,
         )
     return counts
 
@@ -167,6 +188,7 @@ def _read_pages(
     full: bool,
 ) -> None:
     build, save = _reader_and_writer(mapper, store, kind)
+    target = _target_module(mapper, kind)
     cursor = store.cursor(kind)
     since = None if full else cursor
     for page in client.iter_pages(module, fields, modified_since=since):
@@ -196,15 +218,25 @@ def _read_pages(
             store.mark_deleted(kind, left_out, now)
             store.clear_skips(kind, left_out)
         store.clear_skips(kind, [item.crm_id for item in good])
-        store.save_crm_values(module, {rid: v for rid, v in current.items() if v}, now)
+        with store.engine.begin() as conn:
+            changed = save_crm_values(conn, module, {r: v for r, v in current.items() if v}, now)
+            if target is not None:
+                # The push plans again what the CRM changed, and accounts it may now know.
+                changes.mark(
+                    conn, target, [i.crm_id for i in good] if kind == "accounts" else changed
+                )
         counts.stored += len(good)
         # The cursor moves only once the page is stored: a crash here re-reads, never loses.
-        newest = page.newest_modified
-        if newest is not None and (cursor is None or newest > cursor):
-            store.set_cursor(kind, newest, now)
-            cursor = newest
+        cursor = advance(store, kind, page, cursor, now)
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
+
+
+def _target_module(mapper: Mapper, kind: str) -> str | None:
+    """The module the push writes for records of ``kind``, if it writes them."""
+    targets = mapper.spec.targets
+    target = {"engagements": targets.engagements, "accounts": targets.accounts}.get(kind)
+    return target.module if target is not None else None
 
 
 def _reader_and_writer(

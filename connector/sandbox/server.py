@@ -15,11 +15,11 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,6 +47,9 @@ _MAX_PER_PAGE = 200  # §2
 _DISCRETE_LIMIT = 2000  # §2: page/per_page reach the first 2000 records only
 _PAGE_TOKEN_LIMIT = 100_000  # §2: page_token reaches up to 100,000 records
 _MAX_WRITE = 100  # §4: maxItems=100 per update call
+#: Daily API credits of the sandbox's org unless told otherwise: Professional with 100 user
+#: licences (§6: 50,000 + 500 per licence), far above what tests and benchmarks spend.
+DEFAULT_DAILY_CREDITS = 100_000
 _TOKENS_PER_WINDOW = 10  # §1 [TV]: 10 access tokens per refresh token per 10 minutes
 _TOKEN_WINDOW = timedelta(minutes=10)
 _MAX_ACTIVE_TOKENS = 15  # §1 [TV]: the 16th token invalidates the oldest
@@ -128,6 +131,7 @@ class _DropConnection(Exception):
 class _Reply:
     status: int
     body: Any = None  # dict -> JSON, str -> text/plain, None -> empty body
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,9 +165,14 @@ class SandboxCRM(ServedOnThread):
         client_secret: str = "sandbox-client-secret",
         refresh_token: str = "sandbox-refresh-token",
         plugin_fields: bool = True,
+        daily_credits: int = DEFAULT_DAILY_CREDITS,
     ) -> None:
         """``plugin_fields=False``: an org where the plugin's target custom fields do not exist
         yet (neither in metadata nor in records), so creating them over the API can be tested.
+
+        ``daily_credits``: the org's API credits per rolling 24 hours (§6). Once half are used,
+        every answer says how many are left (``X-API-CREDITS-REMAINING``); once none are left,
+        calls are refused with 429. ``spend_credits`` spends some as another integration would.
         """
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.token_ttl_seconds = token_ttl_seconds
@@ -175,6 +184,10 @@ class SandboxCRM(ServedOnThread):
         self.calls: list[tuple[str, str]] = []
         self.last_update_body: dict[str, Any] | None = None
         self._credits = 0  # guarded by _calls_lock
+        self.daily_credits = daily_credits
+        #: (when, credits) of every charge in the last 24 hours, whoever spent them; not
+        #: forgotten by reset_calls(): it is the org's usage, not the test's call log.
+        self._usage: deque[tuple[datetime, int]] = deque()  # guarded by _calls_lock
 
         self._lock = threading.RLock()
         self._calls_lock = threading.Lock()
@@ -226,6 +239,23 @@ class SandboxCRM(ServedOnThread):
         """
         with self._calls_lock:
             return self._credits
+
+    def spend_credits(self, credits: int) -> None:
+        """Spend org credits as another integration of the org would (not in credits_used)."""
+        with self._calls_lock:
+            self._usage.append((self._now(), credits))
+
+    @property
+    def org_credits_used(self) -> int:
+        """Credits the org spent in the rolling 24 hours (this connector and others)."""
+        with self._calls_lock:
+            return self._org_used_locked()
+
+    def _org_used_locked(self) -> int:
+        since = self._now() - timedelta(hours=24)
+        while self._usage and self._usage[0][0] <= since:
+            self._usage.popleft()
+        return sum(credits for _, credits in self._usage)
 
     def expire_tokens(self) -> None:
         """Invalidate every access token issued so far (simulates expiry mid-sync)."""
@@ -362,6 +392,20 @@ class SandboxCRM(ServedOnThread):
     def _charge(self, credits: int) -> None:
         with self._calls_lock:
             self._credits += credits
+            self._usage.append((self._now(), credits))
+
+    def _credit_headers(self) -> dict[str, str]:
+        """§6: ``X-API-CREDITS-REMAINING`` once half the daily credits are used (the format,
+        a plain count, is UNCONFIRMED)."""
+        with self._calls_lock:
+            used = self._org_used_locked()
+        if used * 2 < self.daily_credits:
+            return {}
+        return {"X-API-CREDITS-REMAINING": str(max(0, self.daily_credits - used))}
+
+    def _out_of_credits(self) -> bool:
+        with self._calls_lock:
+            return self._org_used_locked() >= self.daily_credits
 
     def _random_hex(self, n: int) -> str:
         return f"{self._secure_random.getrandbits(n * 4):0{n}x}"
@@ -433,26 +477,36 @@ class SandboxCRM(ServedOnThread):
             denied = self._check_auth(headers.get("Authorization"))
             if denied is not None:
                 return denied
+            if self._out_of_credits():
+                # §6: 429 also means the daily credits ran out (UNCONFIRMED: Zoho's exact body).
+                return _Reply(429, dict(_TOO_MANY), self._credit_headers())
             if self.latency_seconds > 0:
                 time.sleep(self.latency_seconds)
             if kind != "update":  # updates cost by record count, charged in _update()
                 self._charge(_FLAT_CREDITS[kind])
-            if kind == "fields":
-                return self._get_fields(query)
-            if kind == "field":
-                return self._get_field(parts[2], query)
-            if kind == "create_fields":
-                return self._create_fields(query, body)
-            if kind == "get_records":
-                return self._get_records(parts[0], query, headers.get("If-Modified-Since"))
-            if kind == "deleted":
-                return self._get_deleted(parts[0], query, headers.get("If-Modified-Since"))
-            if kind == "create_tasks":
-                return self._create_tasks(body)
-            return self._update(parts[0], body)
+            reply = self._dispatch_api(kind, parts, query, headers, body)
+            reply.headers.update(self._credit_headers())
+            return reply
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _dispatch_api(
+        self, kind: str, parts: list[str], query: dict[str, str], headers: Any, body: bytes
+    ) -> _Reply:
+        if kind == "fields":
+            return self._get_fields(query)
+        if kind == "field":
+            return self._get_field(parts[2], query)
+        if kind == "create_fields":
+            return self._create_fields(query, body)
+        if kind == "get_records":
+            return self._get_records(parts[0], query, headers.get("If-Modified-Since"))
+        if kind == "deleted":
+            return self._get_deleted(parts[0], query, headers.get("If-Modified-Since"))
+        if kind == "create_tasks":
+            return self._create_tasks(body)
+        return self._update(parts[0], body)
 
     # ---- GET /settings/fields (§5)
 
@@ -1203,9 +1257,16 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
             crm._record_call("unknown", path)
             return _Reply(404, dict(_NOT_FOUND))
 
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # The Date header, from the sandbox's clock (injected in tests) as Zoho's servers
+            # send theirs: the client judges how old a Modified_Time is by it.
+            return format_datetime(crm._now(), usegmt=True)
+
         def _send(self, reply: _Reply) -> None:
             self.send_response(reply.status)
             self.send_header("X-Sandbox-CRM", "not-a-real-CRM")
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
             if reply.status in (204, 304):
                 self.end_headers()  # no body and no Content-Length (RFC 9110)
                 return

@@ -9,6 +9,18 @@ bounded by re-reading from the last ``Modified_Time`` seen, inclusive.
 Whether v8 still honours ``If-Modified-Since`` is UNCONFIRMED (research/zoho.md §2): the 2025
 OAS lists it, the 2026 generated docs omit it. Both readings are handled: records older than
 the requested instant are dropped here, so an ignored header costs reads but never correctness.
+
+The header is inclusive (records modified at that second come back) and ``Modified_Time`` has
+whole seconds, so resuming from the newest time seen re-reads that second's records: one page
+for a few edits, many after a push that wrote thousands of records in one second. A read whose
+first answer came ``SETTLED_AFTER`` or more after its newest record's second (by Zoho's own
+``Date`` header, not this machine's clock) cannot have missed a record of that second still
+being written; its last page then says to resume one second later (``RecordPage.resume_from``),
+as Airbyte's connector does unconditionally (research/zoho.md §2).
+
+Every answer may carry ``X-API-CREDITS-REMAINING`` (sent once half the org's daily credits are
+used, §6): it is handed to the credit meter, which trusts it over its own count when it is
+lower (other integrations of the org spend the same credits).
 """
 
 from __future__ import annotations
@@ -16,7 +28,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -51,6 +64,8 @@ API_PATH = "/crm/v8"
 PAGE_SIZE = 200
 #: ``page`` reaches only the first 2,000 records; past that ``page_token`` is required.
 DISCRETE_PAGE_LIMIT_RECORDS = 2000
+#: ``page_token`` reaches only the first 100,000 records of a query (§2).
+PAGE_TOKEN_LIMIT_RECORDS = 100_000
 #: Zoho accepts at most 50 field API names in ``fields``.
 MAX_FIELDS_PER_CALL = 50
 #: Insert/update/upsert take at most 100 records per call.
@@ -60,6 +75,11 @@ WRITE_BATCH_SIZE = 100
 FIELD_CREATE_BATCH_SIZE = 5
 #: §6: insert/update/upsert cost 1 credit per 10 records (so at most 10 per call of 100).
 RECORDS_PER_WRITE_CREDIT = 10
+#: How long after a second a read must begin for no record of that second to be still in
+#: flight (a write call of 100 records with workflows takes seconds; a minute is generous).
+SETTLED_AFTER = timedelta(seconds=60)
+#: §6: the org's credits left in its rolling 24 hours, sent once half are used.
+CREDITS_REMAINING_HEADER = "X-API-CREDITS-REMAINING"
 #: 401 codes that mean "this access token is no longer good" (AUTHENTICATION_FAILURE is also
 #: returned for expired tokens in the wild: rikas/zoho_hub#34).
 TOKEN_REFUSED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
@@ -146,6 +166,11 @@ class ZohoClient:
         page = 1
         page_token: str | None = None
         seen_tokens: set[str] = set()
+        #: Zoho's clock when the read began, and the newest modification seen so far.
+        began: datetime | None = None
+        newest_seen: datetime | None = None
+        #: Records this query returned so far (a query reaches 100,000 at most).
+        fetched = 0
         while True:
             params = dict(base_params)
             if page_token:
@@ -153,22 +178,45 @@ class ZohoClient:
             else:
                 params["page"] = page
             response = self._call("GET", f"/{module}", params=params, extra_headers=headers)
+            if began is None:
+                began = _server_time(response)
             if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
                 return
             payload = self._json(response)
             records = payload.get("data") or []
             info = payload.get("info") or {}
+            fetched += len(records)
             if modified_since is not None:
                 records = [r for r in records if _modified_at_or_after(r, modified_since)]
             more = bool(info.get("more_records"))
+            newest = _newest_modified(records)
+            if newest is not None and (newest_seen is None or newest > newest_seen):
+                newest_seen = newest
             yield RecordPage(
                 module=module,
                 records=records,
                 more_records=more,
-                newest_modified=_newest_modified(records),
+                newest_modified=newest,
+                resume_from=None if more else _resume_after(newest_seen, began),
             )
             if not more:
                 return
+            if fetched >= PAGE_TOKEN_LIMIT_RECORDS:
+                # §2: page_token reaches the first 100,000 records only. The rest come sorted
+                # by Modified_Time from a new query starting at the newest second read (that
+                # second's records are read twice: storing is idempotent).
+                if newest_seen is None or (
+                    modified_since is not None and newest_seen <= modified_since
+                ):
+                    raise ConnectorError(
+                        f"more than {PAGE_TOKEN_LIMIT_RECORDS} {module} records were modified "
+                        "in the same second; Get Records cannot page past them"
+                    )
+                modified_since = newest_seen
+                headers = {"If-Modified-Since": format_zoho_datetime(modified_since)}
+                page, page_token, fetched = 1, None, 0
+                seen_tokens.clear()
+                continue
             next_token = info.get("next_page_token")
             if page * PAGE_SIZE < DISCRETE_PAGE_LIMIT_RECORDS and not page_token:
                 page += 1
@@ -502,6 +550,7 @@ class ZohoClient:
             response = self._transport.request(
                 method, url, idempotent=idempotent, headers=headers, params=params, json=json
             )
+            self._note_credits(response)
             if response.status_code != HTTPStatus.UNAUTHORIZED:
                 break
             code, _, message = describe_crm_error(_safe_json(response))
@@ -517,6 +566,20 @@ class ZohoClient:
         if response.status_code >= 400 and not _is_item_results(response, results_key):
             raise self._error_for(response, method, path)
         return response
+
+    def _note_credits(self, response: requests.Response) -> None:
+        """Hand Zoho's count of the org's remaining credits to the meter, when it sent one."""
+        if self._meter is None:
+            return
+        text = response.headers.get(CREDITS_REMAINING_HEADER)
+        if text is None:
+            return
+        try:
+            remaining = int(text.strip())
+        except ValueError:
+            log.warning("ignoring %s: %r is not a number", CREDITS_REMAINING_HEADER, text[:40])
+            return
+        self._meter.crm_remaining(remaining)
 
     @staticmethod
     def _error_for(response: requests.Response, method: str, path: str) -> ConnectorError:
@@ -616,6 +679,25 @@ def _modified_at_or_after(record: Mapping[str, Any], since: datetime) -> bool:
         return parse_zoho_datetime(value) >= since
     except ValueError:
         return True
+
+
+def _server_time(response: requests.Response) -> datetime | None:
+    """The ``Date`` header: Zoho's clock, the one ``Modified_Time`` is written by."""
+    text = response.headers.get("Date")
+    if not text:
+        return None
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _resume_after(newest: datetime | None, began: datetime | None) -> datetime | None:
+    """One second after ``newest`` if the read began long enough after it, else None."""
+    if newest is None or began is None or began - newest < SETTLED_AFTER:
+        return None
+    return newest + timedelta(seconds=1)
 
 
 def _newest_modified(records: Sequence[Mapping[str, Any]]) -> datetime | None:

@@ -507,3 +507,38 @@ credit_usage = sa.Table(
     sa.Column("credits", sa.Integer, nullable=False),
     sa.Column("calls", sa.Integer, nullable=False),
 )
+
+
+# --- Incremental push (jobs/changes.py; migration 0011) -----------------------------------------
+
+#: Per engagement, what the push last planned from: the engagement's roll-up columns and a copy
+#: of its health values (NULL when it had none). An engagement whose row here differs from the
+#: store's is planned again; one that matches needs no planning. Every value column of
+#: ``engagement_health`` must be copied here (tests/store/test_push_changes.py checks it).
+push_basis = sa.Table(
+    "push_basis",
+    metadata,
+    sa.Column("engagement_id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("risk_score", sa.Integer),
+    sa.Column("risk_level", sa.String(16)),
+    #: The health's drivers as JSON text (PostgreSQL's json type cannot be compared).
+    sa.Column("drivers", sa.Text),
+    sa.Column("sla_status", sa.String(32)),
+    sa.Column("nps", sa.Integer),
+    sa.Column("csat", sa.Float),
+    sa.Column("updated_at", UtcDateTime()),
+    sa.Column("sla_compliance", sa.Float),
+    sa.Column("next_sla_deadline", UtcDateTime()),
+)
+
+#: Records of a target module that the next push must plan again whatever the basis says: the
+#: sync saw their CRM values change, or an engagement of an account changed or left.
+push_dirty = sa.Table(
+    "push_dirty",
+    metadata,
+    sa.Column("module", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+)

@@ -458,56 +458,10 @@ class Store:
         with self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query)]
 
-    # --- field state: what was written, what the CRM holds ------------------------------------
-    def field_states(self, module: str) -> dict[tuple[str, str], FieldState]:
-        query = sa.select(t.field_state).where(t.field_state.c.module == module)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return {
-            (r["record_id"], r["field"]): FieldState(
-                r["written_value"], r["crm_value"], r["crm_seen_at"] is not None
-            )
-            for r in rows
-        }
-
-    def save_crm_values(
-        self, module: str, values: dict[str, dict[str, Any]], seen_at: datetime
-    ) -> None:
-        """Remember what the CRM held, per record and target field, at this sync."""
-        rows = [
-            {"module": module, "record_id": rid, "field": f, "crm_value": v, "crm_seen_at": seen_at}
-            for rid, fields in values.items()
-            for f, v in fields.items()
-        ]
-        self._upsert(t.field_state, rows, ["module", "record_id", "field"])
-
-    def save_written(
-        self, module: str, values: dict[str, dict[str, Any]], written_at: datetime
-    ) -> None:
-        """Remember what was written; the CRM now holds the same."""
-        rows = [
-            {
-                "module": module,
-                "record_id": rid,
-                "field": f,
-                "written_value": v,
-                "written_at": written_at,
-                "crm_value": v,
-                "crm_seen_at": written_at,
-            }
-            for rid, fields in values.items()
-            for f, v in fields.items()
-        ]
-        self._upsert(t.field_state, rows, ["module", "record_id", "field"])
+    # Field state (what was written, what the CRM holds) is read and written a chunk of records
+    # at a time by jobs/store/field_states.py; the push replaces conflicts (jobs/push.py).
 
     # --- conflicts -----------------------------------------------------------------------------
-    def replace_conflicts(self, module: str, rows: Sequence[dict[str, Any]]) -> None:
-        """The conflicts standing now in ``module``: older ones are resolved or superseded."""
-        with self.engine.begin() as conn:
-            conn.execute(t.conflicts.delete().where(t.conflicts.c.module == module))
-            if rows:
-                conn.execute(t.conflicts.insert(), [{"module": module, **r} for r in rows])
-
     def conflicts(self, limit: int = 50) -> list[ConflictRow]:
         query = sa.select(t.conflicts).order_by(
             t.conflicts.c.module, t.conflicts.c.record_id, t.conflicts.c.field

@@ -377,6 +377,140 @@ def test_records_older_than_modified_since_are_dropped_when_the_header_is_ignore
     assert page.newest_modified == datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)
 
 
+def test_past_the_records_one_query_can_page_through_a_new_query_starts_at_the_newest_second(
+    ordered: responses.RequestsMock, client: ZohoClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 4)  # §2: 100,000
+    at_11 = "2026-11-20T11:00:00+00:00"
+    add_token(ordered)
+    ordered.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("1", "2026-11-20T10:00:00+00:00"), deal("2")], more=True),
+    )
+    ordered.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("3", "2026-11-20T10:30:00+00:00"), deal("4", at_11)], more=True),
+    )
+    # The new query repeats the second it starts at: record 4 comes back.
+    ordered.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("4", at_11), deal("5", "2026-11-20T12:00:00+00:00")], more=False),
+    )
+
+    pages = read_all(client, modified_since=SINCE)
+
+    assert [[r["id"] for r in page] for page in pages] == [["1", "2"], ["3", "4"], ["4", "5"]]
+    third = calls_to(ordered, DEALS_URL)[2]
+    assert third.request.headers["If-Modified-Since"] == "2026-11-20T11:00:00+00:00"
+    assert query(third)["page"] == "1" and "page_token" not in query(third)
+
+
+def test_more_records_in_one_second_than_a_query_reaches_is_an_error(
+    ordered: responses.RequestsMock, client: ZohoClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 2)
+    add_token(ordered)
+    same = "2026-11-20T10:00:00+00:00"
+    for _ in range(2):
+        ordered.add(
+            responses.GET, DEALS_URL, json=page_body([deal("1", same), deal("2", same)], more=True)
+        )
+
+    with pytest.raises(ConnectorError, match="modified in the same second"):
+        read_all(client, modified_since=SINCE)
+
+
+@pytest.mark.parametrize(
+    ("served_at", "resume"),
+    [
+        pytest.param(
+            "Fri, 20 Nov 2026 10:01:00 GMT",
+            datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
+            id="a-minute-after-the-newest-second-resumes-past-it",
+        ),
+        pytest.param("Fri, 20 Nov 2026 10:00:59 GMT", None, id="sooner-re-reads-that-second"),
+    ],
+)
+def test_a_read_resumes_past_its_newest_second_once_zoho_s_clock_shows_it_settled(
+    rsps: responses.RequestsMock, client: ZohoClient, served_at: str, resume: datetime | None
+) -> None:
+    add_token(rsps)
+    newest = deal("2", "2026-11-20T10:00:00+00:00")
+    rsps.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("1", "2026-11-20T09:00:00+00:00"), newest], more=True),
+        headers={"Date": served_at},
+    )
+    rsps.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("3", "2026-11-20T09:30:00+00:00")], more=False),
+        headers={"Date": "Fri, 20 Nov 2026 11:00:00 GMT"},  # later pages do not count
+    )
+
+    first, last = client.iter_pages("Deals", ["Deal_Name"], modified_since=SINCE)
+
+    # Only a read's last page says where to resume: a crash between pages re-reads one page.
+    assert first.resume_from is None
+    assert last.newest_modified == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    assert last.resume_from == resume
+
+
+def test_without_a_date_header_a_read_resumes_at_its_newest_second(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    (page,) = client.iter_pages("Deals", ["Deal_Name"], modified_since=SINCE)
+
+    assert page.resume_from is None
+
+
+class RecordingMeter:
+    """A credit meter that allows everything and remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.charged: list[int] = []
+        self.remaining: list[int] = []
+
+    def charge(self, credits: int) -> None:
+        self.charged.append(credits)
+
+    def crm_remaining(self, remaining: int) -> None:
+        self.remaining.append(remaining)
+
+
+def test_zoho_s_count_of_remaining_credits_reaches_the_meter(
+    rsps: responses.RequestsMock, tokens: ZohoTokenManager, transport: HttpTransport
+) -> None:
+    meter = RecordingMeter()
+    client = ZohoClient(tokens, transport, meter=meter)
+    add_token(rsps)
+    rsps.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("1")], more=True),
+        headers={"X-API-CREDITS-REMAINING": "2000"},  # sent once half the credits are used
+    )
+    rsps.add(
+        responses.GET,
+        DEALS_URL,
+        json=page_body([deal("2")], more=True),
+        headers={"X-API-CREDITS-REMAINING": "not a number"},
+    )
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("3")], more=False))
+
+    assert len(read_all(client)) == 3
+
+    assert meter.charged == [1, 1, 1]
+    assert meter.remaining == [2000]  # the garbled count is ignored, the absent one too
+
+
 # --- errors and retries ------------------------------------------------------------------------
 def test_refused_token_is_refreshed_once_and_the_call_resent(
     ordered: responses.RequestsMock, client: ZohoClient, sleeps: list[float]

@@ -75,7 +75,8 @@ def test_activities_become_touchpoints_and_a_slipped_status_meeting_shows(
         What_Id={"id": deal_id, "name": deals[deal_id]["Deal_Name"]},
         **{"$se_module": "Deals"},
     )
-    clock.advance(minutes=5)
+    # An hour after the first run: deletions are looked for hourly ([crm.zoho]).
+    clock.advance(minutes=55)
     second = run_job(conn, Job.RUN)
     assert second.status == "ok"
     assert second.sync is not None

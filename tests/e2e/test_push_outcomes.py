@@ -88,8 +88,20 @@ def test_deleted_deals_leave_the_working_set(
     clock.advance(minutes=5)
     sandbox.delete("Deals", gone)
     clock.advance(minutes=5)
+    # Within the hour: deletions are not looked for yet ([crm.zoho] deleted_check_every_hours).
+    sandbox.reset_calls()
+    early = run_job(conn, Job.SYNC)
+    assert early.sync is not None and early.sync.kinds["engagements"].deleted == 0
+    assert sandbox.count("deleted") == 0
+    assert gone in {e.crm_id for e in conn.store.engagements()}
+    clock.advance(minutes=50)
     result = run_job(conn, Job.SYNC)
     assert result.sync is not None and result.sync.kinds["engagements"].deleted == 1
+    assert sandbox.count("deleted") == 6  # one look per module: records and activities
+    clock.advance(minutes=5)
+    sandbox.reset_calls()
+    run_job(conn, Job.SYNC, full=True)  # a full sync always looks
+    assert sandbox.count("deleted") == 6
     assert gone not in {e.crm_id for e in conn.store.engagements()}
     assert gone in {e.crm_id for e in conn.store.engagements(include_deleted=True)}
     conn.close()
@@ -104,18 +116,25 @@ def test_an_incremental_sync_reads_only_what_changed(
     sandbox.reset_calls()
     quiet = run_job(conn, Job.SYNC)
     assert quiet.sync is not None
-    # Zoho's If-Modified-Since is inclusive, so the newest records of each module come back.
-    first_reads = quiet.sync.totals()["read"]
-    # One page per module: accounts, contacts, deals, and the calls, meetings and notes.
+    # The first sync began a minute or more after the newest record's second (by the CRM's
+    # Date header): it resumed past that second, so nothing comes back, in one call a module
+    # (accounts, contacts, deals, and the calls, meetings and notes).
+    assert quiet.sync.totals()["read"] == 0
     assert sandbox.count("get_records") == 6
     deal_id = sorted(sandbox.records("Deals"))[5]
     sandbox.edit("Deals", deal_id, Stage="Closed Lost")
-    clock.advance(minutes=5)
-    changed = run_job(conn, Job.SYNC)
+    changed = run_job(conn, Job.SYNC)  # in the same second as the edit
     assert changed.sync is not None
-    assert changed.sync.kinds["engagements"].read <= first_reads + 1
+    assert changed.sync.kinds["engagements"].read == 1
     lost = {e.crm_id: e for e in conn.store.engagements()}[deal_id]
     assert lost.status.value == "closed_lost"
+    # That second had not passed when the read began: the next sync reads it again, once.
+    clock.advance(minutes=5)
+    again = run_job(conn, Job.SYNC)
+    clock.advance(minutes=5)
+    after = run_job(conn, Job.SYNC)
+    assert again.sync is not None and after.sync is not None
+    assert (again.sync.kinds["engagements"].read, after.sync.kinds["engagements"].read) == (1, 0)
     conn.close()
 
 

@@ -47,6 +47,26 @@ def test_five_thousand_deals_sync_in_one_call_per_200(
         conn.close()
 
 
+def test_a_module_with_more_records_than_page_tokens_reach_is_read_whole(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Zoho's page tokens reach 100,000 records (§2); here 2,400, in the sandbox and the client.
+    monkeypatch.setattr("connector.sandbox.server._PAGE_TOKEN_LIMIT", 2400)
+    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 2400)
+    with SandboxCRM(deals=5000, accounts=300, clock=clock) as crm:
+        conn = open_connection(crm, sqlite_url, tmp_path, clock)
+        result = run_job(conn, Job.SYNC)
+        assert result.status == "ok", result.message
+        skipped = {s.record_id for s in conn.store.skips(limit=10_000)}
+        stored = {e.crm_id for e in conn.store.engagements()}
+        assert stored | skipped == set(crm.records("Deals"))
+        # Two more queries, each re-reading its first second's records: a page or two more.
+        assert (
+            math.ceil(5000 / 200) < crm.count("get_records", "Deals") <= math.ceil(5000 / 200) + 2
+        )
+        conn.close()
+
+
 def test_second_run_writes_nothing_and_seven_changes_make_one_write(
     sandbox: SandboxCRM, clock: FakeClock, store_url: str, tmp_path: Path
 ) -> None:

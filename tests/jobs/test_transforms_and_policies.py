@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobs.admin import rename_in_mapping
-from jobs.push import decide
+from jobs.plan import decide
 from jobs.store.store import FieldState
 from mappings.engine import format_target
 from mappings.spec import SourceField, TargetField, WritePolicy, default_mapping_path

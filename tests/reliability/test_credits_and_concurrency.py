@@ -87,6 +87,67 @@ def test_a_job_stops_before_exceeding_the_budget_and_status_shows_the_usage(
     assert f"API credits used in the last 24 hours: {used} of the daily budget 20" in shown.output
 
 
+def test_zoho_s_lower_count_of_the_org_s_credits_is_believed_over_the_budget(
+    store: Store, clock: FakeClock
+) -> None:
+    meter = StoreCreditMeter(store, budget=1000, clock=clock)
+    meter.charge(1)
+    meter.crm_remaining(25)  # other integrations of the org spent most of its credits
+    meter.charge(10)
+    meter.charge(10)
+    with pytest.raises(CreditBudgetExceededError, match="the CRM reports 5 API credits left"):
+        meter.charge(10)
+    meter.charge(5)
+    assert credits_used(store, clock()) == 26  # the refused call was not counted
+    # Another job of the connection starts from Zoho's count, less what was charged since
+    # (whole minutes: the call charged in the minute before the count is taken off too).
+    clock.advance(minutes=2)
+    with pytest.raises(CreditBudgetExceededError, match="the CRM reports 0 API credits left"):
+        StoreCreditMeter(store, budget=1000, clock=clock).charge(1)
+    # A count older than the 24-hour window says nothing any more.
+    clock.advance(hours=24)
+    StoreCreditMeter(store, budget=1000, clock=clock).charge(10)
+
+
+def test_the_budget_still_binds_when_zoho_counts_more_credits_left(
+    store: Store, clock: FakeClock
+) -> None:
+    meter = StoreCreditMeter(store, budget=20, clock=clock)
+    meter.crm_remaining(40_000)
+    meter.charge(15)
+    with pytest.raises(CreditBudgetExceededError, match="budget of 20"):
+        meter.charge(10)
+
+
+def test_a_run_stops_before_the_org_s_shared_credits_run_out_and_status_shows_zoho_s_count(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxCRM(clock=clock, daily_credits=1000) as crm:
+        config = config_with(crm, sqlite_url, tmp_path, "")
+        conn = connect(load_settings(config, sandbox_env(crm)), clock=clock)
+        assert run_job(conn, Job.SYNC).status == "ok"
+        assert run_job(conn, Job.SCORE).status == "ok"
+        # Other integrations leave the org 25 credits: the first push needs about 40.
+        crm.spend_credits(1000 - crm.org_credits_used - 25)
+        clock.advance(minutes=15)
+        crm.reset_calls()
+        result = run_job(conn, Job.RUN)  # its sync's answers carry Zoho's count
+        assert result.status == "stopped"
+        assert result.message is not None and "the CRM reports" in result.message
+        assert "for the whole org" in result.message
+        assert crm.org_credits_used <= 1000  # stopped in time: Zoho never refused a call
+        assert crm.count("update") >= 1  # it wrote what the credits allowed, and says so
+        assert result.push is not None and result.push.written > 0
+        assert crm.credits_used <= 25
+        conn.close()
+        shown = CliRunner(env={**sandbox_env(crm), "COLUMNS": "200"}).invoke(
+            main, ["--config", str(config), "status"]
+        )
+    assert shown.exit_code == 0, shown.output
+    left = 1000 - crm.org_credits_used
+    assert f"the CRM reported {left} API credits left for the whole org" in shown.output
+
+
 def test_the_default_budget_comes_from_the_edition_table(tmp_path: Path) -> None:
     path = tmp_path / "engage.toml"
     base = '[crm]\nkind = "zoho"\n{extra}\n[crm.zoho]\naccounts_url = "https://accounts.zoho.com"\n'

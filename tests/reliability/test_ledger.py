@@ -16,7 +16,7 @@ from jobs.cli import main
 from jobs.config import load_settings
 from jobs.demo import sandbox_env
 from jobs.ledger import Ledger, RowStatus
-from jobs.push import plan
+from jobs.plan import plan
 from jobs.runner import Job, connect, run_job
 from tests.conftest import FakeClock, write_sandbox_config
 

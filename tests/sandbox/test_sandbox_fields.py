@@ -320,3 +320,28 @@ def test_a_250_row_update_costs_25_credits_in_3_calls_as_the_client_estimates(
     assert all(o.status is WriteStatus.WRITTEN for o in outcomes)
     assert (empty_org.count("update", "Deals"), empty_org.credits_used) == (3, 10 + 10 + 5)
     assert client.write_cost(250) == (3, 25)
+
+
+def test_remaining_credits_are_announced_once_half_are_used_and_none_left_is_a_429() -> None:
+    with SandboxCRM(accounts=20, deals=50, clock=fixed_clock, daily_credits=10) as crm:
+        token = get_token(crm)
+        params = {"fields": "Deal_Name"}
+        quiet = [api(crm, "GET", "/Deals", token, params=params) for _ in range(4)]
+        assert all("X-API-CREDITS-REMAINING" not in r.headers for r in quiet)
+        # Another integration of the org spends credits too; the count is the org's.
+        crm.spend_credits(2)
+        fifth = api(crm, "GET", "/Deals", token, params=params)
+        assert fifth.headers["X-API-CREDITS-REMAINING"] == "3"  # 7 of 10 used
+        for _ in range(3):
+            api(crm, "GET", "/Deals", token, params=params)
+        refused = api(crm, "GET", "/Deals", token, params=params)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "TOO_MANY_REQUESTS"
+        assert refused.headers["X-API-CREDITS-REMAINING"] == "0"
+        assert (crm.credits_used, crm.org_credits_used) == (8, 10)
+
+
+def test_the_date_header_is_the_sandbox_s_own_clock(full_org: SandboxCRM) -> None:
+    token = get_token(full_org)
+    response = api(full_org, "GET", "/Deals", token, params={"fields": "Deal_Name"})
+    assert response.headers["Date"] == "Mon, 23 Nov 2026 08:00:00 GMT"

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs.store import Store
+from jobs.store.field_states import save_crm_values, save_written, states_of
 from mappings.domain import (
     Driver,
     Engagement,
@@ -87,12 +88,13 @@ def test_health_and_history(store: Store) -> None:
 
 
 def test_field_state_keeps_written_and_crm_values_apart(store: Store) -> None:
-    store.save_written("Deals", {"D1": {"Score": 62, "Level": "High"}}, NOW)
-    store.save_crm_values("Deals", {"D1": {"Score": 70}}, NOW)
-    states = store.field_states("Deals")
-    assert states[("D1", "Score")].written_value == 62
-    assert states[("D1", "Score")].crm_value == 70
-    assert states[("D1", "Level")].crm_value == "High"
+    with store.engine.begin() as conn:
+        save_written(conn, "Deals", [("D1", {"Score": 62, "Level": "High"})], NOW)
+        save_crm_values(conn, "Deals", {"D1": {"Score": 70}}, NOW)
+        states = states_of(conn, "Deals", ["D1"])["D1"]
+    assert states["Score"].written_value == 62
+    assert states["Score"].crm_value == 70
+    assert states["Level"].crm_value == "High"
 
 
 def test_job_lock_is_exclusive_until_released_or_expired(store: Store) -> None:

@@ -1,0 +1,384 @@
+"""Plan: health -> the values the plugin wants in the CRM -> what to write, a chunk at a time.
+
+Per record and field, the target's write policy decides (``mappings.spec.WritePolicy``):
+
+- ``always``: write when the wanted value differs from what the plugin last wrote, or from
+  what the CRM held at the last sync.
+- ``if_empty``: write only into an empty field; a value already there is never replaced.
+- ``keep_human_edits``: when the CRM value differs from what the plugin last wrote, a person
+  changed it: leave it, and list the conflict (``engage status``) until it is resolved.
+
+Records are planned in chunks of ``CHUNK_SIZE`` engagements (or accounts), each read from the
+store, computed and compared on its own: memory stays flat at any portfolio size, and the push
+writes one chunk while the next is planned. ``plan`` gathers every chunk into one plan (what
+`engage plan` shows); the push plans only the records that changed (jobs/changes.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.base import FieldMeta
+from jobs.changes import Changes, copied_health_columns
+from jobs.health import roll_up_accounts
+from jobs.mapping_check import value_problem
+from jobs.store import FieldState, Store
+from jobs.store import schema as t
+from jobs.store.field_states import states_of
+from mappings.domain import AccountHealth, Engagement, EngagementHealth, EngagementStatus
+from mappings.engine import Mapper
+from mappings.spec import TargetField, WritePolicy
+
+#: Engagements per chunk (accounts per chunk: a tenth of it, each with its engagements).
+CHUNK_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """One record's changed fields: field -> (old, new)."""
+
+    module: str
+    record_id: str
+    changes: dict[str, tuple[Any, Any]]
+
+    def values(self) -> dict[str, Any]:
+        """Field -> new value (the same dictionary each time: do not change it)."""
+        return self._values
+
+    @functools.cached_property
+    def _values(self) -> dict[str, Any]:
+        return {name: new for name, (_old, new) in self.changes.items()}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A field a person changed in the CRM since the plugin wrote it; left alone."""
+
+    module: str
+    record_id: str
+    field: str
+    crm_value: Any
+    written_value: Any
+    wanted_value: Any
+
+
+@dataclass(frozen=True)
+class InvalidValue:
+    """A value the CRM would refuse, found before writing (needs field metadata)."""
+
+    module: str
+    record_id: str
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Plan:
+    writes: list[PlannedWrite] = field(default_factory=list)
+    unchanged: int = 0
+    #: (module, record id) of each unchanged record, for the row ledger.
+    unchanged_rows: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    invalid: list[InvalidValue] = field(default_factory=list)
+    #: (module, record id) of every record planned, whatever the outcome (a record with no
+    #: values to want, say a lost deal, is planned too: it was looked at).
+    planned: list[tuple[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "update": len(self.writes),
+            "unchanged": self.unchanged,
+            "conflict": len(self.conflicts),
+            "invalid": len(self.invalid),
+        }
+
+    def rows_by_module(self) -> dict[str, int]:
+        rows: dict[str, int] = {}
+        for write in self.writes:
+            rows[write.module] = rows.get(write.module, 0) + 1
+        return rows
+
+    def extend(self, other: Plan) -> None:
+        self.writes += other.writes
+        self.unchanged += other.unchanged
+        self.unchanged_rows += other.unchanged_rows
+        self.conflicts += other.conflicts
+        self.invalid += other.invalid
+        self.planned += other.planned
+
+
+def plan(
+    mapper: Mapper,
+    store: Store,
+    metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
+) -> Plan:
+    """What a push would write now, every record considered. With ``metadata``, values the CRM
+    would refuse are set apart."""
+    result = Plan()
+    for chunk in plan_chunks(mapper, store, metadata):
+        result.extend(chunk)
+    return result
+
+
+def plan_chunks(
+    mapper: Mapper,
+    store: Store,
+    metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
+    changes: Changes | None = None,
+    *,
+    chunk_size: int | None = None,
+) -> Iterator[Plan]:
+    """The plan, one chunk of one module at a time: engagements first, then accounts. Only the
+    records of ``changes`` when given, else every one. ``chunk_size``: ``CHUNK_SIZE``."""
+    for module, record_ids, wanted in wanted_chunks(mapper, store, changes, chunk_size=chunk_size):
+        with store.engine.connect() as conn:
+            states = states_of(conn, module, list(wanted))
+        fields_meta = metadata.get(module) if metadata is not None else None
+        yield _compare(mapper, module, record_ids, wanted, states, fields_meta)
+
+
+def wanted_chunks(
+    mapper: Mapper,
+    store: Store,
+    changes: Changes | None = None,
+    *,
+    chunk_size: int | None = None,
+) -> Iterator[tuple[str, list[str], dict[str, dict[str, Any]]]]:
+    """(module, record ids looked at, record id -> CRM field -> the value wanted there now),
+    a chunk at a time, for the records of ``changes`` (all when None). A record looked at may
+    want nothing (an engagement without health, an account without engagements)."""
+    chunk_size = chunk_size or CHUNK_SIZE
+    if changes is None:
+        changes = everything(store, mapper)
+    target = mapper.spec.targets.engagements
+    values = _EngagementValues(mapper)
+    for ids in _slices(changes.engagements, chunk_size):
+        with store.engine.connect() as conn:
+            wanted = values.of(conn, ids)
+        yield target.module, ids, wanted
+    accounts = mapper.spec.targets.accounts
+    if accounts is None:
+        return
+    for ids in _slices(changes.accounts, max(1, chunk_size // 10)):
+        with store.engine.connect() as conn:
+            rollups = _rollups_of(conn, ids)
+        yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
+
+
+def everything(store: Store, mapper: Mapper) -> Changes:
+    """Every live engagement and account, as if all had changed."""
+    e, a = t.engagements, t.accounts
+    with store.engine.connect() as conn:
+        engagements = conn.execute(
+            sa.select(e.c.crm_id).where(e.c.deleted_at.is_(None)).order_by(e.c.crm_id)
+        ).scalars()
+        accounts: Iterable[str] = (
+            conn.execute(
+                sa.select(a.c.crm_id).where(a.c.deleted_at.is_(None)).order_by(a.c.crm_id)
+            ).scalars()
+            if mapper.spec.targets.accounts is not None
+            else []
+        )
+        return Changes(list(engagements), list(accounts), full=True)
+
+
+def decide(rule: TargetField, state: FieldState | None, wanted: Any) -> str:
+    """'write', 'same' (nothing to do), 'keep' (policy says leave it) or 'conflict'."""
+    if state is None:
+        return "write" if wanted is not None else "same"
+    crm = state.crm_value if state.crm_seen else state.written_value
+    if rule.policy is WritePolicy.IF_EMPTY:
+        if not _empty(crm):
+            return "same" if same_value(crm, wanted) else "keep"
+        return "write" if wanted is not None else "same"
+    if rule.policy is WritePolicy.KEEP_HUMAN_EDITS and state.crm_seen:
+        edited = not same_value(state.crm_value, state.written_value)
+        if edited and not same_value(state.crm_value, wanted):
+            return "conflict"
+        if edited:
+            return "same"  # the person set what the plugin wants: nothing to do
+    if not same_value(state.written_value, wanted):
+        return "write"
+    if state.crm_seen and not same_value(state.crm_value, wanted):
+        return "write"
+    return "same"
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as the CRM would show them: 5 == 5.0, and one instant in two offsets is one instant."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a == b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) < 1e-9
+    if isinstance(a, str) and isinstance(b, str):
+        if a == b:
+            return True
+        instant_a, instant_b = _instant(a), _instant(b)
+        return instant_a is not None and instant_a == instant_b
+    return bool(a == b)
+
+
+def _compare(
+    mapper: Mapper,
+    module: str,
+    record_ids: Sequence[str],
+    wanted: Mapping[str, Mapping[str, Any]],
+    states: Mapping[str, Mapping[str, FieldState]],
+    fields_meta: Mapping[str, FieldMeta] | None,
+) -> Plan:
+    """One chunk's plan: the wanted values against what was written and what the CRM holds."""
+    result = Plan(planned=[(module, record_id) for record_id in record_ids])
+    rules = mapper.target_rules(module)
+    for record_id in sorted(wanted):
+        changes: dict[str, tuple[Any, Any]] = {}
+        held = states.get(record_id, {})
+        for name, value in wanted[record_id].items():
+            state = held.get(name)
+            decision = decide(rules[name], state, value)
+            if decision == "conflict" and state is not None:
+                result.conflicts.append(
+                    Conflict(module, record_id, name, state.crm_value, state.written_value, value)
+                )
+            elif decision == "write":
+                problem = (
+                    value_problem(fields_meta.get(name), value) if fields_meta is not None else None
+                )
+                if problem:
+                    result.invalid.append(InvalidValue(module, record_id, name, value, problem))
+                else:
+                    changes[name] = (_old(state), value)
+        if changes:
+            result.writes.append(PlannedWrite(module, record_id, changes))
+        else:
+            result.unchanged += 1
+            result.unchanged_rows.append((module, record_id))
+    return result
+
+
+class _EngagementValues:
+    """The values wanted on engagements, from their health as stored.
+
+    Engagements with the same health values want the same CRM values, and a portfolio has far
+    fewer distinct health values than engagements (10,000 deals: about 2,600, all scored at
+    the same time); each distinct one is validated and mapped once, up to ``REMEMBERED``.
+    """
+
+    REMEMBERED = 20_000
+
+    def __init__(self, mapper: Mapper) -> None:
+        self.mapper = mapper
+        self._known: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def of(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Engagement id -> CRM field -> wanted value, for those of ``ids`` that are live
+        engagements with health."""
+        e, h = t.engagements, t.engagement_health
+        # Every value column (the ones the push's basis copies), JSON as its text: a key.
+        names = copied_health_columns()
+        json_columns = {n for n in names if isinstance(h.c[n].type, sa.JSON)}
+        columns = [sa.cast(h.c[n], sa.Text()) if n in json_columns else h.c[n] for n in names]
+        query = (
+            sa.select(h.c.engagement_id, *columns)
+            .join(e, e.c.crm_id == h.c.engagement_id)
+            .where(e.c.deleted_at.is_(None), h.c.engagement_id.in_(ids))
+        )
+        wanted = {}
+        for engagement_id, *row in conn.execute(query):
+            key = tuple(row)
+            values = self._known.get(key)
+            if values is None:
+                if len(self._known) >= self.REMEMBERED:
+                    self._known.clear()
+                fields = dict(zip(names, row, strict=True))
+                for name in json_columns:
+                    fields[name] = json.loads(fields[name]) if fields[name] is not None else None
+                health = EngagementHealth(engagement_id=engagement_id, **fields)
+                values = self._known[key] = self.mapper.engagement_values(health)
+            wanted[engagement_id] = values
+        return wanted
+
+
+def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
+    """The roll-up of each of ``account_ids`` that is a live account with engagements.
+
+    ``roll_up_accounts`` reads, of an engagement that is not active, only which account it
+    belongs to; so active engagements are built in full (with their score) and of the others
+    one per account at most.
+    """
+    e, h, a = t.engagements, t.engagement_health, t.accounts
+    query = (
+        sa.select(
+            e.c.crm_id,
+            e.c.account_id,
+            e.c.status,
+            e.c.name,
+            e.c.stage,
+            h.c.risk_score,
+            h.c.risk_level,
+            h.c.updated_at,
+        )
+        .select_from(e.outerjoin(h, h.c.engagement_id == e.c.crm_id))
+        .where(e.c.deleted_at.is_(None), e.c.account_id.in_(account_ids))
+    )
+    engagements: list[Engagement] = []
+    health: dict[str, EngagementHealth] = {}
+    represented: set[str] = set()
+    active = EngagementStatus.ACTIVE.value
+    for crm_id, account_id, status, name, stage, score, level, updated_at in conn.execute(query):
+        if status != active:
+            if account_id in represented:
+                continue
+            represented.add(account_id)
+        engagement = Engagement(
+            crm_id=crm_id, account_id=account_id, status=status, name=name, stage=stage
+        )
+        engagements.append(engagement)
+        if status == active and score is not None:
+            health[crm_id] = EngagementHealth(
+                engagement_id=crm_id, risk_score=score, risk_level=level, updated_at=updated_at
+            )
+    known = set(
+        conn.execute(
+            sa.select(a.c.crm_id).where(a.c.deleted_at.is_(None), a.c.crm_id.in_(account_ids))
+        ).scalars()
+    )
+    return {
+        account_id: rollup
+        for account_id, rollup in roll_up_accounts(engagements, health).items()
+        if account_id in known
+    }
+
+
+def _slices(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _old(state: FieldState | None) -> Any:
+    if state is None:
+        return None
+    return state.crm_value if state.crm_seen else state.written_value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _instant(text: str) -> datetime | None:
+    if len(text) < 19 or text[4] != "-" or "T" not in text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

@@ -1,0 +1,116 @@
+"""Many rows per statement without SQLAlchemy's per-row parameter machinery, on both databases.
+
+``Connection.execute(statement, list_of_dicts)`` builds a parameter dictionary per row and
+runs it through the compiled statement's processing: for the 70,000 field-state rows of a push
+of 10,000 deals that took 3 s, against 0.5 s for the same rows handed to the driver. Here a
+statement is compiled once per dialect, each column's own bind processor (the JSON serializer,
+`UtcDateTime`, …) is applied to the values directly, and the driver's ``executemany`` gets
+tuples (or dictionaries, for a named paramstyle). What reaches the database is what SQLAlchemy
+would have sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: Where each given column goes in the driver's parameter tuple; None: named parameters.
+    order: tuple[int, ...] | None
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def upsert_many(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    keys: Sequence[str] | None = None,
+    update: Sequence[str] | None = None,
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``); with ``keys``, a row whose keys
+    exist updates the other given columns instead (ON CONFLICT … DO UPDATE, both databases),
+    or only those of ``update`` when given."""
+    if not rows:
+        return
+    if update is None:
+        update = [c for c in columns if c not in (keys or ())]
+    cache_key = (table.name, tuple(columns), tuple(keys or ()), tuple(update), conn.dialect.name)
+    compiled = _CACHE.get(cache_key)
+    if compiled is None:
+        compiled = _CACHE[cache_key] = _compile(conn.dialect, table, columns, keys, update)
+    if any(compiled.processors):
+        # Column by column, each processor once per distinct value object, on None too, as
+        # SQLAlchemy does (JSON turns it into 'null').
+        values: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for index, processor in enumerate(compiled.processors):
+            if processor is not None:
+                values[index] = _processed(processor, values[index])
+        rows = list(zip(*values, strict=True))
+    params: list[Any]
+    if compiled.order is None:
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+    elif compiled.order == tuple(range(len(columns))):
+        params = rows if isinstance(rows, list) else list(rows)
+    else:
+        params = [tuple(row[i] for i in compiled.order) for row in rows]
+    conn.exec_driver_sql(compiled.sql, params)
+
+
+def _processed(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    """``processor`` applied to each value, once per distinct object: the rows of one batch
+    share their timestamp object, and the values of records planned from equal health are
+    the same objects (jobs/plan.py); the objects are alive in ``column``, so ids are unique."""
+    distinct = {id(value): value for value in column}
+    done = {key: processor(value) for key, value in distinct.items()}
+    return [done[id(value)] for value in column]
+
+
+def insert(dialect: sa.Dialect, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_update`` on both databases."""
+    if dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {dialect.name}")
+
+
+def _compile(
+    dialect: sa.Dialect,
+    table: sa.Table,
+    columns: Sequence[str],
+    keys: Sequence[str] | None,
+    update: Sequence[str],
+) -> _Compiled:
+    stmt = insert(dialect, table).values(
+        {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
+    )
+    if keys:
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    compiled = stmt.compile(dialect=dialect)
+    order = None
+    if compiled.positional:
+        order = tuple(columns.index(name) for name in compiled.positiontup)
+    return _Compiled(
+        sql=compiled.string,
+        order=order,
+        processors=tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ),
+    )
