@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from jobs.ledger import SETTLED_STATUSES
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import insert, upsert_many
+from jobs.store.bulk import id_slices, insert, upsert_many
 from mappings.engine import Mapper
 
 #: store_meta key: the mapping fingerprint of the last push that planned everything it had to.
@@ -41,7 +41,6 @@ PUSH_FINGERPRINT = "push_fingerprint"
 _NOT_COPIED = {"engagement_id", "inputs_hash"}
 #: Copied from the engagement rather than its health.
 ENGAGEMENT_COLUMNS = ("account_id", "status", "name")
-_IDS_PER_STATEMENT = 2000
 
 
 def copied_health_columns() -> list[str]:
@@ -113,10 +112,8 @@ def planned(conn: sa.Connection, mapper: Mapper, module: str, record_ids: Collec
     """Record that ``record_ids`` of ``module`` were planned: clear their marks and, for
     engagements, copy what they were planned from into the basis. Call inside the transaction
     that journals their writes."""
-    ids = list(record_ids)
     d = t.push_dirty
-    for start in range(0, len(ids), _IDS_PER_STATEMENT):
-        part = ids[start : start + _IDS_PER_STATEMENT]
+    for part in id_slices(list(record_ids)):
         conn.execute(d.delete().where(d.c.module == module, d.c.record_id.in_(part)))
         if module == mapper.spec.targets.engagements.module:
             _refresh_basis(conn, part)
@@ -181,8 +178,7 @@ def _refresh_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
 
 def _delete_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
     b = t.push_basis
-    for start in range(0, len(engagement_ids), _IDS_PER_STATEMENT):
-        part = engagement_ids[start : start + _IDS_PER_STATEMENT]
+    for part in id_slices(engagement_ids):
         conn.execute(b.delete().where(b.c.engagement_id.in_(part)))
 
 

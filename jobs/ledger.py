@@ -30,7 +30,7 @@ from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import upsert_many
+from jobs.store.bulk import id_slices, upsert_many
 from jobs.store.field_states import save_written
 
 
@@ -77,8 +77,6 @@ _JOURNAL_COLUMNS = (
     "attempts",
 )
 _JOURNAL_UPDATES = ("status", "row_values", "run_id", "updated_at")
-#: Ids per IN (…) list.
-_IDS_PER_QUERY = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +147,9 @@ class Ledger:
         with self.store.engine.connect() as conn:
             if record_ids is None:
                 return _rows_where(conn, module, None)
-            ids = list(record_ids)
             rows: dict[str, LedgerRow] = {}
-            for start in range(0, len(ids), _IDS_PER_QUERY):
-                rows.update(_rows_where(conn, module, ids[start : start + _IDS_PER_QUERY]))
+            for part in id_slices(list(record_ids)):
+                rows.update(_rows_where(conn, module, part))
             return rows
 
     def failed(self, limit: int | None = 50) -> list[LedgerRow]:

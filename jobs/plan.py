@@ -31,6 +31,7 @@ from jobs.health import roll_up_accounts
 from jobs.mapping_check import value_problem
 from jobs.store import FieldState, Store
 from jobs.store import schema as t
+from jobs.store.bulk import id_slices
 from jobs.store.field_states import states_of
 from mappings.domain import AccountHealth, Engagement, EngagementHealth, EngagementStatus
 from mappings.engine import Mapper
@@ -160,14 +161,14 @@ def wanted_chunks(
         changes = everything(store, mapper)
     target = mapper.spec.targets.engagements
     values = _EngagementValues(mapper)
-    for ids in _slices(changes.engagements, chunk_size):
+    for ids in id_slices(changes.engagements, chunk_size):
         with store.engine.connect() as conn:
             wanted = values.of(conn, ids)
         yield target.module, ids, wanted
     accounts = mapper.spec.targets.accounts
     if accounts is None:
         return
-    for ids in _slices(changes.accounts, max(1, chunk_size // 10)):
+    for ids in id_slices(changes.accounts, max(1, chunk_size // 10)):
         with store.engine.connect() as conn:
             rollups = _rollups_of(conn, ids)
         yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
@@ -357,11 +358,6 @@ def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, Ac
         for account_id, rollup in roll_up_accounts(engagements, health).items()
         if account_id in known
     }
-
-
-def _slices(ids: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
 
 
 def _old(state: FieldState | None) -> Any:

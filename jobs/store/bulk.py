@@ -11,12 +11,21 @@ would have sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+
+#: Ids per IN (…) list: far below SQLite's limit of 32,766 variables.
+IDS_PER_QUERY = 2000
+
+
+def id_slices(ids: Sequence[str], size: int = IDS_PER_QUERY) -> Iterator[list[str]]:
+    """`ids` in consecutive lists of at most `size` (one IN (…) list or one chunk each)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobs.store import schema as t
-from jobs.store.bulk import upsert_many
+from jobs.store.bulk import id_slices, upsert_many
 from jobs.store.store import FieldState
 
 _KEYS = ("module", "record_id", "field")
 _CRM_COLUMNS = ("module", "record_id", "field", "crm_value", "crm_seen_at")
 _WRITTEN_COLUMNS = (*_KEYS, "written_value", "written_at", "crm_value", "crm_seen_at")
-#: Ids per IN (…) list: far below SQLite's limit of 32,766 variables.
-IDS_PER_QUERY = 2000
 
 
 def states_of(
@@ -36,15 +34,14 @@ def states_of(
     table = t.field_state
     found: dict[str, dict[str, FieldState]] = {}
     decode = _Decoder()
-    ids = list(record_ids)
-    for start in range(0, len(ids), IDS_PER_QUERY):
+    for part in id_slices(list(record_ids)):
         query = sa.select(
             table.c.record_id,
             table.c.field,
             sa.cast(table.c.written_value, sa.Text),
             sa.cast(table.c.crm_value, sa.Text),
             table.c.crm_seen_at.is_not(None),
-        ).where(table.c.module == module, table.c.record_id.in_(ids[start : start + IDS_PER_QUERY]))
+        ).where(table.c.module == module, table.c.record_id.in_(part))
         for record_id, name, written, crm, seen in conn.execute(query):
             found.setdefault(record_id, {})[name] = FieldState(
                 decode(written), decode(crm), bool(seen)
@@ -68,14 +65,13 @@ def save_crm_values(
     table = t.field_state
     #: (record id, field) -> the JSON text of the CRM value recorded, None if never seen.
     stored: dict[tuple[str, str], str | None] = {}
-    ids = list(values)
-    for start in range(0, len(ids), IDS_PER_QUERY):
+    for part in id_slices(list(values)):
         query = sa.select(
             table.c.record_id,
             table.c.field,
             sa.cast(table.c.crm_value, sa.Text),
             table.c.crm_seen_at.is_not(None),
-        ).where(table.c.module == module, table.c.record_id.in_(ids[start : start + IDS_PER_QUERY]))
+        ).where(table.c.module == module, table.c.record_id.in_(part))
         for record_id, name, text, seen in conn.execute(query):
             stored[(record_id, name)] = text if seen else None
     rows = []
