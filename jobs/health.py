@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from jobs.config import HealthSection
@@ -107,28 +108,45 @@ def roll_up_accounts(
     for account_id in sorted(accounts - unscored):
         active = by_account.get(account_id, [])
         if not active:
-            result[account_id] = AccountHealth(
-                account_id=account_id,
-                risk_level=None,
-                active_engagements=0,
-                summary_en="No active engagements",
-                summary_zh="暂无进行中的项目",
-            )
+            result[account_id] = account_health(account_id, 0, None)
             continue
         worst_e, worst_h = max(active, key=lambda pair: (pair[1].risk_score, pair[0].crm_id))
-        count = len(active)
-        noun = "engagement" if count == 1 else "engagements"
-        result[account_id] = AccountHealth(
-            account_id=account_id,
-            risk_level=worst_h.risk_level,
-            active_engagements=count,
-            summary_en=(
-                f"{count} active {noun}; riskiest: {worst_e.name} "
-                f"(score {worst_h.risk_score}, {worst_h.risk_level.value})"
-            ),
-            summary_zh=(
-                f"{count} 个进行中的项目；风险最高：{worst_e.name}"
-                f"（{worst_h.risk_score} 分，{LEVEL_ZH[worst_h.risk_level]}）"
-            ),
-        )
+        riskiest = Riskiest(worst_e.name, worst_h.risk_score, worst_h.risk_level)
+        result[account_id] = account_health(account_id, len(active), riskiest)
     return result
+
+
+@dataclass(frozen=True)
+class Riskiest:
+    """An account's riskiest active engagement: the highest score, then the highest id."""
+
+    name: str
+    risk_score: int
+    risk_level: RiskLevel
+
+
+def account_health(account_id: str, active: int, riskiest: Riskiest | None) -> AccountHealth:
+    """The roll-up of an account with ``active`` scored active engagements (none unscored), of
+    which ``riskiest`` (None when there are none)."""
+    if riskiest is None:
+        return AccountHealth(
+            account_id=account_id,
+            risk_level=None,
+            active_engagements=0,
+            summary_en="No active engagements",
+            summary_zh="暂无进行中的项目",
+        )
+    noun = "engagement" if active == 1 else "engagements"
+    return AccountHealth(
+        account_id=account_id,
+        risk_level=riskiest.risk_level,
+        active_engagements=active,
+        summary_en=(
+            f"{active} active {noun}; riskiest: {riskiest.name} "
+            f"(score {riskiest.risk_score}, {riskiest.risk_level.value})"
+        ),
+        summary_zh=(
+            f"{active} 个进行中的项目；风险最高：{riskiest.name}"
+            f"（{riskiest.risk_score} 分，{LEVEL_ZH[riskiest.risk_level]}）"
+        ),
+    )

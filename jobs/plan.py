@@ -27,13 +27,13 @@ import sqlalchemy as sa
 
 from connector.base import FieldMeta
 from jobs.changes import Changes, copied_health_columns
-from jobs.health import roll_up_accounts
+from jobs.health import Riskiest, account_health
 from jobs.mapping_check import value_problem
 from jobs.store import FieldState, Store
 from jobs.store import schema as t
 from jobs.store.bulk import id_slices
 from jobs.store.field_states import states_of
-from mappings.domain import AccountHealth, Engagement, EngagementHealth, EngagementStatus
+from mappings.domain import AccountHealth, EngagementHealth, EngagementStatus, RiskLevel
 from mappings.engine import Mapper
 from mappings.spec import TargetField, WritePolicy
 
@@ -310,54 +310,55 @@ class _EngagementValues:
 
 
 def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
-    """The roll-up of each of ``account_ids`` that is a live account with engagements.
+    """The roll-up of each of ``account_ids`` that is a live account with live engagements, as
+    ``roll_up_accounts`` makes it (tests/jobs/test_plan_rollups.py holds the two together).
 
-    ``roll_up_accounts`` reads, of an engagement that is not active, only which account it
-    belongs to; so active engagements are built in full (with their score) and of the others
-    one per account at most.
+    Counted and ranked in SQL, one row per account: a push after a scoring run re-rolls most
+    accounts, and bringing each of their engagements into Python cost seconds at 100,000 deals.
     """
     e, h, a = t.engagements, t.engagement_health, t.accounts
-    query = (
+    active = e.c.status == EngagementStatus.ACTIVE.value
+    scored = h.c.engagement_id.is_not(None)
+    account = e.c.account_id
+    # The highest score, then the highest id compared as Python compares strings (byte order:
+    # PostgreSQL's default collation may order letters otherwise).
+    crm_id = e.c.crm_id.collate("C") if conn.dialect.name == "postgresql" else e.c.crm_id
+    ranked = (
         sa.select(
-            e.c.crm_id,
             e.c.account_id,
-            e.c.status,
             e.c.name,
-            e.c.stage,
             h.c.risk_score,
             h.c.risk_level,
-            h.c.updated_at,
-        )
-        .select_from(e.outerjoin(h, h.c.engagement_id == e.c.crm_id))
-        .where(e.c.deleted_at.is_(None), e.c.account_id.in_(account_ids))
-    )
-    engagements: list[Engagement] = []
-    health: dict[str, EngagementHealth] = {}
-    represented: set[str] = set()
-    active = EngagementStatus.ACTIVE.value
-    for crm_id, account_id, status, name, stage, score, level, updated_at in conn.execute(query):
-        if status != active:
-            if account_id in represented:
-                continue
-            represented.add(account_id)
-        engagement = Engagement(
-            crm_id=crm_id, account_id=account_id, status=status, name=name, stage=stage
-        )
-        engagements.append(engagement)
-        if status == active and score is not None:
-            health[crm_id] = EngagementHealth(
-                engagement_id=crm_id, risk_score=score, risk_level=level, updated_at=updated_at
+            sa.func.sum(sa.case((active, 1), else_=0)).over(partition_by=account).label("active"),
+            sa.func.sum(sa.case((sa.and_(active, ~scored), 1), else_=0))
+            .over(partition_by=account)
+            .label("unscored"),
+            sa.func.row_number()
+            .over(
+                order_by=(
+                    sa.case((sa.and_(active, scored), 1), else_=0).desc(),
+                    h.c.risk_score.desc(),
+                    crm_id.desc(),
+                ),
+                partition_by=account,
             )
-    known = set(
-        conn.execute(
-            sa.select(a.c.crm_id).where(a.c.deleted_at.is_(None), a.c.crm_id.in_(account_ids))
-        ).scalars()
+            .label("rank"),
+        )
+        .select_from(
+            e.outerjoin(h, h.c.engagement_id == e.c.crm_id).join(
+                a, sa.and_(a.c.crm_id == e.c.account_id, a.c.deleted_at.is_(None))
+            )
+        )
+        .where(e.c.deleted_at.is_(None), e.c.account_id.in_(account_ids))
+        .subquery()
     )
-    return {
-        account_id: rollup
-        for account_id, rollup in roll_up_accounts(engagements, health).items()
-        if account_id in known
-    }
+    query = sa.select(ranked).where(ranked.c.rank == 1, ranked.c.unscored == 0)
+    rollups = {}
+    for account_id, name, score, level, count, _unscored, _rank in conn.execute(query):
+        # An account with an active engagement not scored yet gets no roll-up (filtered above).
+        riskiest = Riskiest(name, score, RiskLevel(level)) if count else None
+        rollups[account_id] = account_health(account_id, int(count), riskiest)
+    return rollups
 
 
 def _old(state: FieldState | None) -> Any:

@@ -632,9 +632,12 @@ def _activities(
     day = 86400
 
     def logged(when_ago: int) -> tuple[str, str]:
-        # Logged within a day of the activity, possibly edited later.
-        created_ago = max(60, when_ago - rng.randrange(day))
-        return stamp(created_ago), stamp(max(60, created_ago - rng.randrange(3 * day)))
+        # Logged within a day after the activity, possibly edited up to three days later; both
+        # at least a minute ago. (Clamping later times to "a minute ago" instead, as this once
+        # did, put a sixth of all meetings on one second, which no real org has.)
+        created_ago = when_ago - rng.randrange(min(day, when_ago - 60))
+        edited_ago = created_ago - rng.randrange(3 * day)
+        return stamp(created_ago), stamp(edited_ago if edited_ago >= 60 else created_ago)
 
     def related_to(module: str, rid: str, name: str) -> dict[str, Any]:
         return {"What_Id": {"name": name, "id": rid}, "$se_module": module}
