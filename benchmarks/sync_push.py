@@ -23,8 +23,10 @@ minutes between runs; nothing waits. Scenarios, in order:
 For each: API calls against the minimum (ceil(N/200) reads per module, ceil(changed/100) writes
 per module), "metadata" calls on top (deleted-records checks, field metadata), credits as the
 sandbox charged them, wall time against the physical limit (calls x latency / usable
-concurrency: 1 for paged reads, the write concurrency for writes), the machine's load, and the
-peak RSS of the connector process during the scenario (Linux's VmHWM, reset before each).
+concurrency: 1 for paged reads, the write concurrency for writes), the machine's load, the
+peak RSS of the connector process during the scenario (Linux's VmHWM, reset before each), and
+the CPU seconds the connector and the sandbox each spent (on a 2-core machine the sandbox's
+work, which a real CRM does elsewhere, competes with the connector's).
 Deleted-records checks run at most hourly (`[crm.zoho] deleted_check_every_hours`, and on every
 full sync), so (c) and (d) make none; when due they cost one call (2 credits) per module.
 
@@ -121,6 +123,8 @@ def serve_sandbox(
             pipe.send(None)
         elif message == "calls":
             pipe.send((Counter(crm.calls), crm.credits_used))
+        elif message == "cpu":
+            pipe.send(time.process_time())
         elif message[0] == "advance":
             clock.offset += message[1]
             pipe.send(None)
@@ -144,6 +148,9 @@ class Figures:
     written: int
     peak_mb: float
     load: float
+    #: CPU seconds of the connector process (all its threads) and of the sandbox process.
+    cpu: float = 0.0
+    sandbox_cpu: float = 0.0
 
     @property
     def reads(self) -> int:
@@ -180,6 +187,10 @@ class Figures:
             (
                 f"    wall {self.seconds:.2f} s; physical limit {self.limit_seconds:.2f} s "
                 f"({self.ratio:.2f}x); peak RSS {self.peak_mb:.0f} MB; load {self.load:.2f}"
+            ),
+            (
+                f"    CPU: connector {self.cpu:.2f} s, sandbox CRM {self.sandbox_cpu:.2f} s "
+                f"(both on this machine's {os.cpu_count()} CPUs)"
             ),
         ]
 
@@ -222,6 +233,8 @@ class Bench:
         self.ask("reset")
         reset_peak_rss()
         profiler = cProfile.Profile() if self.profile else None
+        sandbox_cpu = self.ask("cpu")
+        cpu = time.process_time()
         started = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -229,6 +242,8 @@ class Bench:
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        sandbox_cpu = self.ask("cpu") - sandbox_cpu
         if profiler and self.profile:
             profiler.dump_stats(self.profile / f"{self.deals}-{title[1]}.prof")
         calls, credits = self.ask("calls")
@@ -249,6 +264,8 @@ class Bench:
             written,
             peak_rss_mb(),
             os.getloadavg()[0],
+            cpu,
+            sandbox_cpu,
         )
         if result.status not in ("ok",):
             figures.title += f" [status {result.status}: {result.message}]"
