@@ -20,25 +20,23 @@ reads as "no risk" or as "high risk". Weights come from `[risk.weights]` and sum
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mappings.domain import (
-    ChangeRequest,
     ChangeStatus,
-    CostEntry,
     Driver,
     Engagement,
     EngagementStatus,
-    Milestone,
     RenewalStatus,
     SlaStatus,
-    Touchpoint,
     TouchpointKind,
 )
 
@@ -83,14 +81,51 @@ class RiskWeights(BaseModel):
         return int(getattr(self, factor.value))
 
 
+# What the model reads of each kind of fact: the `mappings.domain` models (`Milestone`,
+# `CostEntry`, `Touchpoint`, `ChangeRequest`), or the lighter tuples scoring reads from the store
+# (`jobs.store.store.MilestoneProgress`...).
+
+
+class MilestoneFact(Protocol):
+    @property
+    def planned_date(self) -> date: ...
+    @property
+    def planned_value(self) -> Decimal: ...
+    @property
+    def percent_complete(self) -> float: ...
+    @property
+    def delivered_date(self) -> date | None: ...
+    @property
+    def rejected_count(self) -> int: ...
+
+
+class CostFact(Protocol):
+    @property
+    def amount(self) -> Decimal: ...
+
+
+class TouchpointFact(Protocol):
+    @property
+    def kind(self) -> TouchpointKind: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+class ChangeFact(Protocol):
+    @property
+    def value(self) -> Decimal: ...
+    @property
+    def status(self) -> ChangeStatus: ...
+
+
 @dataclass(frozen=True)
 class DeliveryFacts:
     """Everything known about an engagement's delivery, as of one day."""
 
-    milestones: Sequence[Milestone] = ()
-    costs: Sequence[CostEntry] = ()
-    touchpoints: Sequence[Touchpoint] = ()
-    changes: Sequence[ChangeRequest] = ()
+    milestones: Sequence[MilestoneFact] = ()
+    costs: Sequence[CostFact] = ()
+    touchpoints: Sequence[TouchpointFact] = ()
+    changes: Sequence[ChangeFact] = ()
     sla_status: SlaStatus = SlaStatus.NOT_MEASURED
     sla_compliance: float | None = None
     sla_next_breach: datetime | None = None
@@ -119,30 +154,36 @@ def assess(
     engagement: Engagement, facts: DeliveryFacts, weights: RiskWeights, today: date
 ) -> Assessment:
     """The engagement's risk score and the reasons, largest contribution first."""
+    milestones = facts.milestones
+    # Two factors read the earned value: worked out once (this runs for every engagement).
+    earned = earned_value(milestones) if milestones else None
     results = [
         r
         for r in (
-            schedule_factor(facts.milestones, today),
-            cost_factor(facts.milestones, facts.costs),
+            schedule_factor(milestones, today, earned=earned),
+            cost_factor(milestones, facts.costs, earned=earned),
             sla_factor(facts.sla_status, facts.sla_compliance),
             satisfaction_factor(facts.nps, facts.previous_nps, facts.csat),
             communication_factor(facts.touchpoints, facts.report_cadence_days, today),
             contract_factor(engagement, today),
-            quality_factor(facts.milestones),
+            quality_factor(milestones),
             scope_factor(facts.changes, engagement.contract_value),
         )
         if r is not None
     ]
-    total_weight = sum(weights.of(r.factor) for r in results)
+    weight = {r.factor: weights.of(r.factor) for r in results}  # each factor once
+    total_weight = sum(weight[r.factor] for r in results)
     if total_weight == 0:
         return Assessment(score=0, drivers=(), factors=tuple(results))
-    score = sum(weights.of(r.factor) * r.score for r in results) / total_weight
-    drivers = [
-        d.model_copy(update={"points": round(weights.of(r.factor) * d.points / total_weight)})
-        for r in results
-        for d in r.drivers
-    ]
-    drivers = [d for d in drivers if d.points > 0]
+    score = sum(weight[r.factor] * r.score for r in results) / total_weight
+    drivers = []
+    for r in results:
+        for d in r.drivers:
+            points = round(weight[r.factor] * d.points / total_weight)
+            if points > 0:
+                # A new Driver rather than model_copy(update=...), which takes twice as long;
+                # the values are valid (points stay within 0..100 as the weight share is ≤ 1).
+                drivers.append(Driver(code=d.code, points=points, en=d.en, zh=d.zh))
     drivers.sort(key=lambda d: (-d.points, d.code))
     return Assessment(
         score=round(min(100.0, score)), drivers=tuple(drivers), factors=tuple(results)
@@ -153,19 +194,30 @@ def _clamp(value: float) -> float:
     return max(0.0, min(100.0, value))
 
 
-def earned_value(milestones: Sequence[Milestone]) -> Decimal:
+def earned_value(milestones: Sequence[MilestoneFact]) -> Decimal:
     return sum(
-        (m.planned_value * Decimal(str(m.percent_complete)) / 100 for m in milestones),
+        (m.planned_value * _exact_percent(m.percent_complete) / 100 for m in milestones),
         Decimal(0),
     )
 
 
-def schedule_factor(milestones: Sequence[Milestone], today: date) -> FactorResult | None:
+@functools.lru_cache(maxsize=1024, typed=True)
+def _exact_percent(percent: float) -> Decimal:
+    """The percentage as written (``Decimal(str(...))``), kept: a portfolio's milestones share
+    a handful of values, and converting was a fifth of the time of the risk model."""
+    return Decimal(str(percent))
+
+
+def schedule_factor(
+    milestones: Sequence[MilestoneFact], today: date, *, earned: Decimal | None = None
+) -> FactorResult | None:
+    """`earned`: the `earned_value` of `milestones`, when the caller has it."""
     due = [m for m in milestones if m.planned_date <= today]
     if not milestones or not due:
         return None
     planned = sum((m.planned_value for m in due), Decimal(0))
-    earned = earned_value(milestones)
+    if earned is None:
+        earned = earned_value(milestones)
     overdue = [m for m in due if m.delivered_date is None]
     drivers = []
     scores = []
@@ -200,11 +252,18 @@ def schedule_factor(milestones: Sequence[Milestone], today: date) -> FactorResul
     return FactorResult(Factor.SCHEDULE, max(scores), tuple(drivers))
 
 
-def cost_factor(milestones: Sequence[Milestone], costs: Sequence[CostEntry]) -> FactorResult | None:
+def cost_factor(
+    milestones: Sequence[MilestoneFact],
+    costs: Sequence[CostFact],
+    *,
+    earned: Decimal | None = None,
+) -> FactorResult | None:
+    """`earned`: the `earned_value` of `milestones`, when the caller has it."""
     actual = sum((c.amount for c in costs), Decimal(0))
     if actual == 0 or not milestones:
         return None  # AC = 0: nothing spent, nothing to compare
-    earned = earned_value(milestones)
+    if earned is None:
+        earned = earned_value(milestones)
     cpi = float(earned / actual)
     score = _clamp((1 - cpi) / PERFORMANCE_SPAN * 100)
     budget = sum((m.planned_value for m in milestones), Decimal(0))
@@ -284,7 +343,7 @@ def satisfaction_factor(
 
 
 def communication_factor(
-    touchpoints: Sequence[Touchpoint], cadence_days: int, today: date
+    touchpoints: Sequence[TouchpointFact], cadence_days: int, today: date
 ) -> FactorResult | None:
     if not touchpoints:
         return None  # communication is not tracked for this engagement yet
@@ -320,7 +379,7 @@ def contract_factor(engagement: Engagement, today: date) -> FactorResult | None:
     return FactorResult(Factor.CONTRACT, _clamp(sum(d.points for d in drivers)), drivers)
 
 
-def quality_factor(milestones: Sequence[Milestone]) -> FactorResult | None:
+def quality_factor(milestones: Sequence[MilestoneFact]) -> FactorResult | None:
     if not milestones:
         return None
     rejected = sum(m.rejected_count for m in milestones)
@@ -340,7 +399,7 @@ def quality_factor(milestones: Sequence[Milestone]) -> FactorResult | None:
 
 
 def scope_factor(
-    changes: Sequence[ChangeRequest], contract_value: Decimal | None
+    changes: Sequence[ChangeFact], contract_value: Decimal | None
 ) -> FactorResult | None:
     if not changes or not contract_value:
         return None

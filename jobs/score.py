@@ -38,18 +38,16 @@ from jobs.health import score_engagement
 from jobs.risk import DeliveryFacts
 from jobs.sla import TicketMeasure, evaluate
 from jobs.store import Store, encode_measures
-from jobs.store.store import TicketTimes
+from jobs.store.store import (
+    ChangeValue,
+    CostAmount,
+    MilestoneProgress,
+    TicketTimes,
+    TouchpointTime,
+)
 from jobs.surveys.feed import survey_scores
 from jobs.surveys.results import SurveyScore
-from mappings.domain import (
-    ChangeRequest,
-    CostEntry,
-    Engagement,
-    EngagementHealth,
-    Milestone,
-    SlaStatus,
-    Touchpoint,
-)
+from mappings.domain import Engagement, EngagementHealth, SlaStatus, TouchpointKind
 
 CHUNK_SIZE = 500
 #: Below this many engagements, starting worker processes costs more than it saves.
@@ -69,25 +67,32 @@ class ScoreReport:
 class _Facts:
     """The delivery facts of a chunk of engagements, by engagement id."""
 
-    milestones: Mapping[str, Sequence[Milestone]]
+    milestones: Mapping[str, Sequence[MilestoneProgress]]
     #: Only tickets a current SLA window can measure (see `Store.tickets_since`).
     tickets: Mapping[str, Sequence[TicketTimes]]
-    costs: Mapping[str, Sequence[CostEntry]]
-    touchpoints: Mapping[str, Sequence[Touchpoint]]
-    changes: Mapping[str, Sequence[ChangeRequest]]
-    #: engagement -> the earliest opened_at of all its tickets, also of those not loaded.
+    costs: Mapping[str, Sequence[CostAmount]]
+    touchpoints: Mapping[str, Sequence[TouchpointTime]]
+    changes: Mapping[str, Sequence[ChangeValue]]
+    #: engagement -> the earliest opened_at of all its tickets, also of those not loaded; only
+    #: for the engagements without a status report (the SLA report clock reads it for no other).
     first_ticket_opened: Mapping[str, datetime]
 
     @classmethod
     def load(cls, store: Store, ids: Sequence[str], tickets_finished_since: datetime) -> _Facts:
-        tickets, first_opened = store.tickets_since(ids, tickets_finished_since)
+        touchpoints = store.scoring_touchpoints(ids)
+        # Finding the first ticket reads every ticket of an engagement: done only where needed.
+        unreported = [
+            eid
+            for eid in ids
+            if not any(t.kind is TouchpointKind.STATUS_REPORT for t in touchpoints.get(eid, ()))
+        ]
         return cls(
-            store.milestones(ids),
-            tickets,
-            store.cost_entries(ids),
-            store.touchpoints(ids),
-            store.change_requests(ids),
-            first_opened,
+            store.scoring_milestones(ids),
+            store.tickets_since(ids, tickets_finished_since),
+            store.scoring_costs(ids),
+            touchpoints,
+            store.scoring_changes(ids),
+            store.first_tickets_opened(unreported) if unreported else {},
         )
 
 
@@ -318,38 +323,39 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
     frozen = {} if inputs.recompute else store.frozen_measures(due_ids)
     result = _ChunkResult()
     for engagement, fingerprint in due:
-        old = previous.get(engagement.crm_id)
-        survey = chunk.surveys.get(engagement.crm_id)
         eid = engagement.crm_id
-        milestones, tickets = facts.milestones.get(eid, ()), facts.tickets.get(eid, ())
-        touchpoints = facts.touchpoints.get(eid, ())
-        costs, changes = facts.costs.get(eid, ()), facts.changes.get(eid, ())
+        old = previous.get(eid)
+        survey = chunk.surveys.get(eid)
+        milestones, touchpoints = facts.milestones.get(eid, ()), facts.touchpoints.get(eid, ())
         policy = sla.tiers.get(engagement.sla_tier or "")
+        sla_status, compliance, next_breach = SlaStatus.NOT_MEASURED, None, None
+        if policy is not None:
+            sla_result = evaluate(
+                policy,
+                facts.tickets.get(eid, ()),
+                milestones,
+                touchpoints,
+                now,
+                frozen=_frozen(frozen.get(eid, ())),
+                first_ticket_opened_at=facts.first_ticket_opened.get(eid),
+            )
+            sla_status = sla_result.status
+            compliance, next_breach = sla_result.compliance_pct, sla_result.next_breach_at
+            result.measures[eid] = encode_measures(_finished(sla_result.measures))
         delivery = DeliveryFacts(
             milestones=milestones,
-            costs=costs,
+            costs=facts.costs.get(eid, ()),
             touchpoints=touchpoints,
-            changes=changes,
+            changes=facts.changes.get(eid, ()),
+            sla_status=sla_status,
+            sla_compliance=compliance,
+            sla_next_breach=next_breach,
             # The survey tables are the source; before any answer, what was last scored stays.
             nps=survey.nps if survey else (old.nps if old else None),
             previous_nps=old.nps if old and survey else None,
             csat=survey.csat if survey else (old.csat if old else None),
             report_cadence_days=risk.report_cadence_days,
         )
-        if policy is not None:
-            sla_result = evaluate(
-                policy,
-                tickets,
-                milestones,
-                touchpoints,
-                now,
-                frozen=_frozen(frozen.get(engagement.crm_id, ())),
-                first_ticket_opened_at=facts.first_ticket_opened.get(engagement.crm_id),
-            )
-            delivery = _with_sla(
-                delivery, sla_result.status, sla_result.compliance_pct, sla_result.next_breach_at
-            )
-            result.measures[engagement.crm_id] = encode_measures(_finished(sla_result.measures))
         health = score_engagement(
             engagement,
             now=now,
@@ -361,7 +367,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
         if health is None:
             continue
         result.scored += 1
-        result.hashes[engagement.crm_id] = fingerprint
+        result.hashes[eid] = fingerprint
         if health is not old:
             result.changed.append(health)
     return result
@@ -385,24 +391,6 @@ def _fingerprint(
     digest.update(settings_key)
     digest.update(when)
     return digest.hexdigest()
-
-
-def _with_sla(
-    facts: DeliveryFacts, status: SlaStatus, compliance: float | None, next_breach: datetime | None
-) -> DeliveryFacts:
-    return DeliveryFacts(
-        milestones=facts.milestones,
-        costs=facts.costs,
-        touchpoints=facts.touchpoints,
-        changes=facts.changes,
-        sla_status=status,
-        sla_compliance=compliance,
-        sla_next_breach=next_breach,
-        nps=facts.nps,
-        previous_nps=facts.previous_nps,
-        csat=facts.csat,
-        report_cadence_days=facts.report_cadence_days,
-    )
 
 
 #: A frozen measure as stored: [ticket_id, metric, goal_minutes, used_minutes, met, version,

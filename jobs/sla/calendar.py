@@ -258,10 +258,11 @@ class WorkingCalendar:
         line = self._timeline
         if not line.low <= moment < line.high:
             line = self._cover(moment)
-        index = bisect.bisect_right(line.starts, moment) - 1
-        start, end = line.starts[index], line.ends[index]
+        starts = line.starts
+        index = _bisect_right(starts, moment) - 1
+        end = line.ends[index]
         # A conditional rather than min(): this line runs for every ticket measure.
-        return line.before[index] + ((moment if moment < end else end) - start)  # noqa: FURB136
+        return line.before[index] + ((moment if moment < end else end) - starts[index])  # noqa: FURB136
 
     def _after_working_time(self, start: float, seconds: float) -> float | None:
         """`add_business_seconds` without pauses, on the timeline: the first instant whose
@@ -357,6 +358,8 @@ class WorkingCalendar:
 
 
 _ONE_DAY = timedelta(days=1)
+#: Bound once: `position` runs for every ticket measure.
+_bisect_right = bisect.bisect_right
 
 
 #: Days a new or grown timeline covers beyond the instant that made it grow (a run measures

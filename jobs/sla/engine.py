@@ -47,20 +47,14 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from jobs.sla.calendar import CalendarError, merge_pauses
 from jobs.sla.policy import SlaPolicy
-from mappings.domain import (
-    Milestone,
-    SlaStatus,
-    TicketPriority,
-    Touchpoint,
-    TouchpointKind,
-)
+from mappings.domain import SlaStatus, TicketPriority, TouchpointKind
 
 Metric = Literal["first_response", "resolution"]
 METRICS: tuple[Metric, ...] = ("first_response", "resolution")
@@ -88,6 +82,26 @@ class MeasuredTicket(Protocol):
     def resolved_at(self) -> datetime | None: ...
     @property
     def waiting_on_client(self) -> tuple[tuple[datetime, datetime], ...]: ...
+
+
+class DatedMilestone(Protocol):
+    """What the engine reads of a milestone: a `mappings.domain.Milestone`, or the lighter tuple
+    scoring reads from the store (`jobs.store.store.MilestoneProgress`)."""
+
+    @property
+    def planned_date(self) -> date: ...
+    @property
+    def delivered_date(self) -> date | None: ...
+
+
+class DatedTouchpoint(Protocol):
+    """What the engine reads of a touchpoint: a `mappings.domain.Touchpoint`, or the lighter
+    tuple scoring reads from the store (`jobs.store.store.TouchpointTime`)."""
+
+    @property
+    def kind(self) -> TouchpointKind: ...
+    @property
+    def at(self) -> datetime: ...
 
 
 @dataclass(slots=True)
@@ -132,8 +146,8 @@ class _ReportClock:
 def evaluate(
     policy: SlaPolicy,
     tickets: Sequence[MeasuredTicket],
-    milestones: Sequence[Milestone],
-    touchpoints: Sequence[Touchpoint],
+    milestones: Sequence[DatedMilestone],
+    touchpoints: Sequence[DatedTouchpoint],
     now: datetime,
     frozen: Mapping[tuple[str, str], TicketMeasure] = _NOTHING_FROZEN,
     first_ticket_opened_at: datetime | None = None,
@@ -143,7 +157,8 @@ def evaluate(
     `tickets` may leave out tickets finished before the window (they are not measured); a
     caller that does so passes the earliest `opened_at` of all the engagement's tickets as
     `first_ticket_opened_at`, which the status-report clock starts from when there has been no
-    report yet (`Store.tickets_since` gives both).
+    report yet (`Store.tickets_since` and `Store.first_tickets_opened` give both; with a
+    STATUS_REPORT among `touchpoints`, it is not read).
 
     Raises:
         CalendarError: `now` or a ticket time without a time zone.
@@ -164,18 +179,30 @@ def evaluate(
     window_seconds = window_start.timestamp()
     position = calendar.position
     version = policy.version
+    at_risk_share = policy.at_risk_share
     first_response_goals = policy.goals.first_response_minutes
     resolution_goals = policy.goals.resolution_minutes
+    crc32, pack = zlib.crc32, _pack_opening
     # This loop runs for every ticket of every engagement (a million measures at 10,000
     # engagements), hence its plainness: times are POSIX seconds, each ticket's start is placed
-    # on the calendar once for its two measures, and the text a basis hashes is built once.
+    # on the calendar once for its two measures, the bytes a basis hashes are packed once, and
+    # helpers are inlined (a call costs as much as the work of most of these lines).
     for ticket in tickets:
-        opened = _seconds(ticket.opened_at)
-        resolved = None if ticket.resolved_at is None else _seconds(ticket.resolved_at)
+        opened_at = ticket.opened_at
+        resolved_at = ticket.resolved_at
+        first_at = ticket.first_response_at
+        if (
+            opened_at.tzinfo is None
+            or (resolved_at is not None and resolved_at.tzinfo is None)
+            or (first_at is not None and first_at.tzinfo is None)
+        ):
+            raise _naive_time(ticket)
+        opened = opened_at.timestamp()
+        resolved = None if resolved_at is None else resolved_at.timestamp()
         # A ticket resolved without a recorded first response: the resolution answered it.
-        responded = (
-            resolved if ticket.first_response_at is None else _seconds(ticket.first_response_at)
-        )
+        responded = resolved if first_at is None else first_at.timestamp()
+        priority = ticket.priority
+        pauses = ticket.waiting_on_client
         opened_position: float | None = None
         paused: list[tuple[float, float]] = []
         prefix: int | None = None
@@ -187,7 +214,7 @@ def evaluate(
                 # Finished before the window: it can never count again (the window only moves
                 # forward), so it is neither measured nor kept.
                 continue
-            goal = goals.get(ticket.priority)
+            goal = goals.get(priority)
             previous = None
             if end is not None and frozen:
                 previous = frozen.get((ticket.external_id, metric))
@@ -195,9 +222,10 @@ def evaluate(
                 continue  # a priority without a goal for this metric is not measured
             basis: int | None = None
             if end is not None:
+                # The basis (see `_basis`): priority and opening hashed once for both measures.
                 if prefix is None:
-                    prefix = _basis_prefix(ticket, opened)
-                basis = _basis(prefix, end, ticket)
+                    prefix = crc32(pack(opened), _priority_crc(priority))
+                basis = _basis(prefix, end, pauses) if pauses else crc32(pack(end), prefix)
                 if previous is not None and previous.basis is not None:
                     then = previous.basis
                     if isinstance(then, str):
@@ -213,8 +241,8 @@ def evaluate(
             else:
                 if opened_position is None:
                     opened_position = position(opened)
-                    if ticket.waiting_on_client:
-                        paused = merge_pauses(ticket.waiting_on_client)
+                    if pauses:
+                        paused = merge_pauses(pauses)
                 until = now_seconds if end is None else end
                 if paused:
                     seconds = calendar.seconds_between(opened, until, paused, opened_position)
@@ -237,11 +265,9 @@ def evaluate(
                 past_goal.append(measure)
             else:
                 deadlines.append(
-                    calendar.add_business_seconds(
-                        ticket.opened_at, measure.goal_minutes * 60, ticket.waiting_on_client
-                    )
+                    calendar.add_business_seconds(opened_at, measure.goal_minutes * 60, pauses)
                 )
-                if measure.used_minutes >= policy.at_risk_share * measure.goal_minutes:
+                if measure.used_minutes >= at_risk_share * measure.goal_minutes:
                     near_goal.append(measure)
 
     today = now.astimezone(zone).date()
@@ -321,19 +347,13 @@ def evaluate(
     )
 
 
-def _basis_prefix(ticket: MeasuredTicket, opened: float) -> int:
-    """The running CRC-32 of a ticket's priority and opening (shared by its two measures)."""
-    return zlib.crc32(_pack_opening(opened), zlib.crc32(_priority_bytes(ticket.priority)))
-
-
-def _basis(prefix: int, end: float, ticket: MeasuredTicket) -> int:
-    """CRC-32 of the bytes of what a finished measure is taken from: priority, opening, end
-    (IEEE doubles of POSIX seconds) and pauses. Runs for every finished measure, so it hashes
-    bytes: formatting the floats as text took three times as long as all the rest."""
-    if not ticket.waiting_on_client:
-        return zlib.crc32(_pack_opening(end), prefix)
+def _basis(prefix: int, end: float, pauses: tuple[tuple[datetime, datetime], ...]) -> int:
+    """CRC-32 of the bytes of what a finished measure is taken from: priority, opening (hashed
+    into `prefix` by `evaluate`), end (IEEE doubles of POSIX seconds) and pauses. Runs for every
+    finished measure, so it hashes bytes: formatting the floats as text took three times as
+    long as all the rest. Without pauses `evaluate` hashes the end itself, as this would."""
     times = [end]
-    for start, stop in ticket.waiting_on_client:
+    for start, stop in pauses:
         times += (start.timestamp(), stop.timestamp())
     return zlib.crc32(struct.pack(f"<{len(times)}d", *times), prefix)
 
@@ -342,8 +362,9 @@ _pack_opening = struct.Struct("<d").pack
 
 
 @functools.cache
-def _priority_bytes(priority: str) -> bytes:
-    return str(priority).encode()
+def _priority_crc(priority: str) -> int:
+    """CRC-32 of a priority's text: the start of every basis."""
+    return zlib.crc32(str(priority).encode())
 
 
 def _legacy_basis(ticket: MeasuredTicket, opened: float, end: float) -> str:
@@ -356,18 +377,20 @@ def _legacy_basis(ticket: MeasuredTicket, opened: float, end: float) -> str:
     return f"{zlib.crc32(text.encode()):08x}"
 
 
-def _seconds(moment: datetime) -> float:
-    """POSIX seconds of an aware datetime (a naive one would be read as the machine's time)."""
-    if moment.tzinfo is None:
-        raise CalendarError(f"{moment.isoformat()} has no time zone")
-    return moment.timestamp()
+def _naive_time(ticket: MeasuredTicket) -> CalendarError:
+    """The error for a ticket with a time without a time zone (a naive one would be read as
+    the machine's time), naming the first of its times that is naive."""
+    for moment in (ticket.opened_at, ticket.resolved_at, ticket.first_response_at):
+        if moment is not None and moment.tzinfo is None:
+            return CalendarError(f"{moment.isoformat()} has no time zone")
+    raise AssertionError("called for a ticket with a naive time")  # pragma: no cover
 
 
 def _report_clock(
     policy: SlaPolicy,
     zone: ZoneInfo,
     tickets: Sequence[MeasuredTicket],
-    touchpoints: Sequence[Touchpoint],
+    touchpoints: Sequence[DatedTouchpoint],
     first_ticket_opened_at: datetime | None,
 ) -> _ReportClock | None:
     """When the next status report is due: calendar days in the calendar's zone."""

@@ -7,13 +7,16 @@ SQLAlchemy for the two), and every datetime is stored as aware UTC.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any, NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 from jobs.store import schema as t
 from mappings.domain import (
     Account,
+    ChangeStatus,
     Contact,
     Driver,
     Engagement,
@@ -32,6 +36,7 @@ from mappings.domain import (
     RiskLevel,
     SlaStatus,
     TicketPriority,
+    TouchpointKind,
 )
 
 #: Kinds of synced records, as stored in cursors and skip reasons.
@@ -47,6 +52,44 @@ class TicketTimes(NamedTuple):
     first_response_at: datetime | None
     resolved_at: datetime | None
     waiting_on_client: tuple[tuple[datetime, datetime], ...]
+
+
+# What scoring reads of the other facts, as plain tuples (see `Store.scoring_milestones`...).
+# Each starts with the engagement id, as the domain models have it.
+
+
+class MilestoneProgress(NamedTuple):
+    """A stored milestone as scoring reads it: what the risk model and SLA engine read."""
+
+    engagement_id: str
+    planned_date: date
+    planned_value: Decimal
+    percent_complete: float
+    delivered_date: date | None
+    rejected_count: int
+
+
+class CostAmount(NamedTuple):
+    """A stored cost entry as scoring reads it."""
+
+    engagement_id: str
+    amount: Decimal
+
+
+class TouchpointTime(NamedTuple):
+    """A stored touchpoint as scoring reads it."""
+
+    engagement_id: str
+    kind: TouchpointKind
+    at: datetime
+
+
+class ChangeValue(NamedTuple):
+    """A stored change request as scoring reads it."""
+
+    engagement_id: str
+    value: Decimal
+    status: ChangeStatus
 
 
 @dataclass(frozen=True)
@@ -679,12 +722,11 @@ class Store:
 
     def tickets_since(
         self, ids: Collection[str], finished_since: datetime
-    ) -> tuple[dict[str, list[TicketTimes]], dict[str, datetime]]:
+    ) -> dict[str, list[TicketTimes]]:
         """For scoring: the tickets of the engagements `ids` that are open or had a first
         response or were resolved at or after `finished_since` (what an SLA window starting then
-        measures), in order of opening; and per engagement the earliest `opened_at` of all its
-        tickets (the SLA engine's "first recorded activity"). Tickets finished earlier are most
-        of a long engagement's, and are not read."""
+        measures), in order of opening. Tickets finished earlier are most of a long engagement's,
+        and are not read (`first_tickets_opened` tells when the first of them was opened)."""
         table = t.FACT_TABLES["tickets"]
         query = (
             _among(
@@ -709,20 +751,68 @@ class Store:
             )
             .order_by(table.c.engagement_id, table.c.opened_at, table.c.source, table.c.external_id)
         )
-        earliest = _among(
-            sa.select(table.c.engagement_id, sa.func.min(table.c.opened_at)), table, ids
-        ).group_by(table.c.engagement_id)
         grouped: dict[str, list[TicketTimes]] = {}
         priorities = {p.value: p for p in TicketPriority}
         with self.engine.connect() as conn:
-            first_opened: dict[str, datetime] = dict(conn.execute(earliest).tuples().all())
             # Plain tuples, not validated models: every ticket was validated when it was
             # stored, and this reads tens of thousands per chunk of engagements.
             for eid, xid, priority, opened, first, resolved, pauses in conn.execute(query).all():
                 grouped.setdefault(eid, []).append(
                     TicketTimes(xid, priorities[priority], opened, first, resolved, pauses or ())
                 )
-        return grouped, first_opened
+        return grouped
+
+    def first_tickets_opened(self, ids: Collection[str]) -> dict[str, datetime]:
+        """engagement -> the earliest `opened_at` of all its tickets (the SLA engine's "first
+        recorded activity" when there has been no status report), for those of `ids` with any."""
+        table = t.FACT_TABLES["tickets"]
+        query = _among(
+            sa.select(table.c.engagement_id, sa.func.min(table.c.opened_at)), table, ids
+        ).group_by(table.c.engagement_id)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).tuples().all())
+
+    # Scoring reads the other facts as plain tuples of the columns it uses, not validated
+    # models: every fact was validated when it was stored, and reading them as models again
+    # (with the columns nothing reads) was a sixth of a scoring worker's time.
+
+    def scoring_milestones(self, ids: Collection[str]) -> dict[str, list[MilestoneProgress]]:
+        """For scoring: `milestones`, as much of each as the risk model and SLA engine read."""
+        rows = self._fact_columns("milestones", MilestoneProgress._fields, ids)
+        return _by_engagement(map(MilestoneProgress._make, rows))
+
+    def scoring_costs(self, ids: Collection[str]) -> dict[str, list[CostAmount]]:
+        """For scoring: `cost_entries`, their amounts."""
+        return _by_engagement(
+            map(CostAmount._make, self._fact_columns("costs", CostAmount._fields, ids))
+        )
+
+    def scoring_touchpoints(self, ids: Collection[str]) -> dict[str, list[TouchpointTime]]:
+        """For scoring: `touchpoints`, their kinds and times."""
+        kinds = {k.value: k for k in TouchpointKind}
+        rows = self._fact_columns("touchpoints", TouchpointTime._fields, ids)
+        return _by_engagement(TouchpointTime(eid, kinds[kind], at) for eid, kind, at in rows)
+
+    def scoring_changes(self, ids: Collection[str]) -> dict[str, list[ChangeValue]]:
+        """For scoring: `change_requests`, their values and statuses."""
+        statuses = {s.value: s for s in ChangeStatus}
+        rows = self._fact_columns("changes", ChangeValue._fields, ids)
+        return _by_engagement(ChangeValue(eid, value, statuses[s]) for eid, value, s in rows)
+
+    def _fact_columns(
+        self, kind: str, names: Sequence[str], ids: Collection[str]
+    ) -> Sequence[Sequence[Any]]:
+        """The columns `names` of the facts of a kind of the engagements `ids`, in the order of
+        `_facts_by_engagement` (the first name must be "engagement_id")."""
+        table = t.FACT_TABLES[kind]
+        query = _among(sa.select(*(table.c[n] for n in names)), table, ids).order_by(
+            table.c.engagement_id,
+            table.c[t.FACT_DATE_COLUMNS[kind]],
+            table.c.source,
+            table.c.external_id,
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).tuples().all()
 
     def cost_entries(self, ids: Collection[str] | None = None) -> dict[str, list[CostEntry]]:
         return self._facts_by_engagement("costs", ids)
@@ -814,6 +904,14 @@ class Store:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         for start in range(0, len(rows), 1000):
             conn.execute(stmt, list(rows[start : start + 1000]))
+
+
+_F = TypeVar("_F", bound=tuple[Any, ...])
+
+
+def _by_engagement(facts: Iterable[_F]) -> dict[str, list[_F]]:
+    """Facts (tuples starting with the engagement id, in engagement order) by engagement id."""
+    return {eid: list(group) for eid, group in itertools.groupby(facts, itemgetter(0))}
 
 
 @functools.cache

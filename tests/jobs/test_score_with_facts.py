@@ -120,6 +120,37 @@ def test_a_finished_ticket_keeps_the_goal_it_was_measured_by(store: Store) -> No
     assert store.health()["D1"].sla_compliance == 0
 
 
+def test_the_report_clock_starts_at_the_first_ticket_also_when_scoring_does_not_read_it(
+    store: Store,
+) -> None:
+    """Scoring reads only the tickets the SLA window measures, and the first ticket's opening
+    only for an engagement without a status report: the report clock must come out the same."""
+    store.save_engagements([engagement("D1"), engagement("D2")], NOW)
+    opened = NOW - timedelta(days=200)  # finished long before the 90-day window
+    old = [
+        Ticket(
+            external_id=f"{eid}-T0",
+            engagement_id=eid,
+            priority="P3",
+            opened_at=opened,
+            first_response_at=opened + timedelta(hours=1),
+            resolved_at=opened + timedelta(days=1),
+        )
+        for eid in ("D1", "D2")
+    ]
+    store.save_facts("tickets", old, "file", NOW)
+    report = Touchpoint(
+        external_id="D2-R1", engagement_id="D2", kind="status_report", at=NOW - timedelta(days=1)
+    )
+    store.save_facts("touchpoints", [report], "file", NOW)
+    score(store, HealthSection(), clock=lambda: NOW)
+    health = store.health()
+    # D1: no report in the 200 days since its first ticket -> overdue -> breached.
+    assert health["D1"].sla_status is SlaStatus.BREACHED
+    # D2: reported yesterday; its old ticket is neither measured nor needed.
+    assert health["D2"].sla_status is SlaStatus.COMPLIANT
+
+
 def test_overlapping_working_hours_are_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "engage.toml"
     path.write_text(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -197,3 +199,81 @@ def test_an_engagements_fact_version_rises_exactly_when_its_facts_change(store: 
         "tickets", [ticket("T1", "D1"), ticket("T2", "D2", resolved_at=None)], "f", NOW
     )
     assert store.with_open_tickets(["D1", "D2"]) == {"D2"}
+
+
+def test_scoring_reads_the_same_values_as_the_fact_models(store: Store) -> None:
+    """Scoring reads facts as plain tuples (no validation): the same values, the same order."""
+    milestones = [
+        milestone("M2", planned_date=date(2026, 6, 1), percent_complete=100.0),
+        milestone("M1", delivered_date=date(2026, 3, 2), rejected_count=2),
+        milestone("M3", "D2"),
+    ]
+    costs = [
+        CostEntry(
+            external_id=f"C{i}",
+            engagement_id="D1",
+            spent_on=date(2026, 2, 10 - i),
+            amount=Decimal(f"{i}00.25"),
+        )
+        for i in range(1, 4)
+    ]
+    touchpoints = [
+        Touchpoint(
+            external_id=f"P{i}",
+            engagement_id="D1",
+            kind=kind,
+            at=datetime(2026, 2, 3 + i, 14, 0, tzinfo=SHANGHAI),
+        )
+        for i, kind in enumerate((TouchpointKind.STATUS_REPORT, TouchpointKind.CALL))
+    ]
+    changes = [
+        ChangeRequest(
+            external_id="CR1",
+            engagement_id="D2",
+            raised_on=date(2026, 2, 4),
+            value=Decimal("5000.10"),
+            status=ChangeStatus.REJECTED,
+        )
+    ]
+    for kind, facts in (
+        ("milestones", milestones),
+        ("costs", costs),
+        ("touchpoints", touchpoints),
+        ("changes", changes),
+    ):
+        store.save_facts(kind, facts, "file", NOW)
+    ids = ["D1", "D2", "D3"]
+
+    def same(read: Mapping[str, Sequence[tuple[Any, ...]]], models: Mapping[str, Any]) -> None:
+        names = next(iter(read.values()))[0]._fields  # type: ignore[attr-defined]
+        assert {eid: [tuple(f) for f in facts] for eid, facts in read.items()} == {
+            eid: [tuple(getattr(m, n) for n in names) for m in facts]
+            for eid, facts in models.items()
+        }
+
+    same(store.scoring_milestones(ids), store.milestones(ids))
+    same(store.scoring_costs(ids), store.cost_entries(ids))
+    same(store.scoring_touchpoints(ids), store.touchpoints(ids))
+    same(store.scoring_changes(ids), store.change_requests(ids))
+    touch = store.scoring_touchpoints(ids)["D1"][0]
+    assert touch.kind is TouchpointKind.STATUS_REPORT
+    assert touch.at == touchpoints[0].at
+    assert store.scoring_changes(ids)["D2"][0].status is ChangeStatus.REJECTED
+    assert store.scoring_milestones(["D3"]) == {}
+
+
+def test_first_tickets_opened_counts_tickets_scoring_does_not_read(store: Store) -> None:
+    old = ticket(
+        "T1",
+        opened_at=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        first_response_at=datetime(2026, 1, 5, 10, 0, tzinfo=UTC),
+        resolved_at=datetime(2026, 1, 6, 10, 0, tzinfo=UTC),
+        waiting_on_client=(),
+    )
+    store.save_facts("tickets", [old, ticket("T2"), ticket("T3", "D2")], "file", NOW)
+    since = NOW - timedelta(days=90)
+    assert [x.external_id for x in store.tickets_since(["D1"], since)["D1"]] == ["T2"]
+    assert store.first_tickets_opened(["D1", "D2", "D3"]) == {
+        "D1": old.opened_at,
+        "D2": ticket("T3").opened_at,
+    }
