@@ -26,17 +26,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mappings.domain import (
+    ChangeFact,
     ChangeStatus,
+    CostFact,
     Driver,
     Engagement,
     EngagementStatus,
+    MilestoneFact,
     RenewalStatus,
     SlaStatus,
+    TouchpointFact,
     TouchpointKind,
 )
 
@@ -79,43 +82,6 @@ class RiskWeights(BaseModel):
 
     def of(self, factor: Factor) -> int:
         return int(getattr(self, factor.value))
-
-
-# What the model reads of each kind of fact: the `mappings.domain` models (`Milestone`,
-# `CostEntry`, `Touchpoint`, `ChangeRequest`), or the lighter tuples scoring reads from the store
-# (`jobs.store.store.MilestoneProgress`...).
-
-
-class MilestoneFact(Protocol):
-    @property
-    def planned_date(self) -> date: ...
-    @property
-    def planned_value(self) -> Decimal: ...
-    @property
-    def percent_complete(self) -> float: ...
-    @property
-    def delivered_date(self) -> date | None: ...
-    @property
-    def rejected_count(self) -> int: ...
-
-
-class CostFact(Protocol):
-    @property
-    def amount(self) -> Decimal: ...
-
-
-class TouchpointFact(Protocol):
-    @property
-    def kind(self) -> TouchpointKind: ...
-    @property
-    def at(self) -> datetime: ...
-
-
-class ChangeFact(Protocol):
-    @property
-    def value(self) -> Decimal: ...
-    @property
-    def status(self) -> ChangeStatus: ...
 
 
 @dataclass(frozen=True)

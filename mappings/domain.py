@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -229,3 +230,41 @@ class ChangeRequest(_Fact):
     raised_on: date
     value: Decimal = Field(ge=0)
     status: ChangeStatus = ChangeStatus.PENDING
+
+
+# --- What computations read of each kind of fact ------------------------------------------------
+# The models above satisfy these, and so do the lighter tuples scoring reads from the store
+# (`jobs.store.store.MilestoneProgress`, `CostAmount`, `TouchpointTime`, `ChangeValue`): the risk
+# model (jobs/risk.py) and the SLA engine (jobs/sla/engine.py) take either.
+
+
+class MilestoneFact(Protocol):
+    @property
+    def planned_date(self) -> date: ...
+    @property
+    def planned_value(self) -> Decimal: ...
+    @property
+    def percent_complete(self) -> float: ...
+    @property
+    def delivered_date(self) -> date | None: ...
+    @property
+    def rejected_count(self) -> int: ...
+
+
+class CostFact(Protocol):
+    @property
+    def amount(self) -> Decimal: ...
+
+
+class TouchpointFact(Protocol):
+    @property
+    def kind(self) -> TouchpointKind: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+class ChangeFact(Protocol):
+    @property
+    def value(self) -> Decimal: ...
+    @property
+    def status(self) -> ChangeStatus: ...

@@ -52,7 +52,6 @@ def test_health_computation_does_no_io(module: str) -> None:
         "decimal",
         "enum",
         "functools",  # caching pure conversions (jobs/risk.py)
-        "typing",  # protocols of the facts the model reads
         "pydantic",
         "mappings",
         "jobs",

@@ -47,14 +47,20 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from jobs.sla.calendar import CalendarError, merge_pauses
 from jobs.sla.policy import SlaPolicy
-from mappings.domain import SlaStatus, TicketPriority, TouchpointKind
+from mappings.domain import (
+    MilestoneFact,
+    SlaStatus,
+    TicketPriority,
+    TouchpointFact,
+    TouchpointKind,
+)
 
 Metric = Literal["first_response", "resolution"]
 METRICS: tuple[Metric, ...] = ("first_response", "resolution")
@@ -82,26 +88,6 @@ class MeasuredTicket(Protocol):
     def resolved_at(self) -> datetime | None: ...
     @property
     def waiting_on_client(self) -> tuple[tuple[datetime, datetime], ...]: ...
-
-
-class DatedMilestone(Protocol):
-    """What the engine reads of a milestone: a `mappings.domain.Milestone`, or the lighter tuple
-    scoring reads from the store (`jobs.store.store.MilestoneProgress`)."""
-
-    @property
-    def planned_date(self) -> date: ...
-    @property
-    def delivered_date(self) -> date | None: ...
-
-
-class DatedTouchpoint(Protocol):
-    """What the engine reads of a touchpoint: a `mappings.domain.Touchpoint`, or the lighter
-    tuple scoring reads from the store (`jobs.store.store.TouchpointTime`)."""
-
-    @property
-    def kind(self) -> TouchpointKind: ...
-    @property
-    def at(self) -> datetime: ...
 
 
 @dataclass(slots=True)
@@ -146,8 +132,8 @@ class _ReportClock:
 def evaluate(
     policy: SlaPolicy,
     tickets: Sequence[MeasuredTicket],
-    milestones: Sequence[DatedMilestone],
-    touchpoints: Sequence[DatedTouchpoint],
+    milestones: Sequence[MilestoneFact],
+    touchpoints: Sequence[TouchpointFact],
     now: datetime,
     frozen: Mapping[tuple[str, str], TicketMeasure] = _NOTHING_FROZEN,
     first_ticket_opened_at: datetime | None = None,
@@ -390,7 +376,7 @@ def _report_clock(
     policy: SlaPolicy,
     zone: ZoneInfo,
     tickets: Sequence[MeasuredTicket],
-    touchpoints: Sequence[DatedTouchpoint],
+    touchpoints: Sequence[TouchpointFact],
     first_ticket_opened_at: datetime | None,
 ) -> _ReportClock | None:
     """When the next status report is due: calendar days in the calendar's zone."""
