@@ -15,8 +15,6 @@ The risk model itself (factors, formulas, weights) is in ``jobs.risk``.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,35 +85,6 @@ def score_engagement(
     return health
 
 
-def roll_up_accounts(
-    engagements: Iterable[Engagement], health: Mapping[str, EngagementHealth]
-) -> dict[str, AccountHealth]:
-    """Per account: the level of its riskiest active engagement, and a one-line summary."""
-    by_account: dict[str, list[tuple[Engagement, EngagementHealth]]] = defaultdict(list)
-    accounts: set[str] = set()
-    unscored: set[str] = set()
-    for engagement in engagements:
-        accounts.add(engagement.account_id)
-        if engagement.status is not EngagementStatus.ACTIVE:
-            continue
-        h = health.get(engagement.crm_id)
-        if h is None:
-            unscored.add(engagement.account_id)
-        else:
-            by_account[engagement.account_id].append((engagement, h))
-    result = {}
-    # An account with an active engagement not scored yet gets no roll-up rather than a wrong one.
-    for account_id in sorted(accounts - unscored):
-        active = by_account.get(account_id, [])
-        if not active:
-            result[account_id] = account_health(account_id, 0, None)
-            continue
-        worst_e, worst_h = max(active, key=lambda pair: (pair[1].risk_score, pair[0].crm_id))
-        riskiest = Riskiest(worst_e.name, worst_h.risk_score, worst_h.risk_level)
-        result[account_id] = account_health(account_id, len(active), riskiest)
-    return result
-
-
 @dataclass(frozen=True)
 class Riskiest:
     """An account's riskiest active engagement: the highest score, then the highest id."""
@@ -127,7 +96,9 @@ class Riskiest:
 
 def account_health(account_id: str, active: int, riskiest: Riskiest | None) -> AccountHealth:
     """The roll-up of an account with ``active`` scored active engagements (none unscored), of
-    which ``riskiest`` (None when there are none)."""
+    which ``riskiest`` (None when there are none): the level of its riskiest active engagement,
+    and a one-line summary. The push counts and ranks them in SQL (`jobs.plan._rollups_of`); an
+    account with an active engagement not scored yet gets no roll-up rather than a wrong one."""
     if riskiest is None:
         return AccountHealth(
             account_id=account_id,

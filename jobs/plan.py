@@ -310,8 +310,8 @@ class _EngagementValues:
 
 
 def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
-    """The roll-up of each of ``account_ids`` that is a live account with live engagements, as
-    ``roll_up_accounts`` makes it (tests/jobs/test_plan_rollups.py holds the two together).
+    """The roll-up of each of ``account_ids`` that is a live account with live engagements
+    (`jobs.health.account_health`): none for an account with an active engagement not scored.
 
     Counted and ranked in SQL, one row per account: a push after a scoring run re-rolls most
     accounts, and bringing each of their engagements into Python cost seconds at 100,000 deals.
@@ -352,10 +352,15 @@ def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, Ac
         .where(e.c.deleted_at.is_(None), e.c.account_id.in_(account_ids))
         .subquery()
     )
-    query = sa.select(ranked).where(ranked.c.rank == 1, ranked.c.unscored == 0)
+    query = sa.select(
+        ranked.c.account_id,
+        ranked.c.name,
+        ranked.c.risk_score,
+        ranked.c.risk_level,
+        ranked.c.active,
+    ).where(ranked.c.rank == 1, ranked.c.unscored == 0)
     rollups = {}
-    for account_id, name, score, level, count, _unscored, _rank in conn.execute(query):
-        # An account with an active engagement not scored yet gets no roll-up (filtered above).
+    for account_id, name, score, level, count in conn.execute(query):
         riskiest = Riskiest(name, score, RiskLevel(level)) if count else None
         rollups[account_id] = account_health(account_id, int(count), riskiest)
     return rollups

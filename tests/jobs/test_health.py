@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from jobs.config import HealthSection
-from jobs.health import roll_up_accounts, score_engagement
+from jobs.health import score_engagement
 from mappings.domain import Engagement, EngagementStatus, RiskLevel, SlaStatus
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -101,24 +101,6 @@ def test_bands_come_from_the_config() -> None:
     strict = HealthSection(medium=10, high=20, critical=30)
     health = score_engagement(deal(end_date=TODAY + timedelta(days=12)), now=NOW, bands=strict)
     assert health is not None and health.risk_level is RiskLevel.CRITICAL
-
-
-def test_account_takes_the_level_of_its_riskiest_active_engagement() -> None:
-    calm = deal(crm_id="D1", name="Calm")
-    risky = deal(crm_id="D2", name="Risky", end_date=TODAY + timedelta(days=12))
-    lost = deal(crm_id="D3", stage="Closed Lost", status=EngagementStatus.CLOSED_LOST)
-    other = deal(crm_id="D4", account_id="A2", stage="Qualification", status="pipeline")
-    health = {
-        e.crm_id: h
-        for e in (calm, risky, other)
-        if (h := score_engagement(e, now=NOW, bands=BANDS)) is not None
-    }
-    rollups = roll_up_accounts([calm, risky, lost, other], health)
-    assert rollups["A1"].risk_level is RiskLevel.MEDIUM
-    assert rollups["A1"].summary_en == "2 active engagements; riskiest: Risky (score 35, medium)"
-    assert rollups["A1"].summary_zh == "2 个进行中的项目；风险最高：Risky（35 分，中）"
-    assert rollups["A2"].risk_level is None
-    assert rollups["A2"].summary_en == "No active engagements"
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,23 @@
 """Account roll-ups as the push plans them (ranked in SQL, jobs/plan.py) on SQLite and PostgreSQL:
-the riskiest active engagement by score, ties to the highest id as Python orders strings."""
+the level of the riskiest active engagement by score, ties to the highest id as Python orders
+strings, and a one-line summary in English and Chinese."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from jobs.health import roll_up_accounts
+from jobs.config import HealthSection
+from jobs.health import score_engagement
 from jobs.plan import _rollups_of
 from jobs.store import Store
-from mappings.domain import Account, Engagement, EngagementHealth, EngagementStatus, RiskLevel
+from mappings.domain import (
+    Account,
+    AccountHealth,
+    Engagement,
+    EngagementHealth,
+    EngagementStatus,
+    RiskLevel,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -72,8 +81,45 @@ def test_rollups_ranked_in_the_store_match_the_rules(store: Store) -> None:
     assert rollups["tie"].summary_zh == "3 个进行中的项目；风险最高：Deal a-1（40 分，中）"
     assert rollups["lost-only"].risk_level is None
     assert rollups["lost-only"].summary_en == "No active engagements"
-    # The same rules as the roll-up of engagements in memory (jobs/health.py).
-    live = [d for d in deals if d.crm_id != "D-9" and d.account_id != "gone"]
-    in_memory = roll_up_accounts(live, {h.engagement_id: h for h in scores})
-    assert rollups == {a: r for a, r in in_memory.items() if a in rollups}
-    assert set(in_memory) == set(rollups)
+    assert rollups["lost-only"] == AccountHealth(
+        account_id="lost-only",
+        risk_level=None,
+        active_engagements=0,
+        summary_en="No active engagements",
+        summary_zh="暂无进行中的项目",
+    )
+
+
+def test_account_takes_the_level_of_its_riskiest_active_engagement(store: Store) -> None:
+    today = NOW.date()
+
+    def deal(crm_id: str, **changes: object) -> Engagement:
+        values: dict[str, object] = {
+            "crm_id": crm_id,
+            "name": "Managed Service Desk",
+            "account_id": "A1",
+            "stage": "Closed Won",
+            "status": EngagementStatus.ACTIVE,
+            "start_date": date(2025, 1, 1),
+            "end_date": date(2027, 6, 30),
+            "sla_tier": "Gold",
+        }
+        return Engagement.model_validate(values | changes)
+
+    calm = deal("D1", name="Calm")
+    risky = deal("D2", name="Risky", end_date=today + timedelta(days=12))
+    lost = deal("D3", stage="Closed Lost", status=EngagementStatus.CLOSED_LOST)
+    other = deal("D4", account_id="A2", stage="Qualification", status="pipeline")
+    store.save_accounts([Account(crm_id=a, name=a) for a in ("A1", "A2")], NOW)
+    store.save_engagements([calm, risky, lost, other], NOW)
+    scored = [score_engagement(e, now=NOW, bands=HealthSection()) for e in (calm, risky, other)]
+    store.save_health([h for h in scored if h is not None])
+
+    with store.engine.connect() as conn:
+        rollups = _rollups_of(conn, ["A1", "A2"])
+
+    assert rollups["A1"].risk_level is RiskLevel.MEDIUM
+    assert rollups["A1"].summary_en == "2 active engagements; riskiest: Risky (score 35, medium)"
+    assert rollups["A1"].summary_zh == "2 个进行中的项目；风险最高：Risky（35 分，中）"
+    assert rollups["A2"].risk_level is None
+    assert rollups["A2"].summary_en == "No active engagements"
