@@ -804,15 +804,8 @@ class Store:
     ) -> Sequence[Sequence[Any]]:
         """The columns `names` of the facts of a kind of the engagements `ids`, in the order of
         `_facts_by_engagement` (the first name must be "engagement_id")."""
-        table = t.FACT_TABLES[kind]
-        query = _among(sa.select(*(table.c[n] for n in names)), table, ids).order_by(
-            table.c.engagement_id,
-            table.c[t.FACT_DATE_COLUMNS[kind]],
-            table.c.source,
-            table.c.external_id,
-        )
         with self.engine.connect() as conn:
-            return conn.execute(query).tuples().all()
+            return conn.execute(_facts_in_order(kind, names, ids)).tuples().all()
 
     def cost_entries(self, ids: Collection[str] | None = None) -> dict[str, list[CostEntry]]:
         return self._facts_by_engagement("costs", ids)
@@ -851,12 +844,7 @@ class Store:
         model, table = self.fact_model(kind), t.FACT_TABLES[kind]
         # Only the model's columns, read as plain tuples: this runs over every fact in the store.
         names = [c.name for c in table.columns if c.name in model.model_fields]
-        query = _among(sa.select(*(table.c[n] for n in names)), table, ids).order_by(
-            table.c.engagement_id,
-            table.c[t.FACT_DATE_COLUMNS[kind]],
-            table.c.source,
-            table.c.external_id,
-        )
+        query = _facts_in_order(kind, names, ids)
         validate = _list_validator(model)
         grouped: dict[str, list[Any]] = {}
         with self.engine.connect() as conn:
@@ -951,6 +939,18 @@ def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+def _facts_in_order(kind: str, names: Sequence[str], ids: Collection[str] | None) -> Any:
+    """The columns `names` of the facts of a kind (of the engagements `ids`, when given), by
+    engagement, each engagement's in date order (then source and external id: a stable order)."""
+    table = t.FACT_TABLES[kind]
+    return _among(sa.select(*(table.c[n] for n in names)), table, ids).order_by(
+        table.c.engagement_id,
+        table.c[t.FACT_DATE_COLUMNS[kind]],
+        table.c.source,
+        table.c.external_id,
+    )
 
 
 def _among(
