@@ -47,18 +47,29 @@ def upsert_many(
     *,
     keys: Sequence[str] | None = None,
     update: Sequence[str] | None = None,
+    merge: Sequence[str] = (),
 ) -> None:
     """Insert ``rows`` (values in the order of ``columns``); with ``keys``, a row whose keys
     exist updates the other given columns instead (ON CONFLICT … DO UPDATE, both databases),
-    or only those of ``update`` when given."""
+    or only those of ``update`` when given. The JSON objects of ``merge`` columns are merged
+    into those stored, key by key (a key given replaces the stored key's value), instead of
+    replacing them: SQLite's json_patch, PostgreSQL's jsonb ``||`` (the column must be jsonb
+    there). No value of a merged object may be null (json_patch would drop its key)."""
     if not rows:
         return
     if update is None:
         update = [c for c in columns if c not in (keys or ())]
-    cache_key = (table.name, tuple(columns), tuple(keys or ()), tuple(update), conn.dialect.name)
+    cache_key = (
+        table.name,
+        tuple(columns),
+        tuple(keys or ()),
+        tuple(update),
+        tuple(merge),
+        conn.dialect.name,
+    )
     compiled = _CACHE.get(cache_key)
     if compiled is None:
-        compiled = _CACHE[cache_key] = _compile(conn.dialect, table, columns, keys, update)
+        compiled = _CACHE[cache_key] = _compile(conn.dialect, table, columns, keys, update, merge)
     if any(compiled.processors):
         # Column by column, each processor once per distinct value object, on None too, as
         # SQLAlchemy does (JSON turns it into 'null').
@@ -95,12 +106,20 @@ def insert(dialect: sa.Dialect, table: sa.Table) -> Any:
     raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {dialect.name}")
 
 
+def _merged(dialect: sa.Dialect, stored: sa.Column[Any], given: Any) -> Any:
+    """SQL for ``stored`` with the keys of the JSON object ``given`` merged in."""
+    if dialect.name == "postgresql":
+        return stored.op("||")(given)
+    return sa.func.json_patch(stored, given)
+
+
 def _compile(
     dialect: sa.Dialect,
     table: sa.Table,
     columns: Sequence[str],
     keys: Sequence[str] | None,
     update: Sequence[str],
+    merge: Sequence[str],
 ) -> _Compiled:
     stmt = insert(dialect, table).values(
         {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
@@ -108,7 +127,13 @@ def _compile(
     if keys:
         if update:
             stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
+                index_elements=list(keys),
+                set_={
+                    c: _merged(dialect, table.c[c], stmt.excluded[c])
+                    if c in merge
+                    else stmt.excluded[c]
+                    for c in update
+                },
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))

@@ -1,12 +1,11 @@
 """What the plugin wrote into each CRM field, and what the CRM held at the last sync.
 
-Table ``field_state``: one row per (module, record, target field). The sync records what the
-CRM holds (only what changed: re-reading 10,000 unchanged deals writes nothing), the push
-records what it wrote, and planning reads both, a chunk of records at a time.
-
-Values are JSON. They are read as their JSON text and decoded once per distinct text (the
-same few picklist labels and numbers recur on every record), and a CRM value is compared with
-the stored one by its JSON text, as SQLAlchemy serialises it (``json.dumps``).
+Table ``record_state``: one row per (module, record), its target fields as one JSON object
+``{field: [written, crm, crm_seen]}``. The sync records what the CRM holds (only what changed:
+re-reading 10,000 unchanged deals writes nothing), the push records what it wrote, and planning
+reads both, a chunk of records at a time. A write names only the fields it sets; the database
+merges them into the stored object (SQLite's ``json_patch``, PostgreSQL's jsonb ``||``), so the
+push writes without reading first.
 """
 
 from __future__ import annotations
@@ -22,31 +21,21 @@ from jobs.store import schema as t
 from jobs.store.bulk import id_slices, upsert_many
 from jobs.store.store import FieldState
 
-_KEYS = ("module", "record_id", "field")
-_CRM_COLUMNS = ("module", "record_id", "field", "crm_value", "crm_seen_at")
-_WRITTEN_COLUMNS = (*_KEYS, "written_value", "written_at", "crm_value", "crm_seen_at")
+_KEYS = ("module", "record_id")
+_COLUMNS = ("module", "record_id", "fields", "updated_at")
 
 
 def states_of(
     conn: sa.Connection, module: str, record_ids: Collection[str]
 ) -> dict[str, dict[str, FieldState]]:
     """record id -> field -> its state, for the given records of ``module``."""
-    table = t.field_state
-    found: dict[str, dict[str, FieldState]] = {}
-    decode = _Decoder()
-    for part in id_slices(list(record_ids)):
-        query = sa.select(
-            table.c.record_id,
-            table.c.field,
-            sa.cast(table.c.written_value, sa.Text),
-            sa.cast(table.c.crm_value, sa.Text),
-            table.c.crm_seen_at.is_not(None),
-        ).where(table.c.module == module, table.c.record_id.in_(part))
-        for record_id, name, written, crm, seen in conn.execute(query):
-            found.setdefault(record_id, {})[name] = FieldState(
-                decode(written), decode(crm), bool(seen)
-            )
-    return found
+    return {
+        record_id: {
+            name: FieldState(written, crm, bool(seen))
+            for name, (written, crm, seen) in fields.items()
+        }
+        for record_id, fields in _stored(conn, module, record_ids).items()
+    }
 
 
 def save_crm_values(
@@ -62,32 +51,23 @@ def save_crm_values(
     that is the same as a state holding nothing, and a first sync of 100,000 deals whose plugin
     fields are still empty then writes no row here.
     """
-    table = t.field_state
-    #: (record id, field) -> the JSON text of the CRM value recorded, None if never seen.
-    stored: dict[tuple[str, str], str | None] = {}
-    for part in id_slices(list(values)):
-        query = sa.select(
-            table.c.record_id,
-            table.c.field,
-            sa.cast(table.c.crm_value, sa.Text),
-            table.c.crm_seen_at.is_not(None),
-        ).where(table.c.module == module, table.c.record_id.in_(part))
-        for record_id, name, text, seen in conn.execute(query):
-            stored[(record_id, name)] = text if seen else None
+    stored = _stored(conn, module, list(values))
     rows = []
-    changed: set[str] = set()
     for record_id, fields in values.items():
+        held = stored.get(record_id, {})
+        patch = {}
         for name, value in fields.items():
-            key = (record_id, name)
-            if key not in stored:
+            state = held.get(name)
+            if state is None:
                 if value is None:
                     continue
-            elif stored[key] is not None and stored[key] == json.dumps(value):
-                continue
-            rows.append((module, record_id, name, value, seen_at))
-            changed.add(record_id)
-    upsert_many(conn, table, _CRM_COLUMNS, rows, keys=_KEYS)
-    return changed
+                patch[name] = [None, value, True]
+            elif not state[2] or not _same_json(state[1], value):
+                patch[name] = [state[0], value, True]
+        if patch:
+            rows.append((module, record_id, patch, seen_at))
+    upsert_many(conn, t.record_state, _COLUMNS, rows, keys=_KEYS, merge=("fields",))
+    return {row[1] for row in rows}
 
 
 def save_written(
@@ -98,26 +78,35 @@ def save_written(
 ) -> None:
     """Remember what was written (record id, field -> value each): the CRM now holds it."""
     rows = [
-        (module, record_id, name, value, written_at, value, written_at)
+        (
+            module,
+            record_id,
+            {name: [value, value, True] for name, value in values.items()},
+            written_at,
+        )
         for record_id, values in items
-        for name, value in values.items()
     ]
-    upsert_many(conn, t.field_state, _WRITTEN_COLUMNS, rows, keys=_KEYS)
+    upsert_many(conn, t.record_state, _COLUMNS, rows, keys=_KEYS, merge=("fields",))
 
 
-class _Decoder:
-    """json.loads with a memory of the texts it decoded (immutable results only)."""
+def _stored(
+    conn: sa.Connection, module: str, record_ids: Collection[str]
+) -> dict[str, dict[str, list[Any]]]:
+    """record id -> field -> [written, crm, seen], as stored."""
+    table = t.record_state
+    found = {}
+    for part in id_slices(list(record_ids)):
+        query = sa.select(table.c.record_id, sa.cast(table.c.fields, sa.Text)).where(
+            table.c.module == module, table.c.record_id.in_(part)
+        )
+        for record_id, text in conn.execute(query):
+            found[record_id] = json.loads(text)
+    return found
 
-    def __init__(self) -> None:
-        self._seen: dict[str, Any] = {}
 
-    def __call__(self, text: str | None) -> Any:
-        if text is None:
-            return None
-        try:
-            return self._seen[text]
-        except KeyError:
-            value = json.loads(text)
-            if value is None or isinstance(value, str | int | float | bool):
-                self._seen[text] = value
-            return value
+def _same_json(stored: Any, value: Any) -> bool:
+    """Whether ``value`` is stored as ``stored`` is: 5 and 5.0, or 1 and True, are not (the CRM
+    changed the field's type, or a person typed another value)."""
+    if isinstance(value, dict | list) or isinstance(stored, dict | list):
+        return json.dumps(stored, sort_keys=True) == json.dumps(value, sort_keys=True)
+    return type(stored) is type(value) and stored == value

@@ -218,17 +218,16 @@ health_history = sa.Table(
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
 )
 
-#: Per CRM record and field: what the plugin last wrote, and what the CRM held at the last sync.
-field_state = sa.Table(
-    "field_state",
+#: Per CRM record: for each target field, what the plugin last wrote and what the CRM held at
+#: the last sync, one JSON object ``{field: [written, crm, crm_seen]}`` (jobs/store/field_states.py).
+#: On PostgreSQL it is jsonb, whose ``||`` merges the fields of a write into those stored.
+record_state = sa.Table(
+    "record_state",
     metadata,
     sa.Column("module", sa.String(64), primary_key=True),
     sa.Column("record_id", sa.String(64), primary_key=True),
-    sa.Column("field", sa.String(128), primary_key=True),
-    sa.Column("written_value", sa.JSON),
-    sa.Column("written_at", UtcDateTime()),
-    sa.Column("crm_value", sa.JSON),
-    sa.Column("crm_seen_at", UtcDateTime()),
+    sa.Column("fields", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 sync_cursors = sa.Table(

@@ -40,7 +40,7 @@ def engagement(crm_id: str, **changes: object) -> Engagement:
 
 def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
     names = set(sa.inspect(store.engine).get_table_names())
-    assert {"engagements", "engagement_health", "field_state", "runs", "job_locks"} <= names
+    assert {"engagements", "engagement_health", "record_state", "runs", "job_locks"} <= names
     assert "alembic_version" in names
     Store.open(str(store.engine.url.render_as_string(hide_password=False))).close()
 
