@@ -1,12 +1,17 @@
 """The connection's credit budget, kept in the store so that every job and process shares it.
 
-Each call's credits are added to a per-minute row of ``credit_usage`` before the call is sent.
-A call that would take the rolling 24-hour total over the budget is refused with
+Each call's credits are counted before the call is sent, in memory, and added to per-minute
+rows of ``credit_usage`` every ``SAVE_USAGE_EVERY`` and at the end of the job (``save``). A call
+that would take the rolling 24-hour total over the budget is refused with
 ``CreditBudgetExceededError`` (a ``RetryLaterError``): the job stops cleanly ("stopped") and a
 later run resumes once older usage has rolled out of the window.
 
 Only one job of a connection runs at a time (the runner's lock), so the total is read from the
-store once and then kept in memory, re-read every few minutes for long-lived daemons.
+store once and then kept in memory, re-read every few minutes for long-lived daemons. Storing
+each call's credits as it went out cost a commit (an fsync) per call, taken under the meter's
+lock by every write thread: the push's calls queued behind it and behind the planner's
+transactions. A process killed outright loses at most ``SAVE_USAGE_EVERY`` of its count (the
+next job starts that much low; Zoho's own count of the org's credits, below, still binds).
 
 Zoho also says how many credits the whole org has left (``X-API-CREDITS-REMAINING``, once half
 its daily allowance is used). Other integrations of the org spend the same credits, so when Zoho
@@ -38,6 +43,8 @@ RELOAD_AFTER = timedelta(minutes=5)
 CRM_REMAINING_KEY = "crm_credits_remaining"
 #: The CRM's count is stored at most this often (it comes with every answer).
 SAVE_REMAINING_EVERY = timedelta(minutes=1)
+#: Credits counted in memory are added to the store at least this often during a job.
+SAVE_USAGE_EVERY = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,9 @@ class StoreCreditMeter:
         self._charged_since_crm = 0
         self._saved_crm_at: datetime | None = None
         self._crm_unsaved = False
+        #: Minute -> (credits, calls) counted and not stored yet.
+        self._unsaved: dict[datetime, tuple[int, int]] = {}
+        self._saved_usage_at: datetime | None = None
 
     def used(self) -> int:
         with self._lock:
@@ -108,9 +118,15 @@ class StoreCreditMeter:
                     f"integrations spend them too) and the next call costs {credits}; the job "
                     "stopped before exceeding them (the org's credits refill over 24 hours)"
                 )
-            self._add(now, credits)
+            minute = _minute(now)
+            before, calls = self._unsaved.get(minute, (0, 0))
+            self._unsaved[minute] = (before + credits, calls + 1)
             self._used = used + credits
             self._charged_since_crm += credits
+            if self._saved_usage_at is None:
+                self._saved_usage_at = now
+            elif now - self._saved_usage_at >= SAVE_USAGE_EVERY:
+                self._save_usage(now)
 
     def crm_remaining(self, remaining: int) -> None:
         with self._lock:
@@ -123,8 +139,9 @@ class StoreCreditMeter:
                 self._save_crm()
 
     def save(self) -> None:
-        """Store the CRM's latest count if it is not stored yet (at the end of a job)."""
+        """Store the credits counted and the CRM's latest count (at the end of a job)."""
         with self._lock:
+            self._save_usage(self.clock())
             if self._crm_unsaved:
                 self._save_crm()
 
@@ -143,28 +160,43 @@ class StoreCreditMeter:
             self._crm_loaded = True
             self._crm = crm_remaining(self.store)
             if self._crm is not None:
-                self._charged_since_crm = _charged_since(self.store, self._crm.at)
+                self._charged_since_crm = _charged_since(self.store, self._crm.at) + sum(
+                    n for minute, (n, _) in self._unsaved.items() if minute >= _minute(self._crm.at)
+                )
         if self._crm is None or now - self._crm.at > WINDOW:
             return None
         return self._crm.remaining - self._charged_since_crm
 
     def _current(self, now: datetime) -> int:
         if self._used is None or self._loaded_at is None or now - self._loaded_at > RELOAD_AFTER:
-            self._used = credits_used(self.store, now)
+            since = _minute(now - WINDOW)
+            unsaved = sum(n for minute, (n, _) in self._unsaved.items() if minute >= since)
+            self._used = credits_used(self.store, now) + unsaved
             self._loaded_at = now
         return self._used
 
-    def _add(self, now: datetime, credits: int) -> None:
+    def _save_usage(self, now: datetime) -> None:
+        self._saved_usage_at = now
+        if not self._unsaved:
+            return
         table = t.credit_usage
-        stmt = self.store._insert(table).values(minute=_minute(now), credits=credits, calls=1)
+        stmt = self.store._insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["minute"],
-            set_={"credits": table.c.credits + credits, "calls": table.c.calls + 1},
+            set_={
+                "credits": table.c.credits + stmt.excluded.credits,
+                "calls": table.c.calls + stmt.excluded.calls,
+            },
         )
+        rows = [
+            {"minute": minute, "credits": credits, "calls": calls}
+            for minute, (credits, calls) in sorted(self._unsaved.items())
+        ]
         with self.store.engine.begin() as conn:
-            conn.execute(stmt)
+            conn.execute(stmt, rows)
             # Usage older than the window is never read again.
             conn.execute(table.delete().where(table.c.minute < _minute(now - 2 * WINDOW)))
+        self._unsaved.clear()
 
 
 def _charged_since(store: Store, at: datetime) -> int:

@@ -52,9 +52,11 @@ def test_the_meter_refuses_a_call_that_would_exceed_the_budget_and_forgets_after
     with pytest.raises(CreditBudgetExceededError, match="budget of 10") as refused:
         meter.charge(3)
     assert "8 used in the last 24 hours" in str(refused.value)
+    meter.save()  # the job ends
     # Nothing was recorded for the refused call, and another job sees the same total.
     assert StoreCreditMeter(store, budget=10, clock=clock).used() == 8
     meter.charge(2)
+    meter.save()
     assert credits_used(store, clock()) == 10
     clock.advance(hours=23, minutes=45)  # the first 4 are now older than 24 hours
     assert credits_used(store, clock()) == 6
@@ -98,6 +100,7 @@ def test_zoho_s_lower_count_of_the_org_s_credits_is_believed_over_the_budget(
     with pytest.raises(CreditBudgetExceededError, match="the CRM reports 5 API credits left"):
         meter.charge(10)
     meter.charge(5)
+    meter.save()  # the job ends
     assert credits_used(store, clock()) == 26  # the refused call was not counted
     # Another job of the connection starts from Zoho's count, less what was charged since
     # (whole minutes: the call charged in the minute before the count is taken off too).
@@ -107,6 +110,27 @@ def test_zoho_s_lower_count_of_the_org_s_credits_is_believed_over_the_budget(
     # A count older than the 24-hour window says nothing any more.
     clock.advance(hours=24)
     StoreCreditMeter(store, budget=1000, clock=clock).charge(10)
+
+
+def test_credits_are_stored_every_two_seconds_during_a_job_and_at_its_end(
+    store: Store, clock: FakeClock
+) -> None:
+    """Not a commit per call (the write threads queued behind it): a process killed outright
+    loses at most the last two seconds of its count."""
+    meter = StoreCreditMeter(store, budget=1000, clock=clock)
+    meter.charge(10)
+    meter.charge(10)
+    assert credits_used(store, clock()) == 0
+    assert meter.used() == 20
+    clock.advance(seconds=2)
+    meter.charge(10)
+    assert credits_used(store, clock()) == 30
+    meter.charge(5)
+    assert credits_used(store, clock()) == 30
+    meter.save()
+    assert credits_used(store, clock()) == 35
+    meter.save()  # nothing counted since: nothing added
+    assert credits_used(store, clock()) == 35
 
 
 def test_the_budget_still_binds_when_zoho_counts_more_credits_left(
