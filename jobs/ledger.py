@@ -206,7 +206,7 @@ class Ledger:
         """The CRM's verdict on one call's rows: (record id, values sent, outcome) each.
 
         Into the caller's transaction (one commit for the outcomes of one or more calls, so no
-        crash can separate them): the written values into ``field_state``, every outcome into
+        crash can separate them): the written values into ``record_state``, every outcome into
         the ``write_outcomes`` history, and the ledger rows. A refusal continues the row's
         count of attempts when the values are the ones refused before; the row is quarantined
         when the count reaches the policy's maximum.
@@ -215,7 +215,6 @@ class Ledger:
         written = []
         for record_id, values, outcome in results:
             if outcome.status is WriteStatus.WRITTEN:
-                rows.append(_entry(module, record_id, RowStatus.WRITTEN, values, now, run_id))
                 written.append((record_id, values))
                 continue
             before = previous.get(record_id)
@@ -262,7 +261,49 @@ class Ledger:
         ]
         save_written(conn, module, written, now)
         upsert_many(conn, t.write_outcomes, _HISTORY_COLUMNS, history)
+        rows += self._settle_journaled(conn, module, written, run_id, now)
         upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
+
+    def _settle_journaled(
+        self,
+        conn: sa.Connection,
+        module: str,
+        written: Sequence[tuple[str, dict[str, Any]]],
+        run_id: int | None,
+        now: datetime,
+    ) -> list[tuple[Any, ...]]:
+        """Mark the written rows ``written`` with one statement: their journal entry already
+        holds the values sent (re-serialising them cost a tenth of a push of 10,000 deals).
+        Returns whole entries to write instead when some were not journaled."""
+        if not written:
+            return []
+        table = t.write_ledger
+        ids = [record_id for record_id, _ in written]
+        settled = conn.execute(
+            table.update()
+            .where(
+                table.c.module == module,
+                table.c.record_id.in_(ids),
+                table.c.status == RowStatus.PENDING.value,
+            )
+            .values(
+                status=RowStatus.WRITTEN.value,
+                crm_code=None,
+                field=None,
+                message=None,
+                attempts=0,
+                next_retry_at=None,
+                run_id=run_id,
+                updated_at=now,
+            )
+        ).rowcount
+        if settled == len(written):
+            return []
+        # Some were not journaled (not how the push calls this): write every entry whole.
+        return [
+            _entry(module, record_id, RowStatus.WRITTEN, values, now, run_id)
+            for record_id, values in written
+        ]
 
     def settle(
         self,

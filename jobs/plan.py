@@ -215,6 +215,8 @@ def decide(rule: TargetField, state: FieldState | None, wanted: Any) -> str:
 
 def same_value(a: Any, b: Any) -> bool:
     """Equal as the CRM would show them: 5 == 5.0, and one instant in two offsets is one instant."""
+    if type(a) is type(b) and a == b:
+        return True
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
@@ -242,22 +244,28 @@ def _compare(
     rules = mapper.target_rules(module)
     for record_id in sorted(wanted):
         changes: dict[str, tuple[Any, Any]] = {}
-        held = states.get(record_id, {})
-        for name, value in wanted[record_id].items():
-            state = held.get(name)
-            decision = decide(rules[name], state, value)
-            if decision == "conflict" and state is not None:
-                result.conflicts.append(
-                    Conflict(module, record_id, name, state.crm_value, state.written_value, value)
-                )
-            elif decision == "write":
-                problem = (
-                    value_problem(fields_meta.get(name), value) if fields_meta is not None else None
-                )
+        held = states.get(record_id)
+        if not held:
+            # Nothing written or seen yet (a first push): every value there is to write.
+            changes = {name: (None, v) for name, v in wanted[record_id].items() if v is not None}
+        else:
+            for name, value in wanted[record_id].items():
+                state = held.get(name)
+                decision = decide(rules[name], state, value)
+                if decision == "conflict" and state is not None:
+                    result.conflicts.append(
+                        Conflict(
+                            module, record_id, name, state.crm_value, state.written_value, value
+                        )
+                    )
+                elif decision == "write":
+                    changes[name] = (_old(state), value)
+        if fields_meta is not None:
+            for name, (_, value) in list(changes.items()):
+                problem = value_problem(fields_meta.get(name), value)
                 if problem:
                     result.invalid.append(InvalidValue(module, record_id, name, value, problem))
-                else:
-                    changes[name] = (_old(state), value)
+                    del changes[name]
         if changes:
             result.writes.append(PlannedWrite(module, record_id, changes))
         else:
