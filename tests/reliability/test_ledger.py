@@ -7,8 +7,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
@@ -18,6 +20,8 @@ from jobs.demo import sandbox_env
 from jobs.ledger import Ledger, RowStatus
 from jobs.plan import plan
 from jobs.runner import Job, connect, run_job
+from jobs.store import Store
+from jobs.store import schema as t
 from tests.conftest import FakeClock, write_sandbox_config
 
 REFUSED_FIELD = "Engagement_Risk_Level"
@@ -172,3 +176,35 @@ def test_quarantine_after_comes_from_the_config(
     row = Ledger(conn.store).rows("Deals")[target.record_id]
     assert (row.status, row.attempts) == (RowStatus.QUARANTINED, 2)
     conn.close()
+
+
+def test_written_rows_keep_the_values_journaled_for_them_or_given_when_not_journaled(
+    store: Store, clock: FakeClock
+) -> None:
+    ledger = Ledger(store)
+    now = clock()
+    written = WriteOutcome("D1", WriteStatus.WRITTEN)
+    with store.engine.begin() as conn:
+        ledger.journal(conn, "Deals", [("D1", {"Score": 62})], 1, now)
+        ledger.record(conn, "Deals", [("D1", {"Score": 62}, written)], {}, 1, now)
+        # Not journaled first (the push always journals): the row is written whole.
+        ledger.record(
+            conn,
+            "Deals",
+            [("D2", {"Score": 9}, WriteOutcome("D2", WriteStatus.WRITTEN))],
+            {},
+            1,
+            now,
+        )
+    assert ledger.failed(limit=None) == []
+    table = t.write_ledger
+    with store.engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(
+                table.c.record_id, table.c.status, table.c.row_values, table.c.attempts
+            ).order_by(table.c.record_id)
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        ("D1", "written", {"Score": 62}, 0),
+        ("D2", "written", {"Score": 9}, 0),
+    ]
