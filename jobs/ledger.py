@@ -274,18 +274,17 @@ class Ledger:
     ) -> list[tuple[Any, ...]]:
         """Mark the written rows ``written`` with one statement: their journal entry already
         holds the values sent (re-serialising them cost a tenth of a push of 10,000 deals).
-        Returns whole entries to write instead when some were not journaled."""
+        Returns whole entries to write instead when some rows do not exist (not journaled).
+        A settled row's values are never read back, so only a missing row matters."""
         if not written:
             return []
         table = t.write_ledger
         ids = [record_id for record_id, _ in written]
         settled = conn.execute(
             table.update()
-            .where(
-                table.c.module == module,
-                table.c.record_id.in_(ids),
-                table.c.status == RowStatus.PENDING.value,
-            )
+            # By key only: with a condition on the status, SQLite walks the status index
+            # through every pending row of the push, for each call.
+            .where(table.c.module == module, table.c.record_id.in_(ids))
             .values(
                 status=RowStatus.WRITTEN.value,
                 crm_code=None,
