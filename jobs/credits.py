@@ -69,12 +69,7 @@ def crm_remaining(store: Store) -> CrmRemaining | None:
 
 def credits_used(store: Store, now: datetime) -> int:
     """Credits charged in the 24 hours before ``now`` (whole minutes, so slightly generous)."""
-    since = _minute(now - WINDOW)
-    query = sa.select(sa.func.coalesce(sa.func.sum(t.credit_usage.c.credits), 0)).where(
-        t.credit_usage.c.minute >= since
-    )
-    with store.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    return _charged_since(store, now - WINDOW)
 
 
 class StoreCreditMeter:
@@ -160,20 +155,22 @@ class StoreCreditMeter:
             self._crm_loaded = True
             self._crm = crm_remaining(self.store)
             if self._crm is not None:
-                self._charged_since_crm = _charged_since(self.store, self._crm.at) + sum(
-                    n for minute, (n, _) in self._unsaved.items() if minute >= _minute(self._crm.at)
-                )
+                self._charged_since_crm = self._counted_since(self._crm.at)
         if self._crm is None or now - self._crm.at > WINDOW:
             return None
         return self._crm.remaining - self._charged_since_crm
 
     def _current(self, now: datetime) -> int:
         if self._used is None or self._loaded_at is None or now - self._loaded_at > RELOAD_AFTER:
-            since = _minute(now - WINDOW)
-            unsaved = sum(n for minute, (n, _) in self._unsaved.items() if minute >= since)
-            self._used = credits_used(self.store, now) + unsaved
+            self._used = self._counted_since(now - WINDOW)
             self._loaded_at = now
         return self._used
+
+    def _counted_since(self, at: datetime) -> int:
+        """Credits charged from the minute of ``at`` on: those stored and those not yet."""
+        since = _minute(at)
+        unsaved = sum(n for minute, (n, _) in self._unsaved.items() if minute >= since)
+        return _charged_since(self.store, at) + unsaved
 
     def _save_usage(self, now: datetime) -> None:
         self._saved_usage_at = now
