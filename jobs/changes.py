@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from jobs.ledger import SETTLED_STATUSES
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import id_slices, insert, upsert_many
+from jobs.store.bulk import among, id_slices, insert, upsert_many
 from mappings.engine import Mapper
 
 #: store_meta key: the mapping fingerprint of the last push that planned everything it had to.
@@ -114,7 +114,7 @@ def planned(conn: sa.Connection, mapper: Mapper, module: str, record_ids: Collec
     that journals their writes."""
     d = t.push_dirty
     for part in id_slices(list(record_ids)):
-        conn.execute(d.delete().where(d.c.module == module, d.c.record_id.in_(part)))
+        conn.execute(d.delete().where(d.c.module == module, among(d.c.record_id, part)))
         if module == mapper.spec.targets.engagements.module:
             _refresh_basis(conn, part)
 
@@ -167,7 +167,7 @@ def _refresh_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
         sa.select(e.c.crm_id, *values.values())
         .select_from(e.outerjoin(h, h.c.engagement_id == e.c.crm_id))
         # A WHERE clause also keeps SQLite from reading ON CONFLICT as a join's ON.
-        .where(e.c.crm_id.in_(engagement_ids), e.c.deleted_at.is_(None))
+        .where(among(e.c.crm_id, engagement_ids), e.c.deleted_at.is_(None))
     )
     stmt = insert(conn.dialect, b).from_select(["engagement_id", *values], source)
     stmt = stmt.on_conflict_do_update(
@@ -179,7 +179,7 @@ def _refresh_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
 def _delete_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
     b = t.push_basis
     for part in id_slices(engagement_ids):
-        conn.execute(b.delete().where(b.c.engagement_id.in_(part)))
+        conn.execute(b.delete().where(among(b.c.engagement_id, part)))
 
 
 def _marked_or_unsettled(conn: sa.Connection, module: str, records: sa.Table) -> set[str]:

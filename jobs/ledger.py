@@ -30,7 +30,7 @@ from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import id_slices, upsert_many
+from jobs.store.bulk import among, id_slices, upsert_many
 from jobs.store.field_states import save_written
 
 
@@ -206,7 +206,7 @@ class Ledger:
         """The CRM's verdict on one call's rows: (record id, values sent, outcome) each.
 
         Into the caller's transaction (one commit for the outcomes of one or more calls, so no
-        crash can separate them): the written values into ``record_state``, every outcome into
+        crash can separate them): the written values into ``record_state``, every refusal into
         the ``write_outcomes`` history, and the ledger rows. A refusal continues the row's
         count of attempts when the values are the ones refused before; the row is quarantined
         when the count reaches the policy's maximum.
@@ -258,6 +258,7 @@ class Ledger:
                 now,
             )
             for record_id, _values, outcome in results
+            if outcome.status is not WriteStatus.WRITTEN
         ]
         save_written(conn, module, written, now)
         upsert_many(conn, t.write_outcomes, _HISTORY_COLUMNS, history)
@@ -284,7 +285,7 @@ class Ledger:
             table.update()
             # By key only: with a condition on the status, SQLite walks the status index
             # through every pending row of the push, for each call.
-            .where(table.c.module == module, table.c.record_id.in_(ids))
+            .where(table.c.module == module, among(table.c.record_id, ids))
             .values(
                 status=RowStatus.WRITTEN.value,
                 crm_code=None,
@@ -452,8 +453,8 @@ def _rows_where(
         table.c.module == module, table.c.status.not_in(SETTLED_STATUSES)
     )
     if record_ids is not None:
-        settled = settled.where(table.c.record_id.in_(record_ids))
-        open_rows = open_rows.where(table.c.record_id.in_(record_ids))
+        settled = settled.where(among(table.c.record_id, record_ids))
+        open_rows = open_rows.where(among(table.c.record_id, record_ids))
     rows = {
         record_id: LedgerRow(
             module, record_id, RowStatus(status), None, None, None, None, 0, None, at

@@ -31,13 +31,14 @@ from jobs.health import Riskiest, account_health
 from jobs.mapping_check import value_problem
 from jobs.store import FieldState, Store
 from jobs.store import schema as t
-from jobs.store.bulk import id_slices
-from jobs.store.field_states import states_of
+from jobs.store.bulk import among, id_slices
+from jobs.store.field_states import stored_fields
 from mappings.domain import AccountHealth, EngagementHealth, EngagementStatus, RiskLevel
 from mappings.engine import Mapper
 from mappings.spec import TargetField, WritePolicy
 
-#: Engagements per chunk (accounts per chunk: a tenth of it, each with its engagements).
+#: Records per chunk, engagements or accounts (an account's roll-up is one row from SQL, so a
+#: chunk of accounts costs about what a chunk of engagements does; each chunk is a commit).
 CHUNK_SIZE = 2000
 
 
@@ -141,7 +142,7 @@ def plan_chunks(
     records of ``changes`` when given, else every one. ``chunk_size``: ``CHUNK_SIZE``."""
     for module, record_ids, wanted in wanted_chunks(mapper, store, changes, chunk_size=chunk_size):
         with store.engine.connect() as conn:
-            states = states_of(conn, module, list(wanted))
+            states = stored_fields(conn, module, list(wanted))
         fields_meta = metadata.get(module) if metadata is not None else None
         yield _compare(mapper, module, record_ids, wanted, states, fields_meta)
 
@@ -168,7 +169,7 @@ def wanted_chunks(
     accounts = mapper.spec.targets.accounts
     if accounts is None:
         return
-    for ids in id_slices(changes.accounts, max(1, chunk_size // 10)):
+    for ids in id_slices(changes.accounts, chunk_size):
         with store.engine.connect() as conn:
             rollups = _rollups_of(conn, ids)
         yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
@@ -236,7 +237,7 @@ def _compare(
     module: str,
     record_ids: Sequence[str],
     wanted: Mapping[str, Mapping[str, Any]],
-    states: Mapping[str, Mapping[str, FieldState]],
+    states: Mapping[str, Mapping[str, list[Any]]],
     fields_meta: Mapping[str, FieldMeta] | None,
 ) -> Plan:
     """One chunk's plan: the wanted values against what was written and what the CRM holds."""
@@ -250,7 +251,10 @@ def _compare(
             changes = {name: (None, v) for name, v in wanted[record_id].items() if v is not None}
         else:
             for name, value in wanted[record_id].items():
-                state = held.get(name)
+                stored = held.get(name)
+                if stored is not None and _in_sync(stored, value):
+                    continue
+                state = FieldState(stored[0], stored[1], bool(stored[2])) if stored else None
                 decision = decide(rules[name], state, value)
                 if decision == "conflict" and state is not None:
                     result.conflicts.append(
@@ -299,7 +303,7 @@ class _EngagementValues:
         query = (
             sa.select(h.c.engagement_id, *columns)
             .join(e, e.c.crm_id == h.c.engagement_id)
-            .where(e.c.deleted_at.is_(None), h.c.engagement_id.in_(ids))
+            .where(e.c.deleted_at.is_(None), among(h.c.engagement_id, ids))
         )
         wanted = {}
         for engagement_id, *row in conn.execute(query):
@@ -357,7 +361,7 @@ def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, Ac
                 a, sa.and_(a.c.crm_id == e.c.account_id, a.c.deleted_at.is_(None))
             )
         )
-        .where(e.c.deleted_at.is_(None), e.c.account_id.in_(account_ids))
+        .where(e.c.deleted_at.is_(None), among(e.c.account_id, account_ids))
         .subquery()
     )
     query = sa.select(
@@ -372,6 +376,23 @@ def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, Ac
         riskiest = Riskiest(name, score, RiskLevel(level)) if count else None
         rollups[account_id] = account_health(account_id, int(count), riskiest)
     return rollups
+
+
+def _in_sync(stored: list[Any], wanted: Any) -> bool:
+    """The field's stored [written, crm, seen] says the plugin wrote ``wanted`` and the CRM
+    held it at the last sync: `decide` answers "same" under every policy (not for an empty
+    value, which "if_empty" writes). Checked first because most fields of most records are so,
+    and it skips building a state and the policy's comparisons."""
+    written, crm, seen = stored
+    return (
+        seen
+        and wanted is not None
+        and wanted != ""
+        and type(written) is type(wanted)
+        and written == wanted
+        and type(crm) is type(wanted)
+        and crm == wanted
+    )
 
 
 def _old(state: FieldState | None) -> Any:

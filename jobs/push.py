@@ -40,6 +40,7 @@ from jobs.ledger import Decision, Ledger, LedgerRow, decide_row
 from jobs.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Store
 from jobs.store import schema as t
+from jobs.store.bulk import among
 from mappings.engine import Mapper
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,9 @@ def _replace_conflicts(
 ) -> None:
     """The conflicts standing now among ``record_ids``: older ones are resolved or superseded."""
     table = t.conflicts
-    conn.execute(table.delete().where(table.c.module == module, table.c.record_id.in_(record_ids)))
+    conn.execute(
+        table.delete().where(table.c.module == module, among(table.c.record_id, record_ids))
+    )
     rows = [
         {
             "module": module,

@@ -11,12 +11,16 @@ would have sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 #: Ids per IN (…) list: far below SQLite's limit of 32,766 variables.
 IDS_PER_QUERY = 2000
@@ -26,6 +30,44 @@ def id_slices(ids: Sequence[str], size: int = IDS_PER_QUERY) -> Iterator[list[st
     """`ids` in consecutive lists of at most `size` (one IN (…) list or one chunk each)."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
+
+
+def among(column: sa.ColumnElement[Any], ids: Collection[str]) -> sa.ColumnElement[bool]:
+    """``column IN ids``, the ids sent as one parameter (a JSON array) on both databases.
+
+    ``column.in_(ids)`` renders and binds one parameter per id on every execution; for the
+    2,000-id lists of a push that was a tenth of its time at 10,000 deals. One JSON parameter
+    keeps the compiled statement cached whatever the number of ids, and the database reads
+    the array itself (SQLite's ``json_each``, PostgreSQL's ``jsonb_array_elements_text``).
+    """
+    return _Among(column, sa.bindparam(None, json.dumps(list(ids)), type_=sa.String()))
+
+
+class _Among(sa.ColumnElement[bool]):
+    inherit_cache = True
+    type = sa.Boolean()
+    # A condition already: without this, SQLite's "= 1" after it would keep indexes unused.
+    _is_implicitly_boolean = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 - SQLAlchemy's protocol
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any], ids: sa.BindParameter[str]) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(_Among)
+def _among_sqlite(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"
+
+
+@compiles(_Among, "postgresql")
+def _among_postgresql(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT jsonb_array_elements_text(CAST({ids} AS JSONB)))"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobs.store import schema as t
-from jobs.store.bulk import id_slices, upsert_many
+from jobs.store.bulk import among, id_slices, upsert_many
 from jobs.store.store import FieldState
 
 _KEYS = ("module", "record_id")
@@ -34,7 +34,7 @@ def states_of(
             name: FieldState(written, crm, bool(seen))
             for name, (written, crm, seen) in fields.items()
         }
-        for record_id, fields in _stored(conn, module, record_ids).items()
+        for record_id, fields in stored_fields(conn, module, record_ids).items()
     }
 
 
@@ -51,7 +51,7 @@ def save_crm_values(
     that is the same as a state holding nothing, and a first sync of 100,000 deals whose plugin
     fields are still empty then writes no row here.
     """
-    stored = _stored(conn, module, list(values))
+    stored = stored_fields(conn, module, list(values))
     rows = []
     for record_id, fields in values.items():
         held = stored.get(record_id, {})
@@ -89,18 +89,23 @@ def save_written(
     upsert_many(conn, t.record_state, _COLUMNS, rows, keys=_KEYS, merge=("fields",))
 
 
-def _stored(
+def stored_fields(
     conn: sa.Connection, module: str, record_ids: Collection[str]
 ) -> dict[str, dict[str, list[Any]]]:
-    """record id -> field -> [written, crm, seen], as stored."""
+    """record id -> field -> [written, crm, seen], as stored. Records stored alike share one
+    object (most do: those written from equal health and not edited since): do not change it."""
     table = t.record_state
     found = {}
+    decoded: dict[str, dict[str, list[Any]]] = {}
     for part in id_slices(list(record_ids)):
         query = sa.select(table.c.record_id, sa.cast(table.c.fields, sa.Text)).where(
-            table.c.module == module, table.c.record_id.in_(part)
+            table.c.module == module, among(table.c.record_id, part)
         )
         for record_id, text in conn.execute(query):
-            found[record_id] = json.loads(text)
+            fields = decoded.get(text)
+            if fields is None:
+                fields = decoded[text] = json.loads(text)
+            found[record_id] = fields
     return found
 
 

@@ -262,7 +262,9 @@ skipped_records = sa.Table(
     sa.Column("seen_at", UtcDateTime(), nullable=False),
 )
 
-#: The CRM's verdict on every row the plugin tried to write.
+#: The CRM's refusals of rows the plugin tried to write, run by run (and target fields found
+#: gone). Written rows are not kept here: their latest outcome is in ``write_ledger`` and their
+#: count in the run's; a row per write would grow this table by the whole push at every run.
 write_outcomes = sa.Table(
     "write_outcomes",
     metadata,

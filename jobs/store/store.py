@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 from jobs.store import schema as t
+from jobs.store.bulk import among
 from mappings.domain import (
     Account,
     ChangeStatus,
@@ -235,7 +236,7 @@ class Store:
         with self.engine.begin() as conn:
             result = conn.execute(
                 table.update()
-                .where(table.c.crm_id.in_(ids), table.c.deleted_at.is_(None))
+                .where(among(table.c.crm_id, ids), table.c.deleted_at.is_(None))
                 .values(deleted_at=at)
             )
         return result.rowcount or 0
@@ -343,7 +344,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 t.skipped_records.delete().where(
-                    t.skipped_records.c.kind == kind, t.skipped_records.c.record_id.in_(ids)
+                    t.skipped_records.c.kind == kind, among(t.skipped_records.c.record_id, ids)
                 )
             )
 
@@ -430,7 +431,7 @@ class Store:
         table = t.sla_measure_sets
         emptied = [eid for eid, text in measures.items() if text == _NO_MEASURES]
         if emptied:
-            conn.execute(table.delete().where(table.c.engagement_id.in_(emptied)))
+            conn.execute(table.delete().where(among(table.c.engagement_id, emptied)))
         kept = [
             {"engagement_id": eid, "measures": text}
             for eid, text in measures.items()
@@ -957,4 +958,4 @@ def _among(
     query: Any, table: sa.Table, ids: Collection[str] | None, column: str = "engagement_id"
 ) -> Any:
     """`query` limited to the rows of the engagements `ids` (all rows when None)."""
-    return query if ids is None else query.where(table.c[column].in_(list(ids)))
+    return query if ids is None else query.where(among(table.c[column], ids))

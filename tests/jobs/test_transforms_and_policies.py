@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobs.admin import rename_in_mapping
-from jobs.plan import decide
+from jobs.plan import _compare, decide
 from jobs.store.store import FieldState
 from mappings.engine import format_target
 from mappings.spec import SourceField, TargetField, WritePolicy, default_mapping_path
@@ -114,6 +114,48 @@ def test_write_policies(
     policy: str, current: FieldState | None, wanted: Any, decision: str
 ) -> None:
     assert decide(TargetField(field="F", policy=WritePolicy(policy)), current, wanted) == decision
+
+
+class _OneRule:
+    """A mapping with one target field, F, under ``policy``."""
+
+    def __init__(self, policy: WritePolicy) -> None:
+        self.rule = TargetField(field="F", policy=policy)
+
+    def target_rules(self, module: str) -> dict[str, TargetField]:
+        return {"F": self.rule}
+
+
+_STORED = [
+    (written, crm, seen)
+    for written in (None, "", "High", 5, 5.0, True, 1)
+    for crm in (None, "", "High", "Low", 5, 5.0, True, 1)
+    for seen in (True, False)
+]
+
+
+@pytest.mark.parametrize("policy", list(WritePolicy))
+@pytest.mark.parametrize("wanted", [None, "", "High", 5, 5.0, True, 1])
+def test_planning_a_stored_field_decides_as_the_policy_says(
+    policy: WritePolicy, wanted: Any
+) -> None:
+    """Planning takes a shortcut for fields the CRM holds as written; what it plans must be
+    what `decide` says for every stored state, the shortcut's own cases among them."""
+    rule = TargetField(field="F", policy=policy)
+    for written, crm, seen in _STORED:
+        planned = _compare(
+            _OneRule(policy),  # type: ignore[arg-type]
+            "Deals",
+            ["D1"],
+            {"D1": {"F": wanted}},
+            {"D1": {"F": [written, crm, seen]}},
+            None,
+        )
+        outcome = "write" if planned.writes else "conflict" if planned.conflicts else "same or keep"
+        expected = decide(rule, state(written, crm, seen), wanted)
+        assert outcome == {"same": "same or keep", "keep": "same or keep"}.get(
+            expected, expected
+        ), (written, crm, seen)
 
 
 @pytest.mark.parametrize(
