@@ -16,7 +16,6 @@ writes one chunk while the next is planned. ``plan`` gathers every chunk into on
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,14 +48,18 @@ class PlannedWrite:
     module: str
     record_id: str
     changes: dict[str, tuple[Any, Any]]
+    #: Field -> new value, from ``changes`` unless given. Writes planned alike may share one
+    #: dictionary (and one ``changes``): the store then encodes it once for all of them.
+    new: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.new and self.changes:
+            values = {name: new for name, (_old, new) in self.changes.items()}
+            object.__setattr__(self, "new", values)
 
     def values(self) -> dict[str, Any]:
         """Field -> new value (the same dictionary each time: do not change it)."""
-        return self._values
-
-    @functools.cached_property
-    def _values(self) -> dict[str, Any]:
-        return {name: new for name, (_old, new) in self.changes.items()}
+        return self.new
 
 
 @dataclass(frozen=True)
@@ -243,12 +246,21 @@ def _compare(
     """One chunk's plan: the wanted values against what was written and what the CRM holds."""
     result = Plan(planned=[(module, record_id) for record_id in record_ids])
     rules = mapper.target_rules(module)
+    #: id of a wanted-values dictionary (alive in ``wanted`` meanwhile) -> what a record with
+    #: no state yet writes from it, shared by those records.
+    firsts: dict[int, tuple[dict[str, tuple[Any, Any]], dict[str, Any]]] = {}
     for record_id in sorted(wanted):
         changes: dict[str, tuple[Any, Any]] = {}
+        new: dict[str, Any] = {}
         held = states.get(record_id)
         if not held:
             # Nothing written or seen yet (a first push): every value there is to write.
-            changes = {name: (None, v) for name, v in wanted[record_id].items() if v is not None}
+            values = wanted[record_id]
+            first = firsts.get(id(values))
+            if first is None:
+                new = {name: v for name, v in values.items() if v is not None}
+                first = firsts[id(values)] = ({name: (None, v) for name, v in new.items()}, new)
+            changes, new = first
         else:
             for name, value in wanted[record_id].items():
                 stored = held.get(name)
@@ -265,13 +277,19 @@ def _compare(
                 elif decision == "write":
                     changes[name] = (_old(state), value)
         if fields_meta is not None:
-            for name, (_, value) in list(changes.items()):
-                problem = value_problem(fields_meta.get(name), value)
-                if problem:
-                    result.invalid.append(InvalidValue(module, record_id, name, value, problem))
-                    del changes[name]
+            problems = {
+                name: problem
+                for name, (_, value) in changes.items()
+                if (problem := value_problem(fields_meta.get(name), value))
+            }
+            for name, problem in problems.items():
+                value = changes[name][1]
+                result.invalid.append(InvalidValue(module, record_id, name, value, problem))
+            if problems:  # a new dictionary: ``changes`` may be shared
+                changes = {k: v for k, v in changes.items() if k not in problems}
+                new = {}
         if changes:
-            result.writes.append(PlannedWrite(module, record_id, changes))
+            result.writes.append(PlannedWrite(module, record_id, changes, new))
         else:
             result.unchanged += 1
             result.unchanged_rows.append((module, record_id))

@@ -365,9 +365,13 @@ class _Pusher:
         due: list[PlannedWrite] = []
         landed: list[tuple[str, dict[str, Any]]] = []
         for item in chunk.writes:
+            row = previous.get(item.record_id)
+            if row is None:  # never tried before: sent (decide_row's first answer)
+                due.append(item)
+                continue
             values = item.values()
             crm_holds = all(same_value(old, new) for old, new in item.changes.values())
-            decision = decide_row(previous.get(item.record_id), values, crm_holds, now)
+            decision = decide_row(row, values, crm_holds, now)
             if decision is Decision.SEND:
                 due.append(item)
             elif decision is Decision.LANDED:

@@ -961,16 +961,20 @@ class SandboxCRM(ServedOnThread):
                 _error("INVALID_DATA", "invalid data", {"api_name": "trigger"}),
             )
         results: list[dict[str, Any]] = []
+        # One Modified_Time for the call's records (a second's resolution, as Zoho's): reading
+        # the clock per record was a fifth of the sandbox's time in a push's benchmark.
+        modified = iso(self._now())
         with self._lock:
             for i, item in enumerate(data):
                 refused = self._injected_refusal(i, item)
-                results.append(refused or self._update_one(module, i, item))
+                results.append(refused or self._update_one(module, i, item, modified))
         ok = sum(1 for r in results if r["status"] == "success")
         status = 200 if ok == len(results) else 207 if ok else 400  # §4
         return _Reply(status, {"data": results})
 
-    def _update_one(self, module: str, i: int, item: Any) -> dict[str, Any]:
-        """Validate then apply one item; a failing item changes nothing (§4). Lock held."""
+    def _update_one(self, module: str, i: int, item: Any, modified: str) -> dict[str, Any]:
+        """Validate then apply one item, modified at ``modified``; a failing item changes
+        nothing (§4). Lock held."""
         if not isinstance(item, dict):
             return _error(
                 "INVALID_DATA",
@@ -1016,7 +1020,7 @@ class SandboxCRM(ServedOnThread):
                 return _error("INVALID_DATA", message, {**base, **details})
             changes[name] = stored
         record.update(changes)
-        record["Modified_Time"] = iso(self._now())
+        record["Modified_Time"] = modified
         record["Modified_By"] = self.api_user
         if module == "Deals":
             record["Expected_Revenue"] = expected_revenue(record)

@@ -77,15 +77,15 @@ def save_written(
     written_at: datetime,
 ) -> None:
     """Remember what was written (record id, field -> value each): the CRM now holds it."""
-    rows = [
-        (
-            module,
-            record_id,
-            {name: [value, value, True] for name, value in values.items()},
-            written_at,
-        )
-        for record_id, values in items
-    ]
+    # One patch per values dictionary (records planned alike share theirs), so that it is
+    # encoded once; the dictionaries are alive in ``items`` meanwhile, so their ids are unique.
+    patches: dict[int, dict[str, list[Any]]] = {}
+    rows = []
+    for record_id, values in items:
+        patch = patches.get(id(values))
+        if patch is None:
+            patch = patches[id(values)] = {name: [v, v, True] for name, v in values.items()}
+        rows.append((module, record_id, patch, written_at))
     upsert_many(conn, t.record_state, _COLUMNS, rows, keys=_KEYS, merge=("fields",))
 
 
