@@ -481,11 +481,11 @@ class ZohoClient:
         items = self._result_items(response, "data", "update")
         outcomes = []
         for row, item in zip(batch, items, strict=False):
-            code, field, message = describe_crm_error(item)
             record_id = str(row.get("id"))
             if isinstance(item, dict) and item.get("status") == "success":
                 outcomes.append(WriteOutcome(record_id=record_id, status=WriteStatus.WRITTEN))
                 continue
+            code, field, message = describe_crm_error(item)
             status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
             details = item.get("details") if isinstance(item, dict) else None
             outcomes.append(
