@@ -2,9 +2,10 @@
 the physical limit and a naive baseline, with a verdict per target of issue 6 (`make bench`).
 
 Usage: .venv/bin/python benchmarks/sync_push.py [--quick] [--size N] [--latency-ms 50]
-       [--edition professional] [--profile DIR]
+       [--edition professional] [--profile DIR] [--postgres URL]
 
-For 10,000 and 100,000 deals (``--quick``: 10,000 only; ``--size``: that one), each size in its
+For 10,000 and 100,000 deals (``--quick``: 10,000 only; ``--size``: that one; the store in
+SQLite, or with ``--postgres`` in a database of its own on that server), each size in its
 own child process so that its memory is its own, with the sandbox CRM in a grandchild process
 (its memory and CPU are not the connector's; on a 2-core machine they still share the CPUs).
 The runs are 15 minutes apart, as the daemon schedules them: the connector's and the sandbox's
@@ -54,13 +55,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from connector.credits import EDITION_CONCURRENCY
 from jobs.config import SECRET_ENV, Config, Settings
@@ -308,7 +312,29 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def run_size(deals: int, latency: float, edition: str, profile: Path | None) -> None:
+@contextmanager
+def store_url(tmp: Path, postgres: str | None, deals: int) -> Iterator[str]:
+    """SQLite in ``tmp``, or with ``postgres`` (a server URL) a database of its own on that
+    server, created for this size and dropped afterwards."""
+    if postgres is None:
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    server = sa.make_url(postgres)
+    name = f"engage_bench_{deals}_{os.getpid()}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def run_size(
+    deals: int, latency: float, edition: str, profile: Path | None, postgres: str | None
+) -> None:
     concurrency = EDITION_CONCURRENCY[edition]
     today = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
     clock = SimClock(today, time.time())
@@ -327,14 +353,15 @@ def run_size(deals: int, latency: float, edition: str, profile: Path | None) -> 
         f"\n{deals} deals, {sizes['Accounts']} accounts, {sizes['Contacts']} contacts, "
         f"{sizes['Calls'] + sizes['Events'] + sizes['Notes']} calls, meetings and notes; latency "
         f"{latency * 1000:.0f} ms; {edition} edition (concurrency {concurrency}, "
-        f"{WRITE_CONCURRENCY} concurrent writes); load at start {os.getloadavg()[0]:.2f} "
+        f"{WRITE_CONCURRENCY} concurrent writes); store {'PostgreSQL' if postgres else 'SQLite'}; "
+        f"load at start {os.getloadavg()[0]:.2f} "
         f"({os.cpu_count()} CPUs)"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, store_url(Path(tmp), postgres, deals) as url:
         config = Config.model_validate(
             {
                 "crm": {"kind": "zoho", "zoho": {"accounts_url": info["url"]}, "edition": edition},
-                "store": {"url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
+                "store": {"url": url},
                 "push": {"write_concurrency": WRITE_CONCURRENCY},
             }
         )
@@ -500,9 +527,16 @@ def main() -> None:
     parser.add_argument("--edition", default="professional", choices=sorted(EDITION_CONCURRENCY))
     parser.add_argument("--size", type=int, help="one size only (run in this process)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats per scenario here")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="store in PostgreSQL (a database of its own per size on this server, dropped "
+        "afterwards; e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres) "
+        "instead of SQLite",
+    )
     args = parser.parse_args()
     if args.size:
-        run_size(args.size, args.latency_ms / 1000, args.edition, args.profile)
+        run_size(args.size, args.latency_ms / 1000, args.edition, args.profile, args.postgres)
         return
     for deals in SIZES[:1] if args.quick else SIZES:
         # One child per size: its peak RSS is its own.
@@ -510,6 +544,8 @@ def main() -> None:
         command += ["--latency-ms", str(args.latency_ms), "--edition", args.edition]
         if args.profile:
             command += ["--profile", str(args.profile)]
+        if args.postgres:
+            command += ["--postgres", args.postgres]
         subprocess.run(command, check=True)
 
 
