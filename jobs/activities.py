@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from connector.base import CRMClient
 from jobs.cursors import advance
 from jobs.deletions import pull_deletions
+from jobs.read_ahead import read_ahead
 from jobs.store import Store
 from jobs.store import schema as t
 from mappings.domain import Activity, EngagementStatus, Touchpoint
@@ -61,7 +62,8 @@ def sync_activities(
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
     fields = mapper.read_fields(kind)
-    for page in client.iter_pages(module, fields, modified_since=None if full else cursor):
+    pages = client.iter_pages(module, fields, modified_since=None if full else cursor)
+    for page in read_ahead(pages):  # the next page is fetched while this one is stored
         if not read and page.records:
             # Read only when there is something to attach (a quiet sync reads nothing).
             known, by_account = _engagements_by_account(store)

@@ -23,6 +23,7 @@ from jobs.activities import activity_kinds, sync_activities
 from jobs.cursors import advance
 from jobs.deletions import pull_deletions
 from jobs.id_scan import scan_for_deletions
+from jobs.read_ahead import read_ahead
 from jobs.store import Store
 from jobs.store.field_states import save_crm_values
 from mappings.engine import Mapper, RecordRejected
@@ -191,7 +192,8 @@ def _read_pages(
     target = _target_module(mapper, kind)
     cursor = store.cursor(kind)
     since = None if full else cursor
-    for page in client.iter_pages(module, fields, modified_since=since):
+    # The next page is fetched while this one is stored (jobs/read_ahead.py).
+    for page in read_ahead(client.iter_pages(module, fields, modified_since=since)):
         now = clock()
         good = []
         current: dict[str, dict[str, Any]] = {}
