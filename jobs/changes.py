@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from jobs.ledger import SETTLED_STATUSES
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import among, id_slices, insert, upsert_many
+from jobs.store.bulk import among, insert, upsert_many
 from mappings.engine import Mapper
 
 #: store_meta key: the mapping fingerprint of the last push that planned everything it had to.
@@ -112,11 +112,12 @@ def planned(conn: sa.Connection, mapper: Mapper, module: str, record_ids: Collec
     """Record that ``record_ids`` of ``module`` were planned: clear their marks and, for
     engagements, copy what they were planned from into the basis. Call inside the transaction
     that journals their writes."""
+    if not record_ids:
+        return
     d = t.push_dirty
-    for part in id_slices(list(record_ids)):
-        conn.execute(d.delete().where(d.c.module == module, among(d.c.record_id, part)))
-        if module == mapper.spec.targets.engagements.module:
-            _refresh_basis(conn, part)
+    conn.execute(d.delete().where(d.c.module == module, among(d.c.record_id, record_ids)))
+    if module == mapper.spec.targets.engagements.module:
+        _refresh_basis(conn, record_ids)
 
 
 def complete(store: Store, mapper: Mapper) -> None:
@@ -160,7 +161,7 @@ def _basis_values() -> dict[str, Any]:
     return values
 
 
-def _refresh_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
+def _refresh_basis(conn: sa.Connection, engagement_ids: Collection[str]) -> None:
     e, h, b = t.engagements, t.engagement_health, t.push_basis
     values = _basis_values()
     source = (
@@ -177,9 +178,9 @@ def _refresh_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
 
 
 def _delete_basis(conn: sa.Connection, engagement_ids: list[str]) -> None:
-    b = t.push_basis
-    for part in id_slices(engagement_ids):
-        conn.execute(b.delete().where(among(b.c.engagement_id, part)))
+    if engagement_ids:
+        b = t.push_basis
+        conn.execute(b.delete().where(among(b.c.engagement_id, engagement_ids)))
 
 
 def _marked_or_unsettled(conn: sa.Connection, module: str, records: sa.Table) -> set[str]:

@@ -30,7 +30,7 @@ from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import among, id_slices, upsert_many
+from jobs.store.bulk import among, upsert_many
 from jobs.store.field_states import save_written
 
 
@@ -145,12 +145,9 @@ class Ledger:
         unchanged) come back without their values: a push needs only their status, and at
         100,000 records that saves the memory and the JSON parsing of all of them."""
         with self.store.engine.connect() as conn:
-            if record_ids is None:
-                return _rows_where(conn, module, None)
-            rows: dict[str, LedgerRow] = {}
-            for part in id_slices(list(record_ids)):
-                rows.update(_rows_where(conn, module, part))
-            return rows
+            if record_ids is not None and not record_ids:
+                return {}
+            return _rows_where(conn, module, record_ids)
 
     def failed(self, limit: int | None = 50) -> list[LedgerRow]:
         """Rows whose values are not in the CRM, quarantined first, then by next retry."""
@@ -443,7 +440,7 @@ def _entry(
 
 
 def _rows_where(
-    conn: sa.Connection, module: str, record_ids: list[str] | None
+    conn: sa.Connection, module: str, record_ids: Collection[str] | None
 ) -> dict[str, LedgerRow]:
     table = t.write_ledger
     settled = sa.select(table.c.record_id, table.c.status, table.c.updated_at).where(

@@ -22,12 +22,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
-#: Ids per IN (…) list: far below SQLite's limit of 32,766 variables.
-IDS_PER_QUERY = 2000
 
-
-def id_slices(ids: Sequence[str], size: int = IDS_PER_QUERY) -> Iterator[list[str]]:
-    """`ids` in consecutive lists of at most `size` (one IN (…) list or one chunk each)."""
+def id_slices(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    """`ids` in consecutive lists of at most `size` (one chunk each)."""
     for start in range(0, len(ids), size):
         yield list(ids[start : start + size])
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobs.store import schema as t
-from jobs.store.bulk import among, id_slices, upsert_many
+from jobs.store.bulk import among, upsert_many
 from jobs.store.store import FieldState
 
 _KEYS = ("module", "record_id")
@@ -95,17 +95,18 @@ def stored_fields(
     """record id -> field -> [written, crm, seen], as stored. Records stored alike share one
     object (most do: those written from equal health and not edited since): do not change it."""
     table = t.record_state
-    found = {}
+    found: dict[str, dict[str, list[Any]]] = {}
+    if not record_ids:
+        return found
     decoded: dict[str, dict[str, list[Any]]] = {}
-    for part in id_slices(list(record_ids)):
-        query = sa.select(table.c.record_id, sa.cast(table.c.fields, sa.Text)).where(
-            table.c.module == module, among(table.c.record_id, part)
-        )
-        for record_id, text in conn.execute(query):
-            fields = decoded.get(text)
-            if fields is None:
-                fields = decoded[text] = json.loads(text)
-            found[record_id] = fields
+    query = sa.select(table.c.record_id, sa.cast(table.c.fields, sa.Text)).where(
+        table.c.module == module, among(table.c.record_id, record_ids)
+    )
+    for record_id, text in conn.execute(query):
+        fields = decoded.get(text)
+        if fields is None:
+            fields = decoded[text] = json.loads(text)
+        found[record_id] = fields
     return found
 
 
