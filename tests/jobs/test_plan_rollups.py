@@ -4,7 +4,7 @@ strings, and a one-line summary in English and Chinese."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from jobs.config import HealthSection
 from jobs.health import score_engagement
@@ -18,6 +18,7 @@ from mappings.domain import (
     EngagementStatus,
     RiskLevel,
 )
+from tests.jobs.test_health import deal
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -92,24 +93,10 @@ def test_rollups_ranked_in_the_store_match_the_rules(store: Store) -> None:
 
 def test_account_takes_the_level_of_its_riskiest_active_engagement(store: Store) -> None:
     today = NOW.date()
-
-    def deal(crm_id: str, **changes: object) -> Engagement:
-        values: dict[str, object] = {
-            "crm_id": crm_id,
-            "name": "Managed Service Desk",
-            "account_id": "A1",
-            "stage": "Closed Won",
-            "status": EngagementStatus.ACTIVE,
-            "start_date": date(2025, 1, 1),
-            "end_date": date(2027, 6, 30),
-            "sla_tier": "Gold",
-        }
-        return Engagement.model_validate(values | changes)
-
-    calm = deal("D1", name="Calm")
-    risky = deal("D2", name="Risky", end_date=today + timedelta(days=12))
-    lost = deal("D3", stage="Closed Lost", status=EngagementStatus.CLOSED_LOST)
-    other = deal("D4", account_id="A2", stage="Qualification", status="pipeline")
+    calm = deal(crm_id="D1", name="Calm")
+    risky = deal(crm_id="D2", name="Risky", end_date=today + timedelta(days=12))
+    lost = deal(crm_id="D3", stage="Closed Lost", status=EngagementStatus.CLOSED_LOST)
+    other = deal(crm_id="D4", account_id="A2", stage="Qualification", status="pipeline")
     store.save_accounts([Account(crm_id=a, name=a) for a in ("A1", "A2")], NOW)
     store.save_engagements([calm, risky, lost, other], NOW)
     scored = [score_engagement(e, now=NOW, bands=HealthSection()) for e in (calm, risky, other)]
