@@ -36,6 +36,11 @@ writes nothing and reads at most once per module; (3) the push's wall time is wi
 physical limit, for (b) and (e); (4) peak RSS under 300 MB; (5) a push stops before the org's
 credits run out when Zoho says fewer remain than the connector's own budget.
 
+The transport floor sends the write calls of (b) and of (e) again, a day later, through the same
+client on the same threads with every body ready: nothing planned, journaled or stored. It is
+the least a push can take on this machine with this sandbox, and shows how much of a push's
+time is its own work. The sandbox's latency is its whole response time, its own work included.
+
 The naive baseline is what a hand-written integration does every run: read every deal, then one
 update call per record with every value, no diff, on the same number of threads. Its reads are
 those of (a); its writes are measured on every record at 10,000 deals and on a 5,000-record
@@ -308,6 +313,35 @@ def naive_writes(conn: Connection, sample: int | None) -> tuple[int, float, int]
     return len(rows), time.perf_counter() - started, total
 
 
+def module_rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every record's wanted values as a write call sends them, per module."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for module, _ids, records in wanted_chunks(conn.mapper, conn.store):
+        rows.setdefault(module, []).extend({"id": rid, **v} for rid, v in records.items())
+    return rows
+
+
+def transport_floor(
+    bench: Bench, conn: Connection, rows: dict[str, list[dict[str, Any]]], wanted: dict[str, int]
+) -> tuple[float, float, float]:
+    """The write calls of a push of ``wanted`` rows per module, bodies ready, nothing planned,
+    journaled or stored: the least any push can take on this machine with this client and
+    sandbox. (wall seconds, connector CPU seconds, sandbox CPU seconds)."""
+    calls = [
+        (module, part)
+        for module, n in wanted.items()
+        for start in range(0, n, 100)
+        for part in [rows[module][start : min(n, start + 100)]]
+    ]
+    sandbox_cpu = bench.ask("cpu")
+    cpu = time.process_time()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=WRITE_CONCURRENCY) as pool:
+        list(pool.map(lambda call: conn.client.update_records(*call), calls))
+    seconds = time.perf_counter() - started
+    return seconds, time.process_time() - cpu, bench.ask("cpu") - sandbox_cpu
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -413,6 +447,19 @@ def run_size(
         # A day later the org's credits are back (Zoho's window is a rolling 24 hours).
         bench.advance(timedelta(days=1))
 
+        every = module_rows(conn)
+        floors = {}
+        print("  transport floor: the same write calls, bodies ready, nothing planned or stored:")
+        for figures, wanted in ((first, written), (tenth, tenth_rows)):
+            seconds, cpu, sandbox_cpu = transport_floor(bench, conn, every, wanted)
+            floors[figures.title[:3]] = seconds
+            print(
+                f"    {figures.title[:3]} {min_calls(wanted, 100)} calls: {seconds:.2f} s "
+                f"({seconds / figures.limit_seconds:.2f}x the physical limit); CPU: connector "
+                f"{cpu:.2f} s, sandbox CRM {sandbox_cpu:.2f} s; the push took "
+                f"{figures.seconds / seconds:.2f}x this"
+            )
+
         sample = None if deals <= 10_000 else NAIVE_SAMPLE
         bench.ask("reset")
         calls, seconds, total = naive_writes(conn, sample)
@@ -465,7 +512,9 @@ def run_size(
             print(
                 f"    {verdict(figures.ratio <= WALL_TARGET)} (3) push wall {figures.title[:3]}: "
                 f"{figures.seconds:.2f} s = {figures.ratio:.2f}x the physical limit "
-                f"{figures.limit_seconds:.2f} s (target {WALL_TARGET}x; load {figures.load:.2f})"
+                f"{figures.limit_seconds:.2f} s (target {WALL_TARGET}x; load {figures.load:.2f}; "
+                f"connector CPU {figures.cpu:.2f} s; transport floor "
+                f"{floors[figures.title[:3]] / figures.limit_seconds:.2f}x)"
             )
         print(
             f"    {verdict(peak_scenarios < RSS_TARGET_MB)} (4) peak RSS of the connector "

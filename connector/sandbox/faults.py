@@ -57,7 +57,8 @@ class FaultPlan:
     timeout_hold_seconds: float = 0.3
     #: Share of 5xx, resets and timeouts that strike after the request ran (writes landed).
     after_share: float = 0.5
-    #: Added to every API call, e.g. 0.05 for the benchmark's 50 ms.
+    #: How long every API call takes to answer, the sandbox's own work included (e.g. 0.05
+    #: for the benchmark's 50 ms): a real CRM's response time holds its processing.
     latency_seconds: float = 0.0
     #: Expire every access token every N API calls (0: never).
     token_expiry_every: int = 0

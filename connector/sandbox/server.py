@@ -181,6 +181,9 @@ class SandboxCRM(ServedOnThread):
         self.client_secret = client_secret
         self.refresh_token = refresh_token
         self.latency_seconds = 0.0
+        #: How the latency is timed and waited (tests replace them to stay off the wall clock).
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], None] = time.sleep
         self.calls: list[tuple[str, str]] = []
         self.last_update_body: dict[str, Any] | None = None
         self._credits = 0  # guarded by _calls_lock
@@ -473,6 +476,7 @@ class SandboxCRM(ServedOnThread):
             if self._in_flight >= self.concurrency_limit:
                 return _Reply(429, dict(_TOO_MANY))  # §6
             self._in_flight += 1
+        started = self.monotonic()
         try:
             denied = self._check_auth(headers.get("Authorization"))
             if denied is not None:
@@ -480,12 +484,18 @@ class SandboxCRM(ServedOnThread):
             if self._out_of_credits():
                 # §6: 429 also means the daily credits ran out (UNCONFIRMED: Zoho's exact body).
                 return _Reply(429, dict(_TOO_MANY), self._credit_headers())
-            if self.latency_seconds > 0:
-                time.sleep(self.latency_seconds)
             if kind != "update":  # updates cost by record count, charged in _update()
                 self._charge(_FLAT_CREDITS[kind])
             reply = self._dispatch_api(kind, parts, query, headers, body)
             reply.headers.update(self._credit_headers())
+            if self.latency_seconds > 0:
+                # The latency is the time the CRM takes to answer, its own work included, as
+                # a real CRM's response time is: what is left of it after the work. (Sleeping
+                # it before the work added the sandbox's processing on top, a few ms per write
+                # call, queued behind one another on this process's GIL.)
+                left = self.latency_seconds - (self.monotonic() - started)
+                if left > 0:
+                    self.sleep(left)
             return reply
         finally:
             with self._lock:

@@ -231,6 +231,24 @@ def test_deleted_endpoint(crm: SandboxCRM) -> None:
     assert requests.get(url, headers=later, timeout=5).status_code == 304
 
 
+def test_latency_is_the_whole_response_time_with_the_sandboxs_work_in_it(
+    crm: SandboxCRM,
+) -> None:
+    """Simulated latency L means the answer comes L after the request, as a real CRM's response
+    time holds its own work: the sandbox waits only what its work left of L."""
+    token = get_token(crm)
+    slept: list[float] = []
+    crm.sleep = slept.append
+    crm.latency_seconds = 0.05
+    ticks = iter([100.0, 100.03])  # the request arrives; the work is done 30 ms later
+    crm.monotonic = lambda: next(ticks)
+    assert get_deals(crm, token).status_code == 200
+    assert slept == [pytest.approx(0.02)]
+    ticks = iter([200.0, 200.08])  # work that took longer than the latency: no wait on top
+    assert get_deals(crm, token).status_code == 200
+    assert slept == [pytest.approx(0.02)]
+
+
 def test_concurrency_limit_returns_429() -> None:
     crm = SandboxCRM(deals=20, clock=fixed_clock, concurrency_limit=2)
     crm.start()
