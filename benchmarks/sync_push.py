@@ -36,10 +36,10 @@ writes nothing and reads at most once per module; (3) the push's wall time is wi
 physical limit, for (b) and (e); (4) peak RSS under 300 MB; (5) a push stops before the org's
 credits run out when Zoho says fewer remain than the connector's own budget.
 
-The transport floor sends the write calls of (b) and of (e) again, a day later, through the same
-client on the same threads with every body ready: nothing planned, journaled or stored. It is
-the least a push can take on this machine with this sandbox, and shows how much of a push's
-time is its own work. The sandbox's latency is its whole response time, its own work included.
+The transport floor sends, a day later, as many write calls of as many records per module as
+(b) and as (e) did (the wanted values, each body ready), through the same client on the same
+number of threads: nothing planned, journaled or stored. It is the least a push can take on
+this machine with this sandbox, and shows how much of a push's time is its own work. The sandbox's latency is its whole response time, its own work included.
 
 The naive baseline is what a hand-written integration does every run: read every deal, then one
 update call per record with every value, no diff, on the same number of threads. Its reads are
