@@ -39,7 +39,8 @@ credits run out when Zoho says fewer remain than the connector's own budget.
 The transport floor sends, a day later, as many write calls of as many records per module as
 (b) and as (e) did (the wanted values, each body ready), through the same client on the same
 number of threads: nothing planned, journaled or stored. It is the least a push can take on
-this machine with this sandbox, and shows how much of a push's time is its own work. The sandbox's latency is its whole response time, its own work included.
+this machine with this sandbox, and shows how much of a push's time is its own work. The
+sandbox's latency is its whole response time, its own work included.
 
 The naive baseline is what a hand-written integration does every run: read every deal, then one
 update call per record with every value, no diff, on the same number of threads. Its reads are
@@ -298,15 +299,14 @@ def min_calls(rows: dict[str, int], size: int) -> int:
     return sum(math.ceil(n / size) for n in rows.values())
 
 
-def naive_writes(conn: Connection, sample: int | None) -> tuple[int, float, int]:
-    """One update call per record, every value, no diff: (calls, seconds, records in the run)."""
-    rows: list[tuple[str, dict[str, Any]]] = []
-    total = 0
-    for module, _ids, records in wanted_chunks(conn.mapper, conn.store):
-        total += len(records)
-        for rid, values in records.items():
-            if sample is None or len(rows) < sample:
-                rows.append((module, {"id": rid, **values}))
+def naive_writes(
+    conn: Connection, every: dict[str, list[dict[str, Any]]], sample: int | None
+) -> tuple[int, float, int]:
+    """One update call per record of ``every`` (``module_rows``), every value, no diff:
+    (calls, seconds, records in the run)."""
+    rows = [(module, row) for module, records in every.items() for row in records]
+    total = len(rows)
+    rows = rows[:sample]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=WRITE_CONCURRENCY) as pool:
         list(pool.map(lambda item: conn.client.update_records(item[0], [item[1]]), rows))
@@ -327,11 +327,12 @@ def transport_floor(
     """The write calls of a push of ``wanted`` rows per module, bodies ready, nothing planned,
     journaled or stored: the least any push can take on this machine with this client and
     sandbox. (wall seconds, connector CPU seconds, sandbox CPU seconds)."""
+    size = conn.client.max_write_batch
     calls = [
         (module, part)
         for module, n in wanted.items()
-        for start in range(0, n, 100)
-        for part in [rows[module][start : min(n, start + 100)]]
+        for start in range(0, n, size)
+        for part in [rows[module][start : min(n, start + size)]]
     ]
     sandbox_cpu = bench.ask("cpu")
     cpu = time.process_time()
@@ -462,7 +463,7 @@ def run_size(
 
         sample = None if deals <= 10_000 else NAIVE_SAMPLE
         bench.ask("reset")
-        calls, seconds, total = naive_writes(conn, sample)
+        calls, seconds, total = naive_writes(conn, every, sample)
         _, naive_sample_credits = bench.ask("calls")
         scale = total / calls
         naive_calls = full.reads + full.metadata + total
