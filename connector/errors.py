@@ -29,8 +29,13 @@ class ConnectorError(Exception):
         field: str | None = None,
         http_status: int | None = None,
         body_excerpt: str | None = None,
+        not_applied: bool = False,
     ) -> None:
         super().__init__(message)
+        #: True when the request certainly had no effect in the CRM (the connection was never
+        #: made, or the CRM answered with a status it sends before processing): a write that
+        #: failed this way can be sent again without risk of doing it twice.
+        self.not_applied = not_applied
         self.message = message
         self.crm_code = crm_code
         self.field = field
@@ -71,6 +76,11 @@ class RetryLaterError(ConnectorError):
 class RateLimitedError(RetryLaterError):
     """HTTP 429 after the bounded retries. Zoho does not say whether credits or concurrency ran out."""
 
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        # A 429 is refused before the request runs (connector/retry.py): never applied.
+        kwargs["not_applied"] = True
+        super().__init__(message, **kwargs)
+
 
 class TokenRefreshLimitedError(RetryLaterError):
     """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up."""
@@ -87,6 +97,11 @@ class CreditBudgetExceededError(RetryLaterError):
 # --- Skip this record ----------------------------------------------------------------------
 class RecordError(ConnectorError):
     """One record was refused or could not be read; the others proceed."""
+
+
+def certainly_not_applied(exc: BaseException) -> bool:
+    """Whether a failed call provably did nothing in the CRM, so its write may be sent again."""
+    return isinstance(exc, ConnectorError) and exc.not_applied
 
 
 def trim_body(body: str | bytes | None, limit: int = BODY_EXCERPT_CHARS) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from connector.errors import RateLimitedError, UnavailableError, trim_body
 from connector.retry import RetryPolicy
@@ -29,6 +30,23 @@ def safe_url(url: str) -> str:
     """The URL without its query string, which may carry tokens or codes."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+#: Server errors that say the request was not processed. UNCONFIRMED for Zoho and Odoo (their docs
+#: do not say): 503 means the server could not take the request at all (RFC 9110 §15.6.4: overload
+#: or maintenance; load balancers send it when no backend is there). 502 and 504 are answered by a
+#: gateway whose backend may have done the work before failing, and 500 may come after a partial
+#: write, so those stay "may have happened".
+NOT_PROCESSED_STATUSES = frozenset({503})
+
+
+def never_connected(exc: requests.RequestException) -> bool:
+    """Whether the request failed before a connection existed (refused, DNS, connect timeout):
+    then nothing reached the server. A read timeout or a reset may come after the server got it."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 class HttpTransport:
@@ -86,7 +104,8 @@ class HttpTransport:
                     continue
                 raise UnavailableError(
                     f"{method} {safe_url(url)} failed after {attempt} attempt(s): "
-                    f"{type(exc).__name__}"
+                    f"{type(exc).__name__}",
+                    not_applied=never_connected(exc),
                 ) from None
             except requests.RequestException as exc:
                 self._observe(method, url, None)
@@ -111,6 +130,7 @@ class HttpTransport:
                     f"{method} {safe_url(url)} failed with a server error",
                     http_status=status,
                     body_excerpt=trim_body(response.content),
+                    not_applied=status in NOT_PROCESSED_STATUSES,
                 )
             return response
 

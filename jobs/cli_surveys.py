@@ -1,4 +1,7 @@
-"""`engage surveys plan|send|followups|status` and `engage serve` (the response page).
+"""`engage surveys plan|send|followups|status|retry` and `engage serve` (the response page).
+
+Everything printed that came from outside (names, comments, a mail server's or CRM's reply)
+goes through ``jobs.outside_text.for_terminal``: no escape sequence reaches the terminal.
 
 Secrets: ENGAGE_SURVEY_SECRET signs the links (send and serve need the same one);
 ENGAGE_SMTP_PASSWORD is the mail server's password when ``surveys.smtp.username`` is set.
@@ -15,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.config import Settings, load_settings
+from jobs.outside_text import for_terminal
 from jobs.surveys.config import SMTP_PASSWORD_ENV
 from jobs.surveys.followups import create_followups
 from jobs.surveys.mail import EmailChannel, SmtpMailer
@@ -69,7 +73,12 @@ def plan_command(invocation: Invocation, dry_run: bool) -> None:
         for column in ("wave", "contact", "rule", "reason"):
             table.add_column(column, overflow="fold")
         for s in plan.suppressions:
-            table.add_row(Text(s.wave_key), Text(s.contact_id), s.rule, Text(s.reason))
+            table.add_row(
+                Text(for_terminal(s.wave_key)),
+                Text(for_terminal(s.contact_id)),
+                s.rule,
+                Text(for_terminal(s.reason)),
+            )
         cli.console.print(table)
     verb = "would plan" if dry_run else "planned"
     count = len(plan.invitations) if dry_run else added
@@ -113,30 +122,40 @@ def send_command(invocation: Invocation) -> None:
     _print_outbox(report)
     if report.failed or report.uncertain:
         sys.exit(cli.EXIT_FAILED)
+    if report.stopped or report.requeued:
+        # Work is left for a later run, and the lines above say why.
+        sys.exit(cli.EXIT_RETRY_LATER)
+
+
+def _say(line: str) -> None:
+    from jobs import cli
+
+    cli.console.print(for_terminal(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_outbox(report: OutboxReport) -> None:
-    from jobs import cli
-
-    console = cli.console
     if report.quiet_day:
-        console.print("today is a quiet day: nothing sent", markup=False)
-    console.print(
+        _say("today is a quiet day: nothing sent")
+    _say(
         f"sent {report.sent}, reminders {report.reminded}, deferred {report.deferred}, "
-        f"failed {len(report.failed)}, uncertain {len(report.uncertain)}",
-        markup=False,
-        highlight=False,
+        f"failed {len(report.failed)}, uncertain {len(report.uncertain)}"
     )
+    if report.stopped:
+        _say(
+            f"stopped: {report.stopped}. Nothing is lost: the invitations stay in the queue "
+            "and the next run tries again (exit 75)"
+        )
+    shown = [r for r in report.requeued if r[2] is not None][:20]
+    for invitation_id, reason, retry_at in shown:
+        _say(f"deferred {invitation_id}: {reason}; next try from {retry_at:%Y-%m-%d %H:%M} UTC")
     for invitation_id, reason in report.failed:
-        console.print(f"failed {invitation_id}: {reason}", markup=False, highlight=False)
+        _say(f"failed {invitation_id}: {reason} (`engage surveys retry {invitation_id}` re-queues)")
     for invitation in report.uncertain:
-        console.print(
+        _say(
             f"uncertain {invitation.id} (contact {invitation.contact_id}, wave "
             f"{invitation.wave_key}): a send was interrupted; it may have been delivered. "
             "Not resent automatically: check the mail log for Message-ID "
-            f"<{invitation.id}@…>.",
-            markup=False,
-            highlight=False,
+            f"<{invitation.id}@…>."
         )
 
 
@@ -154,12 +173,37 @@ def followups_command(invocation: Invocation) -> None:
             module=conn.mapper.spec.targets.engagements.module,
             now=invocation.clock(),
         )
-    cli.console.print(
-        f"created {report.created} follow-up task(s), failed {len(report.failed)}", markup=False
-    )
+    _say(f"created {report.created} follow-up task(s), failed {len(report.failed)}")
     for key, reason in report.failed:
-        cli.console.print(f"failed {key}: {reason}", markup=False, highlight=False)
+        _say(f"failed {key}: {reason}")
     if report.failed:
+        sys.exit(cli.EXIT_FAILED)
+
+
+@surveys_group.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every failed or uncertain one.")
+@click.pass_obj
+def retry_command(invocation: Invocation, ids: tuple[str, ...], everything: bool) -> None:
+    """Re-queue failed or uncertain invitations (by id) or follow-ups (survey-followup:<id>).
+
+    An uncertain one may have reached the person (or the CRM): check first, as
+    `engage surveys status` says. The next `surveys send` / `surveys followups` takes them.
+    """
+    from jobs import cli
+
+    if everything == bool(ids):
+        cli.fail("give the ids to re-queue (see `engage surveys status`) or --all, not both")
+    with cli.opened_store(invocation) as store:
+        surveys = SurveyStore(store.engine)
+        wanted = None if everything else list(ids)
+        invitations = surveys.retry(wanted)
+        followups = surveys.requeue_followups(wanted)
+    unknown = sorted(set(ids) - set(invitations) - set(followups))
+    _say(f"re-queued {len(invitations)} invitation(s), {len(followups)} follow-up(s)")
+    for name in unknown:
+        _say(f"not re-queued {name}: no failed or uncertain invitation or follow-up has this id")
+    if unknown:
         sys.exit(cli.EXIT_FAILED)
 
 
@@ -181,18 +225,14 @@ def status_command(invocation: Invocation) -> None:
         followups = surveys.followups()
         uncertain = [i for i in surveys.invitations() if i.state == "sending"]
     console = cli.console
-    console.print(
-        "invitations: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
-        markup=False,
-        highlight=False,
-    )
+    _say("invitations: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     if results:
         table = Table(title="results")
         for column in ("engagement", "NPS", "CSAT", "CSAT ≥4", "answers", "response rate"):
             table.add_column(column)
         for result in results.values():
             table.add_row(
-                Text(result.engagement_id),
+                Text(for_terminal(result.engagement_id)),
                 "—" if result.nps is None else str(result.nps),
                 "—" if result.csat_mean is None else f"{result.csat_mean:.2f}",
                 "—" if result.csat_share_4_plus is None else f"{result.csat_share_4_plus:.0%}",
@@ -203,20 +243,22 @@ def status_command(invocation: Invocation) -> None:
     comments = [r for r in responses if r.comment]
     for r in comments[-20:]:
         # Text, never markup: a comment is whatever the respondent typed.
-        console.print(Text(f"comment on {r.engagement_id}: {r.comment}"))
+        _say(f"comment on {r.engagement_id}: {r.comment}")
     for invitation in uncertain:
-        console.print(
+        _say(
             f"uncertain send {invitation.id} to contact {invitation.contact_id}: check before "
-            "resending",
-            markup=False,
-            highlight=False,
+            f"resending (`engage surveys retry {invitation.id}`)"
         )
     for f in followups:
-        if f["state"] != "created":
-            console.print(
-                f"follow-up {f['key']} {f['state']}: {f['message'] or 'interrupted; check the CRM'}",
-                markup=False,
-                highlight=False,
+        if f["state"] == "retry":
+            when = f"{f['retry_at']:%Y-%m-%d %H:%M} UTC" if f["retry_at"] else "the next run"
+            _say(
+                f"follow-up {f['key']} retry ({f['attempts']} attempt(s)): {f['message']}; "
+                f"next try from {when}"
+            )
+        elif f["state"] != "created":
+            _say(
+                f"follow-up {f['key']} {f['state']}: {f['message'] or 'interrupted; check the CRM'}"
             )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from connector.base import CRMClient, NewTask, WriteStatus
 from connector.errors import ConnectorError, RetryLaterError
-from jobs.surveys.mail import DeliveryUncertain, NotSent, Refused
+from jobs.surveys.mail import DeliveryUncertain, NotSent, Unsendable
 from jobs.surveys.records import Invitation
 from mappings.domain import Engagement
 
@@ -39,9 +39,11 @@ class CrmChannel:
         except RetryLaterError as exc:
             raise NotSent(f"the CRM asked to come back later: {exc}") from None
         except ConnectorError as exc:
-            raise Refused(str(exc)) from None
+            raise Unsendable(str(exc)) from None
         if outcome.status is WriteStatus.INVALID:
-            raise Refused(f"the CRM refused the link on the contact: {outcome.message}")
+            # The CRM's verdict on this contact's row: final for this invitation (no mail-server
+            # pattern to judge; a missing field is named in the reason).
+            raise Unsendable(f"the CRM refused the link on the contact: {outcome.message}")
         if outcome.status is not WriteStatus.WRITTEN:
             raise NotSent(f"the CRM did not write the link: {outcome.message}")
         engagement = self._engagements.get(invitation.engagement_id)

@@ -2,11 +2,19 @@
 
 What a failed SMTP call means for the outbox:
 
-- ``NotSent``: the server refused before the message was accepted for delivery (connect or
-  login failed, recipient refused): nothing left, the invitation can be tried again.
-- ``Refused``: the server will never take this message (a permanent 5xx for this recipient).
+- ``Unsendable``: this invitation cannot become a message (no address, data that breaks the
+  message): certainly not sent, failed for this one with the reason; a person can re-queue it.
+- ``MailServerUnavailable``: the server cannot be reached, refused the login, or refuses the
+  sender or closes the session (421): nothing left, and nothing else will leave in this send.
+- ``NotSent``: a temporary (4xx) refusal of this message: nothing left, tried again later.
+- ``Refused``: a permanent (5xx) refusal of this message. Whether that is the recipient's fault
+  or the server's is decided by the outbox (a server refusing every message is not a recipient).
 - ``DeliveryUncertain``: the connection broke while the message was being handed over; it may
   have been delivered. The outbox never resends such an invitation by itself.
+
+Names (the contact's, the engagement's) go into headers through ``one_line``
+(jobs/outside_text.py): a line break in a CRM name becomes a space, so it cannot add a header;
+and the envelope is given explicitly (the invitation's one address), never read from headers.
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import smtplib
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Self
 
+from jobs.outside_text import one_line
 from jobs.surveys.config import SmtpSection
 from jobs.surveys.i18n import texts
 from jobs.surveys.records import Invitation
@@ -31,8 +40,22 @@ class NotSent(Exception):
     """The message certainly did not leave; try again later."""
 
 
+class MailServerUnavailable(NotSent):
+    """Nothing can be sent now (server unreachable, login or sender refused, session closed)."""
+
+
+class Unsendable(Exception):
+    """This invitation cannot be delivered as it is (no address, a message that cannot be
+    built, the CRM refusing its link): certainly nothing left; failed for this one."""
+
+
 class Refused(Exception):
-    """The server will never accept this message (e.g. the mailbox does not exist)."""
+    """The server will not accept this message (5xx). ``stage``: "recipient" (RCPT) or "message"
+    (MAIL FROM / DATA), which says more about the server than about the recipient."""
+
+    def __init__(self, message: str, *, stage: str = "recipient") -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 class DeliveryUncertain(Exception):
@@ -53,11 +76,12 @@ class Letter:
 
 def render_letter(invitation: Invitation, link: str, *, reminder: bool) -> Letter:
     t = texts(invitation.language)
-    engagement = invitation.engagement_name or ""
+    # One line: it goes into the Subject, and a name needs no line breaks in the body either.
+    engagement = one_line(invitation.engagement_name)
     expires = invitation.expires_at.date().isoformat() if invitation.expires_at else ""
     context = {
         "t": t,
-        "name": invitation.contact_name,
+        "name": one_line(invitation.contact_name),
         "engagement": engagement,
         "link": link,
         "expires": expires,
@@ -75,13 +99,26 @@ def render_letter(invitation: Invitation, link: str, *, reminder: bool) -> Lette
 def build_message(
     invitation: Invitation, link: str, *, sender: str, reminder: bool, now: datetime
 ) -> EmailMessage:
-    if not invitation.email:
-        raise Refused("the invitation has no e-mail address")
+    """The e-mail; ``Unsendable`` (with the reason) when this invitation cannot be one."""
+    if not invitation.email or not invitation.email.strip():
+        raise Unsendable("the invitation has no e-mail address")
+    try:
+        return _message(invitation, link, sender=sender, reminder=reminder, now=now)
+    except Exception as exc:  # noqa: BLE001 - whatever in this one invitation breaks the message
+        # (a header the mail library refuses, a template error), nothing reached the server:
+        # a certain failure of this invitation, never a stopped run.
+        raise Unsendable(f"the message could not be built: {type(exc).__name__}: {exc}") from None
+
+
+def _message(
+    invitation: Invitation, link: str, *, sender: str, reminder: bool, now: datetime
+) -> EmailMessage:
+    assert invitation.email is not None
     letter = render_letter(invitation, link, reminder=reminder)
     message = EmailMessage()
     message["Subject"] = letter.subject
     message["From"] = sender
-    message["To"] = formataddr((invitation.contact_name or "", invitation.email))
+    message["To"] = formataddr((one_line(invitation.contact_name), one_line(invitation.email)))
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(invitation.id, reminder)
     # Auto-Submitted keeps out-of-office replies away; the id helps support find the invitation.
@@ -115,44 +152,78 @@ class SmtpMailer:
         if self._smtp is not None:
             return self._smtp
         cfg = self._config
+        where = f"the mail server {cfg.host}:{cfg.port}"
+        if cfg.username and not self._password:
+            raise MailServerUnavailable(
+                "surveys.smtp.username is set but ENGAGE_SMTP_PASSWORD is not"
+            )
         try:
             smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
             if cfg.starttls:
                 smtp.starttls()
             if cfg.username:
-                if not self._password:
-                    raise NotSent("surveys.smtp.username is set but ENGAGE_SMTP_PASSWORD is not")
-                smtp.login(cfg.username, self._password)
+                smtp.login(cfg.username, self._password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailServerUnavailable(
+                f"{where} refused the login of surveys.smtp.username ({exc.smtp_code}): "
+                f"check ENGAGE_SMTP_PASSWORD"
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            raise MailServerUnavailable(
+                f"{where} refused the session ({exc.smtp_code} {_reply(exc.smtp_error)})"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             # The password never appears: smtplib's errors carry the server's reply only.
-            raise NotSent(
-                f"cannot reach the mail server {cfg.host}:{cfg.port}: {type(exc).__name__}"
-            ) from None
+            raise MailServerUnavailable(f"cannot reach {where}: {type(exc).__name__}") from None
         self._smtp = smtp
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        """Hand one message over for exactly ``recipient`` (the envelope is never taken from
+        the headers, so no header can add a recipient)."""
         smtp = self._connection()
         try:
-            refused = smtp.send_message(message)
+            refused = smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = {code for code, _ in exc.recipients.values()}
+            self._forget_if_closed(smtp)
+            replies = list(exc.recipients.values())
+            codes = sorted({code for code, _ in replies})
+            why = f"{codes[0]} {_reply(replies[0][1])}" if len(codes) == 1 else str(codes)
+            if any(code == 421 for code in codes):
+                raise MailServerUnavailable(f"the mail server closed the session ({why})") from None
             if all(code >= 500 for code in codes):
-                raise Refused(f"the mail server refused the recipient ({sorted(codes)})") from None
-            raise NotSent(f"the mail server deferred the recipient ({sorted(codes)})") from None
+                raise Refused(f"the mail server refused the recipient ({why})") from None
+            raise NotSent(f"the mail server deferred the recipient ({why})") from None
         except smtplib.SMTPSenderRefused as exc:
-            raise NotSent(f"the mail server refused the sender ({exc.smtp_code})") from None
-        except smtplib.SMTPDataError as exc:
+            self._forget_if_closed(smtp)
+            why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
             if exc.smtp_code >= 500:
-                raise Refused(f"the mail server refused the message ({exc.smtp_code})") from None
-            raise NotSent(f"the mail server deferred the message ({exc.smtp_code})") from None
-        except (TimeoutError, OSError) as exc:
+                raise Refused(
+                    f"the mail server refused the sender ({why})", stage="message"
+                ) from None
+            raise MailServerUnavailable(f"the mail server deferred the sender ({why})") from None
+        except smtplib.SMTPDataError as exc:
+            self._forget_if_closed(smtp)
+            why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
+            if exc.smtp_code >= 500:
+                raise Refused(
+                    f"the mail server refused the message ({why})", stage="message"
+                ) from None
+            if exc.smtp_code == 421:
+                raise MailServerUnavailable(f"the mail server closed the session ({why})") from None
+            raise NotSent(f"the mail server deferred the message ({why})") from None
+        except (TimeoutError, OSError, smtplib.SMTPServerDisconnected) as exc:
             self._smtp = None
             raise DeliveryUncertain(
                 f"the connection to the mail server broke while sending ({type(exc).__name__})"
             ) from None
         if refused:
             raise Refused("the mail server refused the recipient")
+
+    def _forget_if_closed(self, smtp: smtplib.SMTP) -> None:
+        # smtplib closes the socket after a 421; the next message opens a new session.
+        if smtp.sock is None:
+            self._smtp = None
 
 
 class EmailChannel:
@@ -164,4 +235,12 @@ class EmailChannel:
 
     def deliver(self, invitation: Invitation, link: str, *, reminder: bool, now: datetime) -> None:
         message = build_message(invitation, link, sender=self._sender, reminder=reminder, now=now)
-        self._mailer.send(message)
+        assert invitation.email is not None  # build_message refuses an invitation without one
+        self._mailer.send(message, parseaddr(self._sender)[1], invitation.email.strip())
+
+
+def _reply(text: bytes | str) -> str:
+    """The server's reply text, one line, trimmed (it is shown to the operator)."""
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    line = one_line(raw)
+    return line if len(line) <= 120 else line[:119] + "…"

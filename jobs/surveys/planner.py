@@ -96,7 +96,8 @@ def plan_surveys(
                 contact_id = recipient.contact.crm_id
                 if (contact_id, wave.key) in already_invited:
                     continue
-                stop = guard.check(contact_id, wave.account_id, now)
+                email = recipient.contact.email
+                stop = guard.check(contact_id, wave.account_id, now, email)
                 if stop is not None:
                     plan.suppressions.append(
                         Suppression(
@@ -109,6 +110,6 @@ def plan_surveys(
                         )
                     )
                     continue
-                guard.record(contact_id, wave.account_id, now)
+                guard.record(contact_id, wave.account_id, now, email)
                 plan.invitations.append(PlannedInvitation(wave, recipient))
     return plan

@@ -57,7 +57,7 @@ def role_of(title: str | None, roles: Mapping[str, Sequence[str]]) -> str | None
 def email_problem(email: str | None) -> str | None:
     if not email or not email.strip():
         return "the contact has no e-mail address"
-    if len(email) > 254 or not _EMAIL.match(email.strip()):
+    if len(email) > 254 or not _EMAIL.fullmatch(email.strip()):
         return "the e-mail address is not valid"
     return None
 

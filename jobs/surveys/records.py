@@ -32,6 +32,9 @@ class Invitation:
     reminded_at: datetime | None
     answered_at: datetime | None
     message: str | None
+    #: Certain failures so far; a re-queued invitation waits until ``retry_at``.
+    attempts: int = 0
+    retry_at: datetime | None = None
 
     def is_open(self, now: datetime) -> bool:
         if self.answered_at is not None or self.state == FAILED:

@@ -52,7 +52,9 @@ class SurveyStore:
     def history(self, now: datetime) -> list[PastInvitation]:
         # A refused invitation never reached the person: it does not count against them.
         return [
-            PastInvitation(i.contact_id, i.account_id, i.sent_at or i.planned_at, i.is_open(now))
+            PastInvitation(
+                i.contact_id, i.account_id, i.sent_at or i.planned_at, i.is_open(now), i.email
+            )
             for i in self.invitations()
             if i.state != FAILED
         ]
@@ -82,7 +84,7 @@ class SurveyStore:
                 "trigger": p.wave.trigger.value,
                 "kind": p.wave.kind,
                 "channel": channel,
-                "email": p.recipient.contact.email,
+                "email": (p.recipient.contact.email or "").strip() or None,
                 "contact_name": p.recipient.name or None,
                 "engagement_name": p.wave.engagement_name,
                 "language": p.recipient.language,
@@ -166,6 +168,58 @@ class SurveyStore:
     def mark_failed(self, invitation_id: str, message: str) -> bool:
         return self._move(invitation_id, SENDING, FAILED, message=message)
 
+    def requeue(
+        self, invitation_id: str, message: str, attempts: int, retry_at: datetime | None
+    ) -> bool:
+        """A released invitation waits until ``retry_at`` (a certain failure, counted)."""
+        return self._move(
+            invitation_id, PLANNED, PLANNED, message=message, attempts=attempts, retry_at=retry_at
+        )
+
+    def fail_planned(
+        self, invitation_id: str, message: str, *, attempts: int | None = None
+    ) -> bool:
+        """A released invitation that certainly failed for good (e.g. no such mailbox)."""
+        values: dict[str, Any] = {"message": message, "retry_at": None}
+        if attempts is not None:
+            values["attempts"] = attempts
+        return self._move(invitation_id, PLANNED, FAILED, **values)
+
+    def retry(self, invitation_ids: Sequence[str] | None) -> list[str]:
+        """Back to the queue, as a person decided: failed or uncertain ("sending") invitations
+        and reminders, by id (None: all of them). Returns the ids re-queued."""
+        i = t.survey_invitations
+        chosen = [] if invitation_ids is None else list(invitation_ids)
+        done: list[str] = []
+        with self.engine.begin() as conn:
+            main = i.update().where(i.c.state.in_([FAILED, SENDING]))
+            if invitation_ids is not None:
+                main = main.where(i.c.id.in_(chosen))
+            done += [
+                r[0]
+                for r in conn.execute(
+                    main.values(
+                        state=PLANNED,
+                        expires_at=None,
+                        attempts=0,
+                        retry_at=None,
+                        message="re-queued by a person",
+                    ).returning(i.c.id)
+                )
+            ]
+            reminders = i.update().where(i.c.reminder_state.in_([FAILED, SENDING]))
+            if invitation_ids is not None:
+                reminders = reminders.where(i.c.id.in_(chosen))
+            done += [
+                r[0]
+                for r in conn.execute(
+                    reminders.values(
+                        reminder_state=None, message="reminder re-queued by a person"
+                    ).returning(i.c.id)
+                )
+            ]
+        return sorted(set(done))
+
     def note(self, invitation_id: str, message: str) -> None:
         i = t.survey_invitations
         with self.engine.begin() as conn:
@@ -209,6 +263,15 @@ class SurveyStore:
             conn.execute(
                 i.update()
                 .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
+                .values(reminder_state=FAILED, message=message)
+            )
+
+    def fail_released_reminder(self, invitation_id: str, message: str) -> None:
+        i = t.survey_invitations
+        with self.engine.begin() as conn:
+            conn.execute(
+                i.update()
+                .where(i.c.id == invitation_id, i.c.reminder_state.is_(None))
                 .values(reminder_state=FAILED, message=message)
             )
 
@@ -307,6 +370,41 @@ class SurveyStore:
         )
         with self.engine.begin() as conn:
             return conn.execute(stmt).first() is not None
+
+    def restart_followup(self, key: str, now: datetime) -> bool:
+        """retry -> pending, committed before the next CRM call; False if another run has it."""
+        f = t.survey_followups
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                f.update()
+                .where(f.c.key == key, f.c.state == "retry")
+                .values(state="pending", at=now)
+            )
+        return result.rowcount == 1
+
+    def retry_followup(self, key: str, message: str, attempts: int, retry_at: datetime) -> None:
+        """pending -> retry: the CRM call certainly did nothing; try again from ``retry_at``."""
+        f = t.survey_followups
+        with self.engine.begin() as conn:
+            conn.execute(
+                f.update()
+                .where(f.c.key == key, f.c.state == "pending")
+                .values(state="retry", message=message, attempts=attempts, retry_at=retry_at)
+            )
+
+    def requeue_followups(self, keys: Sequence[str] | None) -> list[str]:
+        """failed or pending (uncertain) follow-ups back to the queue, as a person decided."""
+        f = t.survey_followups
+        stmt = f.update().where(f.c.state.in_(["failed", "pending"]))
+        if keys is not None:
+            stmt = stmt.where(f.c.key.in_(list(keys)))
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                stmt.values(
+                    state="retry", attempts=0, retry_at=None, message="re-queued by a person"
+                ).returning(f.c.key)
+            )
+            return sorted(r[0] for r in rows)
 
     def finish_followup(
         self, key: str, state: str, task_id: str | None, message: str | None, now: datetime

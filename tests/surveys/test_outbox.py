@@ -25,6 +25,7 @@ from jobs.store import Store
 from jobs.store.schema import metadata
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.outbox import OutboxReport
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
@@ -46,9 +47,9 @@ def surveys_config(inbox: Inbox, **values: object) -> SurveysSection:
     )
 
 
-def send(store: Store, cfg: SurveysSection, now: datetime) -> None:
+def send(store: Store, cfg: SurveysSection, now: datetime) -> OutboxReport:
     with SmtpMailer(cfg.smtp, None) as mailer:
-        send_step(store, cfg, EmailChannel(mailer, cfg.smtp.sender), secret=SECRET, now=now)
+        return send_step(store, cfg, EmailChannel(mailer, cfg.smtp.sender), secret=SECRET, now=now)
 
 
 def test_survey_tables_match_the_migration(store: Store) -> None:
@@ -121,10 +122,15 @@ def test_an_unreachable_mail_server_sends_nothing_and_keeps_the_invitations(
     seeded(store, clock())
     cfg = SurveysSection.model_validate({"smtp": {"port": 9, "timeout_seconds": 2}})
     plan_step(store, cfg, now=clock())
-    send(store, cfg, clock())
+    report = send(store, cfg, clock())
     rows = SurveyStore(store.engine).invitations()
     assert {i.state for i in rows} == {"planned"}
-    assert all("cannot reach the mail server 127.0.0.1:9" in (i.message or "") for i in rows)
+    # The first try tells: the send stops there instead of waiting on the server per message.
+    assert (
+        report.stopped is not None and "cannot reach the mail server 127.0.0.1:9" in report.stopped
+    )
+    assert [i.message for i in rows].count(report.stopped) == 1
+    assert {(i.attempts, i.retry_at) for i in rows} == {(0, None)}
 
 
 _SEND_AND_DIE = textwrap.dedent(
@@ -134,6 +140,7 @@ _SEND_AND_DIE = textwrap.dedent(
     from jobs.config import load_settings
     from jobs.store import Store
     from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.outbox import OutboxReport
     from jobs.surveys.steps import send_step
 
     settings = load_settings(sys.argv[1])
@@ -237,7 +244,9 @@ def test_a_mailbox_the_server_refuses_fails_that_invitation_only(
     assert [str(m["To"]) for m in smtp_server.messages] == ["张伟 <c2@client.example>"]
     states = {i.contact_id: i for i in SurveyStore(store.engine).invitations()}
     assert states["C1"].state == "failed"
-    assert states["C1"].message == "the mail server refused the recipient ([550])"
+    assert (
+        states["C1"].message == "the mail server refused the recipient (550 5.1.1 No such mailbox)"
+    )
     assert states["C2"].state == "sent"
 
 
