@@ -140,7 +140,6 @@ _SEND_AND_DIE = textwrap.dedent(
     from jobs.config import load_settings
     from jobs.store import Store
     from jobs.surveys.mail import EmailChannel, SmtpMailer
-from jobs.surveys.outbox import OutboxReport
     from jobs.surveys.steps import send_step
 
     settings = load_settings(sys.argv[1])
