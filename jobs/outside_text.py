@@ -2,11 +2,12 @@
 
 Stored as given; cleaned only at the point where it would become a weapon:
 
-- ``one_line``: for a mail header (a name in To, an engagement name in the Subject). Every
-  control character (CR, LF, NUL, TAB, the other C0/C1 codes, DEL) and the Unicode line and
-  paragraph separators become one space; runs of spaces collapse; the ends are trimmed. A header
-  value then cannot end the header and start another (``"\\r\\nBcc: x@y"`` stays inside the
-  name), and no mail library refuses it.
+- ``one_line``: for a mail header (a name in To, an engagement name in the Subject). Line
+  breaks (CR, LF, VT, FF, NEL, the Unicode line and paragraph separators) and tabs become a
+  space; every other control character (NUL, the rest of C0 and C1, DEL) is removed; runs of
+  spaces collapse; the ends are trimmed. A header value then cannot end the header and start
+  another (``"\\r\\nBcc: x@y"`` stays inside the name as " Bcc: x@y"), and no mail library
+  refuses it.
 - ``for_terminal``: for text printed to an operator's terminal. Escape sequences (CSI, OSC and
   the two-character ones) are removed whole, then every other control character except a newline
   and a tab, and the bidirectional overrides that make a line read differently from its bytes.
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
-_HEADER_BREAKERS = re.compile(f"[{_CONTROLS}]+")
+_BREAKS = re.compile("[\t\n\x0b\x0c\r\x85\u2028\u2029]")
+_OTHER_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _SPACES = re.compile(r" {2,}")
 
 _ESCAPE_SEQUENCE = re.compile(
@@ -31,10 +32,10 @@ _TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066
 
 
 def one_line(text: str | None) -> str:
-    """The text with every line break and control character turned into one space."""
+    """The text on one line: line breaks and tabs become spaces, other controls go."""
     if not text:
         return ""
-    return _SPACES.sub(" ", _HEADER_BREAKERS.sub(" ", text)).strip()
+    return _SPACES.sub(" ", _BREAKS.sub(" ", _OTHER_CONTROLS.sub("", text))).strip()
 
 
 def for_terminal(text: object) -> str:

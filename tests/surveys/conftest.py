@@ -30,20 +30,32 @@ class Inbox:
         self.port = 0
         #: Addresses the server refuses permanently (550).
         self.refused: set[str] = set()
+        #: (MAIL FROM, RCPT TOs, raw bytes) of every accepted message: the envelope and the
+        #: headers exactly as they arrived.
+        self.envelopes: list[tuple[str, list[str], bytes]] = []
+        #: Replies that override the normal ones: {"RCPT": "451 ...", "DATA": "554 ..."}.
+        self.replies: dict[str, str] = {}
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if "RCPT" in self.replies:
+            return self.replies["RCPT"]
         if address in self.refused:
             return "550 5.1.1 No such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if "DATA" in self.replies:
+            return self.replies["DATA"]
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
             self.messages.append(message)
+            self.envelopes.append(
+                (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+            )
         return "250 Message accepted for delivery"
 
     def count(self) -> int:
