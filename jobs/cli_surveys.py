@@ -176,8 +176,15 @@ def followups_command(invocation: Invocation) -> None:
     _say(f"created {report.created} follow-up task(s), failed {len(report.failed)}")
     for key, reason in report.failed:
         _say(f"failed {key}: {reason}")
+    if report.waiting:
+        _say(
+            f"{report.waiting} follow-up(s) wait after the CRM refused the connection: "
+            "the next run tries again (`engage surveys status` shows when)"
+        )
     if report.failed:
         sys.exit(cli.EXIT_FAILED)
+    if report.waiting:
+        sys.exit(cli.EXIT_RETRY_LATER)
 
 
 @surveys_group.command("retry")

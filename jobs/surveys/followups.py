@@ -36,6 +36,8 @@ class FollowupReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     #: Certainly not created; back in the queue with backoff.
     retrying: list[tuple[str, str]] = field(default_factory=list)
+    #: Back in the queue from an earlier run and not due yet.
+    waiting: int = 0
 
 
 def followup_key(response: Response) -> str:
@@ -86,7 +88,8 @@ def create_followups(
                 continue  # another run got there first
         elif earlier["state"] == "retry":
             if earlier["retry_at"] is not None and earlier["retry_at"] > now:
-                continue  # backing off
+                report.waiting += 1  # backing off
+                continue
             attempts = earlier["attempts"]
             if not store.restart_followup(key, now):
                 continue  # another run got there first

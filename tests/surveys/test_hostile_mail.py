@@ -3,7 +3,9 @@ HTTP and a real SMTP server (aiosmtpd), which keeps every envelope and raw messa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
@@ -13,10 +15,10 @@ from jobs.cli import main
 from jobs.config import load_settings
 from jobs.demo import sandbox_env
 from jobs.store import Store
-from jobs.surveys.steps import plan_step
+from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock, write_sandbox_config
-from tests.surveys.conftest import SECRET, Inbox
+from tests.surveys.conftest import SECRET, Captured, Inbox
 
 INJECTION = "\r\nBcc: x@y"
 
@@ -90,3 +92,48 @@ def test_line_breaks_and_nul_in_crm_names_add_no_header_and_no_recipient(
     assert (to.display_name, to.addr_spec) == ("John Doe Bcc: x@y", contact.email)
     assert str(ours["Subject"]) == "How are we doing on Rollout Bcc: x@y?"
     assert ours["Bcc"] is None
+
+
+def test_followups_the_crm_certainly_did_not_create_are_created_once_it_is_back(
+    configured: Path, sandbox: SandboxCRM, store_url: str, clock: FakeClock
+) -> None:
+    assert engage(configured, "sync").exit_code == 0
+    store = Store.open(store_url)
+    cfg = load_settings(str(configured)).config.surveys
+    plan_step(store, cfg, now=clock())
+    send_step(store, cfg, Captured({}), secret=SECRET, now=clock())
+    surveys = SurveyStore(store.engine)
+    first, second, third = surveys.invitations("sent")[:3]
+    surveys.save_response(first, nps=2, csat=3, comment=None, now=clock())
+    surveys.save_response(second, nps=9, csat=1, comment=None, now=clock())
+    surveys.save_response(third, nps=9, csat=5, comment=None, now=clock())  # content: no task
+    port = urlsplit(sandbox.url).port
+    sandbox.stop()  # the CRM refuses connections
+
+    down = engage(configured, "surveys", "followups")
+
+    assert down.exit_code == 75, down.output
+    assert "ConnectionError (try again later)" in down.output
+    (waiting,) = surveys.followups()  # the run stopped at the first refusal
+    assert (waiting["state"], waiting["attempts"]) == ("retry", 1)
+    assert waiting["retry_at"] == clock() + timedelta(minutes=15)
+
+    sandbox.start(port=port)
+    sandbox.reset_calls()
+    clock.advance(minutes=5)
+    early = engage(configured, "surveys", "followups")
+    assert early.exit_code == 75, early.output  # the first one still backs off
+    assert "created 1 follow-up task(s)" in early.output
+    clock.advance(minutes=11)
+    back = engage(configured, "surveys", "followups")
+    assert back.exit_code == 0, back.output
+    assert "created 1 follow-up task(s), failed 0" in back.output
+    assert engage(configured, "surveys", "followups").exit_code == 0
+
+    assert sandbox.count("create_tasks") == 2
+    markers = sorted(
+        t["Description"].rsplit("[engage:", 1)[1] for t in sandbox.tasks()
+    )  # exactly one task per unhappy answer
+    assert markers == sorted(f"survey-followup:{i.id}]" for i in (first, second))
+    assert {f["state"] for f in surveys.followups()} == {"created"}
+    store.close()
