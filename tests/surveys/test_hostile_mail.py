@@ -18,7 +18,7 @@ from jobs.store import Store
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock, write_sandbox_config
-from tests.surveys.conftest import SECRET, Captured, Inbox
+from tests.surveys.conftest import SECRET, Captured, Inbox, contact, engagement
 
 INJECTION = "\r\nBcc: x@y"
 
@@ -137,3 +137,143 @@ def test_followups_the_crm_certainly_did_not_create_are_created_once_it_is_back(
     assert markers == sorted(f"survey-followup:{i.id}]" for i in (first, second))
     assert {f["state"] for f in surveys.followups()} == {"created"}
     store.close()
+
+
+def seeded_config(tmp_path: Path, store_url: str, inbox: Inbox, clock: FakeClock, n: int) -> Path:
+    """n contacts in one account, one engagement: a wave of n invitations, planned."""
+    store = Store.open(store_url)
+    store.save_engagements([engagement("D1")], clock())
+    store.save_contacts([contact(f"C{k}") for k in range(1, n + 1)], clock())
+    store.close()
+    config = tmp_path / "engage.toml"
+    config.write_text(
+        f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
+        f'[store]\nurl = "{store_url}"\n'
+        f'[surveys.smtp]\nhost = "{inbox.host}"\nport = {inbox.port}\n'
+        "[surveys.fatigue]\naccount_cap = 0\n",
+        encoding="utf-8",
+    )
+    assert engage(config, "surveys", "plan").exit_code == 0
+    return config
+
+
+def states(store_url: str) -> list[tuple[str, str, int]]:
+    store = Store.open(store_url)
+    rows = SurveyStore(store.engine).invitations()
+    store.close()
+    return sorted((i.contact_id, i.state, i.attempts) for i in rows)
+
+
+def test_a_server_refusing_every_message_keeps_the_wave_in_the_queue(
+    tmp_path: Path,
+    store_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    config = seeded_config(tmp_path, store_url, smtp_server, clock, 6)
+    smtp_server.replies["DATA"] = "554 5.7.0 Transaction failed: policy"
+
+    refused = engage(config, "surveys", "send")
+
+    assert refused.exit_code == 75, refused.output
+    assert "the mail server refused all 3 messages of this send" in refused.output
+    assert "554 5.7.0 Transaction failed: policy" in refused.output
+    assert "failed 0," in refused.output
+    # The breaker stopped after 3: 3 more were never tried. None is burned or counted.
+    assert states(store_url) == [(f"C{k}", "planned", 0) for k in range(1, 7)]
+
+    del smtp_server.replies["DATA"]
+    clock.advance(hours=1)
+    again = engage(config, "surveys", "send")
+    assert again.exit_code == 0, again.output
+    assert smtp_server.count() == 6
+    assert {s for _c, s, _a in states(store_url)} == {"sent"}
+
+
+def test_one_unknown_mailbox_among_good_ones_fails_only_that_one(
+    tmp_path: Path,
+    store_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    config = seeded_config(tmp_path, store_url, smtp_server, clock, 4)
+    smtp_server.refused |= {"c1@client.example", "c2@client.example", "c4@client.example"}
+
+    result = engage(config, "surveys", "send")
+
+    # Refused before any message was accepted, C1 and C2 waited for a verdict: C3's success
+    # shows the server works, so the three refusals are the mailboxes'.
+    assert result.exit_code == 1, result.output
+    assert states(store_url) == [
+        ("C1", "failed", 0),
+        ("C2", "failed", 0),
+        ("C3", "sent", 0),
+        ("C4", "failed", 0),
+    ]
+    assert "engage surveys retry" in result.output
+
+    smtp_server.refused.discard("c2@client.example")  # the mailbox was created after all
+    store = Store.open(store_url)
+    c2 = next(i.id for i in SurveyStore(store.engine).invitations() if i.contact_id == "C2")
+    store.close()
+    requeued = engage(config, "surveys", "retry", c2)
+    assert requeued.exit_code == 0 and "re-queued 1 invitation(s)" in requeued.output
+    assert engage(config, "surveys", "send").exit_code == 0
+    assert [e[1] for e in smtp_server.envelopes] == [["c3@client.example"], ["c2@client.example"]]
+    unknown = engage(config, "surveys", "retry", "nope")
+    assert unknown.exit_code == 1 and "not re-queued nope" in unknown.output
+
+
+def test_a_temporary_refusal_waits_with_backoff_then_sends(
+    tmp_path: Path,
+    store_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    config = seeded_config(tmp_path, store_url, smtp_server, clock, 2)
+    smtp_server.replies["RCPT"] = "451 4.7.1 Greylisted, try again later"
+
+    deferred = engage(config, "surveys", "send")
+
+    assert deferred.exit_code == 75, deferred.output
+    assert "deferred 2," in deferred.output
+    assert "451 4.7.1 Greylisted" in deferred.output and "next try from 2026-11-23 09:15" in (
+        deferred.output
+    )
+    assert states(store_url) == [("C1", "planned", 1), ("C2", "planned", 1)]
+    del smtp_server.replies["RCPT"]
+    clock.advance(minutes=10)
+    waiting = engage(config, "surveys", "send")
+    assert "sent 0," in waiting.output and smtp_server.count() == 0  # still backing off
+    clock.advance(minutes=6)
+    assert engage(config, "surveys", "send").exit_code == 0
+    assert smtp_server.count() == 2
+
+
+def test_a_mail_server_that_is_down_stops_the_send_with_the_reason_and_exit_75(
+    tmp_path: Path,
+    store_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    config = seeded_config(tmp_path, store_url, smtp_server, clock, 3)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(f"port = {smtp_server.port}", "port = 9"),
+        encoding="utf-8",
+    )
+
+    down = engage(config, "surveys", "send")
+
+    assert down.exit_code == 75, down.output
+    assert "stopped: cannot reach the mail server 127.0.0.1:9: ConnectionRefusedError" in (
+        down.output
+    )
+    assert states(store_url) == [(f"C{k}", "planned", 0) for k in range(1, 4)]
