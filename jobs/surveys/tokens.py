@@ -11,12 +11,17 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from jobs.surveys.config import SURVEY_SECRET_ENV
 
-_SHAPE = re.compile(r"^([0-9a-f]{32})\.(\d{1,12})\.([A-Za-z0-9_-]{22})$")
+#: Matched whole (``fullmatch``): ``$`` alone would also accept a trailing newline (``%0A``).
+_SHAPE = re.compile(r"([0-9a-f]{32})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})")
+#: The anti-forgery cookie: ``<random nonce>.<HMAC of it>``, so a value the server did not mint
+#: (planted by another site or a subdomain) is recognised and replaced.
+_NONCE = re.compile(r"([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{22})")
 #: Secrets shorter than this are refused: a link must not be forgeable by guessing.
 MIN_SECRET_LENGTH = 16
 
@@ -55,7 +60,7 @@ def sign(invitation_id: str, expires_at: datetime, secret: str) -> str:
 
 def verify(token: str, secret: str, now: datetime) -> str:
     """The invitation id of a genuine, unexpired token; raises ``TokenError`` otherwise."""
-    match = _SHAPE.match(token)
+    match = _SHAPE.fullmatch(token)
     if match is None:
         raise TokenError("malformed")
     invitation_id, expiry, mac = match.groups()
@@ -66,12 +71,30 @@ def verify(token: str, secret: str, now: datetime) -> str:
     return invitation_id
 
 
+def mint_nonce(secret: str) -> str:
+    """A new anti-forgery cookie value, minted here and signed (see ``_NONCE``)."""
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_mac(secret, 'csrf-nonce', nonce)}"
+
+
+def minted_nonce(secret: str, cookie: str | None) -> str | None:
+    """The cookie's value if this server minted it, else None (never trust a client's value)."""
+    match = _NONCE.fullmatch(cookie or "")
+    if match is None:
+        return None
+    nonce, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac(secret, "csrf-nonce", nonce)):
+        return None
+    return cookie
+
+
 def csrf_token(secret: str, survey_token: str, cookie_nonce: str) -> str:
     """The form's anti-forgery value: bound to this survey link and this browser's cookie."""
     return _mac(secret, "csrf", f"{survey_token}:{cookie_nonce}")
 
 
 def csrf_valid(secret: str, survey_token: str, cookie_nonce: str, submitted: str) -> bool:
-    if not cookie_nonce or not submitted:
+    nonce = minted_nonce(secret, cookie_nonce)
+    if nonce is None or not submitted or not submitted.isascii():
         return False
-    return hmac.compare_digest(submitted, csrf_token(secret, survey_token, cookie_nonce))
+    return hmac.compare_digest(submitted, csrf_token(secret, survey_token, nonce))

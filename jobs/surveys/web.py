@@ -2,7 +2,7 @@
 
 Status codes a respondent's browser gets: 200 form / thank-you; 400 malformed link or form;
 403 forged link or failed anti-forgery check; 404 unknown invitation; 409 already answered;
-410 expired; 413 body over 10 KB; 415 not a form; 422 invalid answers; 429 too many tries.
+410 expired; 413 body over MAX_BODY_BYTES; 415 not a form; 422 invalid answers; 429 too many tries.
 Nothing is stored unless every check passes.
 
 Anti-forgery: the page sets a random ``engage_csrf`` cookie (HttpOnly, SameSite=Strict) and
@@ -13,7 +13,6 @@ so another site can neither read the value nor make the browser send the cookie.
 from __future__ import annotations
 
 import re
-import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -21,25 +20,38 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.i18n import from_accept_language, texts
 from jobs.surveys.records import Invitation
 from jobs.surveys.store import SurveyStore
 from jobs.surveys.templating import environment
-from jobs.surveys.tokens import TokenError, csrf_token, csrf_valid, verify
+from jobs.surveys.tokens import (
+    TokenError,
+    csrf_token,
+    csrf_valid,
+    mint_nonce,
+    minted_nonce,
+    verify,
+)
 from jobs.surveys.triggers import KIND_NPS_CSAT
 
-#: Largest request body accepted (the form is a few hundred bytes; a comment up to 4,000).
-MAX_BODY_BYTES = 10 * 1024
 MAX_COMMENT_CHARS = 4000
+#: Largest request body accepted. The page promises 4,000 characters of comment in any script:
+#: form-encoded, one character is at most 12 bytes (a 4-byte UTF-8 character, %XX each), so
+#: 4,000 of them plus the other fields (well under 2 KB) fit; the comment's length is then
+#: checked in characters. Anything larger is refused before it is read whole.
+MAX_BODY_BYTES = MAX_COMMENT_CHARS * 12 + 2048
 CSRF_COOKIE = "engage_csrf"
 _SCORE = re.compile(r"^\d{1,2}$")
 _TOKEN_STATUS = {"malformed": 400, "forged": 403, "expired": 410}
 
+#: Sent with every response, the framework's own (404, 405, 500) included: see SecurityHeaders.
 _HEADERS = {
     # The link token is in the URL: never send it on as a Referer.
     "Referrer-Policy": "no-referrer",
@@ -84,7 +96,7 @@ def create_app(
     *,
     secret: str,
     clock: Callable[[], datetime],
-) -> Starlette:
+) -> SecurityHeaders:
     limiter = RateLimiter(config.rate_limit_per_minute, clock)
     secure_cookie = config.base_url.startswith("https://")
     env = environment()
@@ -121,7 +133,9 @@ def create_app(
         found = resolve(request, token)
         if isinstance(found, HTMLResponse):
             return found
-        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        # Kept only if this server minted it (another tab of the same browser); a value planted
+        # by someone else is replaced.
+        nonce = minted_nonce(secret, request.cookies.get(CSRF_COOKIE)) or mint_nonce(secret)
         response = page(
             "survey.html",
             request_language(request, found),
@@ -155,6 +169,8 @@ def create_app(
             form = _parse_form(body)
         except ValueError:
             return error(request, "error_invalid", 400, found, fields="form")
+        if not form.get("csrf", "").isascii():
+            return error(request, "error_invalid", 400, found, fields="csrf")
         if not csrf_valid(
             secret, token, request.cookies.get(CSRF_COOKIE, ""), form.get("csrf", "")
         ):
@@ -176,13 +192,38 @@ def create_app(
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(
-        routes=[
-            Route("/s/{token}", show, methods=["GET"]),
-            Route("/s/{token}", submit, methods=["POST"]),
-            Route("/healthz", health, methods=["GET"]),
-        ]
+    return SecurityHeaders(
+        Starlette(
+            routes=[
+                Route("/s/{token}", show, methods=["GET"]),
+                Route("/s/{token}", submit, methods=["POST"]),
+                Route("/healthz", health, methods=["GET"]),
+            ]
+        )
     )
+
+
+class SecurityHeaders:
+    """Outermost ASGI layer: every response carries ``_HEADERS``. Outside Starlette's own error
+    middleware, so its 404, 405 and 500 pages get them too (Starlette middleware sits inside)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _read_limited(request: Request) -> bytes | None:
@@ -227,7 +268,9 @@ def validate_answers(form: Mapping[str, str], *, ask_nps: bool) -> tuple[dict[st
 
     nps = score("nps", 0, 10, ask_nps) if ask_nps else None
     csat = score("csat", 1, 5, True)
-    comment = form.get("comment", "").strip() or None
+    # Browsers send a textarea's line breaks as CRLF but count each as one character against
+    # maxlength: store and count them as the respondent typed them, one "\n" each.
+    comment = form.get("comment", "").replace("\r\n", "\n").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT_CHARS:
         problems.append("comment")
     return {"nps": nps, "csat": csat, "comment": comment}, problems

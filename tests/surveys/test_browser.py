@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
-from starlette.applications import Starlette
 
 from connector.sandbox import SandboxCRM
 from jobs.demo import sandbox_settings
@@ -30,7 +29,7 @@ from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
-from jobs.surveys.web import create_app
+from jobs.surveys.web import SecurityHeaders, create_app
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Inbox
 
@@ -74,7 +73,7 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def serving(app: Starlette, listener: socket.socket) -> Iterator[None]:
+def serving(app: SecurityHeaders, listener: socket.socket) -> Iterator[None]:
     """`engage serve`'s app on uvicorn, on a socket already listening (a request that comes
     before the server thread is ready waits in the backlog; the test never waits on a clock)."""
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

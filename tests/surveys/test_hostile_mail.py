@@ -85,7 +85,8 @@ def test_line_breaks_and_nul_in_crm_names_add_no_header_and_no_recipient(
         assert len(recipients) == 1 and "x@y" not in recipients[0]
         assert not any(line.lower().startswith(b"bcc") for line in header_block(raw))
     (ours,) = [
-        m for (_s, rcpt, _r), m in zip(smtp_server.envelopes, smtp_server.messages, strict=True)
+        m
+        for (_s, rcpt, _r), m in zip(smtp_server.envelopes, smtp_server.messages, strict=True)
         if rcpt == [contact.email]
     ]
     (to,) = ours["To"].addresses  # one address: the name is quoted, not a second recipient
@@ -277,3 +278,54 @@ def test_a_mail_server_that_is_down_stops_the_send_with_the_reason_and_exit_75(
         down.output
     )
     assert states(store_url) == [(f"C{k}", "planned", 0) for k in range(1, 4)]
+
+
+def test_one_address_on_contacts_in_three_accounts_gets_one_invitation(
+    tmp_path: Path,
+    store_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    store = Store.open(store_url)
+    store.save_engagements([engagement(f"D{n}", account_id=f"A{n}") for n in (1, 2, 3)], clock())
+    # One person, entered in three accounts; the CRM kept the case and spaces people typed.
+    addresses = ["pat.lee@client.example", " Pat.Lee@Client.example", "PAT.LEE@CLIENT.EXAMPLE "]
+    store.save_contacts(
+        [
+            contact(f"C{n}", account_id=f"A{n}", email=address)
+            for n, address in zip((1, 2, 3), addresses, strict=True)
+        ]
+        # A +tag is a different address (docs/surveys.md): asked too.
+        + [contact("C4", account_id="A3", email="pat.lee+ops@client.example")],
+        clock(),
+    )
+    store.close()
+    config = tmp_path / "engage.toml"
+    config.write_text(
+        f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
+        f'[store]\nurl = "{store_url}"\n'
+        f'[surveys.smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\n',
+        encoding="utf-8",
+    )
+
+    planned = engage(config, "surveys", "plan")
+    sent = engage(config, "surveys", "send")
+
+    assert "planned 2 invitation(s), held back 2" in planned.output
+    store = Store.open(store_url)
+    held = SurveyStore(store.engine).suppressions()
+    store.close()
+    assert sorted((h.contact_id, h.rule, h.reason) for h in held) == [
+        ("C2", "open_invitation", "the address has an open invitation"),
+        ("C3", "open_invitation", "the address has an open invitation"),
+    ]
+    assert sent.exit_code == 0, sent.output
+    assert sorted(r for _s, r, _raw in smtp_server.envelopes) == [
+        ["pat.lee+ops@client.example"],
+        ["pat.lee@client.example"],
+    ]
+    # Later waves (the next quarter) respect the address's minimum interval too.
+    clock.advance(days=40)
+    assert "planned 0 invitation(s)" in engage(config, "surveys", "plan").output

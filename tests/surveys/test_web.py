@@ -13,7 +13,8 @@ from jobs.store import Store
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
-from jobs.surveys.web import create_app
+from jobs.surveys.tokens import csrf_token
+from jobs.surveys.web import CSRF_COOKIE, create_app
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Captured, contact, engagement
 
@@ -174,11 +175,86 @@ def test_out_of_range_or_non_numeric_scores_are_rejected(
     assert_nothing_stored(page)
 
 
-def test_a_body_over_10_kb_is_rejected(page: Page) -> None:
+def test_a_body_over_the_limit_is_rejected(page: Page) -> None:
     path, csrf = page.open()
-    response = page.client.post(path, data=answer(comment="x" * 11_000, csrf=csrf))
+    response = page.client.post(path, data=answer(comment="x" * 60_000, csrf=csrf))
     assert response.status_code == 413
     assert_nothing_stored(page)
+
+
+def test_the_comment_is_counted_in_characters_in_any_script(page: Page) -> None:
+    path, csrf = page.open()
+    # 4,001 four-byte characters (12 bytes each form-encoded): over the page's promise, and
+    # refused by name, not as a too-large body.
+    over = page.client.post(path, data=answer(comment="😀" * 4001, csrf=csrf))
+    assert over.status_code == 422 and "comment" in over.text
+    # A browser sends line breaks as CRLF but counts each as one of the 4,000.
+    typed = ("好" * 99 + "\r\n") * 40
+    stored = page.client.post(path, data=answer(comment=typed, csrf=csrf))
+    assert stored.status_code == 200
+    (response,) = page.surveys.responses()
+    assert response.comment == typed.replace("\r\n", "\n").strip()
+    assert len(response.comment or "") == 3999
+
+
+def test_a_link_followed_by_a_line_break_is_refused(page: Page) -> None:
+    path, csrf = page.open()
+    assert page.client.get(path + "%0A").status_code == 400
+    posted = page.client.post(path + "%0A", data=answer(csrf=csrf))
+    assert posted.status_code == 400
+    assert_nothing_stored(page)
+
+
+def test_the_anti_forgery_nonce_is_always_minted_by_the_server(page: Page) -> None:
+    planted = "attacker-chosen-nonce"
+    page.client.cookies.set(CSRF_COOKIE, planted, path="/s/")
+    response = page.client.get(page.path())
+    minted = response.cookies.get(CSRF_COOKIE)
+    assert minted is not None and minted != planted
+    # A form value built on the planted nonce is useless, even with that cookie sent.
+    page.client.cookies.clear()
+    page.client.cookies.set(CSRF_COOKIE, planted, path="/s/")
+    token = page.path().rsplit("/", 1)[1]
+    forged = page.client.post(page.path(), data=answer(csrf=csrf_token(SECRET, token, planted)))
+    assert forged.status_code == 403
+    # The same browser opening the link in a second tab keeps its (minted) nonce.
+    page.client.cookies.clear()
+    first = page.client.get(page.path()).cookies.get(CSRF_COOKIE)
+    second = page.client.get(page.path()).cookies.get(CSRF_COOKIE)
+    assert first == second
+    assert_nothing_stored(page)
+
+
+def test_a_non_ascii_anti_forgery_value_is_a_bad_request(page: Page) -> None:
+    path, _csrf = page.open()
+    response = page.client.post(path, data=answer(csrf="中文"))
+    assert response.status_code == 400
+    assert_nothing_stored(page)
+
+
+class BrokenStore(SurveyStore):
+    def invitation(self, invitation_id: str) -> None:
+        raise RuntimeError("the database went away")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nothing-here", 404), ("DELETE", "/s/abc", 405), ("GET", "/s/{token}", 500)],
+)
+def test_the_frameworks_own_error_pages_carry_the_security_headers(
+    page: Page, method: str, path: str, status: int
+) -> None:
+    app = create_app(
+        BrokenStore(page.surveys.engine), SurveysSection(), secret=SECRET, clock=page.clock
+    )
+    token = page.path().rsplit("/", 1)[1]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.request(method, path.format(token=token))
+    assert response.status_code == status
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
 def test_a_post_without_the_forms_anti_forgery_value_is_refused(page: Page) -> None:
