@@ -275,9 +275,8 @@ def status_command(invocation: Invocation) -> None:
 @click.pass_obj
 def serve_command(invocation: Invocation, host: str, port: int) -> None:
     """Serve the survey response page (links from `engage surveys send` point here)."""
-    import uvicorn
-
     from jobs.store import Store
+    from jobs.surveys.serving import serve
     from jobs.surveys.web import create_app
 
     settings = _settings(invocation)
@@ -287,6 +286,6 @@ def serve_command(invocation: Invocation, host: str, port: int) -> None:
         SurveyStore(store.engine), settings.config.surveys, secret=secret, clock=invocation.clock
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+        serve(app, settings.config.surveys.serve, host=host, port=port)
     finally:
         store.close()

@@ -80,6 +80,19 @@ class SmtpSection(_Section):
     timeout_seconds: float = Field(default=30, gt=0)
 
 
+class ServeSection(_Section):
+    """`engage serve` facing the internet (jobs/surveys/serving.py)."""
+
+    #: A request's headers and body must arrive within this many seconds of its first byte.
+    request_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    #: An idle keep-alive connection is closed after this many seconds.
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    #: Open connections at most; a new one closes the longest-waiting incomplete one.
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
+    #: Request line and headers at most (h11's limit on an incomplete event).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+
+
 class SurveysSection(_Section):
     enabled: bool = True
     triggers: TriggersSection = TriggersSection()
@@ -109,6 +122,7 @@ class SurveysSection(_Section):
     smtp: SmtpSection = SmtpSection()
     #: POSTs one client address may make per minute to the response page.
     rate_limit_per_minute: int = Field(default=10, ge=1)
+    serve: ServeSection = ServeSection()
 
     @field_validator("base_url")
     @classmethod

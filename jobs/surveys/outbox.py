@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from connector.retry import RetryPolicy
@@ -270,7 +271,7 @@ def _send_invitations(
                 reminder=False,
                 now=now,
                 verdicts=verdicts,
-                release=lambda message, i=invitation.id: store.release(i, message),
+                release=partial(store.release, invitation.id),
             )
         except Unsendable as exc:
             store.mark_failed(invitation.id, str(exc))
@@ -286,6 +287,10 @@ def _send_invitations(
         store.mark_sent(invitation.id, now)
         report.sent += 1
         verdicts.accept()
+
+
+def _release_reminder(store: SurveyStore, invitation_id: str, _message: str) -> None:
+    store.release_reminder(invitation_id)  # tried again on the next run
 
 
 def _send_reminders(
@@ -322,7 +327,7 @@ def _send_reminders(
                 reminder=True,
                 now=now,
                 verdicts=verdicts,
-                release=lambda _message, i=invitation.id: store.release_reminder(i),
+                release=partial(_release_reminder, store, invitation.id),
             )
         except Unsendable as exc:
             store.fail_reminder(invitation.id, f"reminder not sendable: {exc}")
