@@ -173,3 +173,23 @@ def test_followups_from_the_command_line_create_one_task_per_unhappy_answer(
     assert "created 0 follow-up task(s)" in again.output
     (task,) = sandbox.tasks()
     assert task["What_Id"] == {"id": first.engagement_id}
+
+
+def test_status_shows_a_comment_without_its_escape_sequences(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> None:
+    store = Store.open(sqlite_url)
+    store.save_engagements([engagement("D1")], clock())
+    store.save_contacts([contact("C1")], clock())
+    plan_step(store, SurveysSection(), now=clock())
+    send_step(store, SurveysSection(), Captured({}), secret=SECRET, now=clock())
+    surveys = SurveyStore(store.engine)
+    (sent,) = surveys.invitations("sent")
+    hostile = "\x1b[2J\x1b]0;pwned\x07Great team\r\u202eevil\x1b[31m"
+    surveys.save_response(sent, nps=9, csat=5, comment=hostile, now=clock())
+    store.close()
+    path = write(tmp_path, "", sqlite_url)
+    result = CliRunner().invoke(main, ["--config", str(path), "surveys", "status"])
+    assert result.exit_code == 0, result.output
+    assert "comment on D1: Great teamevil" in result.output
+    assert not any(c in result.output for c in ("\x1b", "\x07", "\r", "\u202e"))
