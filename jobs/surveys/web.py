@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -155,7 +155,11 @@ def create_app(
             response = error(request, "error_rate", 429)
             response.headers["Retry-After"] = "60"
             return response
-        body = await _read_limited(request)
+        try:
+            body = await _read_limited(request)
+        except ClientDisconnect:
+            # Gone before the body arrived (or closed by the request timeout): nobody to answer.
+            return Response(status_code=408)
         if body is None:
             return error(request, "error_too_large", 413)
         token = request.path_params["token"]
