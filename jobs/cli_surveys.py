@@ -230,7 +230,9 @@ def status_command(invocation: Invocation) -> None:
             responses, surveys.sent_counts(), settings.config.surveys.role_weights
         )
         followups = surveys.followups()
-        uncertain = [i for i in surveys.invitations() if i.state == "sending"]
+        invitations = surveys.invitations()
+        uncertain = [i for i in invitations if i.state == "sending"]
+        failed = [i for i in invitations if i.state == "failed"]
     console = cli.console
     _say("invitations: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     if results:
@@ -255,6 +257,11 @@ def status_command(invocation: Invocation) -> None:
         _say(
             f"uncertain send {invitation.id} to contact {invitation.contact_id}: check before "
             f"resending (`engage surveys retry {invitation.id}`)"
+        )
+    for invitation in failed[-20:]:
+        _say(
+            f"failed {invitation.id} (contact {invitation.contact_id}): {invitation.message} "
+            f"(`engage surveys retry {invitation.id}` re-queues)"
         )
     for f in followups:
         if f["state"] == "retry":

@@ -216,6 +216,8 @@ def test_one_unknown_mailbox_among_good_ones_fails_only_that_one(
         ("C4", "failed", 0),
     ]
     assert "engage surveys retry" in result.output
+    status = engage(config, "surveys", "status")
+    assert status.output.count("(550 5.1.1 No such mailbox)") == 3  # each failed one, and why
 
     smtp_server.refused.discard("c2@client.example")  # the mailbox was created after all
     store = Store.open(store_url)
