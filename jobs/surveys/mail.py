@@ -29,6 +29,7 @@ from typing import Self
 from jobs.outside_text import one_line
 from jobs.surveys.config import SmtpSection
 from jobs.surveys.i18n import texts
+from jobs.surveys.recipients import email_problem
 from jobs.surveys.records import Invitation
 from jobs.surveys.templating import environment
 
@@ -100,8 +101,11 @@ def build_message(
     invitation: Invitation, link: str, *, sender: str, reminder: bool, now: datetime
 ) -> EmailMessage:
     """The e-mail; ``Unsendable`` (with the reason) when this invitation cannot be one."""
-    if not invitation.email or not invitation.email.strip():
-        raise Unsendable("the invitation has no e-mail address")
+    # Checked again here, not only at planning: the row may come from an older version or a
+    # hand edit, and an address with a line break would otherwise reach the SMTP envelope.
+    problem = email_problem(invitation.email)
+    if problem is not None:
+        raise Unsendable(problem.replace("the contact has", "the invitation has"))
     try:
         return _message(invitation, link, sender=sender, reminder=reminder, now=now)
     except Exception as exc:  # noqa: BLE001 - whatever in this one invitation breaks the message

@@ -15,6 +15,9 @@ from jobs.cli import main
 from jobs.config import load_settings
 from jobs.demo import sandbox_env
 from jobs.store import Store
+from jobs.store import schema as t
+from jobs.surveys.config import SurveysSection
+from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock, write_sandbox_config
@@ -331,3 +334,33 @@ def test_one_address_on_contacts_in_three_accounts_gets_one_invitation(
     # Later waves (the next quarter) respect the address's minimum interval too.
     clock.advance(days=40)
     assert "planned 0 invitation(s)" in engage(config, "surveys", "plan").output
+
+
+def test_an_invitation_that_cannot_become_a_message_fails_alone_with_the_reason(
+    store: Store, clock: FakeClock, smtp_server: Inbox
+) -> None:
+    store.save_engagements([engagement("D1")], clock())
+    store.save_contacts([contact("C1"), contact("C2")], clock())
+    cfg = SurveysSection.model_validate(
+        {"smtp": {"host": smtp_server.host, "port": smtp_server.port}}
+    )
+    plan_step(store, cfg, now=clock())
+    # A row written by an older version (or by hand) with an address that holds a line break.
+    rows = t.survey_invitations
+    with store.engine.begin() as conn:
+        conn.execute(
+            rows.update()
+            .where(rows.c.contact_id == "C1")
+            .values(email="c1@client.example\r\nRCPT TO:<x@y>")
+        )
+    with SmtpMailer(cfg.smtp, None) as mailer:
+        report = send_step(
+            store, cfg, EmailChannel(mailer, cfg.smtp.sender), secret=SECRET, now=clock()
+        )
+    assert report.sent == 1 and report.uncertain == [] and report.stopped is None
+    states = {i.contact_id: (i.state, i.message) for i in SurveyStore(store.engine).invitations()}
+    assert states == {
+        "C1": ("failed", "the e-mail address is not valid"),
+        "C2": ("sent", None),
+    }
+    assert [e[1] for e in smtp_server.envelopes] == [["c2@client.example"]]
