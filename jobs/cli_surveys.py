@@ -113,6 +113,11 @@ def send_command(invocation: Invocation) -> None:
             )
             report = send_step(conn.store, config, channel, secret=secret, now=invocation.clock())
     else:
+        if config.smtp.username and not os.environ.get(SMTP_PASSWORD_ENV):
+            cli.fail(
+                f"{settings.path}: surveys.smtp.username is set: set the environment variable "
+                f"{SMTP_PASSWORD_ENV} to its password"
+            )
         with (
             cli.opened_store(invocation) as store,
             SmtpMailer(config.smtp, os.environ.get(SMTP_PASSWORD_ENV)) as mailer,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from connector.base import CRMClient, NewTask, WriteStatus
 from connector.errors import ConnectorError, RetryLaterError
-from jobs.surveys.mail import DeliveryUncertain, NotSent, Unsendable
+from jobs.surveys.mail import ChannelUnavailable, DeliveryUncertain, NotSent, Unsendable
 from jobs.surveys.records import Invitation
 from mappings.domain import Engagement
 
@@ -37,7 +37,8 @@ class CrmChannel:
         try:
             (outcome,) = self._client.update_records(self._contacts_module, [row])
         except RetryLaterError as exc:
-            raise NotSent(f"the CRM asked to come back later: {exc}") from None
+            # Busy, out of credits or unreachable: no other invitation would get through now.
+            raise ChannelUnavailable(f"the CRM asked to come back later: {exc}") from None
         except ConnectorError as exc:
             raise Unsendable(str(exc)) from None
         if outcome.status is WriteStatus.INVALID:

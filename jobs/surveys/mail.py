@@ -4,7 +4,7 @@ What a failed SMTP call means for the outbox:
 
 - ``Unsendable``: this invitation cannot become a message (no address, data that breaks the
   message): certainly not sent, failed for this one with the reason; a person can re-queue it.
-- ``MailServerUnavailable``: the server cannot be reached, refused the login, or refuses the
+- ``ChannelUnavailable``: the server cannot be reached, refused the login, or refuses the
   sender or closes the session (421): nothing left, and nothing else will leave in this send.
 - ``NotSent``: a temporary (4xx) refusal of this message: nothing left, tried again later.
 - ``Refused``: a permanent (5xx) refusal of this message. Whether that is the recipient's fault
@@ -41,8 +41,9 @@ class NotSent(Exception):
     """The message certainly did not leave; try again later."""
 
 
-class MailServerUnavailable(NotSent):
-    """Nothing can be sent now (server unreachable, login or sender refused, session closed)."""
+class ChannelUnavailable(NotSent):
+    """Nothing can be sent now: the mail server unreachable, the login or sender refused, the
+    session closed (421); on the CRM channel, the CRM asking to come back later."""
 
 
 class Unsendable(Exception):
@@ -158,9 +159,7 @@ class SmtpMailer:
         cfg = self._config
         where = f"the mail server {cfg.host}:{cfg.port}"
         if cfg.username and not self._password:
-            raise MailServerUnavailable(
-                "surveys.smtp.username is set but ENGAGE_SMTP_PASSWORD is not"
-            )
+            raise ChannelUnavailable("surveys.smtp.username is set but ENGAGE_SMTP_PASSWORD is not")
         try:
             smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
             if cfg.starttls:
@@ -168,17 +167,17 @@ class SmtpMailer:
             if cfg.username:
                 smtp.login(cfg.username, self._password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise MailServerUnavailable(
+            raise ChannelUnavailable(
                 f"{where} refused the login of surveys.smtp.username ({exc.smtp_code}): "
                 f"check ENGAGE_SMTP_PASSWORD"
             ) from None
         except smtplib.SMTPResponseException as exc:
-            raise MailServerUnavailable(
+            raise ChannelUnavailable(
                 f"{where} refused the session ({exc.smtp_code} {_reply(exc.smtp_error)})"
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             # The password never appears: smtplib's errors carry the server's reply only.
-            raise MailServerUnavailable(f"cannot reach {where}: {type(exc).__name__}") from None
+            raise ChannelUnavailable(f"cannot reach {where}: {type(exc).__name__}") from None
         self._smtp = smtp
         return smtp
 
@@ -194,7 +193,7 @@ class SmtpMailer:
             codes = sorted({code for code, _ in replies})
             why = f"{codes[0]} {_reply(replies[0][1])}" if len(codes) == 1 else str(codes)
             if any(code == 421 for code in codes):
-                raise MailServerUnavailable(f"the mail server closed the session ({why})") from None
+                raise ChannelUnavailable(f"the mail server closed the session ({why})") from None
             if all(code >= 500 for code in codes):
                 raise Refused(f"the mail server refused the recipient ({why})") from None
             raise NotSent(f"the mail server deferred the recipient ({why})") from None
@@ -205,7 +204,7 @@ class SmtpMailer:
                 raise Refused(
                     f"the mail server refused the sender ({why})", stage="message"
                 ) from None
-            raise MailServerUnavailable(f"the mail server deferred the sender ({why})") from None
+            raise ChannelUnavailable(f"the mail server deferred the sender ({why})") from None
         except smtplib.SMTPDataError as exc:
             self._forget_if_closed(smtp)
             why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
@@ -214,7 +213,7 @@ class SmtpMailer:
                     f"the mail server refused the message ({why})", stage="message"
                 ) from None
             if exc.smtp_code == 421:
-                raise MailServerUnavailable(f"the mail server closed the session ({why})") from None
+                raise ChannelUnavailable(f"the mail server closed the session ({why})") from None
             raise NotSent(f"the mail server deferred the message ({why})") from None
         except (TimeoutError, OSError, smtplib.SMTPServerDisconnected) as exc:
             self._smtp = None

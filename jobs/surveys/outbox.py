@@ -34,7 +34,7 @@ from typing import Protocol
 
 from connector.retry import RetryPolicy
 from jobs.surveys.config import SurveysSection
-from jobs.surveys.mail import DeliveryUncertain, MailServerUnavailable, NotSent, Refused, Unsendable
+from jobs.surveys.mail import ChannelUnavailable, DeliveryUncertain, NotSent, Refused, Unsendable
 from jobs.surveys.records import PLANNED, SENDING, SENT, Invitation
 from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import sign
@@ -229,7 +229,7 @@ def _deliver(
     the row at once and leaves the verdict to ``verdicts``."""
     try:
         channel.deliver(invitation, link, reminder=reminder, now=now)
-    except MailServerUnavailable as exc:
+    except ChannelUnavailable as exc:
         release(str(exc))
         verdicts.unavailable(
             _Held(invitation.id, str(exc), reminder, "server", invitation.attempts)
