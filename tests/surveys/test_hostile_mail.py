@@ -232,6 +232,7 @@ def test_one_unknown_mailbox_among_good_ones_fails_only_that_one(
     assert [e[1] for e in smtp_server.envelopes] == [["c3@client.example"], ["c2@client.example"]]
     unknown = engage(config, "surveys", "retry", "nope")
     assert unknown.exit_code == 1 and "not re-queued nope" in unknown.output
+    assert engage(config, "surveys", "retry").exit_code == 2  # ids or --all: say which
 
 
 def test_a_temporary_refusal_waits_with_backoff_then_sends(
