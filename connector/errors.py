@@ -13,6 +13,7 @@ CRM's code, the field and a trimmed response body. Secrets are never part of a m
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 BODY_EXCERPT_CHARS = 300
@@ -59,7 +60,12 @@ class ConfigurationError(ConnectorError):
     """The request can never succeed as configured (bad host, module, field, scope)."""
 
 
-class AuthenticationError(ConfigurationError):
+class ConnectionSetupError(ConfigurationError):
+    """The connection itself is set up wrong (accounts server, client, refresh token, scope):
+    nothing of this connection can work until a person fixes it. The CLI exits 2 for these."""
+
+
+class AuthenticationError(ConnectionSetupError):
     """Client id/secret or refresh token refused: re-authorise the connection."""
 
 
@@ -73,7 +79,15 @@ class RateLimitedError(RetryLaterError):
 
 
 class TokenRefreshLimitedError(RetryLaterError):
-    """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up."""
+    """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up.
+
+    ``retry_at``: when the next token can be had (the oldest refresh of the window plus 10
+    minutes where this connection made them all, otherwise 10 minutes after the refusal).
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_at = retry_at
 
 
 class UnavailableError(RetryLaterError):

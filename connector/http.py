@@ -57,11 +57,15 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, Any] | bytes | None = None,  # bytes: a raw body (XML-RPC)
+        retry_transient: bool = True,
     ) -> requests.Response:
         """Send one logical request, retrying per policy; return the final response.
 
         ``headers`` is a callable so that each attempt carries the current access token.
         Raises ``RateLimitedError`` or ``UnavailableError`` when retries run out.
+        ``retry_transient=False``: connection errors and 5xx are not retried (first contact with
+        a host that never answered, where a failure is more likely a wrong address than an
+        outage and the caller reports it at once); 429 still is.
         """
         attempt = 0
         while True:
@@ -78,7 +82,9 @@ class HttpTransport:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 self._observe(method, url, None)
-                if self.policy.should_retry_connection_error(attempt, idempotent=idempotent):
+                if retry_transient and self.policy.should_retry_connection_error(
+                    attempt, idempotent=idempotent
+                ):
                     log.warning(
                         "%s %s failed (%s), retrying", method, safe_url(url), type(exc).__name__
                     )
@@ -95,14 +101,15 @@ class HttpTransport:
                 ) from None
             self._observe(method, url, response.status_code)
             status = response.status_code
-            if self.policy.should_retry_status(status, attempt, idempotent=idempotent):
+            if (retry_transient or status == 429) and self.policy.should_retry_status(
+                status, attempt, idempotent=idempotent
+            ):
                 log.warning("%s %s returned %s, retrying", method, safe_url(url), status)
                 self.policy.wait(attempt, response.headers.get("Retry-After"))
                 continue
             if status == 429:
                 raise RateLimitedError(
-                    f"{method} {safe_url(url)} still rate limited after {attempt} attempt(s); "
-                    "the next run resumes",
+                    f"{method} {safe_url(url)} still rate limited after {attempt} attempt(s)",
                     http_status=status,
                     body_excerpt=trim_body(response.content),
                 )

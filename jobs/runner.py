@@ -31,6 +31,7 @@ from jobs.push import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
 from jobs.sync import ProgressFn, SyncReport, sync
+from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
 from mappings.spec import load_mapping
 
@@ -126,8 +127,9 @@ def connect(
         client_secret=settings.secret("client_secret"),
         refresh_token=settings.secret("refresh_token"),
     )
-    tokens = ZohoTokenManager(credentials, transport, clock=clock)
     store = Store.open(settings.store_url)
+    # Kept in the store, so every process of the connection shares one token (issue 16).
+    tokens = ZohoTokenManager(credentials, transport, clock=clock, cache=StoreTokenCache(store))
     meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)
     client = ZohoClient(tokens, transport, api_domain=zoho.api_domain, meter=meter)
     return Connection(settings, client, mapper, store, clock, counter, policy, meter)
@@ -174,6 +176,8 @@ class RunResult:
     score: ScoreReport | None = None
     push: PushReport | None = None
     message: str | None = None
+    #: What stopped or failed the job, for the exit code (a setup error is exit 2).
+    error: ConnectorError | None = None
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -260,8 +264,10 @@ def run_job(
             )
     except RetryLaterError as exc:
         result.status, result.message = "stopped", f"{exc} (the next run resumes)"
+        result.error = exc
     except ConnectorError as exc:
         result.status, result.message = "failed", str(exc)
+        result.error = exc
     except Exception as exc:
         # A bug, not the CRM: record the run as failed, then let the traceback through.
         result.status, result.message = "failed", f"internal error: {type(exc).__name__}"
