@@ -26,8 +26,7 @@ from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterErr
 from connector.redact import RedactingFilter
 from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
 from jobs.config import load_settings
-from jobs.credits import WINDOW as CREDIT_WINDOW
-from jobs.credits import credits_used, crm_remaining
+from jobs.credits import credits_used, crm_credits_left
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
 from jobs.store import Store
@@ -399,13 +398,18 @@ def print_status(
         )
         if now is not None:
             of = f" of the daily budget {budget}" if budget is not None else ""
-            console.print(f"API credits used in the last 24 hours: {credits_used(store, now)}{of}")
-            reported = crm_remaining(store)
-            if reported is not None and now - reported.at <= CREDIT_WINDOW:
+            console.print(
+                f"API credits used in the last 24 hours: {credits_used(store, now)}{of} "
+                "(every call counted: reads, metadata, field creation, writes)"
+            )
+            crm = crm_credits_left(store, now)
+            if crm is not None:
+                age = max(0, int((now - crm.reported.at).total_seconds() // 60))
                 console.print(
-                    f"the CRM reported {reported.remaining} API credits left for the whole org "
-                    f"at {reported.at.strftime('%Y-%m-%d %H:%M')} UTC (other integrations "
-                    "spend them too)"
+                    f"the CRM reported {crm.reported.remaining} API credits left for the whole "
+                    f"org at {crm.reported.at.strftime('%Y-%m-%d %H:%M')} UTC ({age} min ago); "
+                    f"this connection spent {crm.spent_since} since: {crm.left} left (other "
+                    "integrations of the org spend them too)"
                 )
     skips = Table(title=f"skipped records ({store.skip_count()})")
     for column in ("kind", "record", "reason"):

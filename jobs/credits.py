@@ -67,6 +67,28 @@ def crm_remaining(store: Store) -> CrmRemaining | None:
         return None
 
 
+@dataclass(frozen=True)
+class CrmLeft:
+    """The CRM's latest count of the org's credits, and what it leaves now: the one figure the
+    budget check (``StoreCreditMeter``) and `engage status` both use."""
+
+    reported: CrmRemaining
+    #: Credits this connection charged from the minute of the report on (errs on the low side).
+    spent_since: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.reported.remaining - self.spent_since)
+
+
+def crm_credits_left(store: Store, now: datetime) -> CrmLeft | None:
+    """What the CRM's latest count (within the 24-hour window) leaves now, or None."""
+    reported = crm_remaining(store)
+    if reported is None or now - reported.at > WINDOW:
+        return None
+    return CrmLeft(reported, _charged_since(store, reported.at))
+
+
 def credits_used(store: Store, now: datetime) -> int:
     """Credits charged in the 24 hours before ``now`` (whole minutes, so slightly generous)."""
     return _charged_since(store, now - WINDOW)
@@ -91,6 +113,8 @@ class StoreCreditMeter:
         #: Minute -> (credits, calls) counted and not stored yet.
         self._unsaved: dict[datetime, tuple[int, int]] = {}
         self._saved_usage_at: datetime | None = None
+        #: Credits this meter charged (net of refunds) since it was made: a run's own figure.
+        self.charged = 0
 
     def used(self) -> int:
         with self._lock:
@@ -118,10 +142,22 @@ class StoreCreditMeter:
             self._unsaved[minute] = (before + credits, calls + 1)
             self._used = used + credits
             self._charged_since_crm += credits
+            self.charged += credits
             if self._saved_usage_at is None:
                 self._saved_usage_at = now
             elif now - self._saved_usage_at >= SAVE_USAGE_EVERY:
                 self._save_usage(now)
+
+    def refund(self, credits: int) -> None:
+        with self._lock:
+            now = self.clock()
+            minute = _minute(now)
+            before, calls = self._unsaved.get(minute, (0, 0))
+            self._unsaved[minute] = (before - credits, calls)
+            if self._used is not None:
+                self._used -= credits
+            self._charged_since_crm -= credits
+            self.charged -= credits
 
     def crm_remaining(self, remaining: int) -> None:
         with self._lock:

@@ -89,6 +89,10 @@ class Connection:
     meter: StoreCreditMeter | None = None
 
     def close(self) -> None:
+        # Every command's calls count, not only a job's: metadata, field creation and the
+        # plan's lookups are charged by the CRM like any other call (issue 16 item 6).
+        if self.meter is not None:
+            self.meter.save()
         self.store.close()
 
 
@@ -210,6 +214,7 @@ def run_job(
             f"cannot start {job.value!r}: another job of this connection is already running"
         )
     calls_before = conn.counter.total()
+    credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
     result = RunResult(job=job, run_id=run_id, status="running")
     try:
@@ -276,6 +281,8 @@ def run_job(
         counts: dict[str, Any] = result.counts() | {
             "api_calls": conn.counter.total() - calls_before
         }
+        if conn.meter is not None:
+            counts["api_credits"] = conn.meter.charged - credits_before
         conn.store.finish_run(run_id, result.status, counts, result.message, conn.clock())
         if conn.meter is not None:
             conn.meter.save()  # the CRM's latest count of the org's credits, for `status`
