@@ -78,6 +78,11 @@ class RateLimitedError(RetryLaterError):
     """HTTP 429 after the bounded retries. Zoho does not say whether credits or concurrency ran out."""
 
 
+class CreditsExhaustedError(RetryLaterError):
+    """The CRM refused a call because the org's API credits are used up (Zoho: a 429 with
+    ``X-API-CREDITS-REMAINING: 0``). Not retried: they come back as the rolling 24 hours pass."""
+
+
 class TokenRefreshLimitedError(RetryLaterError):
     """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up.
 

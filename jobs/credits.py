@@ -89,6 +89,21 @@ def crm_credits_left(store: Store, now: datetime) -> CrmLeft | None:
     return CrmLeft(reported, _charged_since(store, reported.at))
 
 
+def first_credits_back_at(store: Store, now: datetime) -> datetime | None:
+    """When this connection's oldest credits of the rolling 24 hours leave the window (the org's
+    come back as theirs do; other integrations' usage is not known here)."""
+    query = sa.select(sa.func.min(t.credit_usage.c.minute)).where(
+        t.credit_usage.c.minute >= _minute(now - WINDOW), t.credit_usage.c.credits > 0
+    )
+    with store.engine.connect() as conn:
+        oldest = conn.execute(query).scalar_one_or_none()
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return oldest + WINDOW + timedelta(minutes=1)
+
+
 def credits_used(store: Store, now: datetime) -> int:
     """Credits charged in the 24 hours before ``now`` (whole minutes, so slightly generous)."""
     return _charged_since(store, now - WINDOW)

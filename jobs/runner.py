@@ -19,13 +19,13 @@ from typing import Any
 
 import requests
 
-from connector.errors import ConnectorError, RetryLaterError
+from connector.errors import ConnectorError, CreditsExhaustedError, RetryLaterError
 from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
 from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
-from jobs.credits import StoreCreditMeter
+from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.odoo_connect import odoo_client
 from jobs.push import PushReport, push
 from jobs.score import ScoreReport, score
@@ -267,6 +267,17 @@ def run_job(
                 f"field(s) {gone} no longer exist in the CRM: their values were not written, "
                 "the other fields were; run `engage mappings check`"
             )
+    except CreditsExhaustedError as exc:
+        result.status, result.error = "stopped", exc
+        back = None
+        if conn.meter is not None:
+            conn.meter.save()
+            back = first_credits_back_at(conn.store, conn.clock())
+        result.message = f"{exc}; the job stopped at once: credits come back as the rolling 24 " + (
+            f"hours pass, this connection's first at {back.strftime('%Y-%m-%d %H:%M')} UTC"
+            if back
+            else "hours pass"
+        )
     except RetryLaterError as exc:
         result.status, result.message = "stopped", f"{exc} (the next run resumes)"
         result.error = exc

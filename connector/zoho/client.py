@@ -50,6 +50,7 @@ from connector.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectorError,
+    CreditsExhaustedError,
     RateLimitedError,
     RetryLaterError,
     describe_crm_error,
@@ -552,10 +553,12 @@ class ZohoClient:
                 response = self._transport.request(
                     method, url, idempotent=idempotent, headers=headers, params=params, json=json
                 )
-            except RateLimitedError:
+            except (RateLimitedError, CreditsExhaustedError) as exc:
                 # Refused before it ran: not charged by the CRM, so not counted here either.
                 if self._meter is not None:
                     self._meter.refund(credits)
+                    if isinstance(exc, CreditsExhaustedError):
+                        self._meter.crm_remaining(0)
                 raise
             self._note_credits(response)
             if response.status_code != HTTPStatus.UNAUTHORIZED:
