@@ -96,7 +96,7 @@ def first_credits_back_at(store: Store, now: datetime) -> datetime | None:
         t.credit_usage.c.minute >= _minute(now - WINDOW), t.credit_usage.c.credits > 0
     )
     with store.engine.connect() as conn:
-        oldest = conn.execute(query).scalar_one_or_none()
+        oldest: datetime | None = conn.execute(query).scalar_one_or_none()
     if oldest is None:
         return None
     if oldest.tzinfo is None:

@@ -213,7 +213,7 @@ class ZohoTokenManager:
         derived = hmac.new(
             refresh.encode("utf-8"), _SEAL_CONTEXT + b"\0" + secret.encode("utf-8"), "sha256"
         ).digest()
-        aad = "\0".join((self._key.accounts_url, self._key.client_id, self._key.fingerprint))
+        aad = f"{self._key.accounts_url}\x00{self._key.client_id}\x00{self._key.fingerprint}"
         self._sealer = _Sealer(derived, aad.encode("utf-8"))
         self._lock = threading.Lock()
         self._token: _AccessToken | None = None

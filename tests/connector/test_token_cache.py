@@ -135,7 +135,10 @@ def test_a_changed_secret_does_not_reuse_the_old_token(
     # sealed under the old secret, cannot be opened and a new one is fetched.
     sandbox.client_secret = "rotated-secret"
     rotated = ZohoCredentials(
-        sandbox.url, sandbox.client_id, SecretStr("rotated-secret"), SecretStr(sandbox.refresh_token)
+        sandbox.url,
+        sandbox.client_id,
+        SecretStr("rotated-secret"),
+        SecretStr(sandbox.refresh_token),
     )
     store = Store.open(store_url)
     manager = ZohoTokenManager(

@@ -35,6 +35,7 @@ KEY = "crm.zoho.accounts_url"
 def engage(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ENGAGE, "--config", str(config), *args],
+        check=False,
         env={**os.environ, **env, "COLUMNS": "250"},
         capture_output=True,
         text=True,
