@@ -19,7 +19,11 @@ from tests.conftest import FakeClock, write_sandbox_config
 def test_every_command_s_calls_are_counted_as_the_crm_charged_them(
     clock: FakeClock, store_url: str, tmp_path: Path
 ) -> None:
-    with SandboxCRM(deals=80, accounts=30, clock=clock, plugin_fields=False) as crm:
+    with SandboxCRM(
+        deals=80, accounts=30, clock=clock, plugin_fields=False, daily_credits=2000
+    ) as crm:
+        # Other integrations spent over half the org's credits: Zoho sends its count (§6).
+        crm.spend_credits(1200)
         config = write_sandbox_config(crm, store_url, tmp_path)
         runner = CliRunner(env={**sandbox_env(crm), "COLUMNS": "250"})
         for command in (
@@ -31,6 +35,7 @@ def test_every_command_s_calls_are_counted_as_the_crm_charged_them(
             ["push", "--dry-run"],
             ["push"],
             ["run"],
+            ["mappings", "check"],  # the last answer's count includes every call before it
         ):
             result = runner.invoke(main, ["--config", str(config), *command])
             assert result.exit_code in (0, 1), (command, result.output)
@@ -48,6 +53,12 @@ def test_every_command_s_calls_are_counted_as_the_crm_charged_them(
         assert f"API credits used in the last 24 hours: {charged} of the daily budget" in (
             shown.output
         )
+        # The CRM's own count, with its age, and what it leaves now: the figure the budget
+        # check uses, equal to what the sandbox's org has left.
+        left = 2000 - crm.org_credits_used
+        assert f"the CRM reported {left} API credits left for the whole org" in shown.output
+        assert "(1 min ago)" in shown.output
+        assert f"this connection spent 0 since: {left} left" in shown.output
 
 
 def test_a_call_refused_with_429_costs_nothing_in_either_count(
