@@ -96,7 +96,9 @@ class HttpTransport:
                 if retry_transient and self.policy.should_retry_connection_error(
                     attempt, idempotent=idempotent
                 ):
-                    log.warning(
+                    # INFO, not WARNING: a retry that works is no news to the user, and one that
+                    # does not ends in the command's one error line (`-v` shows every retry).
+                    log.info(
                         "%s %s failed (%s), retrying", method, safe_url(url), type(exc).__name__
                     )
                     self.policy.wait(attempt)
@@ -139,7 +141,7 @@ class HttpTransport:
             if (retry_transient or status == 429) and self.policy.should_retry_status(
                 status, attempt, idempotent=idempotent
             ):
-                log.warning("%s %s returned %s, retrying", method, safe_url(url), status)
+                log.info("%s %s returned %s, retrying", method, safe_url(url), status)
                 self.policy.wait(attempt, response.headers.get("Retry-After"))
                 continue
             if status == 429:

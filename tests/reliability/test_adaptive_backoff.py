@@ -85,3 +85,17 @@ def test_a_429_with_the_org_s_credits_used_up_stops_at_once_with_a_credits_messa
         assert crm.count("get_records") == 1  # not retried as a concurrency 429
         status = CliRunner(env=sandbox_env(crm)).invoke(main, ["--config", str(config), "status"])
         assert "the CRM reported 0 API credits left" in status.output
+
+
+def test_a_run_stopped_by_429s_says_so_in_one_line_with_nothing_before_it(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxCRM(deals=40, accounts=10, clock=clock, concurrency_limit=0) as crm:
+        config = write_sandbox_config(crm, sqlite_url, tmp_path)
+        result = CliRunner(env=sandbox_env(crm)).invoke(main, ["--config", str(config), "run"])
+        assert result.exit_code == 75
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, lines  # no empty figures table before it
+        assert lines[0].startswith("run #1 stopped: ") and "still rate limited" in lines[0]
+        assert lines[0].count("the next run resumes") == 1
+        assert crm.count("get_records") == 3  # the bounded attempts of one call, no more
