@@ -243,3 +243,32 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+@pytest.mark.parametrize("worked", [False, True], ids=["never-worked", "has-worked"])
+def test_a_404_from_the_accounts_server_depends_on_whether_the_connection_has_worked(
+    clock: FakeClock, worked: bool
+) -> None:
+    import responses
+
+    from connector.zoho.auth import KeptToken, MemoryTokenCache, TokenKey
+
+    creds = ZohoCredentials(
+        "https://accounts.example.test", "cid", SecretStr("secret-1"), SecretStr("refresh-1")
+    )
+    cache = MemoryTokenCache()
+    if worked:
+        with cache.exclusive(TokenKey.of(creds)) as slot:
+            slot.write(KeptToken(worked_at=clock() - timedelta(days=3)))
+    manager = ZohoTokenManager(
+        creds, HttpTransport(policy=RetryPolicy(sleep=lambda _: None)), clock=clock, cache=cache
+    )
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://accounts.example.test/oauth/v2/token", status=404)
+        expected = UnavailableError if worked else ConnectionSetupError
+        with pytest.raises(expected) as caught:
+            manager.current()
+    text = str(caught.value)
+    assert "HTTP 404" in text
+    assert (ACCOUNTS_URL_KEY in text) is not worked
+    assert "secret-1" not in text and "refresh-1" not in text
