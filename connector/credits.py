@@ -49,6 +49,12 @@ class CreditMeter(Protocol):
         """
         ...
 
+    def refund(self, credits: int) -> None:
+        """Take back ``credits`` charged for a call the CRM refused before running it (a 429
+        after the retries, a 401): Zoho charges calls that ran (research/zoho.md §6; that a
+        refused call costs nothing is UNCONFIRMED, the sandbox charges it nothing)."""
+        ...
+
     def crm_remaining(self, remaining: int) -> None:
         """The CRM says the org has ``remaining`` credits left (after the call just answered).
 

@@ -13,6 +13,7 @@ CRM's code, the field and a trimmed response body. Secrets are never part of a m
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 BODY_EXCERPT_CHARS = 300
@@ -64,7 +65,12 @@ class ConfigurationError(ConnectorError):
     """The request can never succeed as configured (bad host, module, field, scope)."""
 
 
-class AuthenticationError(ConfigurationError):
+class ConnectionSetupError(ConfigurationError):
+    """The connection itself is set up wrong (accounts server, client, refresh token, scope):
+    nothing of this connection can work until a person fixes it. The CLI exits 2 for these."""
+
+
+class AuthenticationError(ConnectionSetupError):
     """Client id/secret or refresh token refused: re-authorise the connection."""
 
 
@@ -82,8 +88,21 @@ class RateLimitedError(RetryLaterError):
         super().__init__(message, **kwargs)
 
 
+class CreditsExhaustedError(RetryLaterError):
+    """The CRM refused a call because the org's API credits are used up (Zoho: a 429 with
+    ``X-API-CREDITS-REMAINING: 0``). Not retried: they come back as the rolling 24 hours pass."""
+
+
 class TokenRefreshLimitedError(RetryLaterError):
-    """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up."""
+    """Zoho allows 10 access tokens per refresh token per 10 minutes; that quota is used up.
+
+    ``retry_at``: when the next token can be had (the oldest refresh of the window plus 10
+    minutes where this connection made them all, otherwise 10 minutes after the refusal).
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_at = retry_at
 
 
 class UnavailableError(RetryLaterError):

@@ -15,12 +15,17 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from connector.errors import RateLimitedError, UnavailableError, trim_body
-from connector.retry import RetryPolicy
+from connector.errors import CreditsExhaustedError, RateLimitedError, UnavailableError, trim_body
+from connector.retry import AdaptiveConcurrency, RetryPolicy, credits_exhausted
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
+#: Calls in flight per connection before any 429 (Zoho's Ultimate edition allows 25, §6; the
+#: push's threads are bounded lower by ``write_concurrency``). 429s bring it down (AIMD).
+DEFAULT_MAX_IN_FLIGHT = 25
+#: A call's 429 retries that use up no attempt (each halves the limit, so few are needed).
+MAX_CONCURRENCY_RETRIES = 8
 
 #: Called once per HTTP request actually sent: (method, url without query, status or None).
 CallObserver = Callable[[str, str, int | None], None]
@@ -59,11 +64,14 @@ class HttpTransport:
         policy: RetryPolicy | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         observer: CallObserver | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.session = session or requests.Session()
         self.policy = policy or RetryPolicy()
         self.timeout_seconds = timeout_seconds
         self.observer = observer
+        #: The connection's calls in flight, halved on a 429 and grown back on successes.
+        self.concurrency = AdaptiveConcurrency(max_in_flight)
 
     def request(
         self,
@@ -75,15 +83,21 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, Any] | bytes | None = None,  # bytes: a raw body (XML-RPC)
+        retry_transient: bool = True,
     ) -> requests.Response:
         """Send one logical request, retrying per policy; return the final response.
 
         ``headers`` is a callable so that each attempt carries the current access token.
         Raises ``RateLimitedError`` or ``UnavailableError`` when retries run out.
+        ``retry_transient=False``: connection errors and 5xx are not retried (first contact with
+        a host that never answered, where a failure is more likely a wrong address than an
+        outage and the caller reports it at once); 429 still is.
         """
         attempt = 0
+        free_retries = 0
         while True:
             attempt += 1
+            beside = self.concurrency.acquire()
             try:
                 response = self.session.request(
                     method,
@@ -95,9 +109,14 @@ class HttpTransport:
                     timeout=self.timeout_seconds,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.concurrency.release(outcome=None)
                 self._observe(method, url, None)
-                if self.policy.should_retry_connection_error(attempt, idempotent=idempotent):
-                    log.warning(
+                if retry_transient and self.policy.should_retry_connection_error(
+                    attempt, idempotent=idempotent
+                ):
+                    # INFO, not WARNING: a retry that works is no news to the user, and one that
+                    # does not ends in the command's one error line (`-v` shows every retry).
+                    log.info(
                         "%s %s failed (%s), retrying", method, safe_url(url), type(exc).__name__
                     )
                     self.policy.wait(attempt)
@@ -108,20 +127,45 @@ class HttpTransport:
                     not_applied=never_connected(exc),
                 ) from None
             except requests.RequestException as exc:
+                self.concurrency.release(outcome=None)
                 self._observe(method, url, None)
                 raise UnavailableError(
                     f"{method} {safe_url(url)} could not be sent: {type(exc).__name__}"
                 ) from None
+            rate_limited = response.status_code == 429
+            self.concurrency.release(outcome=not rate_limited)
             self._observe(method, url, response.status_code)
             status = response.status_code
-            if self.policy.should_retry_status(status, attempt, idempotent=idempotent):
-                log.warning("%s %s returned %s, retrying", method, safe_url(url), status)
+            if rate_limited and credits_exhausted(response.headers):
+                raise CreditsExhaustedError(
+                    f"the org's Zoho API credits are used up ({method} {safe_url(url)} refused "
+                    "with 429 and X-API-CREDITS-REMAINING: 0)",
+                    http_status=status,
+                    body_excerpt=trim_body(response.content),
+                )
+            if rate_limited and beside > 0 and free_retries < MAX_CONCURRENCY_RETRIES:
+                # Other calls of ours were in flight: the org's concurrency refused this one.
+                # The limit is halved (above); try again once a slot frees, no attempt used.
+                free_retries += 1
+                attempt -= 1
+                log.info(
+                    "%s %s: 429 with %s other call(s) in flight; now at most %s at once",
+                    method,
+                    safe_url(url),
+                    beside,
+                    self.concurrency.limit,
+                )
+                self.policy.wait(1)
+                continue
+            if (retry_transient or status == 429) and self.policy.should_retry_status(
+                status, attempt, idempotent=idempotent
+            ):
+                log.info("%s %s returned %s, retrying", method, safe_url(url), status)
                 self.policy.wait(attempt, response.headers.get("Retry-After"))
                 continue
             if status == 429:
                 raise RateLimitedError(
-                    f"{method} {safe_url(url)} still rate limited after {attempt} attempt(s); "
-                    "the next run resumes",
+                    f"{method} {safe_url(url)} still rate limited after {attempt} attempt(s)",
                     http_status=status,
                     body_excerpt=trim_body(response.content),
                 )

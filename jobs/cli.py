@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from connector.errors import ConnectorError, RetryLaterError
+from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
 from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
 from jobs.config import load_settings
-from jobs.credits import WINDOW as CREDIT_WINDOW
-from jobs.credits import credits_used, crm_remaining
+from jobs.credits import credits_used, crm_credits_left
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
 from jobs.store import Store
@@ -81,6 +80,8 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
         yield conn
     except RetryLaterError as exc:
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
+    except ConnectionSetupError as exc:
+        fail(str(exc), EXIT_CONFIG)
     except ConnectorError as exc:
         fail(str(exc), EXIT_FAILED)
     finally:
@@ -157,11 +158,25 @@ def run_and_report(
 def exit_for(result: RunResult) -> None:
     if result.status == "stopped":
         sys.exit(EXIT_RETRY_LATER)
+    if result.status == "failed" and isinstance(result.error, ConnectionSetupError):
+        sys.exit(EXIT_CONFIG)
     if result.status in ("failed", "partial"):
         sys.exit(EXIT_FAILED)
 
 
 def print_result(result: RunResult) -> None:
+    """The run's figures, or, for a run that stopped or failed, one line on stderr and nothing
+    before it: what went wrong and what to do, with what was done before it in the same line."""
+    if result.status in ("stopped", "failed"):
+        done = _done_so_far(result)
+        err_console.print(
+            f"{result.job.value} #{result.run_id} {result.status}: {result.message}"
+            + (f"; done before it: {done}" if done else ""),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     table = Table(title=f"{result.job.value} #{result.run_id}: {result.status}", show_lines=False)
     table.add_column("step")
     table.add_column("figures")
@@ -193,6 +208,21 @@ def print_result(result: RunResult) -> None:
     console.print(table)
     if result.message:
         err_console.print(f"{result.status}: {result.message}", markup=False)
+
+
+def _done_so_far(result: RunResult) -> str:
+    """What a stopped run did before it stopped, in a few words (empty if nothing)."""
+    parts = []
+    if result.sync:
+        read = sum(c.read for c in result.sync.kinds.values())
+        stored = sum(c.stored for c in result.sync.kinds.values())
+        if read or stored:
+            parts.append(f"{read} records read, {stored} stored")
+    if result.score and result.score.scored:
+        parts.append(f"{result.score.scored} scored")
+    if result.push and result.push.written:
+        parts.append(f"{result.push.written} written to the CRM")
+    return ", ".join(parts)
 
 
 @main.command()
@@ -368,13 +398,18 @@ def print_status(
         )
         if now is not None:
             of = f" of the daily budget {budget}" if budget is not None else ""
-            console.print(f"API credits used in the last 24 hours: {credits_used(store, now)}{of}")
-            reported = crm_remaining(store)
-            if reported is not None and now - reported.at <= CREDIT_WINDOW:
+            console.print(
+                f"API credits used in the last 24 hours: {credits_used(store, now)}{of} "
+                "(every call counted: reads, metadata, field creation, writes)"
+            )
+            crm = crm_credits_left(store, now)
+            if crm is not None:
+                age = max(0, int((now - crm.reported.at).total_seconds() // 60))
                 console.print(
-                    f"the CRM reported {reported.remaining} API credits left for the whole org "
-                    f"at {reported.at.strftime('%Y-%m-%d %H:%M')} UTC (other integrations "
-                    "spend them too)"
+                    f"the CRM reported {crm.reported.remaining} API credits left for the whole "
+                    f"org at {crm.reported.at.strftime('%Y-%m-%d %H:%M')} UTC ({age} min ago); "
+                    f"this connection spent {crm.spent_since} since: {crm.left} left (other "
+                    "integrations of the org spend them too)"
                 )
     skips = Table(title=f"skipped records ({store.skip_count()})")
     for column in ("kind", "record", "reason"):

@@ -17,7 +17,10 @@ Zoho also says how many credits the whole org has left (``X-API-CREDITS-REMAININ
 its daily allowance is used). Other integrations of the org spend the same credits, so when Zoho
 says fewer remain than the budget leaves, Zoho is believed: a call that would spend more than
 Zoho's figure minus what this connection charged since is refused like one over the budget. The
-latest figure is kept in the store (``store_meta``), for `engage status` and the next job.
+latest figure is kept in the store (``store_meta``), for `engage status` and the next job, with
+the credits already counted in its minute (usage is kept per minute): what the figure leaves
+later is the figure less the usage since, the one formula of ``crm_credits_left`` that both the
+budget check and `engage status` use (issue 16: a run said 0 left where status said 17).
 Calls already in flight when the figure was sent may not be counted in it (at most
 ``write_concurrency`` calls, 100 credits): the stop comes that much late at worst.
 """
@@ -53,6 +56,9 @@ class CrmRemaining:
 
     remaining: int
     at: datetime
+    #: Credits already counted in the minute of ``at`` when the CRM's count came: they are in
+    #: the CRM's figure, so they are not taken off it again (the usage is kept per minute).
+    before_in_minute: int = 0
 
 
 def crm_remaining(store: Store) -> CrmRemaining | None:
@@ -62,9 +68,50 @@ def crm_remaining(store: Store) -> CrmRemaining | None:
         return None
     try:
         data = json.loads(text)
-        return CrmRemaining(int(data["remaining"]), datetime.fromisoformat(data["at"]))
+        return CrmRemaining(
+            int(data["remaining"]),
+            datetime.fromisoformat(data["at"]),
+            int(data.get("before_in_minute", 0)),
+        )
     except (ValueError, KeyError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class CrmLeft:
+    """The CRM's latest count of the org's credits, and what it leaves now: the one figure the
+    budget check (``StoreCreditMeter``) and `engage status` both use."""
+
+    reported: CrmRemaining
+    #: Credits this connection charged after the report.
+    spent_since: int
+
+    @property
+    def left(self) -> int:
+        return max(0, self.reported.remaining - self.spent_since)
+
+
+def crm_credits_left(store: Store, now: datetime) -> CrmLeft | None:
+    """What the CRM's latest count (within the 24-hour window) leaves now, or None."""
+    reported = crm_remaining(store)
+    if reported is None or now - reported.at > WINDOW:
+        return None
+    return CrmLeft(reported, _charged_since(store, reported.at) - reported.before_in_minute)
+
+
+def first_credits_back_at(store: Store, now: datetime) -> datetime | None:
+    """When this connection's oldest credits of the rolling 24 hours leave the window (the org's
+    come back as theirs do; other integrations' usage is not known here)."""
+    query = sa.select(sa.func.min(t.credit_usage.c.minute)).where(
+        t.credit_usage.c.minute >= _minute(now - WINDOW), t.credit_usage.c.credits > 0
+    )
+    with store.engine.connect() as conn:
+        oldest: datetime | None = conn.execute(query).scalar_one_or_none()
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return oldest + WINDOW + timedelta(minutes=1)
 
 
 def credits_used(store: Store, now: datetime) -> int:
@@ -91,6 +138,10 @@ class StoreCreditMeter:
         #: Minute -> (credits, calls) counted and not stored yet.
         self._unsaved: dict[datetime, tuple[int, int]] = {}
         self._saved_usage_at: datetime | None = None
+        #: Credits this meter charged (net of refunds) since it was made: a run's own figure.
+        self.charged = 0
+        #: Minute -> credits this meter charged in it (stored or not), net of refunds.
+        self._minute_charged: dict[datetime, int] = {}
 
     def used(self) -> int:
         with self._lock:
@@ -118,16 +169,31 @@ class StoreCreditMeter:
             self._unsaved[minute] = (before + credits, calls + 1)
             self._used = used + credits
             self._charged_since_crm += credits
+            self.charged += credits
+            self._minute_charged = {minute: self._minute_charged.get(minute, 0) + credits}
             if self._saved_usage_at is None:
                 self._saved_usage_at = now
             elif now - self._saved_usage_at >= SAVE_USAGE_EVERY:
                 self._save_usage(now)
 
+    def refund(self, credits: int) -> None:
+        with self._lock:
+            now = self.clock()
+            minute = _minute(now)
+            before, calls = self._unsaved.get(minute, (0, 0))
+            self._unsaved[minute] = (before - credits, calls)
+            if self._used is not None:
+                self._used -= credits
+            self._charged_since_crm -= credits
+            self.charged -= credits
+            self._minute_charged = {minute: self._minute_charged.get(minute, 0) - credits}
+
     def crm_remaining(self, remaining: int) -> None:
         with self._lock:
             now = self.clock()
             self._crm_loaded = True
-            self._crm = CrmRemaining(remaining, now)
+            minute = _minute(now)
+            self._crm = CrmRemaining(remaining, now, self._minute_charged.get(minute, 0))
             self._charged_since_crm = 0
             self._crm_unsaved = True
             if self._saved_crm_at is None or now - self._saved_crm_at >= SAVE_REMAINING_EVERY:
@@ -144,7 +210,11 @@ class StoreCreditMeter:
         assert self._crm is not None
         self._saved_crm_at = self._crm.at
         self._crm_unsaved = False
-        value = {"remaining": self._crm.remaining, "at": self._crm.at.isoformat()}
+        value = {
+            "remaining": self._crm.remaining,
+            "at": self._crm.at.isoformat(),
+            "before_in_minute": self._crm.before_in_minute,
+        }
         self.store.set_meta(CRM_REMAINING_KEY, json.dumps(value))
 
     def _crm_left(self, now: datetime) -> int | None:
@@ -155,7 +225,9 @@ class StoreCreditMeter:
             self._crm_loaded = True
             self._crm = crm_remaining(self.store)
             if self._crm is not None:
-                self._charged_since_crm = self._counted_since(self._crm.at)
+                self._charged_since_crm = (
+                    self._counted_since(self._crm.at) - self._crm.before_in_minute
+                )
         if self._crm is None or now - self._crm.at > WINDOW:
             return None
         return self._crm.remaining - self._charged_since_crm

@@ -19,18 +19,19 @@ from typing import Any
 
 import requests
 
-from connector.errors import ConnectorError, RetryLaterError
+from connector.errors import ConnectorError, CreditsExhaustedError, RetryLaterError
 from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
 from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
-from jobs.credits import StoreCreditMeter
+from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.odoo_connect import odoo_client
 from jobs.push import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
 from jobs.sync import ProgressFn, SyncReport, sync
+from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
 from mappings.spec import load_mapping
 
@@ -88,6 +89,10 @@ class Connection:
     meter: StoreCreditMeter | None = None
 
     def close(self) -> None:
+        # Every command's calls count, not only a job's: metadata, field creation and the
+        # plan's lookups are charged by the CRM like any other call (issue 16 item 6).
+        if self.meter is not None:
+            self.meter.save()
         self.store.close()
 
 
@@ -126,8 +131,9 @@ def connect(
         client_secret=settings.secret("client_secret"),
         refresh_token=settings.secret("refresh_token"),
     )
-    tokens = ZohoTokenManager(credentials, transport, clock=clock)
     store = Store.open(settings.store_url)
+    # Kept in the store, so every process of the connection shares one token (issue 16).
+    tokens = ZohoTokenManager(credentials, transport, clock=clock, cache=StoreTokenCache(store))
     meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)
     client = ZohoClient(tokens, transport, api_domain=zoho.api_domain, meter=meter)
     return Connection(settings, client, mapper, store, clock, counter, policy, meter)
@@ -174,6 +180,8 @@ class RunResult:
     score: ScoreReport | None = None
     push: PushReport | None = None
     message: str | None = None
+    #: What stopped or failed the job, for the exit code (a setup error is exit 2).
+    error: ConnectorError | None = None
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -206,6 +214,7 @@ def run_job(
             f"cannot start {job.value!r}: another job of this connection is already running"
         )
     calls_before = conn.counter.total()
+    credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
     result = RunResult(job=job, run_id=run_id, status="running")
     try:
@@ -258,10 +267,23 @@ def run_job(
                 f"field(s) {gone} no longer exist in the CRM: their values were not written, "
                 "the other fields were; run `engage mappings check`"
             )
+    except CreditsExhaustedError as exc:
+        result.status, result.error = "stopped", exc
+        back = None
+        if conn.meter is not None:
+            conn.meter.save()
+            back = first_credits_back_at(conn.store, conn.clock())
+        result.message = f"{exc}; the job stopped at once: credits come back as the rolling 24 " + (
+            f"hours pass, this connection's first at {back.strftime('%Y-%m-%d %H:%M')} UTC"
+            if back
+            else "hours pass"
+        )
     except RetryLaterError as exc:
         result.status, result.message = "stopped", f"{exc} (the next run resumes)"
+        result.error = exc
     except ConnectorError as exc:
         result.status, result.message = "failed", str(exc)
+        result.error = exc
     except Exception as exc:
         # A bug, not the CRM: record the run as failed, then let the traceback through.
         result.status, result.message = "failed", f"internal error: {type(exc).__name__}"
@@ -270,6 +292,8 @@ def run_job(
         counts: dict[str, Any] = result.counts() | {
             "api_calls": conn.counter.total() - calls_before
         }
+        if conn.meter is not None:
+            counts["api_credits"] = conn.meter.charged - credits_before
         conn.store.finish_run(run_id, result.status, counts, result.message, conn.clock())
         if conn.meter is not None:
             conn.meter.save()  # the CRM's latest count of the org's credits, for `status`

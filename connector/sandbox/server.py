@@ -210,7 +210,9 @@ class SandboxCRM(ServedOnThread):
         self._created_fields = 0  # ids handed out by POST /settings/fields
         self._created_values = 0  # ids handed out to their picklist values
         self._tokens: OrderedDict[str, datetime] = OrderedDict()  # token -> expiry
-        self._token_issued: list[datetime] = []
+        #: §1 [TV]: issue times per refresh token, for its 10-per-10-minutes quota (sandbox clock).
+        self._token_issued: dict[str, list[datetime]] = {}
+        self.tokens_issued = 0  # access tokens issued since start, every refresh token
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._in_flight = 0
         self._tasks: dict[str, dict[str, Any]] = {}  # POST /Tasks (§7): id -> task
@@ -428,10 +430,13 @@ class SandboxCRM(ServedOnThread):
             return _Reply(200, {"error": "invalid_code"})  # §1: revoked/unknown refresh token
         now = self._now()
         with self._lock:
-            self._token_issued = [t for t in self._token_issued if now - t < _TOKEN_WINDOW]
-            if len(self._token_issued) >= _TOKENS_PER_WINDOW:
+            refresh = params["refresh_token"]
+            issued = [t for t in self._token_issued.get(refresh, []) if now - t < _TOKEN_WINDOW]
+            self._token_issued[refresh] = issued
+            if len(issued) >= _TOKENS_PER_WINDOW:
                 return _Reply(200, dict(_TOKEN_RATE_LIMITED))  # §1: still HTTP 200
-            self._token_issued.append(now)
+            issued.append(now)
+            self.tokens_issued += 1
             token = f"1000.{self._random_hex(32)}.{self._random_hex(32)}"
             self._tokens[token] = now + timedelta(seconds=self.token_ttl_seconds)
             while len(self._tokens) > _MAX_ACTIVE_TOKENS:

@@ -50,6 +50,8 @@ from connector.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectorError,
+    CreditsExhaustedError,
+    RateLimitedError,
     RetryLaterError,
     describe_crm_error,
     trim_body,
@@ -547,9 +549,17 @@ class ZohoClient:
                 return {"Authorization": f"Zoho-oauthtoken {token}", **(extra_headers or {})}
 
             url = self._base_url() + path
-            response = self._transport.request(
-                method, url, idempotent=idempotent, headers=headers, params=params, json=json
-            )
+            try:
+                response = self._transport.request(
+                    method, url, idempotent=idempotent, headers=headers, params=params, json=json
+                )
+            except (RateLimitedError, CreditsExhaustedError) as exc:
+                # Refused before it ran: not charged by the CRM, so not counted here either.
+                if self._meter is not None:
+                    self._meter.refund(credits)
+                    if isinstance(exc, CreditsExhaustedError):
+                        self._meter.crm_remaining(0)
+                raise
             self._note_credits(response)
             if response.status_code != HTTPStatus.UNAUTHORIZED:
                 break
@@ -558,6 +568,8 @@ class ZohoClient:
                 log.info("Zoho refused the access token (%s); refreshing once", code)
                 self._tokens.refused(generation)
                 continue
+            if self._meter is not None:
+                self._meter.refund(credits)
             raise AuthenticationError(
                 f"Zoho refused the request to {safe_url(url)}: {message or 'unauthorised'}",
                 crm_code=code,

@@ -549,3 +549,25 @@ push_dirty = sa.Table(
     sa.Column("module", sa.String(64), primary_key=True),
     sa.Column("record_id", sa.String(64), primary_key=True),
 )
+
+
+# --- Zoho access tokens kept between processes (jobs/token_cache.py; migration 0013) -------------
+#: One row per credential: (accounts server, client id, SHA-256 fingerprint of the refresh token).
+#: The access token is sealed (AES-GCM) under a key derived from secrets that live only in the
+#: environment (connector/zoho/auth.py), so this table never holds a usable secret.
+zoho_tokens = sa.Table(
+    "zoho_tokens",
+    metadata,
+    sa.Column("accounts_url", sa.String(255), primary_key=True),
+    sa.Column("client_id", sa.String(255), primary_key=True),
+    sa.Column("refresh_fingerprint", sa.String(64), primary_key=True),
+    sa.Column("sealed_token", sa.Text),
+    sa.Column("api_domain", sa.String(255)),
+    sa.Column("expires_at", UtcDateTime()),
+    #: When a token was first issued for this credential: the connection has worked.
+    sa.Column("worked_at", UtcDateTime()),
+    #: This connection's refreshes of the last 10 minutes, as a JSON list of ISO times.
+    sa.Column("refreshes", sa.Text, nullable=False),
+    #: Zoho refused a refresh for its quota: none is asked for before this.
+    sa.Column("refused_until", UtcDateTime()),
+)

@@ -481,6 +481,9 @@ class RecordingMeter:
     def charge(self, credits: int) -> None:
         self.charged.append(credits)
 
+    def refund(self, credits: int) -> None:
+        self.charged.append(-credits)
+
     def crm_remaining(self, remaining: int) -> None:
         self.remaining.append(remaining)
 

@@ -402,6 +402,8 @@ def test_crm_errors_in_admin_commands_are_one_line(
     env = {**sandbox_env(sandbox), "ENGAGE_ZOHO_CLIENT_SECRET": "not-the-secret"}
     for command in (["mappings", "check"], ["fields", "ensure"], ["plan"]):
         result = CliRunner(env=env).invoke(main, ["--config", str(config), *command])
-        assert result.exit_code == 1, command
+        # A wrong secret is bad configuration (exit 2), named with its variable (issue 16).
+        assert result.exit_code == 2, command
         assert result.output.startswith("error: Zoho rejected the client id or secret")
+        assert "ENGAGE_ZOHO_CLIENT_SECRET" in result.output and len(result.output.splitlines()) == 1
         assert "Traceback" not in result.output and "not-the-secret" not in result.output

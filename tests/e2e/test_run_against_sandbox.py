@@ -188,7 +188,7 @@ def test_no_secret_reaches_logs_errors_or_status(
     outputs.append(runner.invoke(main, ["--config", str(config), "-v", "sync"]).output)
     bad = CliRunner(env={**sandbox_env(sandbox), "ENGAGE_ZOHO_CLIENT_SECRET": "wrong-secret-123"})
     failed = bad.invoke(main, ["--config", str(config), "-v", "sync"])
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2  # bad configuration (issue 16 item 7)
     assert "client id or secret" in failed.output
     outputs.append(failed.output)
     text = "\n".join(outputs) + "\n".join(r.getMessage() for r in caplog.records)
