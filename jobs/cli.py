@@ -167,6 +167,9 @@ def print_result(result: RunResult) -> None:
     table.add_column("figures")
     if result.sync:
         for kind, c in result.sync.kinds.items():
+            if c.not_read:
+                table.add_row(f"sync {kind}", f"not read: {c.not_read} (optional)")
+                continue
             why = (
                 "not on a synced deal or account"
                 if kind.startswith("activities.")
@@ -191,6 +194,8 @@ def print_result(result: RunResult) -> None:
             + (f", found written by an interrupted run {p.landed}" if p.landed else ""),
         )
     console.print(table)
+    for line in result.sync.warnings if result.sync else []:
+        err_console.print(f"warning: {line}", markup=False)
     if result.message:
         err_console.print(f"{result.status}: {result.message}", markup=False)
 
@@ -453,27 +458,44 @@ def mappings() -> None:
 def mappings_check(invocation: Invocation, as_json: bool) -> None:
     """List every problem of the mapping against the CRM's fields; exit 1 if any. Writes nothing."""
     with opened(invocation) as conn:
-        problems = check(conn.client, conn.mapper.spec)
+        found = check(conn.client, conn.mapper.spec)
         mapping_path = conn.settings.mapping_path
+    problems = [p for p in found if not p.warning]
+    warnings = [p for p in found if p.warning]
     if as_json:
         click.echo(
             json.dumps(
-                {"mapping": str(mapping_path), "problems": [p.as_dict() for p in problems]},
+                {
+                    "mapping": str(mapping_path),
+                    "problems": [p.as_dict() for p in problems],
+                    "warnings": [p.as_dict() for p in warnings],
+                },
                 ensure_ascii=False,
                 indent=2,
             )
         )
-    elif problems:
-        table = Table(title=f"{len(problems)} problem(s) in {mapping_path}")
-        for column in ("problem", "mapping key", "CRM field", "detail"):
-            table.add_column(column, overflow="fold")
-        for p in problems:
-            table.add_row(
-                p.kind.value, p.where, f"{p.module}.{p.field}" if p.field else p.module, p.detail
-            )
-        console.print(table)
     else:
-        console.print(f"{mapping_path}: no problems; every field exists and fits")
+        for title, rows in (
+            (f"{len(problems)} problem(s) in {mapping_path}", problems),
+            (f"{len(warnings)} warning(s): optional sources the CRM lacks, fields to create", warnings),
+        ):
+            if not rows:
+                continue
+            table = Table(title=title)
+            for column in ("problem", "mapping key", "CRM field", "detail"):
+                table.add_column(column, overflow="fold")
+            for p in rows:
+                table.add_row(
+                    p.kind.value,
+                    p.where,
+                    f"{p.module}.{p.field}" if p.field else p.module,
+                    p.detail,
+                )
+            console.print(table)
+        if not problems and warnings:
+            console.print(f"{mapping_path}: no problems; {len(warnings)} warning(s) above")
+        elif not problems:
+            console.print(f"{mapping_path}: no problems; every field exists and fits")
     if problems:
         sys.exit(EXIT_FAILED)
 
