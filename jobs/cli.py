@@ -24,14 +24,23 @@ from rich.table import Table
 
 from connector.errors import ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
-from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
+from jobs.admin import (
+    check,
+    ensure_fields,
+    fetch_metadata,
+    mapped_modules,
+    plan_with_cost,
+    starter_mapping,
+)
 from jobs.config import load_settings
 from jobs.credits import WINDOW as CREDIT_WINDOW
 from jobs.credits import credits_used, crm_remaining
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
+from jobs.source_probe import forget_probe
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
 from jobs.store import Store
 from mappings.tomlfile import ConfigFileError
+from mappings.spec import default_mapping_path, load_mapping
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -515,7 +524,10 @@ def mappings_init(invocation: Invocation, crm: str, output: Path, force: bool) -
     if output.exists() and not force:
         fail(f"{output} exists; pass --force to overwrite it")
     with opened(invocation) as conn:
-        metadata = fetch_metadata(conn.client, ["Accounts", "Deals"])
+        # Every module of the shipped mapping: the ones the CRM refuses are left out of the
+        # starter (commented, with what they would add).
+        modules = mapped_modules(load_mapping(default_mapping_path(crm)))
+        metadata = fetch_metadata(conn.client, modules)
     output.write_text(starter_mapping(metadata), encoding="utf-8")
     console.print(
         f"wrote {output}; review the lines marked `# guessed`, then set `mapping` in the config"
@@ -529,17 +541,37 @@ def fields() -> None:
 
 @fields.command("ensure")
 @click.option("--dry-run", is_flag=True, help="Only list the fields that would be created.")
+@click.option(
+    "--sources",
+    is_flag=True,
+    help="Also create the recommended deal source fields the CRM lacks "
+    "(contract end, engagement start, billing model, SLA tier).",
+)
 @click.pass_obj
-def fields_ensure(invocation: Invocation, dry_run: bool) -> None:
+def fields_ensure(invocation: Invocation, dry_run: bool, sources: bool) -> None:
     """Create the missing target custom fields (idempotent); record the CRM's API names."""
     with opened(invocation) as conn:
         result = ensure_fields(
-            conn.client, conn.mapper.spec, conn.settings.mapping_path, dry_run=dry_run
+            conn.client,
+            conn.mapper.spec,
+            conn.settings.mapping_path,
+            dry_run=dry_run,
+            sources=sources,
+        )
+        if any(a.created for a in result.actions if a.source):
+            forget_probe(conn.store)  # the next sync reads the new source fields
+    for a in result.missing_sources:
+        console.print(
+            f"source field {a.module}.{a.wanted_name} ({a.output}) does not exist and was not "
+            "created: it is read as empty; `engage fields ensure --sources` creates it",
+            markup=False,
         )
     if not result.actions:
-        console.print("every target field exists; nothing to create")
+        what = "every target field exists" if not sources else "every field exists"
+        console.print(f"{what}; nothing to create")
         return
-    table = Table(title="target fields " + ("to create" if dry_run else "created"))
+    kinds = "target and source fields " if sources else "target fields "
+    table = Table(title=kinds + ("to create" if dry_run else "created"))
     for column in ("module", "field", "type", "result"):
         table.add_column(column, overflow="fold")
     for a in result.actions:
@@ -548,11 +580,13 @@ def fields_ensure(invocation: Invocation, dry_run: bool) -> None:
             if dry_run
             else (f"created as {a.api_name}" if a.created else a.error or "")
         )
-        table.add_row(a.module, a.wanted_name, a.data_type, outcome)
+        table.add_row(a.module, a.wanted_name + (" (source)" if a.source else ""), a.data_type, outcome)
     console.print(table)
+    if result.mapping_written is not None and not result.renamed:
+        console.print(f"{result.mapping_written} now maps the new source fields")
     for old, new in result.renamed.items():
         console.print(f"the CRM named {old} {new}; {result.mapping_written} now says {new}")
-    if result.renamed and result.mapping_written != conn.settings.mapping_path:
+    if result.mapping_written is not None and result.mapping_written != conn.settings.mapping_path:
         console.print(
             f'the shipped mapping is not edited: set `mapping = "{result.mapping_written}"` '
             "under [crm] in your config"
