@@ -36,11 +36,11 @@ from jobs.config import load_settings
 from jobs.credits import WINDOW as CREDIT_WINDOW
 from jobs.credits import credits_used, crm_remaining
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
-from jobs.source_probe import forget_probe
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
+from jobs.source_probe import forget_probe
 from jobs.store import Store
-from mappings.tomlfile import ConfigFileError
 from mappings.spec import default_mapping_path, load_mapping
+from mappings.tomlfile import ConfigFileError
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -170,8 +170,14 @@ def exit_for(result: RunResult) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def print_result(result: RunResult) -> None:
-    table = Table(title=f"{result.job.value} #{result.run_id}: {result.status}", show_lines=False)
+def print_result(result: RunResult, *, timed: bool = False) -> None:
+    """The run's figures; ``timed`` (the daemon) puts its start time and duration in the title."""
+    title = f"{result.job.value} #{result.run_id}: {result.status}"
+    if timed and result.started_at is not None:
+        title += f", started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if result.seconds is not None:
+            title += f", took {result.seconds:.1f} s"
+    table = Table(title=title, show_lines=False)
     table.add_column("step")
     table.add_column("figures")
     if result.sync:
@@ -326,8 +332,11 @@ def run(invocation: Invocation) -> None:
 @main.command()
 @click.option("--failed", is_flag=True, help="Only skipped records and rows not written.")
 @click.option("--json", "as_json", is_flag=True, help="With --failed: every such row as JSON.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="List every skipped record, not the latest 50."
+)
 @click.pass_obj
-def status(invocation: Invocation, failed: bool, as_json: bool) -> None:
+def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) -> None:
     """Last runs, credits used, skipped records and rows not written, with reasons."""
     if as_json and not failed:
         fail("--json goes with --failed")
@@ -339,7 +348,9 @@ def status(invocation: Invocation, failed: bool, as_json: bool) -> None:
             )
             return
         budget = load_settings(invocation.config_path).config.crm.credit_budget()
-        print_status(store, failed=failed, budget=budget, now=invocation.clock())
+        print_status(
+            store, failed=failed, budget=budget, now=invocation.clock(), all_skips=show_all
+        )
 
 
 @main.command()
@@ -358,8 +369,17 @@ def retry(invocation: Invocation, everything: bool, records: tuple[str, ...]) ->
         console.print(f"re-queued {count} quarantined row(s); the next push sends them")
 
 
+#: Skipped records `engage status` lists without `--all` (the latest first).
+SKIPS_SHOWN = 50
+
+
 def print_status(
-    store: Store, *, failed: bool = False, budget: int | None = None, now: datetime | None = None
+    store: Store,
+    *,
+    failed: bool = False,
+    budget: int | None = None,
+    now: datetime | None = None,
+    all_skips: bool = False,
 ) -> None:
     if not failed:
         runs = Table(title="last runs")
@@ -390,12 +410,19 @@ def print_status(
                     f"at {reported.at.strftime('%Y-%m-%d %H:%M')} UTC (other integrations "
                     "spend them too)"
                 )
-    skips = Table(title=f"skipped records ({store.skip_count()})")
+    skipped = store.skip_count()
+    shown = store.skips(limit=None if all_skips else SKIPS_SHOWN)
+    skips = Table(title=f"skipped records ({skipped})")
     for column in ("kind", "record", "reason"):
         skips.add_column(column, overflow="fold")
-    for s in store.skips():
+    for s in shown:
         skips.add_row(s.kind, s.record_id, s.reason)
     console.print(skips)
+    if len(shown) < skipped:
+        console.print(
+            f"{skipped} skipped records; the latest {len(shown)} are listed above: "
+            "`engage status --all` lists all of them"
+        )
     conflicts = Table(
         title=f"conflicts: values people changed, left alone ({store.conflict_count()})"
     )
@@ -486,7 +513,10 @@ def mappings_check(invocation: Invocation, as_json: bool) -> None:
     else:
         for title, rows in (
             (f"{len(problems)} problem(s) in {mapping_path}", problems),
-            (f"{len(warnings)} warning(s): optional sources the CRM lacks, fields to create", warnings),
+            (
+                f"{len(warnings)} warning(s): optional sources the CRM lacks, fields to create",
+                warnings,
+            ),
         ):
             if not rows:
                 continue
@@ -580,7 +610,9 @@ def fields_ensure(invocation: Invocation, dry_run: bool, sources: bool) -> None:
             if dry_run
             else (f"created as {a.api_name}" if a.created else a.error or "")
         )
-        table.add_row(a.module, a.wanted_name + (" (source)" if a.source else ""), a.data_type, outcome)
+        table.add_row(
+            a.module, a.wanted_name + (" (source)" if a.source else ""), a.data_type, outcome
+        )
     console.print(table)
     if result.mapping_written is not None and not result.renamed:
         console.print(f"{result.mapping_written} now maps the new source fields")
@@ -604,7 +636,7 @@ def daemon(invocation: Invocation) -> None:
     with opened(invocation) as conn:
         minutes = conn.settings.config.schedule.run_every_minutes
         console.print(f"daemon started: a run every {minutes} min; Ctrl-C or SIGTERM stops it")
-        run_daemon(conn, on_result=print_result)
+        run_daemon(conn, on_result=lambda result: print_result(result, timed=True))
         console.print("daemon stopped")
 
 

@@ -143,7 +143,11 @@ def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
             if meta is None:
                 problems.append(
                     _unknown_field(
-                        key, source.module, top, fields, side="optional" if rule.optional else "source"
+                        key,
+                        source.module,
+                        top,
+                        fields,
+                        side="optional" if rule.optional else "source",
                     )
                 )
             elif rule.map and meta.picklist_values:

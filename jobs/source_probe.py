@@ -154,4 +154,3 @@ def _stage_outcomes(
         found = client.stage_outcomes(source.module, rule.path)
         return {value: outcome.value for value, outcome in found.items()}
     return {}
-

@@ -20,8 +20,8 @@ from mappings.domain import (
 )
 from mappings.spec import (
     AccountOutput,
-    CloseAction,
     ActivitySourceSpec,
+    CloseAction,
     EngagementOutput,
     EngagementSourceSpec,
     MappingSpec,
