@@ -558,10 +558,34 @@ def mappings_init(invocation: Invocation, crm: str, output: Path, force: bool) -
         # starter (commented, with what they would add).
         modules = mapped_modules(load_mapping(default_mapping_path(crm)))
         metadata = fetch_metadata(conn.client, modules)
+        settings = conn.settings
     output.write_text(starter_mapping(metadata), encoding="utf-8")
-    console.print(
-        f"wrote {output}; review the lines marked `# guessed`, then set `mapping` in the config"
-    )
+    if settings.config.crm.mapping is None and point_config_at(settings.path, output):
+        console.print(
+            f"wrote {output} and set `mapping` under [crm] in {settings.path} to it; "
+            "review the lines marked `# guessed`"
+        )
+    else:
+        console.print(
+            f"wrote {output}; review the lines marked `# guessed`, then set `mapping` in the config"
+        )
+
+
+def point_config_at(config_path: Path, mapping: Path) -> bool:
+    """Add `mapping = "…"` under [crm] of a config that names no mapping (it used the shipped
+    default, which the starter replaces). False when the file has no plain [crm] line."""
+    lines = config_path.read_text(encoding="utf-8").splitlines()
+    if "[crm]" not in (line.strip() for line in lines):
+        return False
+    header = next(i for i, line in enumerate(lines) if line.strip() == "[crm]")
+    target = mapping.resolve()
+    try:
+        shown = str(target.relative_to(config_path.resolve().parent))
+    except ValueError:
+        shown = str(target)
+    lines.insert(header + 1, f"mapping = {json.dumps(shown)}")
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return True
 
 
 @main.group()

@@ -86,7 +86,16 @@ READ_CONTEXT = {"active_test": False}
 ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
 #: ir.model.data module under which a task's idempotency key is kept as an external id.
 TASK_KEY_MODULE = "engagement_connector"
-_FIELDS_GET_ATTRIBUTES = ["type", "string", "readonly", "selection", "size", "manual", "required"]
+_FIELDS_GET_ATTRIBUTES = [
+    "type",
+    "string",
+    "readonly",
+    "selection",
+    "size",
+    "manual",
+    "required",
+    "relation",
+]
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
