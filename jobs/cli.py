@@ -172,12 +172,15 @@ def exit_for(result: RunResult) -> None:
 
 def print_result(result: RunResult, *, timed: bool = False) -> None:
     """The run's figures; ``timed`` (the daemon) puts its start time and duration in the title."""
-    title = f"{result.job.value} #{result.run_id}: {result.status}"
     if timed and result.started_at is not None:
-        title += f", started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-        if result.seconds is not None:
-            title += f", took {result.seconds:.1f} s"
-    table = Table(title=title, show_lines=False)
+        took = f", took {result.seconds:.1f} s" if result.seconds is not None else ""
+        console.print(
+            f"{result.job.value} #{result.run_id} started "
+            f"{result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{took}: {result.status}",
+            markup=False,
+            soft_wrap=True,
+        )
+    table = Table(title=f"{result.job.value} #{result.run_id}: {result.status}", show_lines=False)
     table.add_column("step")
     table.add_column("figures")
     if result.sync:
