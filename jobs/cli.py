@@ -670,11 +670,18 @@ def daemon(invocation: Invocation) -> None:
 @main.command()
 @click.option("--port", default=8765, show_default=True)
 @click.option("--deals", default=300, show_default=True, help="Deals to seed.")
-def sandbox(port: int, deals: int) -> None:
+@click.option(
+    "--org",
+    type=click.Choice(["default", "standard"]),
+    default="default",
+    show_default=True,
+    help="standard: only Zoho's standard modules and fields (no Calls/Events, no custom fields).",
+)
+def sandbox(port: int, deals: int, org: str) -> None:
     """Start the sandbox CRM (a local imitation of Zoho CRM v8) until Ctrl-C."""
     from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 
-    crm = SandboxCRM(deals=deals)
+    crm = SandboxCRM(deals=deals, org="standard" if org == "standard" else "default")
     url = crm.start(port=port)
     console.print(f"[bold yellow]{SANDBOX_BANNER}[/]")
     console.print(f"listening on {url}")
