@@ -58,6 +58,12 @@ class SourceProbe:
             "it); skipped (optional)"
             for kind, module in sorted(self.missing_modules.items())
         ]
+        if not self.stage_outcomes and not mapper.spec.sources.engagements.status_by_stage:
+            lines.append(
+                "sources.engagements.fields.stage: the CRM's metadata does not say what its "
+                "stages mean, and status_by_stage lists none: every deal counts as pipeline "
+                "(list the won and lost stages under [sources.engagements.status_by_stage])"
+            )
         for kind, names in sorted(self.missing_fields.items()):
             source = mapper.source(kind)
             for name, rule in source.fields.items():

@@ -325,6 +325,13 @@ class SandboxCRM(ServedOnThread):
         with self._lock:
             return self._fields[module]
 
+    def remove_module(self, module: str) -> None:
+        """Simulate an admin hiding a module from the API user's profile: every later call
+        naming it answers INVALID_MODULE."""
+        with self._lock:
+            for table in (self._store, self._fields, self._field_index, self._deleted):
+                table.pop(module, None)
+
     def add_stage(self, value: str, forecast_type: str, probability: int) -> None:
         """Simulate an admin adding a Deal stage (Setup > Pipelines) with its forecast type
         ("Open", "Closed Won" or "Closed Lost") and probability."""

@@ -255,3 +255,29 @@ def test_on_close_final_keeps_the_last_values_and_says_the_deal_is_lost(
         assert deals[moved]["Engagement_Risk_Level"] == level
         drivers = deals[moved]["Engagement_Risk_Drivers"]
         assert drivers == "Deal lost: no longer scored / 已输单：不再评分"
+
+
+def test_an_optional_module_or_field_gone_since_the_last_look_is_skipped_not_a_failure(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxCRM(clock=clock, deals=60) as crm:  # an org with every module and field
+        config = write_sandbox_config(crm, sqlite_url, tmp_path)
+        runner = CliRunner(env={**sandbox_env(crm), "COLUMNS": "250"})
+        first = engage(runner, config, "run")
+        assert first.exit_code == 0, first.output
+        assert "warning:" not in first.output
+        crm.remove_module("Calls")
+        crm.remove_field("Deals", "SLA_Tier")
+        clock.advance(minutes=10)
+        crm.reset_calls()
+        second = engage(runner, config, "run")  # the kept answer still says both exist
+        assert second.exit_code == 0, second.output
+        assert "warning: sources.activities.calls: the CRM has no module Calls" in second.output
+        assert crm.count("get_records", "Calls") == 1
+        clock.advance(minutes=10)
+        crm.reset_calls()
+        third = engage(runner, config, "run")  # looked again: known missing, not asked
+        assert third.exit_code == 0, third.output
+        assert crm.count("get_records", "Calls") == 0
+        assert crm.count("fields", "Calls") == 1
+        assert "Deals has no field SLA_Tier" in third.output
