@@ -125,9 +125,13 @@ def make_standard_org(
     for module in list(fields):
         if module not in STANDARD_ORG_MODULES:
             del fields[module]
-    for module, names in CUSTOM_SOURCE_FIELDS.items():
+    for module in list(fields):
+        # Only Zoho's standard fields: every custom one goes (CUSTOM_SOURCE_FIELDS, the
+        # plugin's targets, and any other seeded custom field), from metadata and records.
+        names = {f["api_name"] for f in fields[module] if f.get("custom_field")}
+        names.update(CUSTOM_SOURCE_FIELDS.get(module, ()))
         fields[module] = [f for f in fields[module] if f["api_name"] not in names]
-        for record in records[module].values():
+        for record in records.get(module, {}).values():
             for name in names:
                 record.pop(name, None)
     stage = next(f for f in fields["Deals"] if f["api_name"] == "Stage")
