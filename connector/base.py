@@ -37,6 +37,15 @@ class DeletedRecord:
     deleted_at: datetime | None
 
 
+class StageOutcome(StrEnum):
+    """What a deal stage means, as the CRM itself says (Zoho: the stage's forecast type;
+    Odoo: the stage's ``is_won``)."""
+
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
 @dataclass(frozen=True)
 class FieldMeta:
     """The parts of a CRM field's metadata that mapping checks and writes rely on."""
@@ -48,6 +57,9 @@ class FieldMeta:
     read_only: bool = False
     custom: bool = False
     picklist_values: tuple[str, ...] = ()
+    #: (picklist value, outcome) for the values whose metadata says whether a deal in it is
+    #: open, won or lost (Zoho's Stage picklist); empty for other fields.
+    outcomes: tuple[tuple[str, StageOutcome], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,17 @@ class ScansForDeletions(Protocol):
 
     def live_ids(self, module: str) -> set[str]:
         """Every id of ``module`` that exists now (archived ones included)."""
+        ...
+
+
+@runtime_checkable
+class KnowsStageOutcomes(Protocol):
+    """A CRM whose stages are records rather than picklist values (Odoo's ``crm.stage``):
+    it says which stage names mean won (Zoho says it in the Stage field's metadata instead,
+    ``FieldMeta.outcomes``)."""
+
+    def stage_outcomes(self, module: str, path: str) -> dict[str, StageOutcome]:
+        """Stage value (as read at ``path`` of ``module``'s records) -> what it means."""
         ...
 
 

@@ -13,7 +13,7 @@ an activity deleted in the CRM takes its touchpoints away.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -48,6 +48,7 @@ def sync_activities(
     run_id: int | None,
     full: bool,
     deletions_every: timedelta = timedelta(0),
+    leave_out: Sequence[str] = (),
 ) -> tuple[int, int, int, int, int]:
     """Pull one activity module; returns (read, stored, skipped, deleted, filtered).
 
@@ -61,7 +62,7 @@ def sync_activities(
     by_account: dict[str, list[str]] = {}
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
-    fields = mapper.read_fields(kind)
+    fields = [f for f in mapper.read_fields(kind) if f not in leave_out]  # optional, missing
     pages = client.iter_pages(module, fields, modified_since=None if full else cursor)
     for page in read_ahead(pages):  # the next page is fetched while this one is stored
         if not read and page.records:

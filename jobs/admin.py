@@ -100,6 +100,11 @@ class FieldAction:
     created: bool = False
     api_name: str | None = None
     error: str | None = None
+    #: A source field (read by the plugin, `--sources`) rather than a target it writes.
+    source: bool = False
+    #: The mapping has no line for it yet (a commented suggestion of `mappings init`).
+    unmapped: bool = False
+    picklist_values: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,6 +113,8 @@ class EnsureResult:
     renamed: dict[str, str] = field(default_factory=dict)  # mapping name -> CRM's api_name
     #: The mapping file that now holds the CRM's names (a copy when the shipped one was used).
     mapping_written: Path | None = None
+    #: Recommended source fields the CRM lacks, not created (no `--sources`).
+    missing_sources: list[FieldAction] = field(default_factory=list)
 
 
 def missing_target_fields(spec: MappingSpec, metadata: Metadata) -> list[FieldAction]:
@@ -147,12 +154,53 @@ def new_field(action: FieldAction, rule: TargetField) -> NewField:
     )
 
 
+def missing_source_fields(spec: MappingSpec, metadata: Metadata) -> list[FieldAction]:
+    """The recommended deal source fields (RECOMMENDED_SOURCES) the CRM lacks: the ones the
+    mapping names under another API name are created under that name."""
+    source = spec.sources.engagements
+    existing = metadata.get(source.module, {})
+    if not existing:
+        return []
+    actions = []
+    for attribute, recommended in RECOMMENDED_SOURCES.items():
+        rule = source.fields.get(attribute)
+        if rule is not None and rule.path is None:
+            continue  # a constant: nothing to read
+        name = rule.path.split(".")[0] if rule is not None and rule.path else None
+        if (name or recommended.api_name) in existing:
+            continue
+        actions.append(
+            FieldAction(
+                module=source.module,
+                output=attribute,
+                wanted_name=name or recommended.api_name,
+                label=(name or recommended.api_name).replace("_", " "),
+                data_type=recommended.data_type,
+                source=True,
+                unmapped=name is None,
+                picklist_values=recommended.picklist_values,
+            )
+        )
+    return actions
+
+
 def ensure_fields(
-    client: CRMClient, spec: MappingSpec, mapping_path: Path, *, dry_run: bool
+    client: CRMClient,
+    spec: MappingSpec,
+    mapping_path: Path,
+    *,
+    dry_run: bool,
+    sources: bool = False,
 ) -> EnsureResult:
-    """Create every missing target field; record generated API names in the mapping file."""
+    """Create every missing target field, and with ``sources`` the recommended source fields
+    the deals lack; record generated API names (and new source lines) in the mapping file."""
     metadata = fetch_metadata(client, mapped_modules(spec))
     result = EnsureResult(actions=missing_target_fields(spec, metadata))
+    missing_sources = missing_source_fields(spec, metadata)
+    if sources:
+        result.actions += missing_sources
+    else:
+        result.missing_sources = missing_sources
     if dry_run or not result.actions:
         return result
     rules = {
@@ -166,7 +214,11 @@ def ensure_fields(
         by_module.setdefault(action.module, []).append(action)
     for module, actions in by_module.items():
         outcomes = client.create_fields(
-            module, [new_field(a, rules[(module, a.wanted_name)]) for a in actions]
+            module,
+            [
+                new_source_field(a) if a.source else new_field(a, rules[(module, a.wanted_name)])
+                for a in actions
+            ],
         )
         for action, outcome in zip(actions, outcomes, strict=True):
             action.created = outcome.created
@@ -175,9 +227,42 @@ def ensure_fields(
                 action.error = f"{outcome.crm_code or 'refused'}: {outcome.message}"
             elif outcome.api_name and outcome.api_name != action.wanted_name:
                 result.renamed[action.wanted_name] = outcome.api_name
+    written = mapping_path
     if result.renamed:
-        result.mapping_written = rename_in_mapping(mapping_path, result.renamed)
+        written = result.mapping_written = rename_in_mapping(mapping_path, result.renamed)
+    added = {a.output: a.api_name for a in result.actions if a.unmapped and a.created}
+    if added:
+        result.mapping_written = add_source_lines(written, added)  # type: ignore[arg-type]
     return result
+
+
+def new_source_field(action: FieldAction) -> NewField:
+    return NewField(
+        label=action.label, data_type=action.data_type, picklist_values=action.picklist_values
+    )
+
+
+def add_source_lines(path: Path, added: Mapping[str, str], copy_dir: Path | None = None) -> Path:
+    """Map each engagement attribute to its new field: the commented suggestion `mappings init`
+    left becomes the line, else the line is added under `[sources.engagements.fields]`. The
+    shipped default is never edited (a copy is written, as by `rename_in_mapping`)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for attribute, api_name in added.items():
+        line = f'{attribute} = {{ path = "{api_name}", optional = true }}'
+        suggestion = next(
+            (i for i, text in enumerate(lines) if re.match(rf"^# {attribute} = ", text)), None
+        )
+        if suggestion is not None:
+            lines[suggestion] = line
+        else:
+            header = lines.index("[sources.engagements.fields]")
+            lines.insert(header + 1, line)
+    target = path
+    for crm in DEFAULT_MAPPINGS:
+        if path.resolve() == default_mapping_path(crm).resolve():
+            target = (copy_dir or Path.cwd()) / f"{crm}-mapping.toml"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
 
 
 def rename_in_mapping(path: Path, renamed: dict[str, str], copy_dir: Path | None = None) -> Path:
@@ -226,31 +311,132 @@ GUESSES = {
 }
 
 
+@dataclass(frozen=True)
+class RecommendedSource:
+    """A source field worth having on the Deal layout, which `fields ensure --sources` creates."""
+
+    api_name: str
+    data_type: str
+    picklist_values: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.api_name.replace("_", " ")
+
+
+#: Engagement attribute -> the field `engage fields ensure --sources` creates for it (names as
+#: in the shipped mapping; the billing models and SLA tiers are the ones docs/health.md uses).
+RECOMMENDED_SOURCES = {
+    "start_date": RecommendedSource("Engagement_Start", "date"),
+    "end_date": RecommendedSource("Contract_End", "date"),
+    "billing_model": RecommendedSource(
+        "Billing_Model",
+        "picklist",
+        ("Fixed Price", "Time & Materials", "Dedicated Team", "Managed Service"),
+    ),
+    "sla_tier": RecommendedSource("SLA_Tier", "picklist", ("Gold", "Silver", "Bronze")),
+}
+
+#: What each source value adds, said where `mappings init` leaves a line out.
+ADDS = {
+    "industry": "the account's industry",
+    "country": "the account's country",
+    "owner_id": "who owns the record",
+    "owner_name": "who owns the record",
+    "account_name": "the account's name on the deal",
+    "contract_value": "the contract value (cost signals)",
+    "currency": "the currency of the contract value",
+    "start_date": "the delivery start (the schedule signals: start passed while unsigned)",
+    "end_date": "the contract end (contract-end and renewal signals)",
+    "closing_date": "the expected close date (pipeline signal: close date passed)",
+    "billing_model": "the billing model (cost-control signals)",
+    "sla_tier": "the SLA tier (SLA status and compliance)",
+    "modified_at": "incremental syncs (without it every sync reads everything)",
+}
+#: What each activity table adds, said where `mappings init` comments one out.
+ACTIVITY_ADDS = {
+    "calls": "calls with the client as touchpoints (the communication factor)",
+    "meetings": "meetings as touchpoints, status meetings and reviews for the SLA cadence",
+    "notes": "notes as touchpoints",
+}
+_SECTION_MODULES = {"accounts": "Accounts", "contacts": "Contacts", "engagements": "Deals"}
+_ENTRY = re.compile(r'^(\w+) = (?:"([^"]+)"|\{ path = "([^"]+)"(.*)\})$')
+
+
 def starter_mapping(metadata: Metadata) -> str:
-    """A mapping file built from the org's fields: the shipped default, with each source field
-    replaced by the best match found (or commented out when none is)."""
+    """A mapping file built from the org as it is: the shipped default, with each source field
+    replaced by the best match among the org's fields; a field or module the org lacks (or
+    the API user cannot read) is left as a commented suggestion saying what it would add.
+    ``metadata`` holds the modules that could be read."""
     lines = default_mapping_path("zoho").read_text(encoding="utf-8").splitlines()
     out = [
         "# Starter mapping written by `engage mappings init` from this org's field metadata.",
         "# Lines marked `# guessed` were matched by name; check them before the first push.",
+        "# Commented lines are what this org lacks; each says what it would add.",
     ]
-    section = None
+    section: str | None = None
+    dropped: str | None = None  # the source table being commented out, if any
     for line in lines:
-        header = re.match(r"^\[sources\.(\w+)\.fields\]$", line)
         if line.startswith("["):
-            section = header.group(1) if header else None
-        entry = re.match(r'^(\w+) = "([^"]+)"$', line)
-        if section in GUESSES and entry and entry.group(1) in GUESSES[section]:
+            header = line.strip("[]")
+            if dropped is not None and not header.startswith(dropped):
+                dropped = None
+            section = None
+            fields_of = re.match(r"^sources\.(\w+)\.fields$", header)
+            if fields_of:
+                section = fields_of.group(1)
+            table = re.match(r"^sources\.(activities\.\w+|accounts|contacts|engagements)$", header)
+            if table and dropped is None:
+                name = table.group(1)
+                module = _module_after(lines, line)
+                if module is not None and module not in metadata:
+                    dropped = f"sources.{name}"
+                    what = ACTIVITY_ADDS.get(name.partition(".")[2], f"{name} from {module}")
+                    out.append(
+                        f"# The CRM has no module {module} (or the API user cannot read it); "
+                        f"reading it would add {what}:"
+                    )
+        if dropped is not None:
+            out.append(f"# {line}" if line and not line.startswith("#") else line)
+            continue
+        entry = _ENTRY.match(line)
+        if section in _SECTION_MODULES and entry:
             attribute = entry.group(1)
-            module = "Accounts" if section == "accounts" else "Deals"
-            found = _guess(metadata.get(module, {}), GUESSES[section][attribute])
-            if found:
-                out.append(f'{attribute} = "{found}"  # guessed')
+            module = _SECTION_MODULES[section]
+            fields = metadata.get(module, {})
+            path = entry.group(2) or entry.group(3)
+            candidates = GUESSES.get(section, {}).get(attribute, [path])
+            found = _guess(fields, candidates) if attribute != "crm_id" else path
+            guessed = "  # guessed" if attribute in GUESSES.get(section, {}) else ""
+            if found and entry.group(3):  # a table (optional, map…): keep its other keys
+                out.append(f'{attribute} = {{ path = "{found}"{entry.group(4)}}}{guessed}')
+            elif found:
+                out.append(f'{attribute} = "{found}"{guessed}')
             else:
-                out.append(f'# {attribute} = "?"  # no matching field found in {module}')
+                adds = ADDS.get(attribute, f"the {attribute.replace('_', ' ')}")
+                out.append(
+                    f'# {attribute} = "{path}"  # {module} has no such field; it would add {adds}'
+                    + (
+                        " (`engage fields ensure --sources` creates it)"
+                        if attribute in RECOMMENDED_SOURCES
+                        else ""
+                    )
+                )
             continue
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def _module_after(lines: list[str], header: str) -> str | None:
+    """The `module = "…"` line of the table that starts at ``header``."""
+    index = lines.index(header)
+    for line in lines[index + 1 :]:
+        if line.startswith("["):
+            return None
+        found = re.match(r'^module = "([^"]+)"', line)
+        if found:
+            return found.group(1)
+    return None
 
 
 def _guess(fields: Mapping[str, FieldMeta], candidates: list[str]) -> str | None:

@@ -24,12 +24,21 @@ from rich.table import Table
 
 from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
-from jobs.admin import check, ensure_fields, fetch_metadata, plan_with_cost, starter_mapping
+from jobs.admin import (
+    check,
+    ensure_fields,
+    fetch_metadata,
+    mapped_modules,
+    plan_with_cost,
+    starter_mapping,
+)
 from jobs.config import load_settings
 from jobs.credits import credits_used, crm_credits_left
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
+from jobs.source_probe import forget_probe
 from jobs.store import Store
+from mappings.spec import default_mapping_path, load_mapping
 from mappings.tomlfile import ConfigFileError
 
 EXIT_FAILED = 1
@@ -164,24 +173,40 @@ def exit_for(result: RunResult) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def print_result(result: RunResult) -> None:
+def print_result(result: RunResult, *, timed: bool = False) -> None:
     """The run's figures, or, for a run that stopped or failed, one line on stderr and nothing
-    before it: what went wrong and what to do, with what was done before it in the same line."""
+    before it: what went wrong and what to do, with what was done before it in the same line.
+    ``timed`` (the daemon) puts the run's start time and duration first."""
+    when = ""
+    if timed and result.started_at is not None:
+        took = f", took {result.seconds:.1f} s" if result.seconds is not None else ""
+        when = f"started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{took}"
     if result.status in ("stopped", "failed"):
         done = _done_so_far(result)
         err_console.print(
-            f"{result.job.value} #{result.run_id} {result.status}: {result.message}"
+            f"{result.job.value} #{result.run_id} {result.status}"
+            + (f" ({when})" if when else "")
+            + f": {result.message}"
             + (f"; done before it: {done}" if done else ""),
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
         return
+    if when:
+        console.print(
+            f"{result.job.value} #{result.run_id} {when}: {result.status}",
+            markup=False,
+            soft_wrap=True,
+        )
     table = Table(title=f"{result.job.value} #{result.run_id}: {result.status}", show_lines=False)
     table.add_column("step")
     table.add_column("figures")
     if result.sync:
         for kind, c in result.sync.kinds.items():
+            if c.not_read:
+                table.add_row(f"sync {kind}", f"not read: {c.not_read} (optional)")
+                continue
             why = (
                 "not on a synced deal or account"
                 if kind.startswith("activities.")
@@ -206,6 +231,8 @@ def print_result(result: RunResult) -> None:
             + (f", found written by an interrupted run {p.landed}" if p.landed else ""),
         )
     console.print(table)
+    for line in result.sync.warnings if result.sync else []:
+        err_console.print(f"warning: {line}", markup=False)
     if result.message:
         err_console.print(f"{result.status}: {result.message}", markup=False)
 
@@ -342,8 +369,11 @@ def run(invocation: Invocation) -> None:
 @main.command()
 @click.option("--failed", is_flag=True, help="Only skipped records and rows not written.")
 @click.option("--json", "as_json", is_flag=True, help="With --failed: every such row as JSON.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="List every skipped record, not the latest 50."
+)
 @click.pass_obj
-def status(invocation: Invocation, failed: bool, as_json: bool) -> None:
+def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) -> None:
     """Last runs, credits used, skipped records and rows not written, with reasons."""
     if as_json and not failed:
         fail("--json goes with --failed")
@@ -355,7 +385,9 @@ def status(invocation: Invocation, failed: bool, as_json: bool) -> None:
             )
             return
         budget = load_settings(invocation.config_path).config.crm.credit_budget()
-        print_status(store, failed=failed, budget=budget, now=invocation.clock())
+        print_status(
+            store, failed=failed, budget=budget, now=invocation.clock(), all_skips=show_all
+        )
 
 
 @main.command()
@@ -374,8 +406,17 @@ def retry(invocation: Invocation, everything: bool, records: tuple[str, ...]) ->
         console.print(f"re-queued {count} quarantined row(s); the next push sends them")
 
 
+#: Skipped records `engage status` lists without `--all` (the latest first).
+SKIPS_SHOWN = 50
+
+
 def print_status(
-    store: Store, *, failed: bool = False, budget: int | None = None, now: datetime | None = None
+    store: Store,
+    *,
+    failed: bool = False,
+    budget: int | None = None,
+    now: datetime | None = None,
+    all_skips: bool = False,
 ) -> None:
     if not failed:
         runs = Table(title="last runs")
@@ -411,12 +452,19 @@ def print_status(
                     f"this connection spent {crm.spent_since} since: {crm.left} left (other "
                     "integrations of the org spend them too)"
                 )
-    skips = Table(title=f"skipped records ({store.skip_count()})")
+    skipped = store.skip_count()
+    shown = store.skips(limit=None if all_skips else SKIPS_SHOWN)
+    skips = Table(title=f"skipped records ({skipped})")
     for column in ("kind", "record", "reason"):
         skips.add_column(column, overflow="fold")
-    for s in store.skips():
+    for s in shown:
         skips.add_row(s.kind, s.record_id, s.reason)
     console.print(skips)
+    if len(shown) < skipped:
+        console.print(
+            f"{skipped} skipped records; the latest {len(shown)} are listed above: "
+            "`engage status --all` lists all of them"
+        )
     conflicts = Table(
         title=f"conflicts: values people changed, left alone ({store.conflict_count()})"
     )
@@ -488,27 +536,47 @@ def mappings() -> None:
 def mappings_check(invocation: Invocation, as_json: bool) -> None:
     """List every problem of the mapping against the CRM's fields; exit 1 if any. Writes nothing."""
     with opened(invocation) as conn:
-        problems = check(conn.client, conn.mapper.spec)
+        found = check(conn.client, conn.mapper.spec)
         mapping_path = conn.settings.mapping_path
+    problems = [p for p in found if not p.warning]
+    warnings = [p for p in found if p.warning]
     if as_json:
         click.echo(
             json.dumps(
-                {"mapping": str(mapping_path), "problems": [p.as_dict() for p in problems]},
+                {
+                    "mapping": str(mapping_path),
+                    "problems": [p.as_dict() for p in problems],
+                    "warnings": [p.as_dict() for p in warnings],
+                },
                 ensure_ascii=False,
                 indent=2,
             )
         )
-    elif problems:
-        table = Table(title=f"{len(problems)} problem(s) in {mapping_path}")
-        for column in ("problem", "mapping key", "CRM field", "detail"):
-            table.add_column(column, overflow="fold")
-        for p in problems:
-            table.add_row(
-                p.kind.value, p.where, f"{p.module}.{p.field}" if p.field else p.module, p.detail
-            )
-        console.print(table)
     else:
-        console.print(f"{mapping_path}: no problems; every field exists and fits")
+        for title, rows in (
+            (f"{len(problems)} problem(s) in {mapping_path}", problems),
+            (
+                f"{len(warnings)} warning(s): optional sources the CRM lacks, fields to create",
+                warnings,
+            ),
+        ):
+            if not rows:
+                continue
+            table = Table(title=title)
+            for column in ("problem", "mapping key", "CRM field", "detail"):
+                table.add_column(column, overflow="fold")
+            for p in rows:
+                table.add_row(
+                    p.kind.value,
+                    p.where,
+                    f"{p.module}.{p.field}" if p.field else p.module,
+                    p.detail,
+                )
+            console.print(table)
+        if not problems and warnings:
+            console.print(f"{mapping_path}: no problems; {len(warnings)} warning(s) above")
+        elif not problems:
+            console.print(f"{mapping_path}: no problems; every field exists and fits")
     if problems:
         sys.exit(EXIT_FAILED)
 
@@ -528,11 +596,38 @@ def mappings_init(invocation: Invocation, crm: str, output: Path, force: bool) -
     if output.exists() and not force:
         fail(f"{output} exists; pass --force to overwrite it")
     with opened(invocation) as conn:
-        metadata = fetch_metadata(conn.client, ["Accounts", "Deals"])
+        # Every module of the shipped mapping: the ones the CRM refuses are left out of the
+        # starter (commented, with what they would add).
+        modules = mapped_modules(load_mapping(default_mapping_path(crm)))
+        metadata = fetch_metadata(conn.client, modules)
+        settings = conn.settings
     output.write_text(starter_mapping(metadata), encoding="utf-8")
-    console.print(
-        f"wrote {output}; review the lines marked `# guessed`, then set `mapping` in the config"
-    )
+    if settings.config.crm.mapping is None and point_config_at(settings.path, output):
+        console.print(
+            f"wrote {output} and set `mapping` under [crm] in {settings.path} to it; "
+            "review the lines marked `# guessed`"
+        )
+    else:
+        console.print(
+            f"wrote {output}; review the lines marked `# guessed`, then set `mapping` in the config"
+        )
+
+
+def point_config_at(config_path: Path, mapping: Path) -> bool:
+    """Add `mapping = "…"` under [crm] of a config that names no mapping (it used the shipped
+    default, which the starter replaces). False when the file has no plain [crm] line."""
+    lines = config_path.read_text(encoding="utf-8").splitlines()
+    if "[crm]" not in (line.strip() for line in lines):
+        return False
+    header = next(i for i, line in enumerate(lines) if line.strip() == "[crm]")
+    target = mapping.resolve()
+    try:
+        shown = str(target.relative_to(config_path.resolve().parent))
+    except ValueError:
+        shown = str(target)
+    lines.insert(header + 1, f"mapping = {json.dumps(shown)}")
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return True
 
 
 @main.group()
@@ -542,17 +637,37 @@ def fields() -> None:
 
 @fields.command("ensure")
 @click.option("--dry-run", is_flag=True, help="Only list the fields that would be created.")
+@click.option(
+    "--sources",
+    is_flag=True,
+    help="Also create the recommended deal source fields the CRM lacks "
+    "(contract end, engagement start, billing model, SLA tier).",
+)
 @click.pass_obj
-def fields_ensure(invocation: Invocation, dry_run: bool) -> None:
+def fields_ensure(invocation: Invocation, dry_run: bool, sources: bool) -> None:
     """Create the missing target custom fields (idempotent); record the CRM's API names."""
     with opened(invocation) as conn:
         result = ensure_fields(
-            conn.client, conn.mapper.spec, conn.settings.mapping_path, dry_run=dry_run
+            conn.client,
+            conn.mapper.spec,
+            conn.settings.mapping_path,
+            dry_run=dry_run,
+            sources=sources,
+        )
+        if any(a.created for a in result.actions if a.source):
+            forget_probe(conn.store)  # the next sync reads the new source fields
+    for a in result.missing_sources:
+        console.print(
+            f"source field {a.module}.{a.wanted_name} ({a.output}) does not exist and was not "
+            "created: it is read as empty; `engage fields ensure --sources` creates it",
+            markup=False,
         )
     if not result.actions:
-        console.print("every target field exists; nothing to create")
+        what = "every target field exists" if not sources else "every field exists"
+        console.print(f"{what}; nothing to create")
         return
-    table = Table(title="target fields " + ("to create" if dry_run else "created"))
+    kinds = "target and source fields " if sources else "target fields "
+    table = Table(title=kinds + ("to create" if dry_run else "created"))
     for column in ("module", "field", "type", "result"):
         table.add_column(column, overflow="fold")
     for a in result.actions:
@@ -561,11 +676,15 @@ def fields_ensure(invocation: Invocation, dry_run: bool) -> None:
             if dry_run
             else (f"created as {a.api_name}" if a.created else a.error or "")
         )
-        table.add_row(a.module, a.wanted_name, a.data_type, outcome)
+        table.add_row(
+            a.module, a.wanted_name + (" (source)" if a.source else ""), a.data_type, outcome
+        )
     console.print(table)
+    if result.mapping_written is not None and not result.renamed:
+        console.print(f"{result.mapping_written} now maps the new source fields")
     for old, new in result.renamed.items():
         console.print(f"the CRM named {old} {new}; {result.mapping_written} now says {new}")
-    if result.renamed and result.mapping_written != conn.settings.mapping_path:
+    if result.mapping_written is not None and result.mapping_written != conn.settings.mapping_path:
         console.print(
             f'the shipped mapping is not edited: set `mapping = "{result.mapping_written}"` '
             "under [crm] in your config"
@@ -583,18 +702,25 @@ def daemon(invocation: Invocation) -> None:
     with opened(invocation) as conn:
         minutes = conn.settings.config.schedule.run_every_minutes
         console.print(f"daemon started: a run every {minutes} min; Ctrl-C or SIGTERM stops it")
-        run_daemon(conn, on_result=print_result)
+        run_daemon(conn, on_result=lambda result: print_result(result, timed=True))
         console.print("daemon stopped")
 
 
 @main.command()
 @click.option("--port", default=8765, show_default=True)
 @click.option("--deals", default=300, show_default=True, help="Deals to seed.")
-def sandbox(port: int, deals: int) -> None:
+@click.option(
+    "--org",
+    type=click.Choice(["default", "standard"]),
+    default="default",
+    show_default=True,
+    help="standard: only Zoho's standard modules and fields (no Calls/Events, no custom fields).",
+)
+def sandbox(port: int, deals: int, org: str) -> None:
     """Start the sandbox CRM (a local imitation of Zoho CRM v8) until Ctrl-C."""
     from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 
-    crm = SandboxCRM(deals=deals)
+    crm = SandboxCRM(deals=deals, org="standard" if org == "standard" else "default")
     url = crm.start(port=port)
     console.print(f"[bold yellow]{SANDBOX_BANNER}[/]")
     console.print(f"listening on {url}")

@@ -33,9 +33,13 @@ class Problem:
     module: str
     field: str
     detail: str
+    #: A missing optional source is a warning: the sync reads on without it.
+    warning: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kind": self.kind.value}
+        found = {**asdict(self), "kind": self.kind.value}
+        del found["warning"]
+        return found
 
 
 class ValueKind(StrEnum):
@@ -98,7 +102,7 @@ def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
         where = f"sources.{kind}"
         fields = metadata.get(source.module)
         if fields is None:
-            problems.append(_unknown_module(where, source.module))
+            problems.append(_unknown_module(where, source.module, optional=source.optional))
             continue
         problems.extend(
             Problem(
@@ -137,7 +141,15 @@ def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
             meta = fields.get(top)
             key = f"{where}.fields.{name}"
             if meta is None:
-                problems.append(_unknown_field(key, source.module, top, fields))
+                problems.append(
+                    _unknown_field(
+                        key,
+                        source.module,
+                        top,
+                        fields,
+                        side="optional" if rule.optional else "source",
+                    )
+                )
             elif rule.map and meta.picklist_values:
                 problems.extend(
                     Problem(
@@ -176,7 +188,10 @@ def _target_problems(
 ) -> list[Problem]:
     meta = fields.get(rule.field)
     if meta is None:
-        return [_unknown_field(key, module, rule.field, fields)]
+        # A target field not created yet (a new org) is what `engage fields ensure` is for: a
+        # warning. One with a near twin in the CRM is more likely a typo: an error.
+        typo = difflib.get_close_matches(rule.field, list(fields), n=1, cutoff=_TYPO_CUTOFF)
+        return [_unknown_field(key, module, rule.field, fields, side="target" if typo else "new")]
     if meta.read_only:
         return [
             Problem(
@@ -255,21 +270,47 @@ def value_problem(meta: FieldMeta | None, value: Any) -> str | None:
     return None
 
 
-def _unknown_field(key: str, module: str, name: str, fields: Mapping[str, FieldMeta]) -> Problem:
+#: How close a missing target field's name must be to an existing one to be taken for a typo.
+_TYPO_CUTOFF = 0.85
+#: What to do about a missing field, by the side of the mapping it is on.
+_MISSING_FIELD_HINTS = {
+    # The plugin creates the fields it writes.
+    "target": "run `engage fields ensure` to create it",
+    "new": "not created yet: run `engage fields ensure` to create it",
+    # It never creates a field it reads without being asked: the data is the org's.
+    "source": "map it to one of your fields, or mark it `optional = true`; "
+    "`engage fields ensure --sources` creates the recommended ones",
+    "optional": "optional: read as empty until it exists; "
+    "`engage fields ensure --sources` creates it",
+}
+
+
+def _unknown_field(
+    key: str,
+    module: str,
+    name: str,
+    fields: Mapping[str, FieldMeta],
+    *,
+    side: str = "target",
+) -> Problem:
     close = difflib.get_close_matches(name, list(fields), n=3, cutoff=0.6)
-    hint = (
-        f"closest: {', '.join(close)}" if close else "no similar field; see `engage fields ensure`"
-    )
+    hint = _MISSING_FIELD_HINTS[side]
+    if close:
+        hint = f"closest: {', '.join(close)}; or {hint}"
     return Problem(
-        ProblemKind.UNKNOWN_FIELD, key, module, name, f"{module} has no field {name} ({hint})"
-    )
-
-
-def _unknown_module(where: str, module: str) -> Problem:
-    return Problem(
-        ProblemKind.UNKNOWN_MODULE,
-        f"{where}.module",
+        ProblemKind.UNKNOWN_FIELD,
+        key,
         module,
-        "",
-        f"the CRM has no module {module} (or the API user cannot see it)",
+        name,
+        f"{module} has no field {name} ({hint})",
+        warning=side in ("optional", "new"),
+    )
+
+
+def _unknown_module(where: str, module: str, *, optional: bool = False) -> Problem:
+    detail = f"the CRM has no module {module} (or the API user cannot see it)"
+    if optional:
+        detail += "; optional: the sync skips it"
+    return Problem(
+        ProblemKind.UNKNOWN_MODULE, f"{where}.module", module, "", detail, warning=optional
     )

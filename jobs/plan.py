@@ -319,13 +319,17 @@ class _EngagementValues:
         json_columns = {n for n in names if isinstance(h.c[n].type, sa.JSON)}
         columns = [sa.cast(h.c[n], sa.Text()) if n in json_columns else h.c[n] for n in names]
         query = (
-            sa.select(h.c.engagement_id, *columns)
+            sa.select(h.c.engagement_id, e.c.status, *columns)
             .join(e, e.c.crm_id == h.c.engagement_id)
             .where(e.c.deleted_at.is_(None), among(h.c.engagement_id, ids))
         )
         wanted = {}
-        for engagement_id, *row in conn.execute(query):
-            key = tuple(row)
+        lost = EngagementStatus.CLOSED_LOST.value
+        for engagement_id, status, *row in conn.execute(query):
+            # A lost deal keeps the health it had while open (it is no longer scored); what
+            # the CRM gets then is the mapping's `on_close.lost`.
+            closed = status == lost
+            key = (closed, *row)
             values = self._known.get(key)
             if values is None:
                 if len(self._known) >= self.REMEMBERED:
@@ -334,7 +338,11 @@ class _EngagementValues:
                 for name in json_columns:
                     fields[name] = json.loads(fields[name]) if fields[name] is not None else None
                 health = EngagementHealth(engagement_id=engagement_id, **fields)
-                values = self._known[key] = self.mapper.engagement_values(health)
+                values = self._known[key] = (
+                    self.mapper.closed_values(health)
+                    if closed
+                    else self.mapper.engagement_values(health)
+                )
             wanted[engagement_id] = values
         return wanted
 

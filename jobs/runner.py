@@ -182,6 +182,15 @@ class RunResult:
     message: str | None = None
     #: What stopped or failed the job, for the exit code (a setup error is exit 2).
     error: ConnectorError | None = None
+    #: When the run started and ended (the connection's clock), for the daemon's log.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -216,7 +225,7 @@ def run_job(
     calls_before = conn.counter.total()
     credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
-    result = RunResult(job=job, run_id=run_id, status="running")
+    result = RunResult(job=job, run_id=run_id, status="running", started_at=now)
     try:
         if job in (Job.SYNC, Job.RUN):
             result.sync = sync(
@@ -294,7 +303,8 @@ def run_job(
         }
         if conn.meter is not None:
             counts["api_credits"] = conn.meter.charged - credits_before
-        conn.store.finish_run(run_id, result.status, counts, result.message, conn.clock())
+        result.finished_at = conn.clock()
+        conn.store.finish_run(run_id, result.status, counts, result.message, result.finished_at)
         if conn.meter is not None:
             conn.meter.save()  # the CRM's latest count of the org's credits, for `status`
         if not dry_run:

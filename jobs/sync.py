@@ -24,6 +24,7 @@ from jobs.cursors import advance
 from jobs.deletions import pull_deletions
 from jobs.id_scan import scan_for_deletions
 from jobs.read_ahead import read_ahead
+from jobs.source_probe import MODULE_MISSING_CODES, cached_probe, forget_probe, probe_sources
 from jobs.store import Store
 from jobs.store.field_states import save_crm_values
 from mappings.engine import Mapper, RecordRejected
@@ -48,6 +49,8 @@ class KindCounts:
     deleted: int = 0
     #: Records the mapping's `where` filter leaves out (they leave the working set if present).
     filtered: int = 0
+    #: Why this optional source was not read at all (the CRM lacks it), or None.
+    not_read: str | None = None
 
 
 @dataclass
@@ -57,6 +60,8 @@ class SyncReport:
     missing_target_fields: set[tuple[str, str]] = field(default_factory=set)
     #: Whether every record was read (first sync, changed mapping, or asked for).
     full: bool = False
+    #: Optional sources the CRM lacks, one line each (jobs/source_probe.py): read without.
+    warnings: list[str] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
         return {
@@ -87,6 +92,15 @@ def sync(
     report = SyncReport()
     fingerprint = mapper.fingerprint()
     report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint
+    # Which optional sources exist and what the stages mean (cached; jobs/source_probe.py).
+    previous = cached_probe(store)
+    probe = probe_sources(client, mapper, store, clock=clock, force=report.full)
+    mapper.use_stage_outcomes(probe.stage_outcomes)
+    if previous is not None and previous.stage_outcomes != probe.stage_outcomes:
+        report.full = True  # a stage's meaning changed in the CRM: every deal's status may
+    report.warnings = probe.warnings(mapper)
+    for line in report.warnings:
+        log.warning("%s", line)
     for kind in SYNC_KINDS:
         source = getattr(mapper.spec.sources, kind)
         if source is None:
@@ -103,23 +117,40 @@ def sync(
             missing=report.missing_target_fields,
             full=report.full,
             deletions_every=deletions_every,
+            leave_out=probe.missing_fields.get(kind, []),
         )
     # Activities last: they attach to the accounts and deals stored above.
     for kind in activity_kinds(mapper):
+        module = probe.missing_modules.get(kind)
+        if module is not None:  # known missing: no call spent on it until the next look
+            report.kinds[kind] = KindCounts(not_read=f"the CRM has no module {module}")
+            continue
         if progress:
             progress(f"syncing {kind}")
-        report.kinds[kind] = KindCounts(
-            *sync_activities(
-                client,
-                mapper,
-                store,
-                kind,
-                clock=clock,
-                run_id=run_id,
-                full=report.full,
-                deletions_every=deletions_every,
+        try:
+            report.kinds[kind] = KindCounts(
+                *sync_activities(
+                    client,
+                    mapper,
+                    store,
+                    kind,
+                    clock=clock,
+                    run_id=run_id,
+                    full=report.full,
+                    deletions_every=deletions_every,
+                    leave_out=probe.missing_fields.get(kind, []),
+                )
             )
-        )
+        except ConfigurationError as exc:
+            source = mapper.spec.sources.activities[kind.partition(".")[2]]
+            if not source.optional or exc.crm_code not in MODULE_MISSING_CODES:
+                raise
+            # Gone since the last look: skip it now, and have the next sync look again.
+            forget_probe(store)
+            line = f"sources.{kind}: the CRM has no module {source.module}; skipped (optional)"
+            log.warning("%s", line)
+            report.warnings.append(line)
+            report.kinds[kind] = KindCounts(not_read=f"the CRM has no module {source.module}")
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
     return report
 
@@ -137,12 +168,14 @@ def _sync_kind(
     missing: set[tuple[str, str]],
     full: bool,
     deletions_every: timedelta,
+    leave_out: Sequence[str] = (),
 ) -> KindCounts:
     counts = KindCounts()
-    fields = mapper.read_fields(kind)
+    fields = [f for f in mapper.read_fields(kind) if f not in leave_out]
     # Target fields are read only to see what the CRM holds; if one was deleted in the CRM,
-    # read without it (and push will not write it) rather than stop the whole sync.
-    optional = set(mapper.target_fields(kind))
+    # read without it (and push will not write it) rather than stop the whole sync. The same
+    # for a source field marked optional that was deleted since the last look.
+    optional = set(mapper.target_fields(kind)) | optional_source_fields(mapper, kind)
     while True:
         try:
             _read_pages(
@@ -157,7 +190,10 @@ def _sync_kind(
             ):
                 raise
             log.error("%s.%s no longer exists in the CRM; reading without it", module, exc.field)
-            missing.add((module, exc.field))
+            if exc.field in mapper.target_fields(kind):
+                missing.add((module, exc.field))
+            else:
+                forget_probe(store)
             fields = [f for f in fields if f != exc.field]
     if isinstance(client, ScansForDeletions):
         counts.deleted = scan_for_deletions(client, store, kind, module, clock=clock, force=full)
@@ -232,6 +268,12 @@ def _read_pages(
         cursor = advance(store, kind, page, cursor, now)
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
+
+
+def optional_source_fields(mapper: Mapper, kind: str) -> set[str]:
+    """Top-level CRM fields of the source fields of ``kind`` marked optional."""
+    source = mapper.source(kind)
+    return {r.path.split(".")[0] for r in source.fields.values() if r.optional and r.path}
 
 
 def _target_module(mapper: Mapper, kind: str) -> str | None:

@@ -21,6 +21,7 @@ from mappings.domain import (
 from mappings.spec import (
     AccountOutput,
     ActivitySourceSpec,
+    CloseAction,
     EngagementOutput,
     EngagementSourceSpec,
     MappingSpec,
@@ -57,6 +58,20 @@ class Mapper:
 
     def __init__(self, spec: MappingSpec) -> None:
         self.spec = spec
+        #: Stage value -> status, from the CRM's own stage metadata (jobs/source_probe.py);
+        #: the mapping's `status_by_stage` overrides it.
+        self.stage_statuses: dict[str, EngagementStatus] = {}
+
+    def use_stage_outcomes(self, outcomes: Mapping[str, str]) -> None:
+        """Take what each stage means from the CRM: won is delivery, lost is closed."""
+        status = {
+            "won": EngagementStatus.ACTIVE,
+            "lost": EngagementStatus.CLOSED_LOST,
+            "open": EngagementStatus.PIPELINE,
+        }
+        self.stage_statuses = {
+            stage: status[str(outcome)] for stage, outcome in outcomes.items() if outcome in status
+        }
 
     def fingerprint(self) -> str:
         """Changes whenever the mapping's meaning changes (not its comments or layout)."""
@@ -103,13 +118,28 @@ class Mapper:
     def to_engagement(self, raw: Mapping[str, Any]) -> Engagement:
         source = self.spec.sources.engagements
         values = self._values(source, raw)
-        status = source.status_by_stage.get(str(values.get("stage")), EngagementStatus.PIPELINE)
+        status = self.stage_status(raw, values.get("stage"))
         for path, statuses in source.status_by_field.items():
             by_field = statuses.get(str(read_path(raw, path)))
             if by_field is not None:
                 status = by_field
                 break
         return self._validate(Engagement, source, raw, {**values, "status": status})
+
+    def stage_status(self, raw: Mapping[str, Any], stage: Any) -> EngagementStatus:
+        """The mapping's `status_by_stage` (after `map`) first, then the CRM's meaning of the
+        raw stage value (or of the mapped one), else pipeline."""
+        source = self.spec.sources.engagements
+        listed = source.status_by_stage.get(str(stage))
+        if listed is not None:
+            return listed
+        rule = source.fields.get("stage")
+        raw_stage = read_path(raw, rule.path) if rule is not None and rule.path else None
+        for value in (raw_stage, stage):
+            found = self.stage_statuses.get(str(value)) if value is not None else None
+            if found is not None:
+                return found
+        return EngagementStatus.PIPELINE
 
     def to_activity(self, kind: str, raw: Mapping[str, Any]) -> Activity:
         """``kind`` is "activities.<name>", as in `MappingSpec.source_specs`."""
@@ -127,6 +157,10 @@ class Mapper:
     def current_values(self, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         """What the CRM holds today in the fields the plugin writes for ``kind``."""
         return {name: raw.get(name) for name in self.target_fields(kind) if name in raw}
+
+    def source(self, kind: str) -> SourceSpec:
+        """The source spec of a sync kind ("engagements", "activities.calls", …)."""
+        return self._source(kind)
 
     def _source(self, kind: str) -> SourceSpec:
         group, _, name = kind.partition(".")
@@ -196,6 +230,23 @@ class Mapper:
         """CRM field -> value for one deal, formatted as the mapping says."""
         outputs = self.engagement_outputs(health)
         target = self.spec.targets.engagements
+        return {
+            rule.field: format_target(rule, outputs[name]) for name, rule in target.fields.items()
+        }
+
+    def closed_values(self, health: EngagementHealth) -> dict[str, Any]:
+        """CRM field -> value for a lost deal whose health was computed while it was open, as
+        `on_close.lost` says (clear, final, or keep the last values)."""
+        target = self.spec.targets.engagements
+        action = target.on_close.lost
+        if action is CloseAction.KEEP:
+            return self.engagement_values(health)
+        if action is CloseAction.CLEAR:
+            return {rule.field: None for rule in target.fields.values()}
+        outputs = self.engagement_outputs(health)
+        outputs[EngagementOutput.RISK_DRIVERS] = _bilingual(
+            "Deal lost: no longer scored", "已输单：不再评分", target.drivers_language
+        )
         return {
             rule.field: format_target(rule, outputs[name]) for name, rule in target.fields.items()
         }

@@ -94,6 +94,9 @@ class SourceField(_Spec):
     format: str | None = None
     #: IANA zone for datetimes without an offset and for dates taken from datetimes.
     timezone: str | None = None
+    #: The CRM may lack this field (a custom field a standard org does not have): then the
+    #: value is empty, `mappings check` warns and the sync reads on without it.
+    optional: bool = False
 
     @field_validator("transform", mode="before")
     @classmethod
@@ -161,6 +164,9 @@ class SourceSpec(_Spec):
     #: Only records whose CRM value at each path is one of the listed values (e.g. deal type,
     #: pipeline or stage) are read into the domain; the others are left out, not skipped.
     where: dict[str, list[Scalar]] = Field(default_factory=dict)
+    #: The CRM may lack this module, or the API user may not read it (an activity module):
+    #: then it is skipped with a warning, never a failed run.
+    optional: bool = False
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -190,11 +196,31 @@ class ActivitySourceSpec(SourceSpec):
         return _one_of("touchpoint kind", value, TouchpointKind)
 
 
+class CloseAction(StrEnum):
+    """What the plugin does to its fields on a deal that closed without delivery."""
+
+    CLEAR = "clear"  # empty every field the plugin writes
+    FINAL = "final"  # keep the last values; the drivers say the deal is closed
+    KEEP = "keep"  # leave the last values as they are
+
+
+class OnClose(_Spec):
+    #: A lost deal (its stage's meaning in the CRM, `status_by_stage` or `status_by_field`).
+    lost: CloseAction = CloseAction.CLEAR
+
+    @field_validator("lost", mode="before")
+    @classmethod
+    def _known_action(cls, value: Any) -> Any:
+        return _one_of("close action", value, CloseAction)
+
+
 class EngagementTargetSpec(_Spec):
     module: str = Field(min_length=1)
     fields: dict[EngagementOutput, TargetField]
     #: "both" writes "English / 中文" per driver line.
     drivers_language: Literal["en", "zh", "both"] = "both"
+    #: What the plugin's fields get once a deal is lost, written at the next push.
+    on_close: OnClose = Field(default_factory=OnClose)
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ from connector.base import (
     NewField,
     NewTask,
     RecordPage,
+    StageOutcome,
     WriteOutcome,
     WriteStatus,
 )
@@ -85,7 +86,16 @@ READ_CONTEXT = {"active_test": False}
 ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
 #: ir.model.data module under which a task's idempotency key is kept as an external id.
 TASK_KEY_MODULE = "engagement_connector"
-_FIELDS_GET_ATTRIBUTES = ["type", "string", "readonly", "selection", "size", "manual", "required"]
+_FIELDS_GET_ATTRIBUTES = [
+    "type",
+    "string",
+    "readonly",
+    "selection",
+    "size",
+    "manual",
+    "required",
+    "relation",
+]
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -326,6 +336,30 @@ class OdooClient:
             )
             for name, meta in types.items()
         ]
+
+    def stage_outcomes(self, module: str, path: str) -> dict[str, StageOutcome]:
+        """Stage name -> won or open, from the stage records' ``is_won`` (one search_read).
+
+        Odoo marks won stages only (research/odoo.md §3): "lost" is no stage but an archived
+        opportunity (``active = false``), which the mapping's ``status_by_field`` reads. Only
+        a ``<many2one>.name`` path on a field related to ``crm.stage`` is answered; for any
+        other path the stages' meaning is unknown (empty)."""
+        field_name, _, attribute = path.partition(".")
+        types = self._field_types(parse_module(module).model)
+        meta = types.get(field_name) or {}
+        relation = meta.get("relation")
+        if meta.get("type") != "many2one" or attribute not in ("name", "display_name"):
+            return {}
+        if not isinstance(relation, str) or "is_won" not in self._field_types(relation):
+            return {}
+        rows = self._execute(
+            relation, "search_read", domain=[], fields=["name", "is_won"], context=READ_CONTEXT
+        )
+        return {
+            str(row["name"]): StageOutcome.WON if row.get("is_won") else StageOutcome.OPEN
+            for row in rows or []
+            if isinstance(row, dict) and row.get("name")
+        }
 
     # --- writes --------------------------------------------------------------------------------
     def write_cost(self, records: int) -> tuple[int, int]:

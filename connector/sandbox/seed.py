@@ -57,6 +57,102 @@ BILLING_MODELS = ["Fixed Price", "Time & Materials", "Dedicated Team", "Managed 
 SLA_TIERS = ["Gold", "Silver", "Bronze"]
 SLA_STATUSES = ["Compliant", "At Risk", "Breached", "Not Measured"]
 
+# Zoho's standard Deal stages in a new org, in order, each with the forecast type, forecast
+# category and probability its picklist entry carries in GET /settings/fields?module=Deals.
+# UNCONFIRMED (research/zoho.md §5 lists only the display/actual/reference/sequence/id/type keys
+# of pick_list_values): the names and probabilities follow Zoho's standard pipeline as the issue
+# quotes it; `forecast_type` is served as a string ("Open", "Closed Won", "Closed Lost") and
+# `forecast_category` as {"name", "id"}, the shape community clients read (some read it as a
+# plain string too; the client accepts both, connector/zoho/stages.py).
+STANDARD_STAGES = [
+    ("Qualification", "Open", "Pipeline", 10),
+    ("Needs Analysis", "Open", "Pipeline", 20),
+    ("Value Proposition", "Open", "Pipeline", 40),
+    ("Id. Decision Makers", "Open", "Pipeline", 60),
+    ("Proposal/Price Quote", "Open", "Committed", 75),
+    ("Negotiation/Review", "Open", "Committed", 90),
+    ("Closed Won", "Closed Won", "Closed", 100),
+    ("Closed Lost", "Closed Lost", "Omitted", 0),
+    ("Closed Lost to Competition", "Closed Lost", "Omitted", 0),
+]
+#: Stage -> (forecast type, forecast category, probability), for both profiles' picklists.
+STAGE_FORECAST: dict[str, tuple[str, str, int]] = {
+    name: (kind, category, probability) for name, kind, category, probability in STANDARD_STAGES
+}
+_FORECAST_CATEGORY_IDS = {"Pipeline": "1", "Committed": "2", "Closed": "3", "Omitted": "4"}
+#: Deal fields of the default profile that a standard org does not have (custom source fields).
+CUSTOM_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Deals": ("Engagement_Start", "Contract_End", "Billing_Model", "SLA_Tier")
+}
+#: The modules of a standard org as this sandbox serves them: no Calls or Events (an org can
+#: go without them; the issue's org did), so GET /Calls answers INVALID_MODULE.
+STANDARD_ORG_MODULES = ("Accounts", "Contacts", "Deals", "Notes")
+
+
+def stage_value_meta(
+    value: str, forecast_type: str, category: str, probability: int
+) -> dict[str, Any]:
+    """The forecast keys of one Stage picklist entry (see STANDARD_STAGES)."""
+    return {
+        "forecast_type": forecast_type,
+        "forecast_category": {
+            "name": category,
+            "id": str(_FIELD_ID_BASE + 800_000 + int(_FORECAST_CATEGORY_IDS.get(category, "9"))),
+        },
+        "probability": probability,
+    }
+
+
+def with_stage_meta(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deals fields with each Stage picklist entry carrying its forecast keys."""
+    for meta in fields:
+        if meta["api_name"] == "Stage":
+            for entry in meta["pick_list_values"]:
+                forecast = STAGE_FORECAST.get(entry["actual_value"])
+                if forecast is not None:
+                    entry.update(stage_value_meta(entry["actual_value"], *forecast))
+    return fields
+
+
+def make_standard_org(
+    records: dict[str, dict[str, dict[str, Any]]], fields: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Turn a seeded org into a standard one in place: no Calls/Events, no custom source
+    fields, Zoho's standard stages (a third of the lost deals lost to competition)."""
+    for module in list(records):
+        if module not in STANDARD_ORG_MODULES:
+            del records[module]
+    for module in list(fields):
+        if module not in STANDARD_ORG_MODULES:
+            del fields[module]
+    for module in list(fields):
+        # Only Zoho's standard fields: every custom one goes (CUSTOM_SOURCE_FIELDS, the
+        # plugin's targets, and any other seeded custom field), from metadata and records.
+        names = {f["api_name"] for f in fields[module] if f.get("custom_field")}
+        names.update(CUSTOM_SOURCE_FIELDS.get(module, ()))
+        fields[module] = [f for f in fields[module] if f["api_name"] not in names]
+        for record in records.get(module, {}).values():
+            for name in names:
+                record.pop(name, None)
+    stage = next(f for f in fields["Deals"] if f["api_name"] == "Stage")
+    base = _FIELD_ID_BASE + 700_000
+    stage["pick_list_values"] = [
+        {
+            "display_value": name,
+            "actual_value": name,
+            "reference_value": name,
+            "sequence_number": seq,
+            "id": str(base + seq),
+            "type": "used",
+            **stage_value_meta(name, kind, category, probability),
+        }
+        for seq, (name, kind, category, probability) in enumerate(STANDARD_STAGES, start=1)
+    ]
+    lost = sorted(rid for rid, r in records["Deals"].items() if r.get("Stage") == "Closed Lost")
+    for rid in lost[::3]:
+        records["Deals"][rid]["Stage"] = "Closed Lost to Competition"
+
+
 # Probability per stage, used for the Expected_Revenue formula (Zoho's standard formula is
 # Amount * Probability / 100; the sandbox has no Probability field, so it derives it from Stage).
 STAGE_PROBABILITY = {
@@ -66,6 +162,7 @@ STAGE_PROBABILITY = {
     "Negotiation/Review": 80,
     "Closed Won": 100,
     "Closed Lost": 0,
+    "Closed Lost to Competition": 0,
 }
 
 # (name, email) of the sales users who own records and "edit in the UI".
@@ -369,11 +466,13 @@ def module_fields(module: str, *, plugin_fields: bool = True) -> list[dict[str, 
     """
     module_index = MODULES.index(module)
     skipped = () if plugin_fields else PLUGIN_FIELDS.get(module, ())
-    return [
-        _field(module_index, i, api, label, dtype, **opts)
-        for i, (api, label, dtype, opts) in enumerate(_specs(module), start=1)
-        if api not in skipped
-    ]
+    return with_stage_meta(
+        [
+            _field(module_index, i, api, label, dtype, **opts)
+            for i, (api, label, dtype, opts) in enumerate(_specs(module), start=1)
+            if api not in skipped
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- portfolio

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import Fault, FaultInjector, FaultKind, FaultPlan
@@ -33,7 +33,9 @@ from .seed import (
     expected_revenue,
     field_meta,
     iso,
+    make_standard_org,
     module_fields,
+    stage_value_meta,
 )
 from .serving import QuietHandler, ServedOnThread
 
@@ -166,6 +168,7 @@ class SandboxCRM(ServedOnThread):
         refresh_token: str = "sandbox-refresh-token",
         plugin_fields: bool = True,
         daily_credits: int = DEFAULT_DAILY_CREDITS,
+        org: Literal["default", "standard"] = "default",
     ) -> None:
         """``plugin_fields=False``: an org where the plugin's target custom fields do not exist
         yet (neither in metadata nor in records), so creating them over the API can be tested.
@@ -173,7 +176,14 @@ class SandboxCRM(ServedOnThread):
         ``daily_credits``: the org's API credits per rolling 24 hours (§6). Once half are used,
         every answer says how many are left (``X-API-CREDITS-REMAINING``); once none are left,
         calls are refused with 429. ``spend_credits`` spends some as another integration would.
+
+        ``org="standard"``: an org with only Zoho's standard modules and fields, as a new org
+        has (seed.make_standard_org): no Calls/Events (INVALID_MODULE), no custom source fields,
+        no plugin fields, Zoho's standard Deal stages. Both profiles serve each Stage
+        picklist entry's forecast type, category and probability (seed.STANDARD_STAGES).
         """
+        if org == "standard":
+            plugin_fields = False
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.token_ttl_seconds = token_ttl_seconds
         self.concurrency_limit = concurrency_limit
@@ -206,6 +216,9 @@ class SandboxCRM(ServedOnThread):
         # Copy-on-write: field creation/removal replace these lists and dicts under _lock, so a
         # reader holding the old ones (e.g. a response being serialised) never sees them change.
         self._fields = {m: module_fields(m, plugin_fields=plugin_fields) for m in MODULES}
+        if org == "standard":
+            make_standard_org(self._store, self._fields)
+            self._deleted = {m: self._deleted[m] for m in self._fields}
         self._field_index = {m: {f["api_name"]: f for f in fs} for m, fs in self._fields.items()}
         self._created_fields = 0  # ids handed out by POST /settings/fields
         self._created_values = 0  # ids handed out to their picklist values
@@ -314,6 +327,37 @@ class SandboxCRM(ServedOnThread):
         with self._lock:
             return self._fields[module]
 
+    def remove_module(self, module: str) -> None:
+        """Simulate an admin hiding a module from the API user's profile: every later call
+        naming it answers INVALID_MODULE."""
+        with self._lock:
+            for table in (self._store, self._fields, self._field_index, self._deleted):
+                table.pop(module, None)
+
+    def add_stage(self, value: str, forecast_type: str, probability: int) -> None:
+        """Simulate an admin adding a Deal stage (Setup > Pipelines) with its forecast type
+        ("Open", "Closed Won" or "Closed Lost") and probability."""
+        category = {"Closed Won": "Closed", "Closed Lost": "Omitted"}.get(forecast_type, "Pipeline")
+        with self._lock:
+            fields = [dict(f) for f in self._fields["Deals"]]
+            stage = next(f for f in fields if f["api_name"] == "Stage")
+            values = list(stage["pick_list_values"])
+            self._created_values += 1
+            values.append(
+                {
+                    "display_value": value,
+                    "actual_value": value,
+                    "reference_value": value,
+                    "sequence_number": len(values) + 1,
+                    "id": str(CREATED_PICKLIST_ID_BASE + self._created_values),
+                    "type": "used",
+                    **stage_value_meta(value, forecast_type, category, probability),
+                }
+            )
+            stage["pick_list_values"] = values
+            self._fields["Deals"] = fields
+            self._field_index["Deals"] = {f["api_name"]: f for f in fields}
+
     def remove_field(self, module: str, api_name: str) -> None:
         """Simulate an admin deleting a field in the UI: gone from metadata and every record.
 
@@ -352,7 +396,7 @@ class SandboxCRM(ServedOnThread):
         with self._lock:
             store = self._store[module]
             # Record ids are unique across modules (§2), so the next one is above all of them.
-            taken = (int(rid) for m in ACTIVITY_MODULES for rid in self._store[m])
+            taken = (int(rid) for m in ACTIVITY_MODULES for rid in self._store.get(m, {}))
             record_id = str(max(_FIRST_ACTIVITY_ID, *taken) + 1)
             owner = self.users[0]
             stamp = iso(self._now())

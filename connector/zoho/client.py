@@ -58,6 +58,7 @@ from connector.errors import (
 )
 from connector.http import HttpTransport, safe_url
 from connector.zoho.auth import ZohoTokenManager
+from connector.zoho.stages import stage_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,7 @@ class ZohoClient:
                     picklist_values=tuple(
                         str(v.get("actual_value")) for v in raw.get("pick_list_values") or []
                     ),
+                    outcomes=stage_outcomes(raw.get("pick_list_values") or []),
                 )
             )
         return fields

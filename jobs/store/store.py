@@ -348,7 +348,8 @@ class Store:
                 )
             )
 
-    def skips(self, limit: int = 50) -> list[SkipRow]:
+    def skips(self, limit: int | None = 50) -> list[SkipRow]:
+        """The latest skipped records first; ``limit=None``: all of them."""
         query = sa.select(t.skipped_records).order_by(
             t.skipped_records.c.seen_at.desc(), t.skipped_records.c.record_id
         )

@@ -41,9 +41,14 @@ def test_five_thousand_deals_sync_in_one_call_per_200(
         assert skipped <= odd
         assert crm.count("get_records", "Deals") == math.ceil(5000 / 200)
         assert crm.count("get_records", "Accounts") == math.ceil(300 / 200)
-        # No metadata calls are needed for a sync; one token for the whole run.
-        assert crm.count("fields") == 0
+        # The first sync reads the metadata of Deals (what its stages mean, whether its
+        # optional fields exist) and of the three optional activity modules, once; one token
+        # for the whole run.
+        assert crm.count("fields") == 4
         assert crm.count("token") == 1
+        crm.reset_calls()
+        assert run_job(conn, Job.SYNC).status == "ok"
+        assert crm.count("fields") == 0  # known for a day: a quiet sync asks nothing again
         conn.close()
 
 

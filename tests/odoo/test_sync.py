@@ -82,3 +82,29 @@ def test_a_deleted_opportunity_is_noticed_by_the_next_id_scan(
     assert odoo.count("search", "crm.lead") == 1
     assert scan.sync is not None and scan.sync.kinds["engagements"].deleted == 1
     assert victim not in _statuses(conn)
+
+
+def test_a_won_stage_is_known_by_is_won_and_a_lead_lost_later_is_cleared_at_the_push(
+    odoo: OdooSandbox, conn: Connection, clock: FakeClock
+) -> None:
+    # The org renamed its won stage: no mapping lists "Signed", Odoo's is_won says it is won.
+    odoo.edit("crm.stage", 4, name="Signed")
+    first = run_job(conn, Job.RUN)
+    assert first.status == "ok", first.message
+    statuses = _statuses(conn)
+    leads = odoo.records("crm.lead")
+    won = sorted(str(i) for i, r in leads.items() if r["stage_id"] == 4 and r["active"])
+    won = [i for i in won if i in statuses]
+    assert won and {statuses[i] for i in won} == {EngagementStatus.ACTIVE}
+    scored = next(i for i in won if leads[int(i)]["x_engagement_risk_score"] not in (None, False))
+    clock.advance(minutes=30)
+    odoo.mark_lost(int(scored))  # archived as lost (active = false)
+    clock.advance(minutes=1)
+    second = run_job(conn, Job.RUN)
+    assert second.status == "ok", second.message
+    assert _statuses(conn)[scored] is EngagementStatus.CLOSED_LOST
+    # The mapping's on_close.lost is "clear": the plugin's fields are emptied in Odoo.
+    lead = odoo.records("crm.lead")[int(scored)]
+    assert lead["x_engagement_risk_score"] in (None, False)
+    assert lead["x_engagement_risk_level"] in (None, False)
+    assert lead["x_engagement_risk_drivers"] in (None, False)

@@ -52,7 +52,16 @@ def test_json2_sends_the_key_as_bearer_and_names_the_database() -> None:
     assert request.headers["Authorization"] == f"bearer {KEY}"
     assert request.headers["X-Odoo-Database"] == "prod"
     assert json.loads(request.body or b"{}") == {
-        "attributes": ["type", "string", "readonly", "selection", "size", "manual", "required"]
+        "attributes": [
+            "type",
+            "string",
+            "readonly",
+            "selection",
+            "size",
+            "manual",
+            "required",
+            "relation",
+        ]
     }
 
 
