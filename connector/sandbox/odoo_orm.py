@@ -419,16 +419,22 @@ class OdooModels:
             vals_list = [vals_list]
         special = getattr(self, "_create_" + model.replace(".", "_"), None)
         prepared = []
+        defaults = _DEFAULTS.get(model, {})
         for vals in vals_list:
+            if not isinstance(vals, dict):
+                raise _validation(f"create takes dicts of values, not {vals!r}")
             if special is not None:
                 vals = special(vals)
+            vals = {**defaults, **vals}
             # Keys starting with "_" are the sandbox's own bookkeeping, not fields.
             clean = {
                 name: value if name.startswith("_") else self._coerce(model, name, value)
                 for name, value in vals.items()
             }
             required = [
-                n for n, m in self.fields[model].items() if m.get("required") and not clean.get(n)
+                n
+                for n, m in self.fields[model].items()
+                if m.get("required") and clean.get(n) in (None, False)
             ]
             if required:
                 raise _validation(
@@ -637,6 +643,9 @@ class OdooModels:
     def _create_ir_model_fields(self, vals: dict[str, Any]) -> dict[str, Any]:
         """§5: custom fields must be manual and named x_…; selections come via selection_ids."""
         vals = dict(vals)
+        # field_description is required but defaults to '' (ir_model.py), and Odoo's own
+        # recipe (external_api.rst §ir.model.fields) creates fields without it.
+        vals.setdefault("field_description", "")
         name = str(vals.get("name") or "")
         if vals.get("state") != "manual":
             raise _validation("Only custom fields (state 'manual') can be created")
@@ -700,6 +709,15 @@ class OdooModels:
         vals.setdefault("user_id", self.uid)
         vals["res_model"] = model_row["model"]
         return vals
+
+
+#: Field defaults a ``create`` without them gets (the models' ``default=``): ``active`` is
+#: True wherever it exists; a lead is an opportunity when leads are not enabled (crm_lead.py
+#: ``_default_type`` without crm.group_use_lead).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "res.partner": {"active": True, "is_company": False},
+    "crm.lead": {"active": True, "type": "opportunity", "probability": 10.0},
+}
 
 
 class _LoadError(Exception):
