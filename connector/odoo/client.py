@@ -41,6 +41,7 @@ from connector.errors import (
     ConfigurationError,
     ConnectorError,
     RecordError,
+    RetryLaterError,
 )
 from connector.http import HttpTransport
 from connector.odoo.errors import CallContext, OdooFault, to_connector_error, unknown_model
@@ -81,6 +82,10 @@ DEFAULT_OVERLAP = timedelta(minutes=10)
 DEFAULT_ID_SCAN_INTERVAL = timedelta(hours=6)
 #: Archived (lost) opportunities must be read too (§3 "Archiving").
 READ_CONTEXT = {"active_test": False}
+#: Context of ``load``: archived (lost) opportunities must be found by their ``.id`` (its
+#: search applies active_test), and datetime cells are read in the context's tz (the
+#: converter's ``_input_tz``), so naive UTC text needs tz UTC.
+LOAD_CONTEXT = {"active_test": False, "tz": "UTC"}
 #: XML id of the activity type follow-ups get (addons/mail/data/mail_activity_data.xml, §7).
 ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
 #: ir.model.data module under which a task's idempotency key is kept as an external id.
@@ -155,6 +160,8 @@ class OdooClient:
         self._activity_type: int | None = None
         self._key_worked = False
         self._refused: AuthenticationError | None = None
+        #: ``load`` was refused once: this server gets grouped ``write`` from then on.
+        self._load_refused = False
         # Guards the lazy parts (server detection, metadata caches) so threads share one call.
         self._lock = threading.RLock()
 
@@ -338,27 +345,48 @@ class OdooClient:
         return records, 0
 
     def write_cost_of(self, module: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-        """The ``write`` calls ``update_records`` makes for ``rows`` when none is refused: the
-        same grouping, per batch of ``max_write_batch`` as the push sends them. No call."""
+        """The calls ``update_records`` makes for ``rows`` when none is refused — ``load``
+        or ``write`` per batch of ``max_write_batch``, whichever it would choose. No call."""
         calls = 0
         for start in range(0, len(rows), self.max_write_batch):
             batch = rows[start : start + self.max_write_batch]
-            calls += len(
-                plan_writes(
-                    [
-                        (index, {k: v for k, v in row.items() if k != "id"})
-                        for index, row in enumerate(batch)
-                    ]
-                )
-            )
+            prepared = [
+                (index, {k: v for k, v in row.items() if k != "id"})
+                for index, row in enumerate(batch)
+            ]
+            calls += len(self._choose_plan(prepared)[1])
         return calls, 0
 
+    def _choose_plan(
+        self, prepared: Sequence[tuple[int, dict[str, Any]]]
+    ) -> tuple[Literal["load", "write"], list[Any]]:
+        """``write`` per value group (``plan_writes``) or ``load`` per set of columns,
+        whichever takes fewer calls; ``write`` on a tie and where ``load`` was refused.
+
+        ``write(ids, vals)`` gives every id the same values (§6), so text unique per record
+        costs one call per record; ``load`` takes a different row per record but no "leave
+        this field alone" cell, so rows with different columns need separate calls."""
+        groups = plan_writes(list(prepared))
+        if self._load_refused:
+            return "write", groups
+        columns: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
+        for record_id, values in prepared:
+            if values:
+                columns.setdefault(tuple(sorted(values)), []).append((record_id, values))
+        # A load that refuses a row costs a second load (and a write for the refused row):
+        # prefer it only when it saves more than that.
+        if len(columns) + 1 < len(groups):
+            return "load", list(columns.values())
+        return "write", groups
+
     def update_records(self, module: str, rows: Sequence[dict[str, Any]]) -> list[WriteOutcome]:
-        """Write rows grouped by identical values (``plan_writes``); one outcome per row.
+        """Write rows with as few calls as ``_choose_plan`` finds; one outcome per row.
 
         ``write`` is all-or-nothing, so a refused group is split in halves until the refused
         record is alone: one bad row costs about log2(group) extra calls, the rest is written.
-        A value Odoo would refuse with a ValueError is caught before the call (INVALID).
+        ``load`` is all-or-nothing too but names the refused rows; they are written alone with
+        ``write`` (so their outcome and reason are exactly the write path's) and the rest is
+        loaded again. A value Odoo would refuse with a ValueError is caught before any call.
         """
         if not rows:
             return []
@@ -371,13 +399,77 @@ class OdooClient:
             outcome = self._prepare_row(record_id, row, types, prepared)
             if outcome is not None:
                 refused[record_id] = outcome
-        for ids, vals in plan_writes(prepared):
-            self._write_group(model, ids, vals, refused)
+        how, plan = self._choose_plan(prepared)
+        if how == "load":
+            for same_columns in plan:
+                self._load_rows(model, same_columns, types, refused)
+        else:
+            for ids, vals in plan:
+                self._write_group(model, ids, vals, refused)
         return [
             refused.get(str(row.get("id")))
             or WriteOutcome(record_id=str(row.get("id")), status=WriteStatus.WRITTEN)
             for row in rows
         ]
+
+    def _load_rows(
+        self,
+        model: str,
+        rows: list[tuple[int, dict[str, Any]]],
+        types: FieldTypes,
+        refused: dict[str, WriteOutcome],
+    ) -> None:
+        """Update ``rows`` (same columns) with ``model.load(fields, data)`` and a ``.id``
+        column — Odoo's import API (odoo/models.py ``BaseModel.load``):
+
+        - it returns ``{ids, messages}``; it runs in a savepoint and, if any message is an
+          error, rolls it back: nothing is written and ``ids`` is False;
+        - each refused row has a message with its index (``record``), the ``field`` where
+          known and Odoo's reason; after 10 errors (and one in ten rows) it stops checking.
+
+        So: load; on refusal the rows named are written alone (their outcome is then the
+        ``write`` path's, reason included) and the rest is loaded again, until a load passes.
+        Messages naming no row (UNCONFIRMED whether Odoo sends an error without ``record``)
+        and a ``load`` refused as a whole (an AccessError, a server without it) fall back to
+        grouped ``write`` for what is left; a refused ``load`` is not tried again.
+        """
+        names = list(rows[0][1])
+        fields = [".id", *[f"{n}/.id" if _is_many2one(types, n) else n for n in names]]
+        pending = list(rows)
+        while pending:
+            data = [[str(rid), *[_load_cell(v[n], types, n) for n in names]] for rid, v in pending]
+            try:
+                result = self._execute(
+                    model, "load", fields=fields, data=data, context=LOAD_CONTEXT
+                )
+            except (AuthenticationError, RetryLaterError):
+                raise
+            except ConnectorError as exc:
+                log.info("Odoo %s.load refused (%s); writing with write()", model, exc)
+                self._load_refused = True
+                for ids, vals in plan_writes(pending):
+                    self._write_group(model, ids, vals, refused)
+                return
+            if not isinstance(result, dict):
+                raise ConnectorError(f"Odoo {model}.load returned no result")
+            if result.get("ids") is not False:
+                return  # every row written
+            named = {
+                int(m["record"])
+                for m in result.get("messages") or []
+                if isinstance(m, dict)
+                and m.get("type") == "error"
+                and isinstance(m.get("record"), int)
+                and 0 <= m["record"] < len(pending)
+            }
+            if not named:
+                for ids, vals in plan_writes(pending):
+                    self._write_group(model, ids, vals, refused)
+                return
+            for index in sorted(named):
+                record_id, values = pending[index]
+                self._write_group(model, [record_id], values, refused)
+            pending = [row for index, row in enumerate(pending) if index not in named]
 
     @staticmethod
     def _prepare_row(
@@ -644,6 +736,20 @@ class OdooClient:
             outcomes[index] = FieldCreateOutcome(fields[index].label, True, field_id, vals["name"])
         self._types.pop(model, None)  # the new fields must show in the next metadata read
         return [outcomes[i] for i in range(len(fields))]
+
+
+def _is_many2one(types: FieldTypes, name: str) -> bool:
+    return (types.get(name) or {}).get("type") == "many2one"
+
+
+def _load_cell(value: Any, types: FieldTypes, name: str) -> str:
+    """A value as ``load`` reads it: text converted per field type (ir.fields.converter);
+    an empty cell is False (cleared); booleans 1/0; selections by key."""
+    if value is None or value is False:
+        return "" if (types.get(name) or {}).get("type") != "boolean" else "0"
+    if value is True:
+        return "1"
+    return str(value)
 
 
 def _after(last: tuple[str, int]) -> list[Any]:

@@ -120,6 +120,15 @@ class OdooSandbox(ServedOnThread):
         """Field groups keep the API user away from ``field`` (AccessError)."""
         self.models.restricted.add((model, field))
 
+    def refuse_load(self) -> None:
+        """``load`` answers AccessError from now on (the import API refused to this user)."""
+        self.models.load_allowed = False
+
+    def refuse_writes_to(self, model: str, record_id: int, message: str) -> None:
+        """A customisation's constraint refuses every write to this record (ValidationError),
+        whether it comes through ``write`` or ``load``."""
+        self.models.refuse_writes[(model, record_id)] = message
+
     def uninstall_crm(self) -> None:
         self.models.crm_installed = False
 
