@@ -86,6 +86,12 @@ READ_CONTEXT = {"active_test": False}
 #: search applies active_test), and datetime cells are read in the context's tz (the
 #: converter's ``_input_tz``), so naive UTC text needs tz UTC.
 LOAD_CONTEXT = {"active_test": False, "tz": "UTC"}
+#: ``load`` columns of the activity's many2one values, given by database id.
+_ACTIVITY_COLUMNS = {
+    "res_model_id": "res_model_id/.id",
+    "activity_type_id": "activity_type_id/.id",
+    "user_id": "user_id/.id",
+}
 #: XML id of the activity type follow-ups get (addons/mail/data/mail_activity_data.xml, §7).
 ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
 #: ir.model.data module under which a task's idempotency key is kept as an external id.
@@ -574,7 +580,8 @@ class OdooClient:
             if task.owner_id and task.owner_id.isdigit():
                 vals["user_id"] = int(task.owner_id)
             todo.append((index, task, vals))
-        created = self._create_activities(todo, outcomes)
+        leftover = self._load_activities(todo, names, outcomes)
+        created = self._create_activities(leftover, outcomes)
         if created:
             self._execute(
                 "ir.model.data",
@@ -592,6 +599,75 @@ class OdooClient:
             )
         outcomes.update({index: outcomes[first] for index, first in repeats.items()})
         return [outcomes[i] for i in range(len(tasks))]
+
+    def _load_activities(
+        self,
+        todo: list[tuple[int, NewTask, dict[str, Any]]],
+        names: Mapping[str, str],
+        outcomes: dict[int, WriteOutcome],
+    ) -> list[tuple[int, NewTask, dict[str, Any]]]:
+        """Create the activities AND their external ids in one ``mail.activity.load`` (an
+        ``id`` column of ``engagement_connector.task_…``): one transaction, so an answer lost
+        after Odoo ran it cannot leave a task without its key — and the call can be resent,
+        because a row whose external id exists updates that record instead of adding one
+        (BaseModel.load / ``_load_records``). Returns what is left for ``create`` when
+        ``load`` is refused (then it is not tried again on this server).
+
+        Refused rows (``ids`` False, messages naming the rows) are refused with Odoo's reason
+        and the rest is loaded again, as for field writes (``_load_rows``).
+        """
+        if self._load_refused or not todo:
+            return todo
+        groups: dict[tuple[str, ...], list[tuple[int, NewTask, dict[str, Any]]]] = {}
+        for item in todo:
+            groups.setdefault(tuple(item[2]), []).append(item)
+        leftover: list[tuple[int, NewTask, dict[str, Any]]] = []
+        for columns, items in groups.items():
+            fields = ["id", *[_ACTIVITY_COLUMNS.get(c, c) for c in columns]]
+            pending = list(items)
+            while pending:
+                data = [
+                    [
+                        f"{TASK_KEY_MODULE}.{names[task.key]}",
+                        *[_load_cell(v[c], {}, c) for c in columns],
+                    ]
+                    for _, task, v in pending
+                ]
+                try:
+                    result = self._execute(
+                        "mail.activity", "load", fields=fields, data=data, context=LOAD_CONTEXT
+                    )
+                except (AuthenticationError, RetryLaterError):
+                    raise
+                except ConnectorError as exc:
+                    log.info("Odoo mail.activity.load refused (%s); using create", exc)
+                    self._load_refused = True
+                    leftover.extend(pending)
+                    break
+                ids = result.get("ids") if isinstance(result, dict) else None
+                if isinstance(ids, list) and len(ids) == len(pending):
+                    for (index, _task, _vals), activity_id in zip(pending, ids, strict=True):
+                        outcomes[index] = WriteOutcome(str(activity_id), WriteStatus.WRITTEN)
+                    break
+                messages = result.get("messages") if isinstance(result, dict) else None
+                named = {
+                    int(m["record"]): str(m.get("message") or "Odoo refused the activity")
+                    for m in messages or []
+                    if isinstance(m, dict)
+                    and m.get("type") == "error"
+                    and isinstance(m.get("record"), int)
+                    and 0 <= m["record"] < len(pending)
+                }
+                if not named:
+                    leftover.extend(pending)  # nothing to go on: one create per task
+                    break
+                for position, message in named.items():
+                    index, task, _ = pending[position]
+                    outcomes[index] = WriteOutcome(
+                        task.record_id, WriteStatus.INVALID, "ValidationError", None, message
+                    )
+                pending = [item for i, item in enumerate(pending) if i not in named]
+        return leftover
 
     def _create_activities(
         self,

@@ -418,31 +418,35 @@ class OdooModels:
     ) -> list[int]:
         if not isinstance(vals_list, list):
             vals_list = [vals_list]
+        prepared = [self._prepare_create(model, vals) for vals in vals_list]
+        return self._insert(model, prepared)
+
+    def _prepare_create(self, model: str, vals: Any) -> dict[str, Any]:
+        """A new record's values checked and completed with defaults, not yet stored."""
+        if not isinstance(vals, dict):
+            raise _validation(f"create takes dicts of values, not {vals!r}")
         special = getattr(self, "_create_" + model.replace(".", "_"), None)
-        prepared = []
-        defaults = _DEFAULTS.get(model, {})
-        for vals in vals_list:
-            if not isinstance(vals, dict):
-                raise _validation(f"create takes dicts of values, not {vals!r}")
-            if special is not None:
-                vals = special(vals)
-            vals = {**defaults, **vals}
-            # Keys starting with "_" are the sandbox's own bookkeeping, not fields.
-            clean = {
-                name: value if name.startswith("_") else self._coerce(model, name, value)
-                for name, value in vals.items()
-            }
-            required = [
-                n
-                for n, m in self.fields[model].items()
-                if m.get("required") and clean.get(n) in (None, False)
-            ]
-            if required:
-                raise _validation(
-                    f"The operation cannot be completed: missing required field {required[0]}"
-                )
-            self._check_bounds(model, clean)
-            prepared.append(clean)
+        if special is not None:
+            vals = special(vals)
+        vals = {**_DEFAULTS.get(model, {}), **vals}
+        # Keys starting with "_" are the sandbox's own bookkeeping, not fields.
+        clean = {
+            name: value if name.startswith("_") else self._coerce(model, name, value)
+            for name, value in vals.items()
+        }
+        required = [
+            n
+            for n, m in self.fields[model].items()
+            if m.get("required") and clean.get(n) in (None, False)
+        ]
+        if required:
+            raise _validation(
+                f"The operation cannot be completed: missing required field {required[0]}"
+            )
+        self._check_bounds(model, clean)
+        return clean
+
+    def _insert(self, model: str, prepared: Sequence[dict[str, Any]]) -> list[int]:
         stamp = self.now()
         new_ids = []
         for clean in prepared:
@@ -497,13 +501,18 @@ class OdooModels:
             if path not in (".id", "id") and name not in meta:
                 raise Fault("builtins.ValueError", f"Invalid field {path!r} on model {model!r}")
         table = self.records[model]
-        planned: list[tuple[int | None, dict[str, Any]]] = []
+        planned: list[tuple[int | None, dict[str, Any], tuple[str, str] | None]] = []
         errors = 0
         for index, cells in enumerate(data):
             info = {"record": index, "rows": {"from": index, "to": index}}
             row = dict(zip(fields, cells, strict=False))
             dbid: int | None = None
+            xid = self._xml_id(row.get("id"), context)
             try:
+                if xid is not None:
+                    # An external id: the record it names is updated, else one is created
+                    # and the id recorded in ir.model.data (in the same transaction).
+                    dbid = self._xml_record(model, xid)
                 if row.get(".id") not in (None, "", False):
                     dbid = int(row[".id"])
                     # self.search([('id', '=', dbid)]): active_test hides archived rows.
@@ -519,8 +528,8 @@ class OdooModels:
                 if dbid is not None:
                     self._check_row(model, table[dbid], vals)
                 else:
-                    self._check_bounds(model, vals)
-                planned.append((dbid, vals))
+                    vals = self._prepare_create(model, vals)
+                planned.append((dbid, vals, xid))
             except _LoadError as exc:
                 messages.append(
                     {**info, "type": "error", "field": exc.field, "message": exc.message}
@@ -542,14 +551,38 @@ class OdooModels:
             return {"ids": False, "messages": messages, "nextrow": 0}  # savepoint rolled back
         stamp = self.now()
         ids: list[int] = []
-        for dbid, vals in planned:
+        for dbid, vals, xid in planned:
             if dbid is None:
-                ids.extend(self._m_create(model, context=context, vals_list=[vals]))
+                [new_id] = self._insert(model, [vals])
+                ids.append(new_id)
+                if xid is not None:
+                    self._insert(
+                        "ir.model.data",
+                        [{"module": xid[0], "name": xid[1], "model": model, "res_id": new_id}],
+                    )
                 continue
             table[dbid].update(vals)
             table[dbid]["write_date"] = stamp
             ids.append(dbid)
         return {"ids": ids, "messages": messages, "nextrow": 0}
+
+    @staticmethod
+    def _xml_id(cell: Any, context: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``module.name``; a bare name belongs to the context's ``module`` (``__import__``)."""
+        if cell in (None, "", False):
+            return None
+        text = str(cell)
+        if "." in text:
+            module, _, name = text.partition(".")
+            return module, name
+        return str(context.get("module") or "__import__"), text
+
+    def _xml_record(self, model: str, xid: tuple[str, str]) -> int | None:
+        for data in self.records["ir.model.data"].values():
+            if (data.get("module"), data.get("name")) == xid and data.get("model") == model:
+                res_id = data.get("res_id")
+                return res_id if res_id in self.records[model] else None
+        return None
 
     def _import_cell(self, model: str, path: str, cell: Any, context: Mapping[str, Any]) -> Any:
         """One cell of ``load`` converted as ir.fields.converter does (see ``_m_load``)."""

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import xmlrpc.client
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .faults import Fault as InjectedFault
+from .faults import FaultInjector, FaultKind, FaultPlan
 from .odoo_orm import Fault, OdooModels
 from .odoo_seed import build_odoo_portfolio
 from .serving import QuietHandler, ServedOnThread
@@ -75,6 +78,11 @@ class OdooSandbox(ServedOnThread):
         self.login_failures = 0
         self._key_expired = False
         self._calls_lock = threading.Lock()
+        #: The shared fault plan (faults.py), consulted once per model call (not for
+        #: common/db/version calls): before the call, or after it ran (its answer lost).
+        self.faults: FaultInjector | None = None
+        #: Targeted after-faults: [method, model or None, kind, calls left].
+        self._strikes: list[list[Any]] = []
 
     def _handler(self) -> type[QuietHandler]:
         return _make_handler(self)
@@ -119,6 +127,44 @@ class OdooSandbox(ServedOnThread):
     def restrict_field(self, model: str, field: str) -> None:
         """Field groups keep the API user away from ``field`` (AccessError)."""
         self.models.restricted.add((model, field))
+
+    def install_faults(self, plan: FaultPlan) -> FaultInjector:
+        """Misbehave from now on as ``plan`` says (see faults.py); returns the injector."""
+        self.faults = FaultInjector(plan)
+        return self.faults
+
+    def lose_answer_after(
+        self,
+        method: str,
+        model: str | None = None,
+        *,
+        times: int = 1,
+        kind: FaultKind = FaultKind.RESET,
+    ) -> None:
+        """The next ``times`` calls of ``method`` (on ``model``) RUN — records change — and
+        then the answer is lost: the connection reset, or a 502 from the proxy in front."""
+        with self._calls_lock:
+            self._strikes.append([method, model, kind, times])
+
+    def _fault_for(self, model: str, method: str) -> InjectedFault | None:
+        with self._calls_lock:
+            for strike in self._strikes:
+                if strike[0] == method and strike[1] in (None, model) and strike[3] > 0:
+                    strike[3] -= 1
+                    status = 502 if strike[2] is FaultKind.SERVER_ERROR else 0
+                    return InjectedFault(strike[2], after=True, status=status)
+        if self.faults is None:
+            return None
+        return self.faults.on_api_call(lambda: None)  # Odoo keys do not expire per call
+
+    def _run_with_faults(self, model: str, method: str, run: Callable[[], Any]) -> Any:
+        fault = self._fault_for(model, method)
+        if fault is not None and not fault.after:
+            raise _LostAnswer(fault)
+        result = run()
+        if fault is not None:
+            raise _LostAnswer(fault)
+        return result
 
     def refuse_load(self) -> None:
         """``load`` answers AccessError from now on (the import API refused to this user)."""
@@ -170,7 +216,9 @@ class OdooSandbox(ServedOnThread):
                 "404 Not Found: The requested URL was not found on the server.",
             )
         try:
-            return 200, self.models.call_json2(model, method, ids, payload)
+            return 200, self._run_with_faults(
+                model, method, lambda: self.models.call_json2(model, method, ids, payload)
+            )
         except Fault as fault:
             return fault.http_status, _json2_error(fault.name, fault.message)
 
@@ -234,12 +282,15 @@ class OdooSandbox(ServedOnThread):
                 self.login_failures += 1
                 raise Fault("odoo.exceptions.AccessDenied", "Access Denied")
             if method == "execute":  # execute(db, uid, pw, model, method, *args): no kwargs
-                return self.models.call_kw(model, name, args[5:], {})
-            call_args = args[5] if len(args) > 5 else []
-            kwargs = args[6] if len(args) > 6 and args[6] else {}
+                call_args, kwargs = list(args[5:]), dict[str, Any]()
+            else:
+                call_args = args[5] if len(args) > 5 else []
+                kwargs = args[6] if len(args) > 6 and args[6] else {}
             if not isinstance(call_args, list) or not isinstance(kwargs, dict):
                 raise Fault("builtins.TypeError", "execute_kw takes a list and a dict")
-            return self.models.call_kw(model, name, call_args, kwargs)
+            return self._run_with_faults(
+                str(model), str(name), lambda: self.models.call_kw(model, name, call_args, kwargs)
+            )
         self._log(api, service, method)
         raise Fault("builtins.NameError", f"{service}.{method} is not a known service method")
 
@@ -324,6 +375,14 @@ def _request_id(body: bytes) -> Any:
     return request.get("id") if isinstance(request, dict) else None
 
 
+class _LostAnswer(Exception):
+    """An injected fault: answer in Odoo's place, or close the socket without an answer."""
+
+    def __init__(self, fault: InjectedFault) -> None:
+        super().__init__(fault.kind.value)
+        self.fault = fault
+
+
 class _Xml(str):
     """An XML-RPC body (sent as text/xml)."""
 
@@ -405,6 +464,22 @@ def _make_handler(odoo: OdooSandbox) -> type[QuietHandler]:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
             try:
                 status, payload = self._route(method, path, body)
+            except _LostAnswer as lost:
+                fault = lost.fault
+                if fault.kind is FaultKind.RATE_LIMITED:
+                    status, payload = 429, "<html><body>429 Too Many Requests</body></html>"
+                elif fault.kind is FaultKind.SERVER_ERROR:
+                    status = fault.status or 502
+                    payload = f"<html><body>{status} Bad Gateway</body></html>"
+                else:
+                    if fault.kind is FaultKind.TIMEOUT and odoo.faults is not None:
+                        time.sleep(odoo.faults.plan.timeout_hold_seconds)  # past the timeout
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(2)  # socket.SHUT_RDWR: no answer at all
+                    except OSError:
+                        pass
+                    return
             except Exception as exc:  # noqa: BLE001 - keep serving; surface the bug
                 status, payload = 500, _json2_error("builtins.Exception", f"sandbox: {exc!r}")
             self._send(status, payload)
