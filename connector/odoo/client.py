@@ -534,10 +534,15 @@ class OdooClient:
         """Create ``mail.activity`` records; each task's ``key`` is kept as an external id.
 
         Before creating, the keys are looked up in ``ir.model.data``: a task created by an
-        earlier attempt is returned, not made twice. Creation is not idempotent, so it is not
-        resent by the retry policy. The activities and their keys are two calls (JSON-2 has no
-        multi-call transaction, §2): a crash between them leaves tasks without keys, which a
-        retry would create again — a window of one call.
+        earlier attempt is returned as it is (a person may have edited it), not made again.
+        The new ones are created with their keys in ONE ``mail.activity.load`` (an ``id``
+        column), so a lost answer cannot separate a task from its key, and the retry policy
+        may resend it: the resent rows find their external ids and update, not add.
+
+        Where ``load`` is refused, ``create`` and an ``ir.model.data`` create follow (JSON-2
+        has no multi-call transaction, §2): ``create`` is not resent by the retry policy, and
+        a crash between the two calls leaves tasks without keys that a retry would create
+        again — a window of one call, on such servers only.
         """
         if not tasks:
             return []

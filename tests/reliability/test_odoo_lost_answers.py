@@ -17,7 +17,7 @@ from connector.base import NewTask, WriteStatus
 from connector.http import HttpTransport
 from connector.odoo import OdooClient, OdooSite
 from connector.retry import RetryPolicy
-from connector.sandbox.faults import FaultKind
+from connector.sandbox.faults import FaultKind, FaultPlan
 from connector.sandbox.odoo_seed import PLUGIN_FIELDS
 from connector.sandbox.odoo_server import OdooSandbox
 from jobs.demo_odoo import odoo_sandbox_settings
@@ -163,3 +163,29 @@ def test_a_run_whose_write_answers_are_lost_ends_as_a_clean_run(
             assert {rows[rid].status for rid in written} == {RowStatus.WRITTEN}
         assert not ledger.failed()
         conn.close()
+
+
+def test_the_shared_fault_plan_strikes_odoo_calls_after_they_ran(odoo: OdooSandbox) -> None:
+    """faults.py's FaultPlan on the Odoo sandbox: resets and 5xx after the call ran."""
+    leads = odoo.records("crm.lead")
+    ids = sorted(i for i, r in leads.items() if r["type"] == "opportunity")[:30]
+    client = _client(odoo)
+    client.get_fields(OPPORTUNITIES)
+    injector = odoo.install_faults(
+        FaultPlan(seed=4, rate_reset=0.15, rate_5xx=0.15, after_share=1.0)
+    )
+    for chunk in range(0, 30, 3):  # ten calls, so that some are struck
+        rows = [
+            {
+                "id": str(i),
+                "x_engagement_risk_drivers": f"plan {i}",
+                "x_engagement_risk_score": i % 90,
+            }
+            for i in ids[chunk : chunk + 3]
+        ]
+        assert {o.status for o in client.update_records(OPPORTUNITIES, rows)} == {
+            WriteStatus.WRITTEN
+        }
+    assert injector.counts.total() >= 2  # the plan really struck
+    assert [leads[i]["x_engagement_risk_drivers"] for i in ids] == [f"plan {i}" for i in ids]
+    assert [leads[i]["x_engagement_risk_score"] for i in ids] == [i % 90 for i in ids]
