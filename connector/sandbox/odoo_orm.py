@@ -193,10 +193,12 @@ class OdooModels:
             bound = spec.signature.bind(*args, **named)
         except TypeError as exc:
             raise Fault("builtins.TypeError", f"{method}() {exc}") from None
+        if spec.api == "model_create" and not args:
+            # Odoo runs create, then `result.id if isinstance(args[0], Mapping) else
+            # result.ids` raises IndexError and the transaction is rolled back: nothing stays.
+            raise Fault("builtins.IndexError", "list index out of range")
         result = self._run(model, method, ids, bound, context)
         if spec.api == "model_create":
-            if not args:  # `result.id if isinstance(args[0], Mapping) else result.ids`
-                raise Fault("builtins.IndexError", "list index out of range")
             return result[0] if isinstance(args[0], dict) else result
         return result
 
@@ -300,7 +302,7 @@ class OdooModels:
         load: Any,
     ) -> list[dict[str, Any]]:
         rows = self._existing(model, ids)
-        return [self._render(model, rows[i], fields, load) for i in dict.fromkeys(ids)]
+        return [self._render(model, rows[i], fields, load) for i in ids]
 
     def _m_name_search(
         self,
