@@ -278,3 +278,20 @@ def test_odoorpc_creates_an_x_field(odoo_any: OdooSandbox) -> None:
     pid = partners.search([], limit=1)[0]
     partners.write([pid], {"x_via_odoorpc": 7})
     assert partners.read([pid], ["x_via_odoorpc"])[0]["x_via_odoorpc"] == 7
+
+
+def test_odoorpc_records_follow_many2one_and_write_themselves(odoo_any: OdooSandbox) -> None:
+    """OdooRPC's record API: browse reads with load='_classic_write' (bare ids), a many2one
+    is a record to follow, record.write(vals) sends write([id], vals)."""
+    client = odoorpc_login(odoo_any)
+    leads = client.env["crm.lead"]
+    [lead_id] = leads.search([["partner_id", "!=", False]], limit=1, order="id asc")
+    lead = leads.browse(lead_id)
+    partner = client.env["res.partner"].read(
+        leads.read([lead_id], ["partner_id"])[0]["partner_id"][0], ["name"]
+    )[0]
+    assert lead.partner_id.id == partner["id"] and lead.partner_id.name == partner["name"]
+    lead.write({"probability": 55})
+    assert leads.browse(lead_id).probability == 55.0
+    assert client.env.user.id == client.env.uid
+    assert "crm.lead" in client.env and "no.such.model" not in client.env
