@@ -439,6 +439,10 @@ class OdooClient:
         and a ``load`` refused as a whole (an AccessError, a server without it) fall back to
         grouped ``write`` for what is left; a refused ``load`` is not tried again.
         """
+        if self._load_refused:  # refused for an earlier group of this call
+            for ids, vals in plan_writes(rows):
+                self._write_group(model, ids, vals, refused)
+            return
         names = list(rows[0][1])
         fields = [".id", *[f"{n}/.id" if _is_many2one(types, n) else n for n in names]]
         pending = list(rows)

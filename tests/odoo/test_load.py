@@ -124,3 +124,24 @@ def test_the_first_push_of_5000_deals_through_engage(clock: FakeClock, tmp_path:
         lead_calls = odoo.count("load", "crm.lead") + odoo.count("write", "crm.lead")
         print(f"first push: {len(scored)} opportunities written in {lead_calls} calls")
         assert lead_calls <= math.ceil(5000 / batch) + 3
+
+
+def test_where_load_is_refused_it_is_tried_once_and_write_does_the_rest(
+    odoo: OdooSandbox,
+) -> None:
+    leads = odoo.records("crm.lead")
+    ids = sorted(i for i, r in leads.items() if r["type"] == "opportunity")[:20]
+    # Two sets of columns (half the rows also carry a score): two loads would be needed.
+    rows: list[dict[str, object]] = [
+        {"id": str(i), "x_engagement_risk_drivers": f"why {i}"}
+        | ({"x_engagement_risk_score": n} if n % 2 else {})
+        for n, i in enumerate(ids)
+    ]
+    odoo.refuse_load()
+    outcomes = _push(odoo, rows)
+    assert [o.status for o in outcomes] == [WriteStatus.WRITTEN] * 20
+    assert odoo.count("load") == 1
+    assert [leads[i]["x_engagement_risk_drivers"] for i in ids] == [f"why {i}" for i in ids]
+    assert [leads[i]["x_engagement_risk_score"] for n, i in enumerate(ids) if n % 2] == [
+        n for n in range(20) if n % 2
+    ]
