@@ -34,8 +34,8 @@ def measure(deals: int, api: str) -> None:
             print(f"  status {result.status}; wall {seconds:.2f} s")
             for name, count in sorted(calls.items()):
                 print(f"  {name:<32} {count:>6}")
-            writes = sum(v for k, v in calls.items() if k.endswith(".write"))
-            print(f"  write calls {writes} for {written} records written")
+            writes = sum(v for k, v in calls.items() if k.endswith((".write", ".load")))
+            print(f"  write + load calls {writes} for {written} records written")
         conn.close()
 
 

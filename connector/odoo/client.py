@@ -42,6 +42,7 @@ from connector.errors import (
     ConfigurationError,
     ConnectorError,
     RecordError,
+    RetryLaterError,
 )
 from connector.http import HttpTransport
 from connector.odoo.errors import CallContext, OdooFault, to_connector_error, unknown_model
@@ -82,6 +83,16 @@ DEFAULT_OVERLAP = timedelta(minutes=10)
 DEFAULT_ID_SCAN_INTERVAL = timedelta(hours=6)
 #: Archived (lost) opportunities must be read too (§3 "Archiving").
 READ_CONTEXT = {"active_test": False}
+#: Context of ``load``: archived (lost) opportunities must be found by their ``.id`` (its
+#: search applies active_test), and datetime cells are read in the context's tz (the
+#: converter's ``_input_tz``), so naive UTC text needs tz UTC.
+LOAD_CONTEXT = {"active_test": False, "tz": "UTC"}
+#: ``load`` columns of the activity's many2one values, given by database id.
+_ACTIVITY_COLUMNS = {
+    "res_model_id": "res_model_id/.id",
+    "activity_type_id": "activity_type_id/.id",
+    "user_id": "user_id/.id",
+}
 #: XML id of the activity type follow-ups get (addons/mail/data/mail_activity_data.xml, §7).
 ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
 #: ir.model.data module under which a task's idempotency key is kept as an external id.
@@ -165,6 +176,8 @@ class OdooClient:
         self._activity_type: int | None = None
         self._key_worked = False
         self._refused: AuthenticationError | None = None
+        #: ``load`` was refused once: this server gets grouped ``write`` from then on.
+        self._load_refused = False
         # Guards the lazy parts (server detection, metadata caches) so threads share one call.
         self._lock = threading.RLock()
 
@@ -372,27 +385,48 @@ class OdooClient:
         return records, 0
 
     def write_cost_of(self, module: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-        """The ``write`` calls ``update_records`` makes for ``rows`` when none is refused: the
-        same grouping, per batch of ``max_write_batch`` as the push sends them. No call."""
+        """The calls ``update_records`` makes for ``rows`` when none is refused — ``load``
+        or ``write`` per batch of ``max_write_batch``, whichever it would choose. No call."""
         calls = 0
         for start in range(0, len(rows), self.max_write_batch):
             batch = rows[start : start + self.max_write_batch]
-            calls += len(
-                plan_writes(
-                    [
-                        (index, {k: v for k, v in row.items() if k != "id"})
-                        for index, row in enumerate(batch)
-                    ]
-                )
-            )
+            prepared = [
+                (index, {k: v for k, v in row.items() if k != "id"})
+                for index, row in enumerate(batch)
+            ]
+            calls += len(self._choose_plan(prepared)[1])
         return calls, 0
 
+    def _choose_plan(
+        self, prepared: Sequence[tuple[int, dict[str, Any]]]
+    ) -> tuple[Literal["load", "write"], list[Any]]:
+        """``write`` per value group (``plan_writes``) or ``load`` per set of columns,
+        whichever takes fewer calls; ``write`` on a tie and where ``load`` was refused.
+
+        ``write(ids, vals)`` gives every id the same values (§6), so text unique per record
+        costs one call per record; ``load`` takes a different row per record but no "leave
+        this field alone" cell, so rows with different columns need separate calls."""
+        groups = plan_writes(list(prepared))
+        if self._load_refused:
+            return "write", groups
+        columns: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
+        for record_id, values in prepared:
+            if values:
+                columns.setdefault(tuple(sorted(values)), []).append((record_id, values))
+        # A load that refuses a row costs a second load (and a write for the refused row):
+        # prefer it only when it saves more than that.
+        if len(columns) + 1 < len(groups):
+            return "load", list(columns.values())
+        return "write", groups
+
     def update_records(self, module: str, rows: Sequence[dict[str, Any]]) -> list[WriteOutcome]:
-        """Write rows grouped by identical values (``plan_writes``); one outcome per row.
+        """Write rows with as few calls as ``_choose_plan`` finds; one outcome per row.
 
         ``write`` is all-or-nothing, so a refused group is split in halves until the refused
         record is alone: one bad row costs about log2(group) extra calls, the rest is written.
-        A value Odoo would refuse with a ValueError is caught before the call (INVALID).
+        ``load`` is all-or-nothing too but names the refused rows; they are written alone with
+        ``write`` (so their outcome and reason are exactly the write path's) and the rest is
+        loaded again. A value Odoo would refuse with a ValueError is caught before any call.
         """
         if not rows:
             return []
@@ -405,13 +439,81 @@ class OdooClient:
             outcome = self._prepare_row(record_id, row, types, prepared)
             if outcome is not None:
                 refused[record_id] = outcome
-        for ids, vals in plan_writes(prepared):
-            self._write_group(model, ids, vals, refused)
+        how, plan = self._choose_plan(prepared)
+        if how == "load":
+            for same_columns in plan:
+                self._load_rows(model, same_columns, types, refused)
+        else:
+            for ids, vals in plan:
+                self._write_group(model, ids, vals, refused)
         return [
             refused.get(str(row.get("id")))
             or WriteOutcome(record_id=str(row.get("id")), status=WriteStatus.WRITTEN)
             for row in rows
         ]
+
+    def _load_rows(
+        self,
+        model: str,
+        rows: list[tuple[int, dict[str, Any]]],
+        types: FieldTypes,
+        refused: dict[str, WriteOutcome],
+    ) -> None:
+        """Update ``rows`` (same columns) with ``model.load(fields, data)`` and a ``.id``
+        column — Odoo's import API (odoo/models.py ``BaseModel.load``):
+
+        - it returns ``{ids, messages}``; it runs in a savepoint and, if any message is an
+          error, rolls it back: nothing is written and ``ids`` is False;
+        - each refused row has a message with its index (``record``), the ``field`` where
+          known and Odoo's reason; after 10 errors (and one in ten rows) it stops checking.
+
+        So: load; on refusal the rows named are written alone (their outcome is then the
+        ``write`` path's, reason included) and the rest is loaded again, until a load passes.
+        Messages naming no row (UNCONFIRMED whether Odoo sends an error without ``record``)
+        and a ``load`` refused as a whole (an AccessError, a server without it) fall back to
+        grouped ``write`` for what is left; a refused ``load`` is not tried again.
+        """
+        if self._load_refused:  # refused for an earlier group of this call
+            for ids, vals in plan_writes(rows):
+                self._write_group(model, ids, vals, refused)
+            return
+        names = list(rows[0][1])
+        fields = [".id", *[f"{n}/.id" if _is_many2one(types, n) else n for n in names]]
+        pending = list(rows)
+        while pending:
+            data = [[str(rid), *[_load_cell(v[n], types, n) for n in names]] for rid, v in pending]
+            try:
+                result = self._execute(
+                    model, "load", fields=fields, data=data, context=LOAD_CONTEXT
+                )
+            except (AuthenticationError, RetryLaterError):
+                raise
+            except ConnectorError as exc:
+                log.info("Odoo %s.load refused (%s); writing with write()", model, exc)
+                self._load_refused = True
+                for ids, vals in plan_writes(pending):
+                    self._write_group(model, ids, vals, refused)
+                return
+            if not isinstance(result, dict):
+                raise ConnectorError(f"Odoo {model}.load returned no result")
+            if result.get("ids") is not False:
+                return  # every row written
+            named = {
+                int(m["record"])
+                for m in result.get("messages") or []
+                if isinstance(m, dict)
+                and m.get("type") == "error"
+                and isinstance(m.get("record"), int)
+                and 0 <= m["record"] < len(pending)
+            }
+            if not named:
+                for ids, vals in plan_writes(pending):
+                    self._write_group(model, ids, vals, refused)
+                return
+            for index in sorted(named):
+                record_id, values = pending[index]
+                self._write_group(model, [record_id], values, refused)
+            pending = [row for index, row in enumerate(pending) if index not in named]
 
     @staticmethod
     def _prepare_row(
@@ -470,10 +572,15 @@ class OdooClient:
         """Create ``mail.activity`` records; each task's ``key`` is kept as an external id.
 
         Before creating, the keys are looked up in ``ir.model.data``: a task created by an
-        earlier attempt is returned, not made twice. Creation is not idempotent, so it is not
-        resent by the retry policy. The activities and their keys are two calls (JSON-2 has no
-        multi-call transaction, §2): a crash between them leaves tasks without keys, which a
-        retry would create again — a window of one call.
+        earlier attempt is returned as it is (a person may have edited it), not made again.
+        The new ones are created with their keys in ONE ``mail.activity.load`` (an ``id``
+        column), so a lost answer cannot separate a task from its key, and the retry policy
+        may resend it: the resent rows find their external ids and update, not add.
+
+        Where ``load`` is refused, ``create`` and an ``ir.model.data`` create follow (JSON-2
+        has no multi-call transaction, §2): ``create`` is not resent by the retry policy, and
+        a crash between the two calls leaves tasks without keys that a retry would create
+        again — a window of one call, on such servers only.
         """
         if not tasks:
             return []
@@ -516,7 +623,8 @@ class OdooClient:
             if task.owner_id and task.owner_id.isdigit():
                 vals["user_id"] = int(task.owner_id)
             todo.append((index, task, vals))
-        created = self._create_activities(todo, outcomes)
+        leftover = self._load_activities(todo, names, outcomes)
+        created = self._create_activities(leftover, outcomes)
         if created:
             self._execute(
                 "ir.model.data",
@@ -534,6 +642,75 @@ class OdooClient:
             )
         outcomes.update({index: outcomes[first] for index, first in repeats.items()})
         return [outcomes[i] for i in range(len(tasks))]
+
+    def _load_activities(
+        self,
+        todo: list[tuple[int, NewTask, dict[str, Any]]],
+        names: Mapping[str, str],
+        outcomes: dict[int, WriteOutcome],
+    ) -> list[tuple[int, NewTask, dict[str, Any]]]:
+        """Create the activities AND their external ids in one ``mail.activity.load`` (an
+        ``id`` column of ``engagement_connector.task_…``): one transaction, so an answer lost
+        after Odoo ran it cannot leave a task without its key — and the call can be resent,
+        because a row whose external id exists updates that record instead of adding one
+        (BaseModel.load / ``_load_records``). Returns what is left for ``create`` when
+        ``load`` is refused (then it is not tried again on this server).
+
+        Refused rows (``ids`` False, messages naming the rows) are refused with Odoo's reason
+        and the rest is loaded again, as for field writes (``_load_rows``).
+        """
+        if self._load_refused or not todo:
+            return todo
+        groups: dict[tuple[str, ...], list[tuple[int, NewTask, dict[str, Any]]]] = {}
+        for item in todo:
+            groups.setdefault(tuple(item[2]), []).append(item)
+        leftover: list[tuple[int, NewTask, dict[str, Any]]] = []
+        for columns, items in groups.items():
+            fields = ["id", *[_ACTIVITY_COLUMNS.get(c, c) for c in columns]]
+            pending = list(items)
+            while pending:
+                data = [
+                    [
+                        f"{TASK_KEY_MODULE}.{names[task.key]}",
+                        *[_load_cell(v[c], {}, c) for c in columns],
+                    ]
+                    for _, task, v in pending
+                ]
+                try:
+                    result = self._execute(
+                        "mail.activity", "load", fields=fields, data=data, context=LOAD_CONTEXT
+                    )
+                except (AuthenticationError, RetryLaterError):
+                    raise
+                except ConnectorError as exc:
+                    log.info("Odoo mail.activity.load refused (%s); using create", exc)
+                    self._load_refused = True
+                    leftover.extend(pending)
+                    break
+                ids = result.get("ids") if isinstance(result, dict) else None
+                if isinstance(ids, list) and len(ids) == len(pending):
+                    for (index, _task, _vals), activity_id in zip(pending, ids, strict=True):
+                        outcomes[index] = WriteOutcome(str(activity_id), WriteStatus.WRITTEN)
+                    break
+                messages = result.get("messages") if isinstance(result, dict) else None
+                named = {
+                    int(m["record"]): str(m.get("message") or "Odoo refused the activity")
+                    for m in messages or []
+                    if isinstance(m, dict)
+                    and m.get("type") == "error"
+                    and isinstance(m.get("record"), int)
+                    and 0 <= m["record"] < len(pending)
+                }
+                if not named:
+                    leftover.extend(pending)  # nothing to go on: one create per task
+                    break
+                for position, message in named.items():
+                    index, task, _ = pending[position]
+                    outcomes[index] = WriteOutcome(
+                        task.record_id, WriteStatus.INVALID, "ValidationError", None, message
+                    )
+                pending = [item for i, item in enumerate(pending) if i not in named]
+        return leftover
 
     def _create_activities(
         self,
@@ -678,6 +855,20 @@ class OdooClient:
             outcomes[index] = FieldCreateOutcome(fields[index].label, True, field_id, vals["name"])
         self._types.pop(model, None)  # the new fields must show in the next metadata read
         return [outcomes[i] for i in range(len(fields))]
+
+
+def _is_many2one(types: FieldTypes, name: str) -> bool:
+    return (types.get(name) or {}).get("type") == "many2one"
+
+
+def _load_cell(value: Any, types: FieldTypes, name: str) -> str:
+    """A value as ``load`` reads it: text converted per field type (ir.fields.converter);
+    an empty cell is False (cleared); booleans 1/0; selections by key."""
+    if value is None or value is False:
+        return "" if (types.get(name) or {}).get("type") != "boolean" else "0"
+    if value is True:
+        return "1"
+    return str(value)
 
 
 def _after(last: tuple[str, int]) -> list[Any]:

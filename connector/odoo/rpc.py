@@ -174,6 +174,11 @@ class _LoginThenExecute:
         # take none (call_kw decides by the method, §1 "Object service").
         args: list[Any] = [list(ids)] if ids is not None else []
         named = {k: v for k, v in kwargs.items() if v is not None}  # XML-RPC has no None
+        if method == "create" and "vals_list" in named:
+            # call_kw answers `result.id if isinstance(args[0], Mapping) else result.ids`
+            # (odoo/api.py, 16–19): a create with its values named fails with IndexError, so
+            # they go positionally. A list gives back a list of ids.
+            args.append(named.pop("vals_list"))
         if context:
             named["context"] = dict(context)
         site = self._site
