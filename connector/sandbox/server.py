@@ -303,8 +303,14 @@ class SandboxCRM(ServedOnThread):
             self.latency_seconds = plan.latency_seconds
         return self.faults
 
-    def _next_fault(self) -> Fault | None:
-        return self.faults.on_api_call(self.expire_tokens) if self.faults is not None else None
+    def _next_fault(self, kind: str) -> Fault | None:
+        if self.faults is None:
+            return None
+        return self.faults.on_api_call(self.expire_tokens, kind)
+
+    def _ims_exclusive(self) -> bool:
+        """Whether If-Modified-Since leaves out the given second (FaultPlan.ims_exclusive)."""
+        return self.faults is not None and self.faults.plan.ims_exclusive
 
     def _fault_reply(self, fault: Fault) -> _Reply:
         """The injected answer, or ``_DropConnection`` for a reset or a timeout."""
@@ -1010,7 +1016,10 @@ class SandboxCRM(ServedOnThread):
         with self._lock:
             records = list(self._store[module].values())
         if since is not None:
-            records = [r for r in records if (r.get("Modified_Time") or "") >= since]
+            if self._ims_exclusive():
+                records = [r for r in records if (r.get("Modified_Time") or "") > since]
+            else:
+                records = [r for r in records if (r.get("Modified_Time") or "") >= since]
         reverse = sort_order == "desc"
         if sort_by == "id":
             records.sort(key=lambda r: (len(r["id"]), r["id"]), reverse=reverse)
@@ -1043,7 +1052,10 @@ class SandboxCRM(ServedOnThread):
         if kind == "permanent":
             items = []  # the sandbox only ever moves records to the recycle bin
         if since is not None:
-            items = [d for d in items if d["deleted_time"] >= since]
+            if self._ims_exclusive():
+                items = [d for d in items if d["deleted_time"] > since]
+            else:
+                items = [d for d in items if d["deleted_time"] >= since]
         # UNCONFIRMED: ordering of deleted records; newest first is assumed.
         items.sort(key=lambda d: (d["deleted_time"], d["id"]), reverse=True)
         offset = (page - 1) * per_page
@@ -1497,11 +1509,12 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
                     params.update({k: v[-1] for k, v in form.items()})
                 return crm._token(params)
             if path.startswith("/crm/v8/"):
-                fault = crm._next_fault()
+                parts = [p for p in path.split("/") if p][2:]
+                call = _classify(method, parts, query)
+                fault = crm._next_fault(call[0])
                 if fault is not None and not fault.after:
                     # Refused before it ran, but received: it is in the call log all the same.
-                    parts = [p for p in path.split("/") if p][2:]
-                    crm._record_call(*_classify(method, parts, query))
+                    crm._record_call(*call)
                     return crm._fault_reply(fault)
                 reply = crm._handle_api(method, path, query, self.headers, body)
                 return crm._fault_reply(fault) if fault is not None else reply
