@@ -635,6 +635,8 @@ def _start_sandbox(
                 "client_secret": zoho.client_secret,
                 "refresh_token": zoho.refresh_token,
             },
+            # Sandbox only: POST {"days": 1} there moves the sandbox's clock (credits, tokens).
+            "clock_url": f"{url}/__sandbox__/clock",
             "env": {
                 SECRET_ENV["client_id"]: zoho.client_id,
                 SECRET_ENV["client_secret"]: zoho.client_secret,

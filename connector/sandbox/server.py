@@ -42,6 +42,9 @@ SANDBOX_BANNER = (
     "Not a real CRM; nothing here reaches Zoho."
 )
 
+#: SANDBOX ONLY: where the sandbox's clock is read and moved (see SandboxCRM.advance_clock).
+SANDBOX_CLOCK_PATH = "/__sandbox__/clock"
+_CLOCK_UNITS = {"days", "hours", "minutes", "seconds"}
 _MAX_FIELDS = 50  # §2: at most 50 field API names per Get Records call
 _MAX_PER_PAGE = 200  # §2
 _DISCRETE_LIMIT = 2000  # §2: page/per_page reach the first 2000 records only
@@ -206,6 +209,8 @@ class SandboxCRM(ServedOnThread):
         calls are refused with 429. ``spend_credits`` spends some as another integration would.
         """
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        #: How far advance_clock() moved this sandbox's time past ``clock``.
+        self._clock_offset = timedelta(0)
         self.token_ttl_seconds = token_ttl_seconds
         self.concurrency_limit = concurrency_limit
         self.client_id = client_id
@@ -307,6 +312,27 @@ class SandboxCRM(ServedOnThread):
         if self.faults is None:
             return None
         return self.faults.on_api_call(self.expire_tokens, kind)
+
+    def _clock_endpoint(self, method: str, raw: bytes) -> _Reply:
+        """SANDBOX ONLY: ``GET`` the sandbox's time; ``POST {"days": 1}`` (also ``hours``,
+        ``minutes``, ``seconds``) moves it forward (advance_clock). No Zoho API has this; it
+        sits outside /crm/v8 and needs no token, so scripts and other processes can drive it."""
+        self._record_call("sandbox_clock", method)
+        if method == "POST":
+            try:
+                body = json.loads(raw.decode("utf-8") or "{}")
+                if not isinstance(body, dict) or not set(body) <= _CLOCK_UNITS:
+                    raise ValueError("give days, hours, minutes and/or seconds")
+                amounts = {str(k): float(v) for k, v in body.items()}
+                self.advance_clock(**amounts)
+            except (UnicodeDecodeError, ValueError, TypeError, OverflowError) as exc:
+                return _Reply(400, {"error": f"sandbox clock: {exc}", "sandbox_only": True})
+        elif method != "GET":
+            return _Reply(405, {"error": "GET or POST", "sandbox_only": True})
+        return _Reply(
+            200,
+            {"now": iso(self._now()), "sandbox_only": True, "note": SANDBOX_BANNER},
+        )
 
     def _ims_exclusive(self) -> bool:
         """Whether If-Modified-Since leaves out the given second (FaultPlan.ims_exclusive)."""
@@ -435,7 +461,20 @@ class SandboxCRM(ServedOnThread):
     # ------------------------------------------------------------------ internals
 
     def _now(self) -> datetime:
-        return self._clock().astimezone(UTC).replace(microsecond=0)
+        moved = self._clock() + self._clock_offset
+        return moved.astimezone(UTC).replace(microsecond=0)
+
+    def advance_clock(self, **delta: float) -> datetime:
+        """SANDBOX ONLY (no real CRM can do this): move this sandbox's clock forward, e.g.
+        ``advance_clock(days=1)`` — the org's credits window (§6), the token-refresh window and
+        token expiry (§1), page-token expiry and every Modified_Time written from now on all
+        follow it. Also served over HTTP as ``POST /__sandbox__/clock``. Returns the new time."""
+        step = timedelta(**delta)
+        if step < timedelta(0):
+            raise ValueError("the sandbox clock only moves forward")
+        with self._lock:
+            self._clock_offset += step
+        return self._now()
 
     def _record_call(self, kind: str, detail: str) -> None:
         with self._calls_lock:
@@ -1508,6 +1547,8 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
                     form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
                     params.update({k: v[-1] for k, v in form.items()})
                 return crm._token(params)
+            if path == SANDBOX_CLOCK_PATH:
+                return crm._clock_endpoint(method, body)
             if path.startswith("/crm/v8/"):
                 parts = [p for p in path.split("/") if p][2:]
                 call = _classify(method, parts, query)
