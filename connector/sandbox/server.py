@@ -1364,9 +1364,7 @@ class SandboxCRM(ServedOnThread):
                 return False, None, expected
             not_found = {"message": "the related id given seems to be invalid"}
             if data_type == "ownerlookup":
-                user = next(
-                    (u for u in [*self.users, self.api_user] if u["id"] == lookup_id), None
-                )
+                user = next((u for u in [*self.users, self.api_user] if u["id"] == lookup_id), None)
                 return (True, user, {}) if user else (False, None, not_found)
             target_module = meta["lookup"]["module"]["api_name"]
             target = self._store[target_module].get(lookup_id)

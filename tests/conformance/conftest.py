@@ -45,7 +45,9 @@ class SdkSession:
 def start_sdk(crm: SandboxCRM, tmp_path: Path) -> SdkSession:
     """Initialise the SDK as a user would, with the sandbox as its data centre."""
     environment = DataCenter.Environment(
-        crm.url, f"{crm.url}/oauth/v2/token", crm.url  # API domain, accounts URL, upload URL
+        crm.url,
+        f"{crm.url}/oauth/v2/token",
+        crm.url,  # API domain, accounts URL, upload URL
     )
     token = OAuthToken(
         client_id=crm.client_id,
@@ -102,5 +104,3 @@ def _close_sdk_log_handlers() -> None:
 def default_mapping_fields(kind: str) -> list[str]:
     """The fields the connector's default Zoho mapping reads for ``kind``."""
     return Mapper(load_mapping(default_mapping_path("zoho"))).read_fields(kind)
-
-
