@@ -291,7 +291,7 @@ def test_concurrency_limit_returns_429() -> None:
 def test_ids_are_taken_as_numbers_or_strings_in_updates_and_lookups(crm: SandboxCRM) -> None:
     token = get_token(crm)
     first, second = sorted(crm.records("Deals"))[:2]
-    account = sorted(crm.records("Accounts"))[0]
+    account = min(crm.records("Accounts"))
     body = {
         "data": [
             {"id": int(first), "Engagement_NPS": 10, "Account_Name": {"id": int(account)}},
@@ -377,7 +377,7 @@ def test_typed_fields_hold_only_typed_values_and_odd_ones_live_in_text_fields(
     deals = crm.records("Deals")
     garbled = [i for i, kind in odd.items() if kind == "amount_garbled_string"]
     assert garbled and all(" " in deals[i]["Contract_Value"] for i in garbled)
-    deal_id = sorted(deals)[0]
+    deal_id = min(deals)
     with pytest.raises(ValueError, match="currency field"):
         crm.edit("Deals", deal_id, Amount="12,000 USD")
     crm.edit("Deals", deal_id, Contract_Value="12,000 USD")  # text takes anything
