@@ -75,7 +75,7 @@ def start_sdk(crm: SandboxCRM, tmp_path: Path) -> SdkSession:
 def sdk(clock: FakeClock, tmp_path: Path) -> Iterator[SdkSession]:
     with SandboxCRM(deals=300, clock=clock) as crm:
         yield start_sdk(crm, tmp_path)
-    _close_sdk_log_handlers()
+    close_sdk_log_handlers()
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +90,10 @@ def many_deals_crm() -> Iterator[SandboxCRM]:
 def many_deals_sdk(many_deals_crm: SandboxCRM, tmp_path: Path) -> Iterator[SdkSession]:
     many_deals_crm.reset_calls()
     yield start_sdk(many_deals_crm, tmp_path)
-    _close_sdk_log_handlers()
+    close_sdk_log_handlers()
 
 
-def _close_sdk_log_handlers() -> None:
+def close_sdk_log_handlers() -> None:
     # The SDK adds a file handler to the "SDKLogger" logger at every initialisation.
     logger = logging.getLogger("SDKLogger")
     for handler in list(logger.handlers):

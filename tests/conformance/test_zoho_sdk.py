@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 from zohocrmsdk.src.com.zoho.crm.api import HeaderMap, ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api.fields import FieldsOperations, GetFieldsParam
@@ -28,7 +29,15 @@ from zohocrmsdk.src.com.zoho.crm.api.record import (
 from zohocrmsdk.src.com.zoho.crm.api.users import GetUsersParam, UsersOperations
 from zohocrmsdk.src.com.zoho.crm.api.users import ResponseWrapper as UsersWrapper
 
-from tests.conformance.conftest import MANY_DEALS, SdkSession, default_mapping_fields
+from connector.sandbox import SandboxCRM
+from tests.conformance.conftest import (
+    MANY_DEALS,
+    SdkSession,
+    close_sdk_log_handlers,
+    default_mapping_fields,
+    start_sdk,
+)
+from tests.conftest import FakeClock
 
 
 def _get_records(module: str, **params: object) -> ResponseWrapper | None:
@@ -62,6 +71,29 @@ def test_the_sdk_refreshes_a_token_at_the_sandbox_accounts_url(sdk: SdkSession) 
     assert rows[0]["access_token"] in crm._tokens  # the token the sandbox issued
     # The user the SDK found is the sandbox's integration user (user name + org's zgid).
     assert rows[0]["user_name"].startswith(crm.api_user["email"] + ":")
+
+
+def test_the_sdk_refreshes_again_when_the_sandbox_s_token_is_about_to_expire(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # Tokens that live 4 s: the SDK refreshes when less than 5 s are left ([SDK] oauth_token.py
+    # get_token), so before each call; the sandbox's refresh window (10 per 10 min) allows it.
+    with SandboxCRM(deals=20, clock=clock, token_ttl_seconds=4) as crm:
+        try:
+            start_sdk(crm, tmp_path)
+            assert crm.count("token") == 1
+            after_init = len(crm.calls)
+            wrapper = _get_records("Deals", fields="Deal_Name", per_page=200)
+            assert wrapper is not None and len(wrapper.get_data()) == 20
+            # One refresh before each API call it made (field metadata, then the records).
+            api_calls = [kind for kind, _ in crm.calls[after_init:] if kind != "token"]
+            assert "get_records" in api_calls
+            assert crm.count("token") == 1 + len(api_calls)
+            with (tmp_path / "sdk_tokens.csv").open(newline="") as stored:
+                (row,) = list(csv.DictReader(stored))
+            assert row["access_token"] in crm._tokens  # the refreshed token was stored
+        finally:
+            close_sdk_log_handlers()
 
 
 def test_the_sdk_reads_the_current_user(sdk: SdkSession) -> None:
