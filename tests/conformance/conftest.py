@@ -42,7 +42,7 @@ class SdkSession:
     log_file: Path
 
 
-def start_sdk(crm: SandboxCRM, tmp_path: Path) -> SdkSession:
+def start_sdk(crm: SandboxCRM, tmp_path: Path, *, auto_refresh_fields: bool = False) -> SdkSession:
     """Initialise the SDK as a user would, with the sandbox as its data centre."""
     environment = DataCenter.Environment(
         crm.url,
@@ -64,7 +64,7 @@ def start_sdk(crm: SandboxCRM, tmp_path: Path) -> SdkSession:
         store=FileStore(str(token_file)),
         # Picklist validation on: the SDK checks written picklist values against the metadata
         # the sandbox serves, one more way for the two to disagree.
-        sdk_config=SDKConfig(auto_refresh_fields=False, pick_list_validation=True),
+        sdk_config=SDKConfig(auto_refresh_fields=auto_refresh_fields, pick_list_validation=True),
         resource_path=str(resources),
         logger=Logger.get_instance(Logger.Levels.INFO, str(log_file)),
     )

@@ -295,3 +295,18 @@ def test_the_sdk_sees_zohos_error_shape_for_a_bad_request(sdk: SdkSession) -> No
     assert isinstance(error, APIException)
     assert error.get_code().get_value() == "REQUIRED_PARAM_MISSING"
     assert error.get_details() == {"param_name": "fields"}
+
+
+def test_the_sdk_reads_the_module_list_when_it_keeps_its_field_cache_fresh(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # auto_refresh_fields: the SDK reads GET /settings/modules, then every module's fields.
+    with SandboxCRM(deals=20, clock=clock) as crm:
+        try:
+            start_sdk(crm, tmp_path, auto_refresh_fields=True)
+            wrapper = _get_records("Deals", fields="Deal_Name,Amount", per_page=200)
+            assert wrapper is not None and len(wrapper.get_data()) == 20
+            assert crm.count("modules") == 1
+            assert {d for k, d in crm.calls if k == "fields"} == set(crm._store)
+        finally:
+            close_sdk_log_handlers()
