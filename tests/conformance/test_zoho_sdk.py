@@ -147,12 +147,20 @@ def test_the_sdk_reads_every_deal_with_the_mapping_fields_past_the_page_wall(
     assert len(seen) == MANY_DEALS
     assert {str(i) for i in seen} == set(crm.records("Deals"))
     assert crm.count("get_records", "Deals") == math.ceil(MANY_DEALS / 200)
-    # Every typed field came back typed, as Zoho's library parses it.
-    for record in seen.values():
+    # Every typed field came back typed, as Zoho's library parses it, holding what the CRM
+    # holds; the text fields hold what people typed, odd values included.
+    stored = crm.records("Deals")
+    for record_id, record in seen.items():
+        held = stored[str(record_id)]
         amount = record.get_key_value("Amount")
         assert amount is None or isinstance(amount, float)
+        assert amount == held["Amount"]
+        for name in ("Deal_Name", "Contract_Value", "Contract_End"):
+            assert record.get_key_value(name) == held[name], name
         for name in fields:
             assert name in record.get_key_values(), name
+    odd_text = {seen[int(i)].get_key_value("Contract_Value") for i in crm.odd_deals}
+    assert any(value and " " in value for value in odd_text)  # e.g. "739,400 USD"
 
 
 def test_the_sdk_reads_the_default_mapping_fields_of_accounts_and_contacts(
