@@ -5,8 +5,11 @@ The sandbox consults a ``FaultInjector`` (``SandboxCRM.faults``) at two points:
 - ``on_api_call`` once per ``/crm/v8/...`` request, before it is handled. It may answer in the
   CRM's place (429, 5xx), drop the connection (a reset) or hold the answer past the client's
   timeout, either *before* the request runs or *after* it ran (the write landed, the answer
-  was lost: the case that makes non-idempotent retries write twice). It also expires every
-  access token every ``token_expiry_every`` calls.
+  was lost: the case that makes non-idempotent retries write twice) — at random rates, or
+  for the next N calls of a kind (``lose_answer_after``, e.g. the first Task insert). It also
+  expires every access token every ``token_expiry_every`` calls.
+- ``ims_exclusive``: whether ``If-Modified-Since`` leaves out records modified at the given
+  second (the docs do not say; both readings are tested).
 - ``refuse_item`` once per row of an update call: a row can be refused as Zoho does in a 207
   (``INVALID_DATA`` naming a field), either persistently (``refuse_rows``, e.g. a validation
   rule in the org) or at random (``partial_rate``, a transient refusal).
@@ -66,6 +69,16 @@ class FaultPlan:
     partial_rate: float = 0.0
     #: record id -> field: rows the CRM always refuses, with INVALID_DATA on that field.
     refuse_rows: dict[str, str] = field(default_factory=dict)
+    #: Call kind (as in the sandbox's call log: "update", "create_tasks", ...) -> how many of
+    #: its next calls run to the end, records changed, and then lose their answer
+    #: (``lost_answer``): the connection cut after the CRM committed, the case where a client
+    #: cannot tell whether its write landed. Deterministic, beside the random rates.
+    lose_answer_after: dict[str, int] = field(default_factory=dict)
+    lost_answer: FaultKind = FaultKind.RESET
+    #: How ``If-Modified-Since`` reads its second: Zoho's docs say "modified since" without
+    #: saying whether a record modified AT that second comes back (research/zoho.md §2,
+    #: UNCONFIRMED; Airbyte filters inclusively). False: inclusive (>=); True: exclusive (>).
+    ims_exclusive: bool = False
 
     def __post_init__(self) -> None:
         rates = (self.rate_429, self.rate_5xx, self.rate_reset, self.rate_timeout)
@@ -73,6 +86,10 @@ class FaultPlan:
             raise ValueError("fault rates must be >= 0 and sum to at most 1")
         if not 0 <= self.partial_rate <= 1 or not 0 <= self.after_share <= 1:
             raise ValueError("partial_rate and after_share must be between 0 and 1")
+        if self.lost_answer is FaultKind.RATE_LIMITED:
+            raise ValueError("a 429 is refused before the call runs; it cannot lose an answer")
+        if any(n < 0 for n in self.lose_answer_after.values()):
+            raise ValueError("lose_answer_after counts must be >= 0")
 
 
 @dataclass
@@ -82,6 +99,8 @@ class FaultCounts:
     by_kind: dict[str, int] = field(default_factory=dict)
     tokens_expired: int = 0
     rows_refused: int = 0
+    #: Calls applied whose answer was then lost on purpose (``lose_answer_after``).
+    answers_lost: int = 0
     #: record id -> update rows received for it (a record written twice shows 2).
     rows_received: Counter[str] = field(default_factory=Counter)
 
@@ -98,10 +117,19 @@ class FaultInjector:
         self._random = random.Random(plan.seed)
         self._lock = threading.Lock()
         self._calls = 0
+        self._answers_to_lose = dict(plan.lose_answer_after)
 
-    def on_api_call(self, expire_tokens: Callable[[], None]) -> Fault | None:
-        """Called before each API request; ``expire_tokens`` invalidates every access token."""
+    def on_api_call(self, expire_tokens: Callable[[], None], kind: str = "") -> Fault | None:
+        """Called before each API request of ``kind`` (the call log's name for it);
+        ``expire_tokens`` invalidates every access token."""
         plan = self.plan
+        with self._lock:
+            if self._answers_to_lose.get(kind, 0) > 0:
+                self._answers_to_lose[kind] -= 1
+                lost = plan.lost_answer
+                self.counts.by_kind[lost.value] = self.counts.by_kind.get(lost.value, 0) + 1
+                self.counts.answers_lost += 1
+                return Fault(lost, after=True, status=503 if lost is FaultKind.SERVER_ERROR else 0)
         with self._lock:
             self._calls += 1
             expire = bool(plan.token_expiry_every) and self._calls % plan.token_expiry_every == 0

@@ -410,7 +410,12 @@ def _specs(module: str) -> list[tuple[str, str, str, dict[str, Any]]]:
             ("Currency", "Currency", "picklist", {"picklist": CURRENCIES}),
             ("Closing_Date", "Closing Date", "date", {}),
             ("Engagement_Start", "Engagement Start", "date", {"custom": True}),
-            ("Contract_End", "Contract End", "date", {"custom": True}),
+            # Typed by hand: an admin created these two custom fields as single-line text, as
+            # orgs that imported their contracts from spreadsheets do. Zoho validates typed
+            # fields on entry (a currency field holds a number, a date field a date), so the
+            # odd values people type ("739,400 USD", "31/02/2026") can only live in text fields.
+            # (Contract_Value, the other one, is last so that every field keeps its id.)
+            ("Contract_End", "Contract End", "text", {"length": 20, "custom": True}),
             ("Billing_Model", "Billing Model", "picklist",
              {"picklist": BILLING_MODELS, "custom": True}),
             ("SLA_Tier", "SLA Tier", "picklist", {"picklist": SLA_TIERS, "custom": True}),
@@ -431,6 +436,7 @@ def _specs(module: str) -> list[tuple[str, str, str, dict[str, Any]]]:
              {"custom": True, "decimal_place": 2}),
             ("Engagement_Health_Updated", "Engagement Health Updated", "datetime",
              {"custom": True}),
+            ("Contract_Value", "Contract Value", "text", {"length": 50, "custom": True}),
         ]  # fmt: skip
     elif module == "Calls":
         body = [
@@ -657,6 +663,8 @@ def build_portfolio(
             "Currency": currency,
             "Closing_Date": day_iso[closing],
             "Engagement_Start": day_iso[start],
+            # What the account manager typed: the amount's digits (odd values below).
+            "Contract_Value": str(int(amount)),
             "Contract_End": day_iso[end] if end is not None else None,
             "Billing_Model": billing,
             "SLA_Tier": SLA_TIERS[int(random_() * 3)],
@@ -683,13 +691,17 @@ def build_portfolio(
             elif kind == "contract_end_before_start":
                 record["Contract_End"] = day_iso[start - 1 - int(random_() * 90)]
             elif kind == "amount_garbled_string":
-                record["Amount"] = f"{int(amount):,} {currency}"
+                # In the text field Contract_Value; Amount (currency) keeps its number.
+                record["Contract_Value"] = f"{int(amount):,} {currency}"
             elif kind == "contract_end_garbage":
-                record["Contract_End"] = f"31/02/{today.year}"
+                record["Contract_End"] = f"31/02/{today.year}"  # Contract_End is text
             elif kind == "null_stage":
+                # UNCONFIRMED whether Zoho can hold a deal without a Stage (system mandatory);
+                # a record imported before a layout rule existed is the plausible way.
                 record["Stage"] = None
             else:
                 record["Amount"] = -amount
+                record["Contract_Value"] = str(int(-amount))
         record["Expected_Revenue"] = expected_revenue(record)
         deal_store[rid] = record
 

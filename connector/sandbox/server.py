@@ -44,6 +44,9 @@ SANDBOX_BANNER = (
     "Not a real CRM; nothing here reaches Zoho."
 )
 
+#: SANDBOX ONLY: where the sandbox's clock is read and moved (see SandboxCRM.advance_clock).
+SANDBOX_CLOCK_PATH = "/__sandbox__/clock"
+_CLOCK_UNITS = {"days", "hours", "minutes", "seconds"}
 _MAX_FIELDS = 50  # §2: at most 50 field API names per Get Records call
 _MAX_PER_PAGE = 200  # §2
 _DISCRETE_LIMIT = 2000  # §2: page/per_page reach the first 2000 records only
@@ -64,6 +67,8 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_TYPES = {"text", "textarea", "email", "phone", "website"}
+#: Field types whose values Zoho checks on entry in the UI and imports as well as the API.
+_VALIDATED_ON_ENTRY = {"integer", "double", "currency", "date", "datetime", "boolean"}
 _DISPLAY_FIELD = {
     "Accounts": "Account_Name",
     "Deals": "Deal_Name",
@@ -73,6 +78,25 @@ _DISPLAY_FIELD = {
 }
 #: Ids of activities logged during a run start above every seeded id.
 _FIRST_ACTIVITY_ID = 5725767900000000000
+# Ids of the sandbox's org, roles, profiles and modules (fixed; not record ids).
+_ORG_ID = "5725769000000000001"
+_ORG_ZGID = "5725769000"
+_ROLE_IDS = {True: "5725769000000000011", False: "5725769000000000012"}
+_PROFILE_IDS = {True: "5725769000000000021", False: "5725769000000000022"}
+_MODULE_ID_BASE = 5725769000000000100
+# GET /users `type` values ([SDK] users GetUsersParam; Zoho's users API doc).
+_USER_TYPES = {
+    "AllUsers",
+    "ActiveUsers",
+    "DeactiveUsers",
+    "ConfirmedUsers",
+    "NotConfirmedUsers",
+    "DeletedUsers",
+    "ActiveConfirmedUsers",
+    "AdminUsers",
+    "ActiveConfirmedAdmins",
+    "CurrentUser",
+}
 # Data types POST /settings/fields accepts here (§5 shows "text"; the rest are the plugin's
 # needs, with the type names GET /settings/fields reports).
 _CREATABLE_TYPES = {
@@ -93,7 +117,17 @@ _MAX_DECIMAL_PLACES = 9  # UNCONFIRMED
 _NON_ALNUM_RUN = re.compile(r"[^A-Za-z0-9]+")
 # API credits per call that reaches a handler (§6 "Cost per call"; v8 equivalence UNCONFIRMED).
 # Updates are charged by record count in _update(); the token endpoint is not an API call.
-_FLAT_CREDITS = {"get_records": 1, "deleted": 2, "fields": 1, "field": 1, "create_fields": 1}
+_FLAT_CREDITS = {
+    "get_records": 1,
+    "get_record": 1,
+    "deleted": 2,
+    "fields": 1,
+    "field": 1,
+    "create_fields": 1,
+    "users": 1,
+    "org": 1,
+    "modules": 1,
+}
 # Task inserts cost like updates, 1 credit per 10 records (§6), charged in _create_tasks().
 _FLAT_CREDITS["create_tasks"] = 0
 
@@ -185,6 +219,8 @@ class SandboxCRM(ServedOnThread):
         if org == "standard":
             plugin_fields = False
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        #: How far advance_clock() moved this sandbox's time past ``clock``.
+        self._clock_offset = timedelta(0)
         self.token_ttl_seconds = token_ttl_seconds
         self.concurrency_limit = concurrency_limit
         self.client_id = client_id
@@ -287,8 +323,35 @@ class SandboxCRM(ServedOnThread):
             self.latency_seconds = plan.latency_seconds
         return self.faults
 
-    def _next_fault(self) -> Fault | None:
-        return self.faults.on_api_call(self.expire_tokens) if self.faults is not None else None
+    def _next_fault(self, kind: str) -> Fault | None:
+        if self.faults is None:
+            return None
+        return self.faults.on_api_call(self.expire_tokens, kind)
+
+    def _clock_endpoint(self, method: str, raw: bytes) -> _Reply:
+        """SANDBOX ONLY: ``GET`` the sandbox's time; ``POST {"days": 1}`` (also ``hours``,
+        ``minutes``, ``seconds``) moves it forward (advance_clock). No Zoho API has this; it
+        sits outside /crm/v8 and needs no token, so scripts and other processes can drive it."""
+        self._record_call("sandbox_clock", method)
+        if method == "POST":
+            try:
+                body = json.loads(raw.decode("utf-8") or "{}")
+                if not isinstance(body, dict) or not set(body) <= _CLOCK_UNITS:
+                    raise ValueError("give days, hours, minutes and/or seconds")
+                amounts = {str(k): float(v) for k, v in body.items()}
+                self.advance_clock(**amounts)
+            except (UnicodeDecodeError, ValueError, TypeError, OverflowError) as exc:
+                return _Reply(400, {"error": f"sandbox clock: {exc}", "sandbox_only": True})
+        elif method != "GET":
+            return _Reply(405, {"error": "GET or POST", "sandbox_only": True})
+        return _Reply(
+            200,
+            {"now": iso(self._now()), "sandbox_only": True, "note": SANDBOX_BANNER},
+        )
+
+    def _ims_exclusive(self) -> bool:
+        """Whether If-Modified-Since leaves out the given second (FaultPlan.ims_exclusive)."""
+        return self.faults is not None and self.faults.plan.ims_exclusive
 
     def _fault_reply(self, fault: Fault) -> _Reply:
         """The injected answer, or ``_DropConnection`` for a reset or a timeout."""
@@ -375,10 +438,22 @@ class SandboxCRM(ServedOnThread):
     def edit(self, module: str, record_id: str, **values: Any) -> None:
         """Simulate a person editing in the CRM UI: set values, bump Modified_Time/_By.
 
-        Values are stored as given (no validation: the UI and imports can hold odd values).
-        Passing Modified_Time explicitly (datetime or string) overrides the bump.
+        Text fields take any text (people type odd values there), but a typed field only takes
+        what Zoho's UI accepts for its type: a number in a currency field, a real date in a
+        date field (Zoho validates types on entry); anything else raises ValueError, so a test
+        cannot plant a value no org could hold. Passing Modified_Time explicitly (datetime or
+        string) overrides the bump.
         """
         with self._lock:
+            for name, value in values.items():
+                meta = self._field_index[module].get(name)
+                if name in ("Modified_Time", "Modified_By") or meta is None:
+                    continue
+                if meta["data_type"] in _VALIDATED_ON_ENTRY and not self._coerce(meta, value)[0]:
+                    raise ValueError(
+                        f"{module}.{name} is a {meta['data_type']} field: Zoho cannot hold "
+                        f"{value!r} there; put typed-by-hand values in a text field"
+                    )
             record = self._store[module][record_id]
             record.update(values)
             modified = values.get("Modified_Time", self._now())
@@ -432,7 +507,20 @@ class SandboxCRM(ServedOnThread):
     # ------------------------------------------------------------------ internals
 
     def _now(self) -> datetime:
-        return self._clock().astimezone(UTC).replace(microsecond=0)
+        moved = self._clock() + self._clock_offset
+        return moved.astimezone(UTC).replace(microsecond=0)
+
+    def advance_clock(self, **delta: float) -> datetime:
+        """SANDBOX ONLY (no real CRM can do this): move this sandbox's clock forward, e.g.
+        ``advance_clock(days=1)`` — the org's credits window (§6), the token-refresh window and
+        token expiry (§1), page-token expiry and every Modified_Time written from now on all
+        follow it. Also served over HTTP as ``POST /__sandbox__/clock``. Returns the new time."""
+        step = timedelta(**delta)
+        if step < timedelta(0):
+            raise ValueError("the sandbox clock only moves forward")
+        with self._lock:
+            self._clock_offset += step
+        return self._now()
 
     def _record_call(self, kind: str, detail: str) -> None:
         with self._calls_lock:
@@ -561,11 +649,19 @@ class SandboxCRM(ServedOnThread):
             return self._create_fields(query, body)
         if kind == "get_records":
             return self._get_records(parts[0], query, headers.get("If-Modified-Since"))
+        if kind == "get_record":
+            return self._get_record(parts[0], parts[1], query)
+        if kind == "users":
+            return self._get_users(parts[1:], query)
+        if kind == "org":
+            return self._get_org()
+        if kind == "modules":
+            return self._get_modules()
         if kind == "deleted":
             return self._get_deleted(parts[0], query, headers.get("If-Modified-Since"))
         if kind == "create_tasks":
             return self._create_tasks(body)
-        return self._update(parts[0], body)
+        return self._update(parts[0], body, parts[1] if len(parts) == 2 else None)
 
     # ---- GET /settings/fields (§5)
 
@@ -746,6 +842,8 @@ class SandboxCRM(ServedOnThread):
             if name not in index:
                 return _Reply(400, _error("INVALID_DATA", "invalid data", {"api_name": name}))
 
+        if "ids" in query:
+            return self._get_records_by_ids(module, names, query["ids"])
         per_page = _int_param(query, "per_page", _MAX_PER_PAGE)
         if per_page is None or not 1 <= per_page <= _MAX_PER_PAGE:
             return _bad_param("per_page")  # UNCONFIRMED: Zoho's exact response to a bad value
@@ -820,14 +918,7 @@ class SandboxCRM(ServedOnThread):
                 record = store.get(rid)
                 if record is None:  # deleted since the page_token snapshot was taken
                     continue
-                row: dict[str, Any] = {"id": rid}
-                for name in names:
-                    row[name] = record.get(name)
-                if "What_Id" in names and "$se_module" in record:
-                    # Activities name the module of What_Id beside it (§7); it is not a field
-                    # one asks for. UNCONFIRMED whether Zoho also accepts it in `fields`.
-                    row["$se_module"] = record["$se_module"]
-                rows.append(row)
+                rows.append(self._row(record, names))
         if not rows:
             # §2: 304 when If-Modified-Since was sent and nothing matches; 204 otherwise.
             return _Reply(304 if ims_header is not None else 204)
@@ -858,6 +949,153 @@ class SandboxCRM(ServedOnThread):
         }
         return _Reply(200, {"data": rows, "info": info})
 
+    def _get_records_by_ids(self, module: str, names: list[str], raw_ids: str) -> _Reply:
+        """Get Records with ``ids=a,b,c`` ([OAS] getRecords ``ids``; [SDK] GetRecordsParam.ids):
+        the named records in the order given, paging parameters ignored.
+
+        UNCONFIRMED: the maximum number of ids (100 is assumed, as for writes, §4) and whether
+        unknown ids are left out silently (assumed) or refused; an id that is not a number is
+        refused as INVALID_DATA on ``ids``.
+        """
+        ids = [i.strip() for i in raw_ids.split(",") if i.strip()]
+        if not ids or len(ids) > _MAX_WRITE or not all(i.isdigit() for i in ids):
+            return _bad_param("ids")
+        store = self._store[module]
+        with self._lock:
+            rows = [self._row(store[rid], names) for rid in dict.fromkeys(ids) if rid in store]
+        if not rows:
+            return _Reply(204)
+        info = {"per_page": len(rows), "count": len(rows), "page": 1, "more_records": False}
+        return _Reply(200, {"data": rows, "info": info})
+
+    def _row(self, record: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        """The answer's copy of ``record`` holding ``names`` (and always its id)."""
+        row: dict[str, Any] = {"id": record["id"]}
+        for name in names:
+            row[name] = record.get(name)
+        if "What_Id" in names and "$se_module" in record:
+            # Activities name the module of What_Id beside it (§7); it is not a field
+            # one asks for. UNCONFIRMED whether Zoho also accepts it in `fields`.
+            row["$se_module"] = record["$se_module"]
+        return row
+
+    # ---- GET /{module}/{id}
+
+    def _get_record(self, module: str, record_id: str, query: dict[str, str]) -> _Reply:
+        """One record by id ([SDK] RecordOperations.get_record). ``fields`` is optional here:
+        without it every field is returned (UNCONFIRMED for v8; older versions did so)."""
+        if module not in self._store:
+            return _Reply(400, _invalid_module())
+        index = self._field_index[module]
+        raw_fields = query.get("fields")
+        names = (
+            list(dict.fromkeys(n.strip() for n in raw_fields.split(",") if n.strip()))
+            if raw_fields
+            else [name for name in index if name != "id"]
+        )
+        for name in names:
+            if name not in index:
+                return _Reply(400, _error("INVALID_DATA", "invalid data", {"api_name": name}))
+        with self._lock:
+            record = self._store[module].get(record_id)
+            row = self._row(record, names) if record is not None else None
+        if row is None:
+            # UNCONFIRMED: Zoho's answer for an id that names no record of the module; the
+            # per-record error of §4 is used, as a top-level 400.
+            return _Reply(
+                400,
+                _error(
+                    "INVALID_DATA",
+                    "the related id given seems to be invalid",
+                    {"api_name": "id", "resource_path_index": 1},
+                ),
+            )
+        return _Reply(200, {"data": [row]})
+
+    # ---- GET /users, /org, /settings/modules: what the official SDK asks by itself
+
+    def _user_body(self, user: dict[str, str], *, admin: bool) -> dict[str, Any]:
+        first, _, last = user["name"].partition(" ")
+        return {
+            "id": user["id"],
+            "full_name": user["name"],
+            "first_name": first if last else None,
+            "last_name": last or first,
+            "email": user["email"],
+            "status": "active",
+            "role": {"name": "CEO" if admin else "Manager", "id": _ROLE_IDS[admin]},
+            "profile": {
+                "name": "Administrator" if admin else "Standard",
+                "id": _PROFILE_IDS[admin],
+            },
+            "confirm": True,
+            "time_zone": "Etc/UTC",
+            "locale": "en_US",
+        }
+
+    def _get_users(self, rest: list[str], query: dict[str, str]) -> _Reply:
+        """GET /users?type=... and /users/{id}. The official SDK calls ``type=CurrentUser``
+        itself after each token refresh ([SDK] utility.py get_user_name). The current user is
+        the integration user every write is made as (Modified_By)."""
+        everyone = [(self.api_user, True)] + [(u, False) for u in self.users]
+        if rest:
+            found = [(u, a) for u, a in everyone if u["id"] == rest[0]]
+            if not found:
+                return _Reply(
+                    400,
+                    _error(
+                        "INVALID_DATA",
+                        "the related id given seems to be invalid",
+                        {"api_name": "id", "resource_path_index": 0},
+                    ),
+                )
+            chosen = found
+        else:
+            kind = query.get("type", "AllUsers")
+            if kind == "CurrentUser":
+                chosen = everyone[:1]
+            elif kind == "AdminUsers":
+                chosen = [(u, a) for u, a in everyone if a]
+            elif kind in _USER_TYPES:
+                chosen = everyone
+            else:
+                return _bad_param("type")
+        users = [self._user_body(u, admin=a) for u, a in chosen]
+        info = {"per_page": 200, "count": len(users), "page": 1, "more_records": False}
+        return _Reply(200, {"users": users, "info": info})
+
+    def _get_org(self) -> _Reply:
+        """GET /org ([SDK] utility.py get_user_org_id reads ``zgid``)."""
+        org = {
+            "id": _ORG_ID,
+            "company_name": "Sandbox Outsourcing Ltd (not a real org)",
+            "zgid": _ORG_ZGID,
+            "primary_email": self.api_user["email"],
+            "time_zone": "Etc/UTC",
+            "currency": "US Dollar - USD",
+            "iso_code": "USD",
+            "country_code": "US",
+            "type": "sandbox",
+        }
+        return _Reply(200, {"org": [org]})
+
+    def _get_modules(self) -> _Reply:
+        """GET /settings/modules: the modules this sandbox serves, all API-supported."""
+        modules = [
+            {
+                "api_name": module,
+                "module_name": module,
+                "singular_label": module[:-1],
+                "plural_label": module,
+                "api_supported": True,
+                "generated_type": "default",
+                "id": str(_MODULE_ID_BASE + i),
+                "visible": True,
+            }
+            for i, module in enumerate(self._store, start=1)
+        ]
+        return _Reply(200, {"modules": modules})
+
     def _matching_ids(
         self, module: str, sort_by: str, sort_order: str, since: str | None
     ) -> list[str]:
@@ -866,7 +1104,10 @@ class SandboxCRM(ServedOnThread):
         with self._lock:
             records = list(self._store[module].values())
         if since is not None:
-            records = [r for r in records if (r.get("Modified_Time") or "") >= since]
+            if self._ims_exclusive():
+                records = [r for r in records if (r.get("Modified_Time") or "") > since]
+            else:
+                records = [r for r in records if (r.get("Modified_Time") or "") >= since]
         reverse = sort_order == "desc"
         if sort_by == "id":
             records.sort(key=lambda r: (len(r["id"]), r["id"]), reverse=reverse)
@@ -899,7 +1140,10 @@ class SandboxCRM(ServedOnThread):
         if kind == "permanent":
             items = []  # the sandbox only ever moves records to the recycle bin
         if since is not None:
-            items = [d for d in items if d["deleted_time"] >= since]
+            if self._ims_exclusive():
+                items = [d for d in items if d["deleted_time"] > since]
+            else:
+                items = [d for d in items if d["deleted_time"] >= since]
         # UNCONFIRMED: ordering of deleted records; newest first is assumed.
         items.sort(key=lambda d: (d["deleted_time"], d["id"]), reverse=True)
         offset = (page - 1) * per_page
@@ -947,13 +1191,13 @@ class SandboxCRM(ServedOnThread):
         if due is not None and (not isinstance(due, str) or not _DATE_RE.match(due)):
             return _error("INVALID_DATA", "invalid data", {"api_name": "Due_Date"})
         what, module = item.get("What_Id"), item.get("$se_module")
-        what_id = what.get("id") if isinstance(what, dict) else None
+        what_id = _id_key(what.get("id")) if isinstance(what, dict) else None
         if what is not None and (module not in self._store or what_id not in self._store[module]):
             return _error(
                 "INVALID_DATA", "the related id given seems to be invalid", {"api_name": "What_Id"}
             )
         owner = item.get("Owner")
-        owner_id = owner.get("id") if isinstance(owner, dict) else None
+        owner_id = _id_key(owner.get("id")) if isinstance(owner, dict) else None
         users = {u["id"]: u for u in self.users}
         if owner is not None and owner_id not in users:
             return _error("INVALID_DATA", "invalid owner", {"api_name": "Owner"})
@@ -961,6 +1205,7 @@ class SandboxCRM(ServedOnThread):
         now = iso(self._now())
         self._tasks[task_id] = {
             **item,
+            **({"What_Id": {**what, "id": what_id}} if isinstance(what, dict) else {}),
             "id": task_id,
             "Owner": users.get(owner_id or "", self.api_user),
             "Created_Time": now,
@@ -975,7 +1220,8 @@ class SandboxCRM(ServedOnThread):
 
     # ---- PUT /{module} (§4)
 
-    def _update(self, module: str, raw: bytes) -> _Reply:
+    def _update(self, module: str, raw: bytes, path_id: str | None = None) -> _Reply:
+        """PUT /{module} (each item names its id) or PUT /{module}/{id} (the path names it)."""
         if module not in self._store:
             self._charge(1)
             return _Reply(400, _invalid_module())
@@ -1002,6 +1248,15 @@ class SandboxCRM(ServedOnThread):
                 400,
                 _error("MANDATORY_NOT_FOUND", "required field not found", {"api_name": "data"}),
             )
+        if path_id is not None:
+            if len(data) != 1:
+                # UNCONFIRMED: Zoho's answer to more than one item on the single-record path.
+                return _Reply(
+                    400,
+                    _error("INVALID_DATA", "only one record can be updated", {"api_name": "data"}),
+                )
+            if isinstance(data[0], dict):
+                data = [{**data[0], "id": path_id}]
         if len(data) > _MAX_WRITE:
             return _Reply(
                 400,
@@ -1048,7 +1303,10 @@ class SandboxCRM(ServedOnThread):
                 "required field not found",
                 {"api_name": "id", "json_path": id_path},
             )
-        record = self._store[module].get(str(record_id)) if isinstance(record_id, str) else None
+        # Zoho takes ids as strings or as numbers (the official SDK sends numbers: its Record
+        # id is an int, [SDK] record/record.py); anything else names no record.
+        key = _id_key(record_id)
+        record = self._store[module].get(key) if key is not None else None
         if record is None:
             return _error(
                 "INVALID_DATA",
@@ -1149,22 +1407,36 @@ class SandboxCRM(ServedOnThread):
             return True, iso(parsed.astimezone(UTC)), {}
         if data_type in ("lookup", "ownerlookup"):
             # §2: lookups are written as {"id": "..."} and read back as {"name","id"[,"email"]}.
-            if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+            # Ids as strings or numbers (see _update_one); the SDK sends {"id": 123} numbers.
+            lookup_id = _id_key(value.get("id")) if isinstance(value, dict) else None
+            if lookup_id is None:
                 return False, None, expected
             not_found = {"message": "the related id given seems to be invalid"}
             if data_type == "ownerlookup":
-                user = next((u for u in self.users if u["id"] == value["id"]), None)
+                user = next((u for u in [*self.users, self.api_user] if u["id"] == lookup_id), None)
                 return (True, user, {}) if user else (False, None, not_found)
             target_module = meta["lookup"]["module"]["api_name"]
-            target = self._store[target_module].get(value["id"])
+            target = self._store[target_module].get(lookup_id)
             if target is None:
                 return False, None, not_found
             name = target.get(_DISPLAY_FIELD.get(target_module, "Account_Name"))
-            return True, {"name": name, "id": value["id"]}, {}
+            return True, {"name": name, "id": lookup_id}, {}
         return False, None, expected
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _id_key(value: Any) -> str | None:
+    """A record or user id as the store keys it: Zoho accepts ids as JSON strings or numbers
+    (§2 "IDs are 19-digit strings"; the official SDK writes them as numbers). None: not an id."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return value.strip()
+    return None
 
 
 def _display_name(module: str, record: dict[str, Any]) -> str:
@@ -1185,6 +1457,12 @@ def _classify(method: str, parts: list[str], query: dict[str, str]) -> tuple[str
         return ("field", query.get("module", "")) if method == "GET" else ("bad_method", "")
     if parts == ["Tasks"] and method == "POST":
         return "create_tasks", "Tasks"
+    if parts == ["users"] or (len(parts) == 2 and parts[0] == "users"):
+        return ("users", "users") if method == "GET" else ("bad_method", "users")
+    if parts == ["org"]:
+        return ("org", "org") if method == "GET" else ("bad_method", "org")
+    if parts == ["settings", "modules"]:
+        return ("modules", "") if method == "GET" else ("bad_method", "")
     if len(parts) == 1 and parts[0] != "settings":
         if method == "GET":
             return "get_records", parts[0]
@@ -1193,6 +1471,14 @@ def _classify(method: str, parts: list[str], query: dict[str, str]) -> tuple[str
         return "bad_method", parts[0]
     if len(parts) == 2 and parts[1] == "deleted":
         return ("deleted", parts[0]) if method == "GET" else ("bad_method", parts[0])
+    if len(parts) == 2 and parts[0] != "settings":
+        # Get/Update one record by id: GET|PUT /crm/v8/{module}/{id} (what the official SDK's
+        # RecordOperations.get_record/update_record call, [SDK] record_operations.py).
+        if method == "GET":
+            return "get_record", parts[0]
+        if method == "PUT":
+            return "update", parts[0]
+        return "bad_method", parts[0]
     return "unknown", "/".join(parts)
 
 
@@ -1308,12 +1594,15 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
                     form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
                     params.update({k: v[-1] for k, v in form.items()})
                 return crm._token(params)
+            if path == SANDBOX_CLOCK_PATH:
+                return crm._clock_endpoint(method, body)
             if path.startswith("/crm/v8/"):
-                fault = crm._next_fault()
+                parts = [p for p in path.split("/") if p][2:]
+                call = _classify(method, parts, query)
+                fault = crm._next_fault(call[0])
                 if fault is not None and not fault.after:
                     # Refused before it ran, but received: it is in the call log all the same.
-                    parts = [p for p in path.split("/") if p][2:]
-                    crm._record_call(*_classify(method, parts, query))
+                    crm._record_call(*call)
                     return crm._fault_reply(fault)
                 reply = crm._handle_api(method, path, query, self.headers, body)
                 return crm._fault_reply(fault) if fault is not None else reply

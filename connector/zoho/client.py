@@ -10,9 +10,16 @@ Whether v8 still honours ``If-Modified-Since`` is UNCONFIRMED (research/zoho.md 
 OAS lists it, the 2026 generated docs omit it. Both readings are handled: records older than
 the requested instant are dropped here, so an ignored header costs reads but never correctness.
 
-The header is inclusive (records modified at that second come back) and ``Modified_Time`` has
-whole seconds, so resuming from the newest time seen re-reads that second's records: one page
-for a few edits, many after a push that wrote thousands of records in one second. A read whose
+Whether the header is inclusive (records modified AT that second come back) is not documented
+(UNCONFIRMED, research/zoho.md §2; Airbyte filters inclusively). Both readings are handled: until
+an answer shows a record modified at exactly the header's second (so the org reads it
+inclusively), the header is sent one second before the wanted instant and the records of that
+earlier second are dropped here. Under an exclusive reading nothing is lost; under an inclusive
+one a client's first incremental reads re-read one second's records until it learns
+(``_ImsReading``).
+
+Taken as inclusive, ``Modified_Time`` has whole seconds, so resuming from the newest time seen
+re-reads that second's records: one page for a few edits, many after a push that wrote thousands of records in one second. A read whose
 first answer came ``SETTLED_AFTER`` or more after its newest record's second (by Zoho's own
 ``Date`` header, not this machine's clock) cannot have missed a record of that second still
 being written; its last page then says to resume one second later (``RecordPage.resume_from``),
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -100,6 +108,40 @@ def format_zoho_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
+class _ImsReading:
+    """What a client has learnt about how its org's ``If-Modified-Since`` reads its second.
+
+    Unknown until an answer holds a record modified at exactly the header's second: then the
+    org reads it inclusively and the header is sent as asked. Until then (and for ever under an
+    exclusive reading, where no such record can come back) it is sent one second early, so a
+    record modified at the wanted second is never left out. One per client (one org); a
+    daemon's client learns it once. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._inclusive = False
+        self._lock = threading.Lock()
+
+    def header(self, since: datetime) -> datetime:
+        """The instant to send for records modified at or after ``since``."""
+        with self._lock:
+            known = self._inclusive
+        return since if known else since - timedelta(seconds=1)
+
+    def observe(self, sent: datetime, records: Sequence[Mapping[str, Any]]) -> None:
+        """Learn from an answer to header ``sent``: a record at that second means inclusive."""
+        for record in records:
+            value = record.get("Modified_Time")
+            try:
+                at = parse_zoho_datetime(value) if isinstance(value, str) else None
+            except ValueError:
+                at = None
+            if at is not None and at.replace(microsecond=0) == sent.replace(microsecond=0):
+                with self._lock:
+                    self._inclusive = True
+                return
+
+
 CreditKind = Literal["read_page", "deleted_page", "fields", "update"]
 
 
@@ -140,6 +182,7 @@ class ZohoClient:
         #: Charged with each call's credits before it is sent (the connection's daily budget).
         self._meter = meter
         self._api_domain_override = api_domain.rstrip("/") if api_domain else None
+        self._ims = _ImsReading()
 
     # --- reads ---------------------------------------------------------------------------------
     def iter_pages(
@@ -163,9 +206,8 @@ class ZohoClient:
             "sort_by": "Modified_Time",
             "sort_order": "asc",
         }
-        headers = (
-            {"If-Modified-Since": format_zoho_datetime(modified_since)} if modified_since else {}
-        )
+        sent = self._ims.header(modified_since) if modified_since else None
+        headers = {"If-Modified-Since": format_zoho_datetime(sent)} if sent else {}
         page = 1
         page_token: str | None = None
         seen_tokens: set[str] = set()
@@ -190,6 +232,10 @@ class ZohoClient:
             info = payload.get("info") or {}
             fetched += len(records)
             if modified_since is not None:
+                if sent is not None and sent < modified_since:
+                    self._ims.observe(sent, records)
+                # Records before the wanted instant: the early header's extra second, or a
+                # Zoho that ignores the header (see the module docstring).
                 records = [r for r in records if _modified_at_or_after(r, modified_since)]
             more = bool(info.get("more_records"))
             newest = _newest_modified(records)
@@ -216,7 +262,8 @@ class ZohoClient:
                         "in the same second; Get Records cannot page past them"
                     )
                 modified_since = newest_seen
-                headers = {"If-Modified-Since": format_zoho_datetime(modified_since)}
+                sent = self._ims.header(modified_since)
+                headers = {"If-Modified-Since": format_zoho_datetime(sent)}
                 page, page_token, fetched = 1, None, 0
                 seen_tokens.clear()
                 continue
@@ -236,8 +283,12 @@ class ZohoClient:
     def iter_deleted(
         self, module: str, *, deleted_since: datetime | None = None
     ) -> Iterator[DeletedRecord]:
+        # Sent a second early, as for records (see _ImsReading): a deletion at the boundary
+        # second is read under either reading of the header; reading one twice is harmless.
         headers = (
-            {"If-Modified-Since": format_zoho_datetime(deleted_since)} if deleted_since else {}
+            {"If-Modified-Since": format_zoho_datetime(deleted_since - timedelta(seconds=1))}
+            if deleted_since
+            else {}
         )
         page = 1
         while True:

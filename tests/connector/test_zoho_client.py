@@ -341,7 +341,9 @@ def test_modified_since_is_sent_as_iso_8601_with_offset(
     read_all(client, modified_since=datetime(2026, 11, 1, 13, 30, 0, tzinfo=india))
 
     (api_call,) = calls_to(rsps, DEALS_URL)
-    assert api_call.request.headers["If-Modified-Since"] == "2026-11-01T08:00:00+00:00"
+    # In UTC, and one second early: whether the header includes its own second is not
+    # documented, and this org has not shown it yet (connector/zoho/client.py _ImsReading).
+    assert api_call.request.headers["If-Modified-Since"] == "2026-11-01T07:59:59+00:00"
 
 
 @pytest.mark.parametrize(
@@ -404,7 +406,8 @@ def test_past_the_records_one_query_can_page_through_a_new_query_starts_at_the_n
 
     assert [[r["id"] for r in page] for page in pages] == [["1", "2"], ["3", "4"], ["4", "5"]]
     third = calls_to(ordered, DEALS_URL)[2]
-    assert third.request.headers["If-Modified-Since"] == "2026-11-20T11:00:00+00:00"
+    # One second early (no answer showed this org's header inclusive): see _ImsReading.
+    assert third.request.headers["If-Modified-Since"] == "2026-11-20T10:59:59+00:00"
     assert query(third)["page"] == "1" and "page_token" not in query(third)
 
 

@@ -240,7 +240,10 @@ def test_unknown_transform_in_a_mapping_lists_the_valid_ones(
     mapping = custom_mapping(
         tmp_path,
         config,
-        ('contract_value = "Amount"', 'contract_value = { path = "Amount", transform = "money" }'),
+        (
+            'contract_value = "Contract_Value"',
+            'contract_value = { path = "Contract_Value", transform = "money" }',
+        ),
     )
     result = CliRunner(env=sandbox_env(sandbox)).invoke(main, ["--config", str(config), "run"])
     assert result.exit_code == 2
@@ -358,17 +361,17 @@ def test_a_changed_mapping_re_reads_everything_and_fixes_earlier_skips(
 ) -> None:
     config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
     mapping = custom_mapping(tmp_path, config)
-    # An amount typed as text, as an import would leave it.
+    # An amount typed as text into the text field Contract_Value, as an import would leave it.
     garbled = min(i for i in sandbox.records("Deals") if i not in sandbox.odd_deals)
-    sandbox.edit("Deals", garbled, Amount="1,200,000 CNY")
+    sandbox.edit("Deals", garbled, Contract_Value="1,200,000 CNY")
     runner = CliRunner(env={**sandbox_env(sandbox), "COLUMNS": "250"})
     assert runner.invoke(main, ["--config", str(config), "sync"]).exit_code == 0
     assert garbled in runner.invoke(main, ["--config", str(config), "status"]).output
     # The admin reads amounts as numbers from now on; no deal changed in the CRM.
     mapping.write_text(
         mapping.read_text(encoding="utf-8").replace(
-            'contract_value = "Amount"',
-            'contract_value = { path = "Amount", transform = "number" }',
+            'contract_value = "Contract_Value"',
+            'contract_value = { path = "Contract_Value", transform = "number" }',
         ),
         encoding="utf-8",
     )

@@ -161,7 +161,9 @@ def test_bad_deals_are_skipped_with_reasons_shown_by_status(
 ) -> None:
     deal_ids = sorted(sandbox.records("Deals"))
     garbled, empty = deal_ids[0], deal_ids[1]
-    sandbox.edit("Deals", garbled, Amount="12,000 USD")
+    # Typed by hand into the text field Contract_Value (Zoho's currency field Amount could
+    # not hold it).
+    sandbox.edit("Deals", garbled, Contract_Value="12,000 USD")
     sandbox.edit("Deals", empty, Deal_Name=None)
     config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
     runner = CliRunner(env={**sandbox_env(sandbox), "COLUMNS": "200"})
@@ -169,7 +171,7 @@ def test_bad_deals_are_skipped_with_reasons_shown_by_status(
     assert result.exit_code == 0, result.output
     status = runner.invoke(main, ["--config", str(config), "status"])
     assert status.exit_code == 0
-    assert garbled in status.output and "Amount = '12,000 USD'" in status.output
+    assert garbled in status.output and "Contract_Value = '12,000 USD'" in status.output
     assert empty in status.output and "Deal_Name is empty" in status.output
     conn = open_connection(sandbox, sqlite_url, tmp_path, clock)
     stored = {e.crm_id for e in conn.store.engagements()}

@@ -283,3 +283,101 @@ def test_concurrency_limit_returns_429() -> None:
         assert "Retry-After" not in get_deals(crm, token).headers
     finally:
         crm.stop()
+
+
+# --- issue 17: what Zoho (and its official SDK) accepts and sends
+
+
+def test_ids_are_taken_as_numbers_or_strings_in_updates_and_lookups(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    first, second = sorted(crm.records("Deals"))[:2]
+    account = min(crm.records("Accounts"))
+    body = {
+        "data": [
+            {"id": int(first), "Engagement_NPS": 10, "Account_Name": {"id": int(account)}},
+            {"id": second, "Engagement_NPS": 20, "Account_Name": {"id": account}},
+        ],
+        "trigger": [],
+    }
+    response = requests.put(f"{crm.url}/crm/v8/Deals", json=body, headers=auth(token), timeout=5)
+    assert response.status_code == 200, response.text
+    assert [r["details"]["id"] for r in response.json()["data"]] == [first, second]
+    deals = crm.records("Deals")
+    assert (deals[first]["Engagement_NPS"], deals[second]["Engagement_NPS"]) == (10, 20)
+    assert deals[first]["Account_Name"]["id"] == account  # stored as Zoho returns it: a string
+    bad = {"data": [{"id": True, "Engagement_NPS": 1}, {"id": 1.5, "Engagement_NPS": 1}]}
+    refused = requests.put(f"{crm.url}/crm/v8/Deals", json=bad, headers=auth(token), timeout=5)
+    assert refused.status_code == 400
+    assert {r["code"] for r in refused.json()["data"]} == {"INVALID_DATA"}
+    assert [r["details"]["json_path"] for r in refused.json()["data"]] == [
+        "$.data[0].id",
+        "$.data[1].id",
+    ]
+
+
+def test_one_record_by_id_and_ids_on_get_records(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    ids = sorted(crm.records("Deals"))[5:8]
+    one = requests.get(f"{crm.url}/crm/v8/Deals/{ids[0]}", headers=auth(token), timeout=5)
+    assert one.status_code == 200
+    (record,) = one.json()["data"]
+    assert record["Deal_Name"] == crm.records("Deals")[ids[0]]["Deal_Name"]
+    assert "Stage" in record  # without `fields`, every field
+    missing = requests.get(f"{crm.url}/crm/v8/Deals/1234", headers=auth(token), timeout=5)
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "INVALID_DATA"
+    assert missing.json()["status"] == "error"
+    put = requests.put(
+        f"{crm.url}/crm/v8/Deals/{ids[1]}",
+        json={"data": [{"Engagement_NPS": 55}]},
+        headers=auth(token),
+        timeout=5,
+    )
+    assert put.status_code == 200
+    assert crm.records("Deals")[ids[1]]["Engagement_NPS"] == 55
+    listed = get_deals(crm, token, ids=",".join(reversed(ids)))
+    assert [r["id"] for r in listed.json()["data"]] == list(reversed(ids))
+    bad = get_deals(crm, token, ids="12,abc")
+    assert bad.status_code == 400
+    assert bad.json()["details"] == {"param_name": "ids"}
+
+
+def test_current_user_org_and_modules(crm: SandboxCRM) -> None:
+    token = get_token(crm)
+    me = requests.get(
+        f"{crm.url}/crm/v8/users", params={"type": "CurrentUser"}, headers=auth(token), timeout=5
+    )
+    (user,) = me.json()["users"]
+    assert (user["id"], user["email"]) == (crm.api_user["id"], crm.api_user["email"])
+    everyone = requests.get(f"{crm.url}/crm/v8/users", headers=auth(token), timeout=5)
+    assert len(everyone.json()["users"]) == 1 + len(crm.users)
+    wrong = requests.get(
+        f"{crm.url}/crm/v8/users", params={"type": "Everybody"}, headers=auth(token), timeout=5
+    )
+    assert wrong.status_code == 400 and wrong.json()["details"] == {"param_name": "type"}
+    org = requests.get(f"{crm.url}/crm/v8/org", headers=auth(token), timeout=5).json()
+    assert org["org"][0]["zgid"]
+    modules = requests.get(f"{crm.url}/crm/v8/settings/modules", headers=auth(token), timeout=5)
+    assert {m["api_name"] for m in modules.json()["modules"]} >= {"Accounts", "Contacts", "Deals"}
+    unauthenticated = requests.get(f"{crm.url}/crm/v8/users", timeout=5)
+    assert unauthenticated.status_code == 401
+
+
+def test_typed_fields_hold_only_typed_values_and_odd_ones_live_in_text_fields(
+    crm: SandboxCRM,
+) -> None:
+    types = {f["api_name"]: f["data_type"] for f in crm.fields("Deals")}
+    for record in crm.records("Deals").values():
+        amount = record["Amount"]
+        assert amount is None or isinstance(amount, int | float), record["id"]
+        for name in ("Closing_Date", "Engagement_Start"):
+            assert record[name] is None or datetime.fromisoformat(record[name]), name
+    assert types["Contract_Value"] == types["Contract_End"] == "text"
+    odd = crm.odd_deals
+    deals = crm.records("Deals")
+    garbled = [i for i, kind in odd.items() if kind == "amount_garbled_string"]
+    assert garbled and all(" " in deals[i]["Contract_Value"] for i in garbled)
+    deal_id = min(deals)
+    with pytest.raises(ValueError, match="currency field"):
+        crm.edit("Deals", deal_id, Amount="12,000 USD")
+    crm.edit("Deals", deal_id, Contract_Value="12,000 USD")  # text takes anything
