@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+from jobs.store import outside_text
 from jobs.store import schema as t
 from jobs.store.bulk import among
 from mappings.domain import (
@@ -167,6 +168,7 @@ def migration_config(connection: sa.Connection) -> AlembicConfig:
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        outside_text.install(engine)  # U+0000 never reaches the database
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
 
