@@ -29,7 +29,15 @@ from jobs.config import load_settings
 from jobs.credits import WINDOW as CREDIT_WINDOW
 from jobs.credits import credits_used, crm_remaining
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
-from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
+from jobs.runner import (
+    Connection,
+    Job,
+    JobAlreadyRunning,
+    RunResult,
+    connect,
+    run_job,
+    shown_runs,
+)
 from jobs.store import Store
 from mappings.tomlfile import ConfigFileError
 
@@ -351,7 +359,7 @@ def print_status(
         runs = Table(title="last runs")
         for column in ("#", "job", "started (UTC)", "status", "counts", "message"):
             runs.add_column(column, overflow="fold")
-        for r in store.runs():
+        for r in shown_runs(store, now or system_clock()):
             counts = ", ".join(f"{k} {v}" for k, v in r.counts.items())
             runs.add_row(
                 str(r.id),

@@ -95,7 +95,7 @@ def _clean_value(value: Any) -> Any:
     if isinstance(value, str):
         if NUL in value:
             return value.replace(NUL, "")
-        if _ESCAPED_NUL in value and value[:1] in "[{\"":
+        if _ESCAPED_NUL in value and value[:1] in '[{"':
             return _clean_json_text(value)
         return value
     # psycopg's Json / Jsonb wrappers (PostgreSQL json and jsonb columns) carry the object.

@@ -6,11 +6,13 @@ SQLAlchemy for the two), and every datetime is stored as aware UTC.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -149,8 +151,35 @@ def migrate(engine: sa.Engine) -> None:
     # processes, which never migrate, would each pay it.
     from alembic import command
 
-    with engine.begin() as connection:
+    # Under a lock: two processes starting at once on a fresh store (two `engage` commands,
+    # a daemon and a status) would both create the tables, and one crashed.
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Held until this transaction ends; per schema, so that stores in other schemas of
+            # one database do not wait for each other.
+            connection.execute(
+                sa.text(
+                    "SELECT pg_advisory_xact_lock(hashtext('engage-migrate:' || current_schema()))"
+                )
+            )
         command.upgrade(migration_config(connection), "head")
+
+
+@contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """On SQLite, an exclusive lock on a file beside the database (`<db>.migrate-lock`) while
+    migrating: SQLite's own locks do not cover Alembic's first look at a fresh file, and
+    pysqlite runs DDL outside transactions. PostgreSQL's advisory lock is taken in `migrate`."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def migration_config(connection: sa.Connection) -> AlembicConfig:
@@ -614,6 +643,27 @@ class Store:
             conn.execute(
                 t.job_locks.delete().where(t.job_locks.c.job == job, t.job_locks.c.holder == holder)
             )
+
+    def lock_lease(self, job: str) -> tuple[str, datetime] | None:
+        """Who holds the job's lock now and until when (expired or not), or None."""
+        query = sa.select(t.job_locks.c.holder, t.job_locks.c.expires_at).where(
+            t.job_locks.c.job == job
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row[0], row[1])
+
+    def end_abandoned_runs(self, now: datetime, message: str) -> int:
+        """Record every run still "running" (but dry runs, which hold no lock) as "died": called
+        by a job that has just taken the lock, which no live run can hold."""
+        table = t.runs
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.update()
+                .where(table.c.status == "running", table.c.job.not_like("% --dry-run"))
+                .values(status="died", finished_at=now, message=message)
+            )
+        return result.rowcount or 0
 
     def lock_holder(self, job: str) -> str | None:
         """Who holds the job's lock now (expired or not), or None."""
