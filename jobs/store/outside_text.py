@@ -83,7 +83,11 @@ def _clean_row(statement: str, row: Any, names: Sequence[str] | None) -> Any:
             return row
         if names is not None and len(names) == len(row):
             named = dict(zip(names, row, strict=True))
-            _warn(statement, named, [n for n, v, o in zip(names, values, row) if v is not o])
+            _warn(
+                statement,
+                named,
+                [n for n, v, o in zip(names, values, row, strict=True) if v is not o],
+            )
         else:
             _warn(statement, {}, [])
         return type(row)(values) if isinstance(row, tuple) else values

@@ -27,7 +27,7 @@ def test_a_nul_and_a_header_line_break_in_crm_names_do_not_stop_the_run(
     nul_deal, header_deal = deal_ids[0], deal_ids[1]
     sandbox.edit("Deals", nul_deal, Deal_Name="Rollout\u0000 phase 2")
     sandbox.edit("Deals", header_deal, Deal_Name="Rollout\r\nBcc: x@y")
-    contact_id = sorted(sandbox.records("Contacts"))[0]
+    contact_id = min(sandbox.records("Contacts"))
     sandbox.edit("Contacts", contact_id, Last_Name="Wang\u0000\r\nBcc: x@y")
     config = write_sandbox_config(sandbox, store_url, tmp_path)
     runner = CliRunner(env=sandbox_env(sandbox))
