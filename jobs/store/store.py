@@ -697,46 +697,21 @@ class Store:
         changed. A fact whose values are already stored is left alone (its ``imported_at`` too),
         so saving the same facts again returns 0. The last of two facts with one id wins.
         """
-        model, table = self.fact_model(kind), t.FACT_TABLES[kind]
-        by_id: dict[str, dict[str, Any]] = {}
-        for fact in facts:
-            if not isinstance(fact, model):
-                raise TypeError(f"{kind} takes {model.__name__}, not {type(fact).__name__}")
-            values = {
-                # Enums are stored as their values (a StrEnum's str() is its value).
-                k: str(v) if isinstance(v, str) else v
-                for k, v in fact.model_dump().items()
-            }
-            by_id[values["external_id"]] = {**values, "source": source, "imported_at": at}
-        if not by_id:
-            return 0
-        rows = list(by_id.values())
-        keys = ["source", "external_id"]
-        stmt = self._insert(table)
-        compared = [c for c in rows[0] if c not in (*keys, "imported_at")]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
-            # Only rows whose values differ are updated, and only those come back from RETURNING.
-            where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
-        ).returning(table.c.external_id, table.c.engagement_id)
-        changed = 0
+        with self.fact_writer(kind, source, at) as writer:
+            writer.add(facts)
+        return writer.changed
+
+    @contextmanager
+    def fact_writer(self, kind: str, source: str, at: datetime) -> Iterator[FactWriter]:
+        """Facts of one kind added in batches, all in one transaction: a file import stores
+        every row or (an exception) none. The engagements' fact versions are raised once, at
+        the end: raising them per batch updated the same rows again and again inside one
+        transaction, and on PostgreSQL each lookup then walked every dead version of its row
+        (100,000 rows took 151 s against SQLite's 6.5 s)."""
         with self.engine.begin() as conn:
-            for start in range(0, len(rows), 1000):
-                batch = rows[start : start + 1000]
-                # A fact moved to another engagement changes the one it left too.
-                held = sa.select(table.c.external_id, table.c.engagement_id).where(
-                    table.c.source == source,
-                    table.c.external_id.in_([r["external_id"] for r in batch]),
-                )
-                before: dict[str, str] = {row[0]: row[1] for row in conn.execute(held)}
-                touched = conn.execute(stmt, batch).all()
-                changed += len(touched)
-                self._raise_fact_versions(
-                    conn,
-                    {eid for _, eid in touched} | {before[x] for x, _ in touched if x in before},
-                )
-        return changed
+            writer = FactWriter(self, conn, kind, source, at)
+            yield writer
+            self._raise_fact_versions(conn, writer.touched)
 
     def fact_versions(self, ids: Collection[str] | None = None) -> dict[str, int]:
         """engagement -> a number raised whenever one of its delivery facts changes."""
@@ -945,6 +920,60 @@ class Store:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         for start in range(0, len(rows), 1000):
             conn.execute(stmt, list(rows[start : start + 1000]))
+
+
+class FactWriter:
+    """`Store.fact_writer`: adds facts of one kind inside the writer's transaction."""
+
+    def __init__(
+        self, store: Store, conn: sa.Connection, kind: str, source: str, at: datetime
+    ) -> None:
+        self._store, self._conn, self._kind = store, conn, kind
+        self._source, self._at = source, at
+        self._model, self._table = store.fact_model(kind), t.FACT_TABLES[kind]
+        #: Rows new or changed so far; the engagements whose facts changed.
+        self.changed = 0
+        self.touched: set[str] = set()
+
+    def add(self, facts: Sequence[BaseModel]) -> None:
+        table, source = self._table, self._source
+        by_id: dict[str, dict[str, Any]] = {}
+        for fact in facts:
+            if not isinstance(fact, self._model):
+                raise TypeError(
+                    f"{self._kind} takes {self._model.__name__}, not {type(fact).__name__}"
+                )
+            values = {
+                # Enums are stored as their values (a StrEnum's str() is its value).
+                k: str(v) if isinstance(v, str) else v
+                for k, v in fact.model_dump().items()
+            }
+            by_id[values["external_id"]] = {**values, "source": source, "imported_at": self._at}
+        if not by_id:
+            return
+        rows = list(by_id.values())
+        keys = ["source", "external_id"]
+        stmt = self._store._insert(table)
+        compared = [c for c in rows[0] if c not in (*keys, "imported_at")]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
+            # Only rows whose values differ are updated, and only those come back from RETURNING.
+            where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
+        ).returning(table.c.external_id, table.c.engagement_id)
+        for start in range(0, len(rows), 1000):
+            batch = rows[start : start + 1000]
+            # A fact moved to another engagement changes the one it left too.
+            held = sa.select(table.c.external_id, table.c.engagement_id).where(
+                table.c.source == source,
+                among(table.c.external_id, [r["external_id"] for r in batch]),
+            )
+            before: dict[str, str] = {row[0]: row[1] for row in self._conn.execute(held)}
+            touched = self._conn.execute(stmt, batch).all()
+            self.changed += len(touched)
+            self.touched |= {eid for _, eid in touched} | {
+                before[x] for x, _ in touched if x in before
+            }
 
 
 _F = TypeVar("_F", bound=tuple[Any, ...])
