@@ -70,7 +70,7 @@ def run_import(config: Path, file: Path) -> tuple[float, float]:
     """(seconds, peak RSS in MB of the `engage import` process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: PLW1510 - the return code is checked below
         [ENGAGE, "--config", str(config), "import", "tickets", str(file)],
         capture_output=True,
         text=True,

@@ -85,6 +85,8 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
         conn = connect(settings, clock=invocation.clock)
     except ConfigFileError as exc:
         fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
     try:
         yield conn
     except RetryLaterError as exc:
@@ -102,6 +104,8 @@ def opened_store(invocation: Invocation) -> Iterator[Store]:
         store = Store.open(load_settings(invocation.config_path).store_url)
     except ConfigFileError as exc:
         fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
     try:
         yield store
     finally:

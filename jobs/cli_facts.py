@@ -44,7 +44,7 @@ def import_command(invocation: Invocation, kind: str, file: Path, encoding: str 
         except ImportFileError as exc:
             cli.fail(f"{file}: {exc}", cli.EXIT_CONFIG)
     print_report(report)
-    if report.errors:
+    if report.failed:
         sys.exit(cli.EXIT_FAILED)
 
 
@@ -60,8 +60,8 @@ def print_report(report: ImportReport, *, limit: int = 200) -> None:
             # Text, not markup: messages quote the file's values, which may hold [brackets].
             table.add_row(str(error.row), Text(error.field or "—"), Text(error.message))
         console.print(table)
-        if len(report.errors) > limit:
-            console.print(f"… and {len(report.errors) - limit} more problems", markup=False)
+        if report.error_count > limit:
+            console.print(f"… and {report.error_count - limit} more problems", markup=False)
     # The same warning for many rows (e.g. one engagement not synced yet) is printed once.
     rows_by_warning: dict[str, list[int]] = {}
     for warning in report.warnings:

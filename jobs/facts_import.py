@@ -53,6 +53,12 @@ class RowError:
     message: str
 
 
+#: Problems kept for the report (it prints 200): a file of bad rows does not fill memory.
+ERRORS_KEPT = 1000
+#: Rows kept per warning (the report names 8): every row of an unknown engagement warns.
+ROWS_KEPT_PER_WARNING = 9
+
+
 @dataclass
 class ImportReport:
     kind: str
@@ -63,14 +69,27 @@ class ImportReport:
     loaded: int = 0
     #: Of those, rows that were new or had different values (0 when re-importing a file).
     changed: int = 0
+    #: The first `ERRORS_KEPT` problems; `error_count` counts them all.
     errors: list[RowError] = field(default_factory=list)
-    #: Loaded anyway, but worth a look (e.g. an engagement the store does not know yet).
+    error_count: int = 0
+    #: Rows not loaded.
+    failed: int = 0
+    #: Loaded anyway, but worth a look (e.g. an engagement the store does not know yet); the
+    #: first `ROWS_KEPT_PER_WARNING` rows of each warning.
     warnings: list[RowError] = field(default_factory=list)
+    _warned: dict[str, int] = field(default_factory=dict, repr=False)
 
-    @property
-    def failed(self) -> int:
-        """Rows that were not loaded."""
-        return len({e.row for e in self.errors})
+    def add_errors(self, errors: list[RowError]) -> None:
+        """One row's problems: the row was not loaded."""
+        self.failed += 1
+        self.error_count += len(errors)
+        self.errors.extend(errors[: max(0, ERRORS_KEPT - len(self.errors))])
+
+    def add_warning(self, warning: RowError) -> None:
+        seen = self._warned.get(warning.message, 0)
+        self._warned[warning.message] = seen + 1
+        if seen < ROWS_KEPT_PER_WARNING:
+            self.warnings.append(warning)
 
 
 class ImportFileError(Exception):
@@ -112,23 +131,25 @@ def import_file(
             report.total += 1
             fact, errors = _validate(model, number, raw, table)
             if fact is None:
-                report.errors.extend(errors)
+                report.add_errors(errors)
                 continue
             external_id = getattr(fact, "external_id", "")
             if external_id in first_row_of:
-                report.errors.append(
-                    RowError(
-                        number,
-                        "external_id",
-                        f"{external_id} is already in row {first_row_of[external_id]}; "
-                        "each external_id may appear once in a file",
-                    )
+                report.add_errors(
+                    [
+                        RowError(
+                            number,
+                            "external_id",
+                            f"{external_id} is already in row {first_row_of[external_id]}; "
+                            "each external_id may appear once in a file",
+                        )
+                    ]
                 )
                 continue
             first_row_of[external_id] = number
             engagement_id = getattr(fact, "engagement_id", "")
             if engagement_id not in known:
-                report.warnings.append(
+                report.add_warning(
                     RowError(
                         number,
                         "engagement_id",

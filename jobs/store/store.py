@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+from connector.errors import RetryLaterError
 from jobs.store import outside_text
 from jobs.store import schema as t
 from jobs.store.bulk import among
@@ -145,6 +146,10 @@ class OutcomeRow:
     at: datetime
 
 
+class StoreUnavailableError(RetryLaterError):
+    """The store's database cannot be reached or opened now (down, refused, locked)."""
+
+
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     # Imported here: Alembic takes a fifth of a second to import, and scoring's worker
@@ -203,8 +208,16 @@ class Store:
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> Store:
+        """The store at `url`, migrated to the newest schema. A database that cannot be
+        reached or opened raises `StoreUnavailableError`, with the driver's reason."""
         engine = sa.create_engine(url, **engine_options)
-        migrate(engine)
+        try:
+            migrate(engine)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+            engine.dispose()
+            where = engine.url.render_as_string(hide_password=True)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(f"cannot open the store {where}: {reason}") from None
         return cls(engine)
 
     def close(self) -> None:
