@@ -146,6 +146,12 @@ class OutcomeRow:
     at: datetime
 
 
+#: PostgreSQL: the migration's advisory lock, one per schema (search_path), for the transaction.
+_MIGRATION_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtext('engage-migrate:' || coalesce(current_schema(), '')))"
+)
+
+
 class StoreUnavailableError(RetryLaterError):
     """The store's database cannot be reached or opened now (down, refused, locked)."""
 
@@ -162,11 +168,7 @@ def migrate(engine: sa.Engine) -> None:
         if connection.dialect.name == "postgresql":
             # Held until this transaction ends; per schema, so that stores in other schemas of
             # one database do not wait for each other.
-            connection.execute(
-                sa.text(
-                    "SELECT pg_advisory_xact_lock(hashtext('engage-migrate:' || current_schema()))"
-                )
-            )
+            connection.execute(sa.text(_MIGRATION_LOCK))
         command.upgrade(migration_config(connection), "head")
 
 
