@@ -35,7 +35,15 @@ from jobs.admin import (
 from jobs.config import SECRET_ENV, load_settings
 from jobs.credits import credits_used, crm_credits_left
 from jobs.ledger import FAILED_STATUSES, Ledger, missing_fields
-from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, connect, run_job
+from jobs.runner import (
+    Connection,
+    Job,
+    JobAlreadyRunning,
+    RunResult,
+    connect,
+    run_job,
+    shown_runs,
+)
 from jobs.source_probe import forget_probe
 from jobs.store import Store
 from mappings.spec import default_mapping_path, load_mapping
@@ -85,6 +93,8 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
         conn = connect(settings, clock=invocation.clock)
     except ConfigFileError as exc:
         fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
     try:
         yield conn
     except RetryLaterError as exc:
@@ -104,6 +114,8 @@ def opened_store(invocation: Invocation) -> Iterator[Store]:
         store = Store.open(load_settings(invocation.config_path).store_url)
     except ConfigFileError as exc:
         fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
     try:
         yield store
     finally:
@@ -422,7 +434,7 @@ def print_status(
         runs = Table(title="last runs")
         for column in ("#", "job", "started (UTC)", "status", "counts", "message"):
             runs.add_column(column, overflow="fold")
-        for r in store.runs():
+        for r in shown_runs(store, now or system_clock()):
             counts = ", ".join(f"{k} {v}" for k, v in r.counts.items())
             runs.add_row(
                 str(r.id),

@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 @click.command("import")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="The file's encoding, e.g. gbk or utf-16 (default: UTF-8, or UTF-16 by its BOM).",
+)
 @click.pass_obj
-def import_command(invocation: Invocation, kind: str, file: Path) -> None:
+def import_command(invocation: Invocation, kind: str, file: Path, encoding: str | None) -> None:
     """Load delivery facts (KIND) from FILE, a .csv or .json file; see docs/import.md.
 
     Rows are matched by external_id: importing a file again updates, never duplicates.
@@ -35,11 +40,11 @@ def import_command(invocation: Invocation, kind: str, file: Path) -> None:
 
     with cli.opened_store(invocation) as store:
         try:
-            report = import_file(store, kind, file, at=invocation.clock())
+            report = import_file(store, kind, file, at=invocation.clock(), encoding=encoding)
         except ImportFileError as exc:
             cli.fail(f"{file}: {exc}", cli.EXIT_CONFIG)
     print_report(report)
-    if report.errors:
+    if report.failed:
         sys.exit(cli.EXIT_FAILED)
 
 
@@ -55,8 +60,8 @@ def print_report(report: ImportReport, *, limit: int = 200) -> None:
             # Text, not markup: messages quote the file's values, which may hold [brackets].
             table.add_row(str(error.row), Text(error.field or "—"), Text(error.message))
         console.print(table)
-        if len(report.errors) > limit:
-            console.print(f"… and {len(report.errors) - limit} more problems", markup=False)
+        if report.error_count > limit:
+            console.print(f"… and {report.error_count - limit} more problems", markup=False)
     # The same warning for many rows (e.g. one engagement not synced yet) is printed once.
     rows_by_warning: dict[str, list[int]] = {}
     for warning in report.warnings:

@@ -105,6 +105,23 @@ class StoreSection(_Section):
     #: SQLAlchemy URL; relative SQLite paths are relative to the config file.
     url: str = "sqlite:///engage.db"
 
+    @field_validator("url")
+    @classmethod
+    def _a_database_the_store_supports(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; write e.g. sqlite:///engage.db or "
+                "postgresql+psycopg://user@host:5432/database"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"the store supports sqlite and postgresql, not {backend}")
+        return url
+
 
 class HealthSection(_Section):
     #: Lowest score of each level; scores below `medium` are low.
@@ -205,7 +222,13 @@ class Settings:
         url = self.config.store.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-            return prefix + str((self.path.parent / url[len(prefix) :]).resolve())
+            url = prefix + str((self.path.parent / url[len(prefix) :]).resolve())
+        if url.startswith(prefix + "/"):
+            folder = Path(url[len(prefix) :].split("?")[0]).parent
+            if not folder.is_dir():
+                raise ConfigFileError(
+                    self.path, "store.url", f"the folder {folder} does not exist; create it first"
+                )
         return url
 
     def secret(self, name: str) -> SecretStr:

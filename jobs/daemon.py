@@ -1,8 +1,14 @@
-"""The daemon: APScheduler 3.x with its job store in the connector's own database.
+"""The daemon: APScheduler 3.x, its schedule rebuilt from the config at every start.
 
 One APScheduler job, ``run`` (sync, score, push), on an interval from the config. Overlap is
-prevented twice: ``max_instances=1`` inside a process, and the store's job lock across
-processes (two daemons on one database). SIGTERM and Ctrl-C stop it after the current run.
+prevented twice: ``max_instances=1`` inside a process, and the store's job lock (a lease)
+across processes (two daemons on one database). SIGTERM and Ctrl-C stop it after the current
+run.
+
+The schedule is kept in memory, never in the database: APScheduler's SQLAlchemy job store
+unpickles what its table holds, so anyone with write access to the store (a team's shared
+PostgreSQL) could run code inside the daemon. The config is where the schedule is set anyway;
+nothing the daemon reads from the store is unpickled (migration 0013 drops the old table).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -22,13 +28,13 @@ from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, run_job
 
 log = logging.getLogger(__name__)
 
-#: The connection lives in this process only; APScheduler persists the schedule, not the object.
+#: The connection the scheduled job runs on (this process only).
 _connection: Connection | None = None
 _on_result: Callable[[RunResult], None] | None = None
 
 
 def scheduled_run() -> None:
-    """Module-level so the persistent job store can reference it by name."""
+    """The scheduled job: one run (sync, score, push) under the store's lock."""
     if _connection is None:
         log.error("scheduled run without a connection; is the daemon set up?")
         return
@@ -43,7 +49,7 @@ def scheduled_run() -> None:
 
 def build_scheduler(conn: Connection) -> BlockingScheduler:
     scheduler = BlockingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=conn.store.engine)},
+        jobstores={"default": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone=UTC,

@@ -30,6 +30,7 @@ from jobs.odoo_connect import odoo_client
 from jobs.push import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
+from jobs.store.store import RunRow
 from jobs.sync import ProgressFn, SyncReport, sync
 from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
@@ -157,6 +158,26 @@ def _take_lock(store: Store, holder: str, now: datetime) -> bool:
     return store.try_lock(LOCK_NAME, holder, now, now + LOCK_TTL)
 
 
+DIED_MESSAGE = "the process ended without finishing (its lease expired); the next run resumes"
+
+
+def shown_runs(store: Store, now: datetime, limit: int = 10) -> list[RunRow]:
+    """The last runs as `engage status` shows them: a run still recorded as "running" whose
+    process died (the lease of the connection's lock expired or was left by a process of this
+    host that has ended) is shown as "died", not "running" forever. A dry run holds no lock:
+    it has died once a lease would have expired."""
+    lease = store.lock_lease(LOCK_NAME)
+    live = lease is not None and lease[1] > now and not _dead_here(lease[0])
+    shown = []
+    for run in store.runs(limit):
+        if run.status == "running":
+            dry = run.job.endswith(" --dry-run")
+            if (now > run.started_at + LOCK_TTL) if dry else not live:
+                run = replace(run, status="died", message=DIED_MESSAGE)
+        shown.append(run)
+    return shown
+
+
 def _dead_here(holder: str) -> bool:
     """Whether ``holder`` ("host:pid") is a process of this host that has ended (e.g. kill -9)."""
     host, _, pid = holder.rpartition(":")
@@ -222,6 +243,9 @@ def run_job(
         raise JobAlreadyRunning(
             f"cannot start {job.value!r}: another job of this connection is already running"
         )
+    if not dry_run:
+        # Whatever run is still "running" lost the lock this run now holds: its process died.
+        conn.store.end_abandoned_runs(now, DIED_MESSAGE)
     calls_before = conn.counter.total()
     credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)

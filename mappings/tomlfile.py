@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -28,11 +29,26 @@ def load_toml_model(path: Path | str, model: type[M]) -> M:
 
 
 def read_toml(path: Path | str) -> dict[str, object]:
+    """The parsed file. TOML is UTF-8; a UTF-8 byte order mark (Windows Notepad writes one)
+    is accepted, any other encoding is refused in one line that says so."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         raise ConfigFileError(path, None, "file not found") from None
+    except OSError as exc:
+        raise ConfigFileError(path, None, exc.strerror or str(exc)) from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigFileError(path, None, "saved as UTF-16; TOML files are UTF-8, save it so")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigFileError(
+            path, None, f"not UTF-8 text (line {line}); TOML files are UTF-8, save it so"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(path, None, f"not valid TOML ({exc})") from None
 

@@ -427,7 +427,7 @@ survey_invitations = sa.Table(
     sa.Column("reminded_at", UtcDateTime()),
     sa.Column("answered_at", UtcDateTime()),
     sa.Column("message", sa.Text),
-    #: Certain failures so far (migration 0013_h7); "planned" again, not before ``retry_at``.
+    #: Certain failures so far (migration 0015); "planned" again, not before ``retry_at``.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("retry_at", UtcDateTime()),
     sa.UniqueConstraint("contact_id", "wave_key", name="uq_survey_invitations_contact_wave"),
@@ -476,7 +476,7 @@ survey_followups = sa.Table(
     sa.Column("task_id", sa.String(64)),
     sa.Column("message", sa.Text),
     sa.Column("at", UtcDateTime(), nullable=False),
-    #: Certain failures so far (migration 0013_h7): "retry" is tried again from ``retry_at``.
+    #: Certain failures so far (migration 0015): "retry" is tried again from ``retry_at``.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("retry_at", UtcDateTime()),
 )

@@ -1,7 +1,7 @@
 """survey invitations and follow-ups that certainly failed go back to the queue, with backoff
 
-Revision ID: 0013_h7
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 
 ``attempts`` counts certain failures of one invitation (SMTP 4xx, a server-wide refusal) or one
 follow-up (the CRM refused the connection); ``retry_at`` is when the next attempt may be made
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h7"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

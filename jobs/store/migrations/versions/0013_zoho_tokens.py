@@ -1,6 +1,6 @@
 """Zoho access tokens kept between processes (issue 16 item 1)
 
-Revision ID: 0013_h3
+Revision ID: 0013
 Revises: 0012
 
 A new table only: no existing data changes. One row per credential; the access token in it is
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h3"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
