@@ -202,6 +202,7 @@ class SkipsOwnWrites(Protocol):
         also_ids: Sequence[str] = (),
     ) -> Iterator[RecordPage]:
         """Pages of the records modified at or after ``modified_since`` whose last change was
-        not made by ``own_user_id``, plus the records ``also_ids`` (whoever changed them last).
+        not made by ``own_user_id``, plus those of ``also_ids`` (rows written without an answer)
+        that ``own_user_id`` did modify since: the writes that may have landed.
         A client that finds the filter refused by the CRM reads as ``iter_pages`` does."""
         ...

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from connector.base import CRMClient
+from connector.base import CRMClient, RecordPage
 from jobs.cursors import advance
 from jobs.deletions import pull_deletions
 from jobs.read_ahead import read_ahead
@@ -47,6 +47,8 @@ def sync_activities(
     clock: Callable[[], datetime],
     run_id: int | None,
     full: bool,
+    resume: datetime | None = None,
+    on_page: Callable[[RecordPage], None] | None = None,
     deletions_every: timedelta = timedelta(0),
 ) -> tuple[int, int, int, int, int]:
     """Pull one activity module; returns (read, stored, skipped, deleted, filtered).
@@ -62,7 +64,8 @@ def sync_activities(
     read = stored = skipped = filtered = 0
     cursor = store.cursor(kind)
     fields = mapper.read_fields(kind)
-    pages = client.iter_pages(module, fields, modified_since=None if full else cursor)
+    # A full read starts at ``resume``, where a stopped full sync left it (jobs/full_sync.py).
+    pages = client.iter_pages(module, fields, modified_since=resume if full else cursor)
     for page in read_ahead(pages):  # the next page is fetched while this one is stored
         if not read and page.records:
             # Read only when there is something to attach (a quiet sync reads nothing).
@@ -98,6 +101,8 @@ def sync_activities(
         store.save_facts("touchpoints", touchpoints, CRM_SOURCE, now)
         store.clear_skips(kind, readable)
         cursor = advance(store, kind, page, cursor, now)
+        if on_page is not None:
+            on_page(page)
     deleted = pull_deletions(
         client,
         store,

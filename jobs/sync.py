@@ -22,6 +22,7 @@ from jobs import changes, echo
 from jobs.activities import activity_kinds, sync_activities
 from jobs.cursors import advance
 from jobs.deletions import pull_deletions
+from jobs.full_sync import FullSync
 from jobs.id_scan import scan_for_deletions
 from jobs.read_ahead import read_ahead
 from jobs.store import Store
@@ -86,7 +87,10 @@ def sync(
     every sync by default, and on every full one)."""
     report = SyncReport()
     fingerprint = mapper.fingerprint()
-    report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint
+    # A full sync a stopped run left continues where it was (jobs/full_sync.py).
+    under_way = FullSync.under_way(store, fingerprint)
+    report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint or under_way is not None
+    whole = (under_way or FullSync.begin(store, fingerprint)) if report.full else None
     for kind in SYNC_KINDS:
         source = getattr(mapper.spec.sources, kind)
         if source is None:
@@ -101,13 +105,14 @@ def sync(
             run_id=run_id,
             progress=progress,
             missing=report.missing_target_fields,
-            full=report.full,
+            whole=whole,
             deletions_every=deletions_every,
         )
     # Activities last: they attach to the accounts and deals stored above.
     for kind in activity_kinds(mapper):
         if progress:
             progress(f"syncing {kind}")
+        fully = whole is not None and whole.reads_fully(kind)
         report.kinds[kind] = KindCounts(
             *sync_activities(
                 client,
@@ -116,12 +121,25 @@ def sync(
                 kind,
                 clock=clock,
                 run_id=run_id,
-                full=report.full,
+                full=fully,
+                resume=whole.resume_from(kind) if whole is not None and fully else None,
+                on_page=_keyset_mover(whole, kind) if fully else None,
                 deletions_every=deletions_every,
             )
         )
+        if whole is not None and fully:
+            whole.kind_done(kind)
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
+    if whole is not None:
+        whole.finish()
     return report
+
+
+def _keyset_mover(whole: FullSync | None, kind: str) -> Callable[[RecordPage], None] | None:
+    """What moves the full sync's keyset of ``kind`` once a page of it is stored."""
+    if whole is None:
+        return None
+    return lambda page: whole.page_stored(kind, page)
 
 
 def _sync_kind(
@@ -135,18 +153,35 @@ def _sync_kind(
     run_id: int | None,
     progress: ProgressFn | None,
     missing: set[tuple[str, str]],
-    full: bool,
+    whole: FullSync | None,
     deletions_every: timedelta,
 ) -> KindCounts:
+    """Pull one kind: in full (from the full sync's keyset, if it stopped in this kind) while
+    ``whole`` has it still to read, else incrementally from its cursor."""
     counts = KindCounts()
+    full = whole is not None and whole.reads_fully(kind)
+    on_page = _keyset_mover(whole, kind) if full else None
     fields = mapper.read_fields(kind)
     # Target fields are read only to see what the CRM holds; if one was deleted in the CRM,
     # read without it (and push will not write it) rather than stop the whole sync.
     optional = set(mapper.target_fields(kind))
     while True:
         try:
+            resume = whole.resume_from(kind) if whole is not None and full else None
             _read_pages(
-                client, mapper, store, kind, module, fields, counts, clock, run_id, progress, full
+                client,
+                mapper,
+                store,
+                kind,
+                module,
+                fields,
+                counts,
+                clock,
+                run_id,
+                progress,
+                full,
+                resume,
+                on_page,
             )
             break
         except ConfigurationError as exc:
@@ -172,6 +207,8 @@ def _sync_kind(
             every=deletions_every,
             force=full,
         )
+    if whole is not None and full:
+        whole.kind_done(kind)
     return counts
 
 
@@ -187,13 +224,16 @@ def _read_pages(
     run_id: int | None,
     progress: ProgressFn | None,
     full: bool,
+    resume: datetime | None,
+    on_page: Callable[[RecordPage], None] | None,
 ) -> None:
+    """``full``: read every record, from ``resume`` (a full sync's keyset) when given."""
     build, save = _reader_and_writer(mapper, store, kind)
     target = _target_module(mapper, kind)
     cursor = store.cursor(kind)
-    since = None if full else cursor
+    since = resume if full else cursor
     # The next page is fetched while this one is stored (jobs/read_ahead.py).
-    for page in read_ahead(_pages(client, store, module, fields, since)):
+    for page in read_ahead(_pages(client, store, module, fields, since, full)):
         now = clock()
         good = []
         current: dict[str, dict[str, Any]] = {}
@@ -230,16 +270,28 @@ def _read_pages(
         counts.stored += len(good)
         # The cursor moves only once the page is stored: a crash here re-reads, never loses.
         cursor = advance(store, kind, page, cursor, now)
+        if on_page is not None:
+            on_page(page)
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
 
 
 def _pages(
-    client: CRMClient, store: Store, module: str, fields: list[str], since: datetime | None
+    client: CRMClient,
+    store: Store,
+    module: str,
+    fields: list[str],
+    since: datetime | None,
+    full: bool,
 ) -> Iterator[RecordPage]:
     """The read of ``module`` from ``since``: without the plugin's own writes when a push
-    wrote after the cursor and the CRM can leave them out (jobs/echo.py)."""
-    own = echo.own_writes(store, module, since) if isinstance(client, SkipsOwnWrites) else None
+    wrote after the cursor and the CRM can leave them out (jobs/echo.py); a full read reads
+    every record, echo or not."""
+    own = (
+        echo.own_writes(store, module, since)
+        if isinstance(client, SkipsOwnWrites) and not full
+        else None
+    )
     if own is None or since is None or not isinstance(client, SkipsOwnWrites):
         return client.iter_pages(module, fields, modified_since=since)
     return client.iter_changed_by_others(

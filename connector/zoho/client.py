@@ -242,8 +242,9 @@ class ZohoClient:
         own_user_id: str,
         also_ids: Sequence[str] = (),
     ) -> Iterator[RecordPage]:
-        """The records modified since ``modified_since`` by anyone but ``own_user_id``, and the
-        records ``also_ids``: the read after a push, without the push's echo.
+        """The records modified since ``modified_since`` by anyone but ``own_user_id``, and
+        those of ``also_ids`` (rows sent without an answer) that ``own_user_id`` modified since:
+        the read after a push, without the push's echo.
 
         Zoho moves ``Modified_Time`` (and sets ``Modified_By`` to the API user) on the plugin's
         own writes, so the Get Records read after a push returns every record it wrote,
@@ -266,7 +267,13 @@ class ZohoClient:
             yield from self.iter_pages(module, fields, modified_since=modified_since)
             return
         try:
-            found, began = self._ids_changed_by_others(module, modified_since, own_user_id)
+            found, began = self._modified_ids(module, modified_since, own_user_id, others=True)
+            landed: dict[str, datetime] = {}
+            if also_ids:
+                # Rows the caller sent without learning the outcome: only those the CRM shows
+                # written by us since then may have landed; the rest were never applied.
+                mine, _ = self._modified_ids(module, modified_since, own_user_id, others=False)
+                landed = {i: mine[i] for i in dict.fromkeys(also_ids) if i in mine}
         except (ConfigurationError, AuthenticationError) as exc:
             if isinstance(exc, AuthenticationError) and exc.crm_code != "OAUTH_SCOPE_MISMATCH":
                 raise
@@ -279,7 +286,7 @@ class ZohoClient:
             self._coql_refused = True
             yield from self.iter_pages(module, fields, modified_since=modified_since)
             return
-        order = list(found) + [i for i in dict.fromkeys(also_ids) if i not in found]
+        order = list(found) + [i for i in landed if i not in found]
         newest_others = max(found.values(), default=None)
         for start in range(0, len(order), MAX_IDS_PER_CALL):
             chunk = order[start : start + MAX_IDS_PER_CALL]
@@ -307,17 +314,17 @@ class ZohoClient:
         if resume is not None and resume > modified_since:
             yield RecordPage(module=module, records=[], more_records=False, resume_from=resume)
 
-    def _ids_changed_by_others(
-        self, module: str, since: datetime, own_user_id: str
+    def _modified_ids(
+        self, module: str, since: datetime, own_user_id: str, *, others: bool
     ) -> tuple[dict[str, datetime], datetime | None]:
-        """COQL keyset over ``(Modified_Time, id)``: {id: Modified_Time} of the records others
-        modified at or after ``since``, oldest first, and Zoho's clock when the query began."""
+        """COQL keyset over ``(Modified_Time, id)``: {id: Modified_Time} of the records last
+        modified at or after ``since`` by others (``others``) or by ``own_user_id``, oldest
+        first, and Zoho's clock when the query began."""
         user = _coql_literal(own_user_id)
+        by = f"Modified_By {'not in' if others else 'in'} ({user})"
         found: dict[str, datetime] = {}
         began: datetime | None = None
-        where = (
-            f"(Modified_Time >= '{format_zoho_datetime(since)}' and Modified_By not in ({user}))"
-        )
+        where = f"(Modified_Time >= '{format_zoho_datetime(since)}' and {by})"
         limit = COQL_FIRST_LIMIT
         while True:
             query = (
@@ -353,7 +360,7 @@ class ZohoClient:
             # §3: more than two criteria must be grouped; the keyset avoids OFFSET's ceiling.
             where = (
                 f"((Modified_Time > '{stamp}' or (Modified_Time = '{stamp}' and id > "
-                f"{_coql_literal(last_id)})) and Modified_By not in ({user}))"
+                f"{_coql_literal(last_id)})) and {by})"
             )
             limit = COQL_MAX_LIMIT
         return found, began
