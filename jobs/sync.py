@@ -95,6 +95,12 @@ def sync(
         source = getattr(mapper.spec.sources, kind)
         if source is None:
             continue
+        if whole is not None and not whole.reads_fully(kind):
+            # Read in full by an earlier run of this full sync: not again (not even its
+            # deletions) until the full sync is through, so that every run under a small
+            # budget moves it on; what changed meanwhile is read after, from the cursor.
+            report.kinds[kind] = KindCounts()
+            continue
         report.kinds[kind] = _sync_kind(
             client,
             mapper,
@@ -112,7 +118,10 @@ def sync(
     for kind in activity_kinds(mapper):
         if progress:
             progress(f"syncing {kind}")
-        fully = whole is not None and whole.reads_fully(kind)
+        if whole is not None and not whole.reads_fully(kind):
+            report.kinds[kind] = KindCounts()  # done earlier in this full sync (see above)
+            continue
+        fully = whole is not None
         report.kinds[kind] = KindCounts(
             *sync_activities(
                 client,
@@ -127,7 +136,7 @@ def sync(
                 deletions_every=deletions_every,
             )
         )
-        if whole is not None and fully:
+        if whole is not None:
             whole.kind_done(kind)
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
     if whole is not None:

@@ -13,7 +13,8 @@ from typing import Any
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
-from jobs.demo import sandbox_settings
+from jobs.config import Config, Settings
+from jobs.demo import sandbox_env, sandbox_settings
 from jobs.full_sync import FULL_SYNC_KEY
 from jobs.ledger import Ledger, RowStatus
 from jobs.runner import Connection, Job, RunResult, connect, run_job
@@ -85,4 +86,38 @@ def test_runs_under_30_percent_429s_and_10_percent_5xx_finish_the_first_full_syn
             f"{len(results)} runs {statuses}; faults {injector.counts.by_kind}; read calls "
             f"answered {faulty.count('get_records')} (clean run {clean_pages})"
         )
+        conn.close()
+
+
+def test_a_daily_budget_smaller_than_one_full_sync_finishes_it_over_several_days(
+    tmp_path: Path,
+) -> None:
+    """Each run spends its day's credits and stops; the next day's run continues the full
+    sync where the last stored page left it, until it is done."""
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    with SandboxCRM(deals=DEALS, accounts=ACCOUNTS, clock=clock) as crm:
+        config = Config.model_validate(
+            {
+                "crm": {
+                    "kind": "zoho",
+                    "zoho": {"accounts_url": crm.url},
+                    "daily_credit_budget": 12,
+                },
+                "store": {"url": f"sqlite:///{tmp_path / 'budget.db'}"},
+            }
+        )
+        conn = connect(Settings(config, tmp_path / "engage.toml", sandbox_env(crm)), clock=clock)
+        statuses = []
+        for _ in range(30):
+            result = run_job(conn, Job.SYNC)
+            statuses.append(result.status)
+            if result.status == "ok":
+                break
+            assert "credit budget" in (result.message or ""), result.message
+            clock.advance(hours=25)  # the rolling 24 hours have passed
+        assert statuses[-1] == "ok" and statuses.count("stopped") >= 3, statuses
+        assert conn.store.meta(MAPPING_FINGERPRINT) and not conn.store.meta(FULL_SYNC_KEY)
+        assert conn.store.count("engagements") > 0
+        assert max(crm.served.values()) <= 2
+        print(f"{len(statuses)} daily runs: {statuses}; {crm.count('get_records')} read calls")
         conn.close()
