@@ -716,7 +716,7 @@ class SandboxCRM(ServedOnThread):
         try:
             parsed = coql.parse(text, known)
         except coql.CoqlError as exc:
-            self._charge(1)
+            self._charge(1)  # UNCONFIRMED: what a refused query costs
             return _Reply(400, _error(exc.code, exc.message, exc.details))
         self._charge(coql.credits_for(parsed.limit))
         with self._lock:
