@@ -5,7 +5,9 @@ and loses nothing. A record that cannot be mapped is skipped with its reason kep
 the page proceeds. After a read's last page the cursor moves where the client says the next
 read may resume (jobs/cursors.py); deleted records are looked for on a schedule
 (jobs/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
-the records whose values changed are marked for the next push to plan (jobs/changes.py).
+the records whose values changed are marked for the next push to plan (jobs/changes.py). The
+read after a push leaves the push's own writes out where the CRM allows (jobs/echo.py), and a
+full sync keeps its progress so a stopped one continues (jobs/full_sync.py).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def sync(
     deletions_every: timedelta = timedelta(0),
 ) -> SyncReport:
     """Pull every mapped module. A changed mapping, or ``full``, re-reads everything, so records
-    skipped under the old mapping get another chance and new fields are filled in.
+    skipped under the old mapping get another chance and new fields are filled in. A full sync
+    that a stopped run left is continued, not started over (jobs/full_sync.py).
 
     ``deletions_every``: how often to look for records deleted in the CRM (jobs/deletions.py;
     every sync by default, and on every full one)."""
