@@ -207,3 +207,25 @@ class PricesRows(Protocol):
     def write_cost_of(self, module: str, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
         """(calls, credits) ``update_records`` would spend on ``rows`` if none is refused."""
         ...
+
+
+@runtime_checkable
+class SkipsOwnWrites(Protocol):
+    """A CRM that can leave out of an incremental read the records whose last change was made
+    by a given user (Zoho: COQL on ``Modified_By``), so that the read after a push does not
+    re-read every record the push wrote (whose modification time the write moved)."""
+
+    def iter_changed_by_others(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime,
+        own_user_id: str,
+        also_ids: Sequence[str] = (),
+    ) -> Iterator[RecordPage]:
+        """Pages of the records modified at or after ``modified_since`` whose last change was
+        not made by ``own_user_id``, plus those of ``also_ids`` (rows written without an answer)
+        that ``own_user_id`` did modify since: the writes that may have landed.
+        A client that finds the filter refused by the CRM reads as ``iter_pages`` does."""
+        ...

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs import changes
+from jobs import changes, echo
 from jobs.ledger import Decision, Ledger, LedgerRow, decide_row
 from jobs.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Store
@@ -470,6 +470,8 @@ def _record(
                 outcome.crm_code,
                 outcome.message,
             )
+    # Who wrote, and when, so the next read leaves these writes out (jobs/echo.py).
+    echo.note_written(conn, batch.module, [outcome for _, outcome in pairs])
     # Field state, write history and ledger in the caller's transaction (jobs/ledger.py).
     pusher.ledger.record(
         conn,

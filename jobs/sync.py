@@ -5,23 +5,26 @@ and loses nothing. A record that cannot be mapped is skipped with its reason kep
 the page proceeds. After a read's last page the cursor moves where the client says the next
 read may resume (jobs/cursors.py); deleted records are looked for on a schedule
 (jobs/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
-the records whose values changed are marked for the next push to plan (jobs/changes.py).
+the records whose values changed are marked for the next push to plan (jobs/changes.py). The
+read after a push leaves the push's own writes out where the CRM allows (jobs/echo.py), and a
+full sync keeps its progress so a stopped one continues (jobs/full_sync.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.base import CRMClient, ScansForDeletions
+from connector.base import CRMClient, RecordPage, ScansForDeletions, SkipsOwnWrites
 from connector.errors import ConfigurationError
-from jobs import changes
+from jobs import changes, echo
 from jobs.activities import activity_kinds, sync_activities
 from jobs.cursors import advance
 from jobs.deletions import pull_deletions
+from jobs.full_sync import FullSync
 from jobs.id_scan import scan_for_deletions
 from jobs.read_ahead import read_ahead
 from jobs.source_probe import MODULE_MISSING_CODES, cached_probe, forget_probe, probe_sources
@@ -85,25 +88,38 @@ def sync(
     deletions_every: timedelta = timedelta(0),
 ) -> SyncReport:
     """Pull every mapped module. A changed mapping, or ``full``, re-reads everything, so records
-    skipped under the old mapping get another chance and new fields are filled in.
+    skipped under the old mapping get another chance and new fields are filled in. A full sync
+    that a stopped run left is continued, not started over (jobs/full_sync.py).
 
     ``deletions_every``: how often to look for records deleted in the CRM (jobs/deletions.py;
     every sync by default, and on every full one)."""
     report = SyncReport()
     fingerprint = mapper.fingerprint()
-    report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint
-    # Which optional sources exist and what the stages mean (cached; jobs/source_probe.py).
+    # A full sync a stopped run left continues where it was (jobs/full_sync.py).
+    under_way = FullSync.under_way(store, fingerprint)
+    report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint or under_way is not None
+    # Which optional sources exist and what the stages mean (cached; jobs/source_probe.py). A
+    # full sync that continues does not look again: the look it began with still holds.
     previous = cached_probe(store)
-    probe = probe_sources(client, mapper, store, clock=clock, force=report.full)
+    probe = probe_sources(
+        client, mapper, store, clock=clock, force=report.full and under_way is None
+    )
     mapper.use_stage_outcomes(probe.stage_outcomes)
     if previous is not None and previous.stage_outcomes != probe.stage_outcomes:
         report.full = True  # a stage's meaning changed in the CRM: every deal's status may
     report.warnings = probe.warnings(mapper)
     for line in report.warnings:
         log.warning("%s", line)
+    whole = (under_way or FullSync.begin(store, fingerprint)) if report.full else None
     for kind in SYNC_KINDS:
         source = getattr(mapper.spec.sources, kind)
         if source is None:
+            continue
+        if whole is not None and not whole.reads_fully(kind):
+            # Read in full by an earlier run of this full sync: not again (not even its
+            # deletions) until the full sync is through, so that every run under a small
+            # budget moves it on; what changed meanwhile is read after, from the cursor.
+            report.kinds[kind] = KindCounts()
             continue
         report.kinds[kind] = _sync_kind(
             client,
@@ -115,7 +131,7 @@ def sync(
             run_id=run_id,
             progress=progress,
             missing=report.missing_target_fields,
-            full=report.full,
+            whole=whole,
             deletions_every=deletions_every,
             leave_out=probe.missing_fields.get(kind, []),
         )
@@ -127,6 +143,10 @@ def sync(
             continue
         if progress:
             progress(f"syncing {kind}")
+        if whole is not None and not whole.reads_fully(kind):
+            report.kinds[kind] = KindCounts()  # done earlier in this full sync (see above)
+            continue
+        fully = whole is not None
         try:
             report.kinds[kind] = KindCounts(
                 *sync_activities(
@@ -136,7 +156,9 @@ def sync(
                     kind,
                     clock=clock,
                     run_id=run_id,
-                    full=report.full,
+                    full=fully,
+                    resume=whole.resume_from(kind) if whole is not None and fully else None,
+                    on_page=_keyset_mover(whole, kind) if fully else None,
                     deletions_every=deletions_every,
                     leave_out=probe.missing_fields.get(kind, []),
                 )
@@ -151,8 +173,19 @@ def sync(
             log.warning("%s", line)
             report.warnings.append(line)
             report.kinds[kind] = KindCounts(not_read=f"the CRM has no module {source.module}")
+        if whole is not None:
+            whole.kind_done(kind)
     store.set_meta(MAPPING_FINGERPRINT, fingerprint)
+    if whole is not None:
+        whole.finish()
     return report
+
+
+def _keyset_mover(whole: FullSync | None, kind: str) -> Callable[[RecordPage], None] | None:
+    """What moves the full sync's keyset of ``kind`` once a page of it is stored."""
+    if whole is None:
+        return None
+    return lambda page: whole.page_stored(kind, page)
 
 
 def _sync_kind(
@@ -166,11 +199,15 @@ def _sync_kind(
     run_id: int | None,
     progress: ProgressFn | None,
     missing: set[tuple[str, str]],
-    full: bool,
+    whole: FullSync | None,
     deletions_every: timedelta,
     leave_out: Sequence[str] = (),
 ) -> KindCounts:
+    """Pull one kind: in full (from the full sync's keyset, if it stopped in this kind) while
+    ``whole`` has it still to read, else incrementally from its cursor."""
     counts = KindCounts()
+    full = whole is not None and whole.reads_fully(kind)
+    on_page = _keyset_mover(whole, kind) if full else None
     fields = [f for f in mapper.read_fields(kind) if f not in leave_out]
     # Target fields are read only to see what the CRM holds; if one was deleted in the CRM,
     # read without it (and push will not write it) rather than stop the whole sync. The same
@@ -178,8 +215,21 @@ def _sync_kind(
     optional = set(mapper.target_fields(kind)) | optional_source_fields(mapper, kind)
     while True:
         try:
+            resume = whole.resume_from(kind) if whole is not None and full else None
             _read_pages(
-                client, mapper, store, kind, module, fields, counts, clock, run_id, progress, full
+                client,
+                mapper,
+                store,
+                kind,
+                module,
+                fields,
+                counts,
+                clock,
+                run_id,
+                progress,
+                full,
+                resume,
+                on_page,
             )
             break
         except ConfigurationError as exc:
@@ -208,6 +258,8 @@ def _sync_kind(
             every=deletions_every,
             force=full,
         )
+    if whole is not None and full:
+        whole.kind_done(kind)
     return counts
 
 
@@ -223,13 +275,16 @@ def _read_pages(
     run_id: int | None,
     progress: ProgressFn | None,
     full: bool,
+    resume: datetime | None,
+    on_page: Callable[[RecordPage], None] | None,
 ) -> None:
+    """``full``: read every record, from ``resume`` (a full sync's keyset) when given."""
     build, save = _reader_and_writer(mapper, store, kind)
     target = _target_module(mapper, kind)
     cursor = store.cursor(kind)
-    since = None if full else cursor
+    since = resume if full else cursor
     # The next page is fetched while this one is stored (jobs/read_ahead.py).
-    for page in read_ahead(client.iter_pages(module, fields, modified_since=since)):
+    for page in read_ahead(_pages(client, store, module, fields, since, full)):
         now = clock()
         good = []
         current: dict[str, dict[str, Any]] = {}
@@ -266,6 +321,8 @@ def _read_pages(
         counts.stored += len(good)
         # The cursor moves only once the page is stored: a crash here re-reads, never loses.
         cursor = advance(store, kind, page, cursor, now)
+        if on_page is not None:
+            on_page(page)
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
 
@@ -274,6 +331,29 @@ def optional_source_fields(mapper: Mapper, kind: str) -> set[str]:
     """Top-level CRM fields of the source fields of ``kind`` marked optional."""
     source = mapper.source(kind)
     return {r.path.split(".")[0] for r in source.fields.values() if r.optional and r.path}
+
+
+def _pages(
+    client: CRMClient,
+    store: Store,
+    module: str,
+    fields: list[str],
+    since: datetime | None,
+    full: bool,
+) -> Iterator[RecordPage]:
+    """The read of ``module`` from ``since``: without the plugin's own writes when a push
+    wrote after the cursor and the CRM can leave them out (jobs/echo.py); a full read reads
+    every record, echo or not."""
+    own = (
+        echo.own_writes(store, module, since)
+        if isinstance(client, SkipsOwnWrites) and not full
+        else None
+    )
+    if own is None or since is None or not isinstance(client, SkipsOwnWrites):
+        return client.iter_pages(module, fields, modified_since=since)
+    return client.iter_changed_by_others(
+        module, fields, modified_since=since, own_user_id=own.user_id, also_ids=own.pending
+    )
 
 
 def _target_module(mapper: Mapper, kind: str) -> str | None:

@@ -15,7 +15,7 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +23,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from . import coql
 from .faults import Fault, FaultInjector, FaultKind, FaultPlan
 from .seed import (
     ACTIVITY_MODULES,
@@ -130,6 +131,8 @@ _FLAT_CREDITS = {
 }
 # Task inserts cost like updates, 1 credit per 10 records (§6), charged in _create_tasks().
 _FLAT_CREDITS["create_tasks"] = 0
+# COQL costs by its LIMIT (§3), charged in _coql().
+_FLAT_CREDITS["coql"] = 0
 
 
 def _error(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -231,6 +234,8 @@ class SandboxCRM(ServedOnThread):
         self.monotonic: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], None] = time.sleep
         self.calls: list[tuple[str, str]] = []
+        #: (module, record id) -> how many sent answers of Get Records or COQL carried it.
+        self.served: Counter[tuple[str, str]] = Counter()
         self.last_update_body: dict[str, Any] | None = None
         self._credits = 0  # guarded by _calls_lock
         self.daily_credits = daily_credits
@@ -281,6 +286,7 @@ class SandboxCRM(ServedOnThread):
         """Forget the call log and the credits used so far."""
         with self._calls_lock:
             self.calls.clear()
+            self.served.clear()
             self._credits = 0
 
     @property
@@ -522,6 +528,20 @@ class SandboxCRM(ServedOnThread):
             self._clock_offset += step
         return self._now()
 
+    def _note_served(self, path: str, reply: _Reply) -> None:
+        """Count the records of a read answer that is sent (not lost to an injected fault)."""
+        if reply.status != 200 or not isinstance(reply.body, dict):
+            return
+        rows = reply.body.get("data")
+        parts = [p for p in path.split("/") if p][2:]
+        if len(parts) != 1 or parts[0] == "coql" or not isinstance(rows, list):
+            return
+        module = parts[0]
+        with self._calls_lock:
+            for row in rows:
+                if isinstance(row, dict) and "id" in row:
+                    self.served[(module, str(row["id"]))] += 1
+
     def _record_call(self, kind: str, detail: str) -> None:
         with self._calls_lock:
             self.calls.append((kind, detail))
@@ -601,6 +621,8 @@ class SandboxCRM(ServedOnThread):
     ) -> _Reply:
         parts = [p for p in path.split("/") if p][2:]  # drop "crm", "v8"
         kind, detail = _classify(method, parts, query)
+        if kind == "coql":
+            detail = coql.module_of(_select_query(body) or "")
         self._record_call(kind, detail)
         if kind == "unknown":
             return _Reply(404, dict(_NOT_FOUND))
@@ -661,6 +683,8 @@ class SandboxCRM(ServedOnThread):
             return self._get_deleted(parts[0], query, headers.get("If-Modified-Since"))
         if kind == "create_tasks":
             return self._create_tasks(body)
+        if kind == "coql":
+            return self._coql(body)
         return self._update(parts[0], body, parts[1] if len(parts) == 2 else None)
 
     # ---- GET /settings/fields (§5)
@@ -813,6 +837,38 @@ class SandboxCRM(ServedOnThread):
         }
 
     # ---- GET /{module} (§2)
+
+    # ---- POST /coql (§3; connector/sandbox/coql.py)
+
+    def _coql(self, raw: bytes) -> _Reply:
+        text = _select_query(raw)
+        if text is None:
+            self._charge(1)
+            return _Reply(
+                400,
+                _error(
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    {"param_name": "select_query"},
+                ),
+            )
+
+        def known(module: str) -> set[str] | None:
+            index = self._field_index.get(module)
+            return set(index) if index is not None else None
+
+        try:
+            parsed = coql.parse(text, known)
+        except coql.CoqlError as exc:
+            self._charge(1)  # UNCONFIRMED: what a refused query costs
+            return _Reply(400, _error(exc.code, exc.message, exc.details))
+        self._charge(coql.credits_for(parsed.limit))
+        with self._lock:
+            records = [dict(r) for r in self._store[parsed.module].values()]
+        rows, more = coql.run(parsed, records)
+        if not rows:
+            return _Reply(204)
+        return _Reply(200, {"data": rows, "info": {"count": len(rows), "more_records": more}})
 
     def _get_records(self, module: str, query: dict[str, str], ims_header: str | None) -> _Reply:
         if module not in self._store:
@@ -1439,6 +1495,16 @@ def _id_key(value: Any) -> str | None:
     return None
 
 
+def _select_query(raw: bytes) -> str | None:
+    """The ``select_query`` of a COQL body, or None when the body has none."""
+    try:
+        body = json.loads(raw.decode("utf-8") or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    text = body.get("select_query") if isinstance(body, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def _display_name(module: str, record: dict[str, Any]) -> str:
     if module == "Contacts":
         return " ".join(p for p in (record.get("First_Name"), record.get("Last_Name")) if p)
@@ -1463,6 +1529,8 @@ def _classify(method: str, parts: list[str], query: dict[str, str]) -> tuple[str
         return ("org", "org") if method == "GET" else ("bad_method", "org")
     if parts == ["settings", "modules"]:
         return ("modules", "") if method == "GET" else ("bad_method", "")
+    if parts == ["coql"]:
+        return ("coql", "") if method == "POST" else ("bad_method", "coql")
     if len(parts) == 1 and parts[0] != "settings":
         if method == "GET":
             return "get_records", parts[0]
@@ -1605,7 +1673,10 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
                     crm._record_call(*call)
                     return crm._fault_reply(fault)
                 reply = crm._handle_api(method, path, query, self.headers, body)
-                return crm._fault_reply(fault) if fault is not None else reply
+                if fault is not None:
+                    return crm._fault_reply(fault)
+                crm._note_served(path, reply)
+                return reply
             crm._record_call("unknown", path)
             return _Reply(404, dict(_NOT_FOUND))
 

@@ -91,6 +91,13 @@ RECORDS_PER_WRITE_CREDIT = 10
 SETTLED_AFTER = timedelta(seconds=60)
 #: §6: the org's credits left in its rolling 24 hours, sent once half are used.
 CREDITS_REMAINING_HEADER = "X-API-CREDITS-REMAINING"
+#: §3: rows per COQL call at most; the first call of a read asks for 200 (1 credit), enough
+#: when nobody else changed much, and the next ones for 2,000 (3 credits).
+COQL_MAX_LIMIT = 2000
+COQL_FIRST_LIMIT = 200
+#: Record ids one Get Records call takes in ``ids`` (UNCONFIRMED for v8: the SDK sends the
+#: parameter; the older getRecordById documented at most 100).
+MAX_IDS_PER_CALL = 100
 #: 401 codes that mean "this access token is no longer good" (AUTHENTICATION_FAILURE is also
 #: returned for expired tokens in the wild: rikas/zoho_hub#34).
 TOKEN_REFUSED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
@@ -142,7 +149,7 @@ class _ImsReading:
                 return
 
 
-CreditKind = Literal["read_page", "deleted_page", "fields", "update"]
+CreditKind = Literal["read_page", "deleted_page", "fields", "update", "coql"]
 
 
 def zoho_credits(kind: CreditKind, records: int = 0) -> int:
@@ -161,6 +168,8 @@ def zoho_credits(kind: CreditKind, records: int = 0) -> int:
         return max(1, math.ceil(records / RECORDS_PER_WRITE_CREDIT))
     if kind == "deleted_page":
         return 2
+    if kind == "coql":  # §3: by LIMIT, 1-200 rows 1, 201-1000 2, 1001-2000 3
+        return 1 if records <= 200 else 2 if records <= 1000 else 3
     return 1
 
 
@@ -183,21 +192,15 @@ class ZohoClient:
         self._meter = meter
         self._api_domain_override = api_domain.rstrip("/") if api_domain else None
         self._ims = _ImsReading()
+        #: Set once Zoho refused the COQL query of ``iter_changed_by_others`` (scope, syntax).
+        self._coql_refused = False
 
     # --- reads ---------------------------------------------------------------------------------
     def iter_pages(
         self, module: str, fields: Sequence[str], *, modified_since: datetime | None = None
     ) -> Iterator[RecordPage]:
         """Yield pages of up to 200 records sorted by Modified_Time, oldest first."""
-        if not fields:
-            raise ConfigurationError(f"no fields requested for {module}; Zoho requires `fields`")
-        # Modified_Time is always asked for (it moves the cursor), so it counts against the 50.
-        wanted = sorted(set(fields) | {"Modified_Time"})
-        if len(wanted) > MAX_FIELDS_PER_CALL:
-            raise ConfigurationError(
-                f"{len(wanted)} fields requested for {module} (Modified_Time included); Zoho "
-                f"accepts at most {MAX_FIELDS_PER_CALL} per call"
-            )
+        wanted = _wanted_fields(module, fields)
         if modified_since is not None and modified_since.tzinfo is None:
             modified_since = modified_since.replace(tzinfo=UTC)  # naive means UTC, as stored
         base_params: dict[str, Any] = {
@@ -279,6 +282,138 @@ class ZohoClient:
                 raise ConnectorError(f"loop detected in {module} pagination (repeated page_token)")
             seen_tokens.add(next_token)
             page_token = next_token
+
+    def iter_changed_by_others(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime,
+        own_user_id: str,
+        also_ids: Sequence[str] = (),
+    ) -> Iterator[RecordPage]:
+        """The records modified since ``modified_since`` by anyone but ``own_user_id``, and
+        those of ``also_ids`` (rows sent without an answer) that ``own_user_id`` modified since:
+        the read after a push, without the push's echo.
+
+        Zoho moves ``Modified_Time`` (and sets ``Modified_By`` to the API user) on the plugin's
+        own writes, so the Get Records read after a push returns every record it wrote,
+        ceil(written / 200) calls for nothing. Get Records cannot filter on who modified; COQL
+        can (research/zoho.md §3): one query keyed on ``(Modified_Time, id)``, as Estuary's
+        connector pages, lists the ids others changed — one call (1 credit) when nobody did,
+        answered 204. Those records are then read by Get Records ``ids=`` (100 a call), so
+        lookups come back in the shape every other read has (COQL gives a lookup's id only).
+
+        UNCONFIRMED and handled both ways: whether COQL takes ``Modified_By`` (a user lookup)
+        in a criterion, and with which operator — ``not in ('<id>')`` is used, as ``!=`` is
+        missing from the older comparator lists; and whether the token has the
+        ``ZohoCRM.coql.READ`` scope. If Zoho refuses the query this read falls back to
+        ``iter_pages`` for good in this process: the echo costs reads again, nothing is missed.
+        """
+        wanted = _wanted_fields(module, fields)
+        if modified_since.tzinfo is None:
+            modified_since = modified_since.replace(tzinfo=UTC)
+        if self._coql_refused:
+            yield from self.iter_pages(module, fields, modified_since=modified_since)
+            return
+        try:
+            found, began = self._modified_ids(module, modified_since, own_user_id, others=True)
+            landed: dict[str, datetime] = {}
+            if also_ids:
+                # Rows the caller sent without learning the outcome: only those the CRM shows
+                # written by us since then may have landed; the rest were never applied.
+                mine, _ = self._modified_ids(module, modified_since, own_user_id, others=False)
+                landed = {i: mine[i] for i in dict.fromkeys(also_ids) if i in mine}
+        except (ConfigurationError, AuthenticationError) as exc:
+            if isinstance(exc, AuthenticationError) and exc.crm_code != "OAUTH_SCOPE_MISMATCH":
+                raise
+            log.warning(
+                "Zoho refused the COQL query that leaves out the plugin's own writes (%s); "
+                "reading every changed %s record instead",
+                exc.crm_code or exc,
+                module,
+            )
+            self._coql_refused = True
+            yield from self.iter_pages(module, fields, modified_since=modified_since)
+            return
+        order = list(found) + [i for i in landed if i not in found]
+        newest_others = max(found.values(), default=None)
+        for start in range(0, len(order), MAX_IDS_PER_CALL):
+            chunk = order[start : start + MAX_IDS_PER_CALL]
+            response = self._call(
+                "GET", f"/{module}", params={"fields": ",".join(wanted), "ids": ",".join(chunk)}
+            )
+            records: list[dict[str, Any]] = []
+            if response.status_code not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+                records = self._json(response).get("data") or []
+            # The cursor moves by what others changed (in Modified_Time order, as listed), never
+            # by the plugin's own writes fetched through ``also_ids``.
+            stamps = [found[i] for i in chunk if i in found]
+            yield RecordPage(
+                module=module,
+                records=records,
+                more_records=start + MAX_IDS_PER_CALL < len(order),
+                newest_modified=max(stamps, default=None),
+            )
+        # Every change by others older than a minute before the query began was listed: the
+        # next read may start there (or after the newest listed, once settled), past the echo.
+        resume = _resume_after(newest_others, began)
+        settled = began - SETTLED_AFTER if began is not None else None
+        if settled is not None and (resume is None or settled > resume):
+            resume = settled
+        if resume is not None and resume > modified_since:
+            yield RecordPage(module=module, records=[], more_records=False, resume_from=resume)
+
+    def _modified_ids(
+        self, module: str, since: datetime, own_user_id: str, *, others: bool
+    ) -> tuple[dict[str, datetime], datetime | None]:
+        """COQL keyset over ``(Modified_Time, id)``: {id: Modified_Time} of the records last
+        modified at or after ``since`` by others (``others``) or by ``own_user_id``, oldest
+        first, and Zoho's clock when the query began."""
+        user = _coql_literal(own_user_id)
+        by = f"Modified_By {'not in' if others else 'in'} ({user})"
+        found: dict[str, datetime] = {}
+        began: datetime | None = None
+        where = f"(Modified_Time >= '{format_zoho_datetime(since)}' and {by})"
+        limit = COQL_FIRST_LIMIT
+        while True:
+            query = (
+                f"select id, Modified_Time from {module} where {where} "
+                f"order by Modified_Time asc, id asc limit {limit}"
+            )
+            response = self._call(
+                "POST",
+                "/coql",
+                json={"select_query": query},
+                credits=zoho_credits("coql", limit),
+            )
+            if began is None:
+                began = _server_time(response)
+            if response.status_code == HTTPStatus.NO_CONTENT:
+                break
+            payload = self._json(response)
+            rows = payload.get("data") or []
+            last_id, last_time = None, None
+            for row in rows:
+                if not isinstance(row, dict) or row.get("id") is None:
+                    continue
+                value = row.get("Modified_Time")
+                try:
+                    when = parse_zoho_datetime(value) if isinstance(value, str) else since
+                except ValueError:
+                    when = since
+                last_id, last_time = str(row["id"]), when
+                found[last_id] = when
+            if not (payload.get("info") or {}).get("more_records") or last_id is None:
+                break
+            stamp = format_zoho_datetime(last_time or since)
+            # §3: more than two criteria must be grouped; the keyset avoids OFFSET's ceiling.
+            where = (
+                f"((Modified_Time > '{stamp}' or (Modified_Time = '{stamp}' and id > "
+                f"{_coql_literal(last_id)})) and {by})"
+            )
+            limit = COQL_MAX_LIMIT
+        return found, began
 
     def iter_deleted(
         self, module: str, *, deleted_since: datetime | None = None
@@ -538,7 +673,16 @@ class ZohoClient:
         for row, item in zip(batch, items, strict=False):
             record_id = str(row.get("id"))
             if isinstance(item, dict) and item.get("status") == "success":
-                outcomes.append(WriteOutcome(record_id=record_id, status=WriteStatus.WRITTEN))
+                # details carry Modified_Time and Modified_By (§4): the push keeps them to know
+                # its own writes when it next reads (jobs/echo.py).
+                done = item.get("details")
+                outcomes.append(
+                    WriteOutcome(
+                        record_id=record_id,
+                        status=WriteStatus.WRITTEN,
+                        details=done if isinstance(done, dict) else {},
+                    )
+                )
                 continue
             code, field, message = describe_crm_error(item)
             status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
@@ -734,6 +878,25 @@ def _new_field_body(new: NewField) -> dict[str, Any]:
             {"display_value": value, "actual_value": value} for value in new.picklist_values
         ]
     return body
+
+
+def _wanted_fields(module: str, fields: Sequence[str]) -> list[str]:
+    """The ``fields`` of a Get Records call: the mapping's, with Modified_Time (it moves the
+    cursor, so it counts against Zoho's 50)."""
+    if not fields:
+        raise ConfigurationError(f"no fields requested for {module}; Zoho requires `fields`")
+    wanted = sorted(set(fields) | {"Modified_Time"})
+    if len(wanted) > MAX_FIELDS_PER_CALL:
+        raise ConfigurationError(
+            f"{len(wanted)} fields requested for {module} (Modified_Time included); Zoho "
+            f"accepts at most {MAX_FIELDS_PER_CALL} per call"
+        )
+    return wanted
+
+
+def _coql_literal(value: str) -> str:
+    """A quoted COQL string literal (ids are digits; quotes escaped all the same)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _modified_at_or_after(record: Mapping[str, Any], since: datetime) -> bool:

@@ -230,6 +230,19 @@ record_state = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+#: Activities attached to a deal the store does not hold yet (skipped for a bad value, or
+#: created after the deals were read): made touchpoints once it is stored (jobs/activities.py).
+parked_activities = sa.Table(
+    "parked_activities",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("activity_id", sa.String(64), primary_key=True),
+    sa.Column("related_id", sa.String(64), nullable=False, index=True),
+    sa.Column("activity_kind", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+)
+
 sync_cursors = sa.Table(
     "sync_cursors",
     metadata,

@@ -698,7 +698,8 @@ def test_207_gives_one_outcome_per_row_in_input_order(
             message="invalid data",
             details=details,
         ),
-        WriteOutcome(record_id="2", status=WriteStatus.WRITTEN),
+        # A written row keeps Zoho's details (Modified_Time, Modified_By: jobs/echo.py).
+        WriteOutcome(record_id="2", status=WriteStatus.WRITTEN, details={"id": "2"}),
     ]
 
 
@@ -845,3 +846,125 @@ def test_iter_deleted_pages_and_parses_deleted_time_to_utc(
         {"type": "all", "page": "1", "per_page": "200"},
         {"type": "all", "page": "2", "per_page": "200"},
     ]
+
+
+# --- the read after a push, without the plugin's own writes (iter_changed_by_others) ---------
+# COQL lists who else changed what; both readings of the unconfirmed points (COQL refused by
+# scope or by syntax) end in a plain read.
+COQL_URL = f"{API}/crm/v8/coql"
+ME = "5725767000000000002"
+
+
+def read_others(client: ZohoClient, **kwargs: Any) -> list[list[dict[str, Any]]]:
+    pages = client.iter_changed_by_others(
+        "Deals", ["Deal_Name"], modified_since=SINCE, own_user_id=ME, **kwargs
+    )
+    return [page.records for page in pages if page.records]
+
+
+def test_nobody_else_changed_anything_one_coql_call_and_no_record_read(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.POST, COQL_URL, status=204)
+
+    assert read_others(client) == []
+    (call,) = calls_to(rsps, COQL_URL)
+    assert json_body(call) == {
+        "select_query": "select id, Modified_Time from Deals where (Modified_Time >= "
+        f"'2026-11-01T08:00:00+00:00' and Modified_By not in ('{ME}')) "
+        "order by Modified_Time asc, id asc limit 200"
+    }
+    assert calls_to(rsps, DEALS_URL) == []
+
+
+def test_past_200_the_keyset_continues_after_the_last_row_and_records_come_by_ids(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    first = [
+        {"id": str(1000 + i), "Modified_Time": "2026-11-02T10:00:00+00:00"} for i in range(200)
+    ]
+    rsps.add(
+        responses.POST, COQL_URL, json={"data": first, "info": {"count": 200, "more_records": True}}
+    )
+    rsps.add(
+        responses.POST,
+        COQL_URL,
+        json={
+            "data": [{"id": "2000", "Modified_Time": "2026-11-03T10:00:00+00:00"}],
+            "info": {"count": 1, "more_records": False},
+        },
+    )
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1000")], more=False))
+
+    pages = read_others(client)
+
+    second = json_body(calls_to(rsps, COQL_URL)[1])["select_query"]
+    assert second == (
+        "select id, Modified_Time from Deals where ((Modified_Time > '2026-11-02T10:00:00+00:00' "
+        "or (Modified_Time = '2026-11-02T10:00:00+00:00' and id > '1199')) and Modified_By not "
+        f"in ('{ME}')) order by Modified_Time asc, id asc limit 2000"
+    )
+    reads = calls_to(rsps, DEALS_URL)
+    assert [len(query(c)["ids"].split(",")) for c in reads] == [100, 100, 1]
+    assert query(reads[0])["fields"] == "Deal_Name,Modified_Time"
+    assert len(pages) == 3
+
+
+def test_unanswered_rows_are_read_only_when_zoho_shows_them_written_by_us(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(responses.POST, COQL_URL, status=204)  # nobody else changed anything
+    rsps.add(
+        responses.POST,
+        COQL_URL,
+        json={
+            "data": [{"id": "7", "Modified_Time": "2026-11-02T10:00:00+00:00"}],
+            "info": {"count": 1, "more_records": False},
+        },
+    )
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("7")], more=False))
+
+    assert read_others(client, also_ids=["7", "8"]) == [[deal("7")]]
+    mine = json_body(calls_to(rsps, COQL_URL)[1])["select_query"]
+    assert f"Modified_By in ('{ME}')" in mine
+    assert query(calls_to(rsps, DEALS_URL)[0])["ids"] == "7"  # 8 was never applied
+
+
+def test_coql_refused_for_scope_or_syntax_falls_back_to_a_plain_read_for_good(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(
+        responses.POST,
+        COQL_URL,
+        status=401,
+        json={"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope"},
+    )
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    assert read_others(client) == [[deal("1")]]
+    assert read_others(client) == [[deal("1")]]  # not asked again
+    assert len(calls_to(rsps, COQL_URL)) == 1
+    plain = calls_to(rsps, DEALS_URL)
+    assert [c.request.headers["If-Modified-Since"] for c in plain] == [
+        "2026-11-01T08:00:00+00:00"
+    ] * 2
+    assert query(plain[0])["sort_by"] == "Modified_Time"
+
+
+def test_a_syntax_refusal_is_the_other_reading_and_reads_plainly_too(
+    rsps: responses.RequestsMock, client: ZohoClient
+) -> None:
+    add_token(rsps)
+    rsps.add(
+        responses.POST,
+        COQL_URL,
+        status=400,
+        json={"code": "SYNTAX_ERROR", "details": {"clause": "where"}, "message": "error"},
+    )
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+    assert read_others(client) == [[deal("1")]]
