@@ -818,7 +818,7 @@ def _start_sandbox(
                 SECRET_ENV["refresh_token"]: zoho.refresh_token,
             },
         }
-    from connector.sandbox.odoo_server import OdooSandbox
+    from connector.sandbox.odoo.server import OdooSandbox
 
     odoo = OdooSandbox(deals=deals, version=odoo_version)
     url = odoo.start(port=port)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from connector.odoo import OdooClient
 from connector.sandbox import SANDBOX_BANNER, SandboxCRM
-from connector.sandbox.odoo_server import ODOO_SANDBOX_BANNER, OdooSandbox
+from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
 from jobs.demo_facts import add_demo_facts
 from jobs.demo_odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section

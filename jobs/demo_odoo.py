@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
 
 #: "json2", "jsonrpc" or "xmlrpc" (the `--odoo-api` choices).

@@ -18,7 +18,7 @@ import odoolib
 import odoorpc
 import pytest
 
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 
 #: (release, protocol) pairs the suite runs: JSON-2 exists only from 19 (research/odoo.md §0).

@@ -15,7 +15,7 @@ import odoorpc
 import pytest
 from odoolib.tools import AuthenticationError
 
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conformance.odoo_fixtures import (
     OPPORTUNITY,
     LibConnection,

@@ -20,7 +20,7 @@ from connector.http import HttpTransport
 from connector.odoo import OdooClient, OdooSite
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from tests.conftest import FakeClock
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.sandbox import SandboxCRM, coql
+from connector.sandbox import SandboxCRM
+from connector.sandbox.zoho import coql
 from jobs.demo import sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
 from tests.conftest import FakeClock

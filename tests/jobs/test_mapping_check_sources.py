@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.base import FieldMeta
-from connector.sandbox.seed import make_standard_org, module_fields
+from connector.sandbox.zoho.seed import make_standard_org, module_fields
 from jobs.mapping_check import check_mapping
 from mappings.spec import MappingSpec, default_mapping_path, load_mapping
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from connector.http import HttpTransport
 from connector.odoo import OdooClient, OdooSite
 from connector.retry import RetryPolicy
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 
 OPPORTUNITIES = 'crm.lead [["type", "=", "opportunity"]]'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import AuthenticationError, ConfigurationError
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 from tests.odoo.conftest import OPPORTUNITIES, client_for
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.base import NewTask, WriteStatus
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from jobs.cli import main
 from tests.conftest import FakeClock
 from tests.odoo.conftest import OPPORTUNITIES, client_for

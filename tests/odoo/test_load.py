@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from connector.base import WriteOutcome, WriteStatus
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 from tests.odoo.conftest import OPPORTUNITIES, client_for
 from tests.odoo.test_fields_and_tasks import _invoke

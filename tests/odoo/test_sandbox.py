@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from connector.base import WriteStatus
 from connector.odoo.values import plan_writes
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 from tests.odoo.conftest import OPPORTUNITIES, client_for
 

@@ -18,8 +18,8 @@ from connector.http import HttpTransport
 from connector.odoo import OdooClient, OdooSite
 from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultKind, FaultPlan
-from connector.sandbox.odoo_seed import PLUGIN_FIELDS
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.seed import PLUGIN_FIELDS
+from connector.sandbox.odoo.server import OdooSandbox
 from jobs.demo_odoo import odoo_sandbox_settings
 from jobs.ledger import Ledger, RowStatus
 from jobs.runner import Job, connect, run_job

@@ -13,7 +13,7 @@ import requests
 
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
-from connector.sandbox.server import SANDBOX_CLOCK_PATH
+from connector.sandbox.zoho.server import SANDBOX_CLOCK_PATH
 from jobs.config import load_settings
 from jobs.demo import sandbox_env
 from jobs.runner import Job, connect, run_job

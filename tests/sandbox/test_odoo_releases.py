@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.sandbox.odoo_server import OdooSandbox
+from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from .odoo_seed import MODELS, OdooPortfolio, model_fields, odoo_stamp
+from .seed import MODELS, OdooPortfolio, model_fields, odoo_stamp
 
 #: Exception class -> JSON-2 HTTP status (odoo/exceptions.py ``http_status``, §2; UNCONFIRMED
 #: per release). Anything else is a 500.

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .faults import Fault as InjectedFault
-from .faults import FaultInjector, FaultKind, FaultPlan
-from .odoo_orm import Fault, OdooModels
-from .odoo_seed import build_odoo_portfolio
-from .serving import QuietHandler, ServedOnThread
+from ..faults import Fault as InjectedFault
+from ..faults import FaultInjector, FaultKind, FaultPlan
+from ..serving import QuietHandler, ServedOnThread
+from .orm import Fault, OdooModels
+from .seed import build_odoo_portfolio
 
 ODOO_SANDBOX_BANNER = (
     "SANDBOX ODOO — a local imitation of Odoo's JSON-2 and JSON-RPC APIs for demos and tests. "

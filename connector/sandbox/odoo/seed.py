@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .seed import SLA_TIERS, build_portfolio
+from ..zoho.seed import SLA_TIERS, build_portfolio
 
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 
