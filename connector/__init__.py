@@ -32,3 +32,6 @@ from connector.errors import (
 from connector.errors import (
     RetryLaterError as RetryLaterError,
 )
+from connector.errors import (
+    UnknownFieldError as UnknownFieldError,
+)

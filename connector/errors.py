@@ -65,6 +65,15 @@ class ConfigurationError(ConnectorError):
     """The request can never succeed as configured (bad host, module, field, scope)."""
 
 
+class UnknownFieldError(ConfigurationError):
+    """A field the request names does not exist in the CRM (never created, deleted, renamed).
+
+    Raised by every client, whatever its CRM calls it (Zoho: INVALID_DATA naming the field's
+    ``api_name``; Odoo: a name missing from ``fields_get``), so callers never match a CRM's
+    code. ``field`` names it: fix the mapping, or read without it when it is optional.
+    """
+
+
 class ConnectionSetupError(ConfigurationError):
     """The connection itself is set up wrong (accounts server, client, refresh token, scope):
     nothing of this connection can work until a person fixes it. The CLI exits 2 for these."""

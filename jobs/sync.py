@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.base import CRMClient, RecordPage, ScansForDeletions, SkipsOwnWrites
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, UnknownFieldError
 from jobs import changes, echo
 from jobs.activities import activity_kinds, sync_activities
 from jobs.cursors import advance
@@ -232,12 +232,8 @@ def _sync_kind(
                 on_page,
             )
             break
-        except ConfigurationError as exc:
-            if (
-                exc.crm_code != "INVALID_DATA"
-                or exc.field not in optional
-                or exc.field not in fields
-            ):
+        except UnknownFieldError as exc:
+            if exc.field not in optional or exc.field not in fields:
                 raise
             log.error("%s.%s no longer exists in the CRM; reading without it", module, exc.field)
             if exc.field in mapper.target_fields(kind):

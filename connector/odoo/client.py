@@ -43,6 +43,7 @@ from connector.errors import (
     ConnectorError,
     RecordError,
     RetryLaterError,
+    UnknownFieldError,
 )
 from connector.http import HttpTransport
 from connector.odoo.errors import CallContext, OdooFault, to_connector_error, unknown_model
@@ -268,10 +269,9 @@ class OdooClient:
         wanted = sorted(set(fields) | {"write_date"})
         unknown = [name for name in wanted if name not in types]
         if unknown:
-            raise ConfigurationError(
+            raise UnknownFieldError(
                 f"Odoo model {view.model} has no field {unknown[0]!r}: fix the mapping or run "
                 "`engage mappings check`",
-                crm_code="INVALID_DATA",  # what the sync treats as "field gone from the CRM"
                 field=unknown[0],
             )
         domain = list(view.domain)

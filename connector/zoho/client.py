@@ -61,6 +61,7 @@ from connector.errors import (
     CreditsExhaustedError,
     RateLimitedError,
     RetryLaterError,
+    UnknownFieldError,
     describe_crm_error,
     trim_body,
 )
@@ -798,8 +799,14 @@ class ZohoClient:
         help, so the run stops with a message for the person who configures it. (429 and 5xx
         never reach here: the transport retries them and raises ``RetryLaterError``.)
         """
-        code, field, message = describe_crm_error(_safe_json(response))
-        return ConfigurationError(
+        payload = _safe_json(response)
+        code, field, message = describe_crm_error(payload)
+        # §4/§2: INVALID_DATA whose details name an ``api_name`` is Zoho saying that field is
+        # not in the module (a ``param_name`` instead is a bad parameter, not a missing field).
+        names_field = isinstance(payload, dict) and isinstance(payload.get("details"), dict)
+        unknown_field = names_field and code == "INVALID_DATA" and "api_name" in payload["details"]
+        error = UnknownFieldError if unknown_field else ConfigurationError
+        return error(
             f"Zoho {method} {API_PATH}{path} failed: {message or 'error'}",
             crm_code=code,
             field=field,

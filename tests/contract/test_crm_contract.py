@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from connector.base import NewTask, WriteStatus
+from connector.errors import UnknownFieldError
 from tests.conftest import FakeClock
 from tests.contract.conftest import Adapter
 
@@ -34,6 +37,16 @@ def test_incremental_read_returns_the_deals_changed_since_and_moves_the_cursor(
     assert sorted(r["id"] for r in records) == changed
     newest = max(p.newest_modified for p in pages if p.newest_modified is not None)
     assert newest == clock()
+
+
+def test_reading_a_field_the_crm_does_not_have_raises_unknown_field_naming_it(
+    adapter: Adapter,
+) -> None:
+    # The sync reads on without an optional field that is gone; it knows only this error type,
+    # never a CRM's own code (Zoho's INVALID_DATA, Odoo's missing fields_get entry).
+    with pytest.raises(UnknownFieldError) as raised:
+        list(adapter.client.iter_pages(adapter.deals_module, [*adapter.read_fields, "Gone_Field"]))
+    assert raised.value.field == "Gone_Field"
 
 
 def test_a_deleted_deal_is_reported(adapter: Adapter, clock: FakeClock) -> None:
