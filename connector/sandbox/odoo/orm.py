@@ -4,157 +4,33 @@ Transport-free: ``OdooModels.call`` takes a model, a method, ids and named argum
 returns what Odoo would or raises ``Fault`` with the exception class Odoo raises for the same
 mistake (research/odoo.md §1, §2, §4, §5, §7). The HTTP layer dresses a ``Fault`` in the
 JSON-2 or JSON-RPC error shape.
+
+
+The stored records and their checks live in records.py; domains in domains.py.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from .seed import MODELS, OdooPortfolio, model_fields, odoo_stamp
-
-#: Exception class -> JSON-2 HTTP status (odoo/exceptions.py ``http_status``, §2; UNCONFIRMED
-#: per release). Anything else is a 500.
-HTTP_STATUS = {
-    "odoo.exceptions.UserError": 422,
-    "odoo.exceptions.ValidationError": 422,
-    "odoo.exceptions.AccessError": 403,
-    "odoo.exceptions.AccessDenied": 403,
-    "odoo.exceptions.MissingError": 404,
-    "odoo.exceptions.LockError": 409,
-    "werkzeug.exceptions.NotFound": 404,
-    "werkzeug.exceptions.Unauthorized": 401,
-    "werkzeug.exceptions.UnprocessableEntity": 422,
-}
+from .domains import (
+    _as_ids,
+)
+from .methods import (
+    Fault,
+    MethodSpec,
+    _validation,
+)
+from .records import OdooRecords
+from .seed import MODELS
 
 
-@dataclass
-class Fault(Exception):
-    name: str
-    message: str
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.name, 500)
-
-
-def _validation(message: str) -> Fault:
-    return Fault("odoo.exceptions.ValidationError", message)
-
-
-_ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """How Odoo's ``call_kw`` binds a method: ``api`` is ``model`` (no ids), ``model_create``
-    (``create``, no ids) or ``multi`` (``args[0]`` is the ids), and the Python signature the
-    remaining arguments are bound to, positional or named (odoo/api.py ``call_kw``)."""
-
-    api: Literal["model", "model_create", "multi"]
-    signature: inspect.Signature
-
-
-def _sig(function: Callable[..., Any]) -> inspect.Signature:
-    return inspect.signature(function)
-
-
-def method_specs(version: int) -> dict[str, MethodSpec]:
-    """The signatures of ``odoo/models.py`` (BaseModel) for the release ``version``.
-
-    Read in odoo/odoo sources (research/odoo.md §1, §3, §4, §6): ``search(domain, offset=0,
-    limit=None, order=None)`` (16 adds ``count=False``, removed in 17); ``search_count(domain,
-    limit=None)`` (``limit`` since 16); ``search_read(domain=None, fields=None, offset=0,
-    limit=None, order=None, **read_kwargs)``; ``read(fields=None, load='_classic_read')``;
-    ``write(vals)``; ``create(vals_list)`` (@api.model_create_multi: a dict or a list);
-    ``unlink()``; ``fields_get(allfields=None, attributes=None)``; ``load(fields, data)``;
-    ``name_search(name='', args=None, operator='ilike', limit=100)`` whose ``args`` became
-    ``domain`` in 18 (UNCONFIRMED which minor release; the sandbox switches at 18).
-    """
-
-    def search(domain, offset=0, limit=None, order=None): ...
-
-    def search_16(domain, offset=0, limit=None, order=None, count=False): ...
-
-    def search_count(domain, limit=None): ...
-
-    def search_read(domain=None, fields=None, offset=0, limit=None, order=None, **read_kwargs): ...
-
-    def read(fields=None, load="_classic_read"): ...
-
-    def write(vals): ...
-
-    def create(vals_list): ...
-
-    def unlink(): ...
-
-    def fields_get(allfields=None, attributes=None): ...
-
-    def load(fields, data): ...
-
-    def name_search_17(name="", args=None, operator="ilike", limit=100): ...
-
-    def name_search_18(name="", domain=None, operator="ilike", limit=100): ...
-
-    def context_get(): ...
-
-    return {
-        "search": MethodSpec("model", _sig(search_16 if version <= 16 else search)),
-        "search_count": MethodSpec("model", _sig(search_count)),
-        "search_read": MethodSpec("model", _sig(search_read)),
-        "fields_get": MethodSpec("model", _sig(fields_get)),
-        "name_search": MethodSpec(
-            "model", _sig(name_search_17 if version <= 17 else name_search_18)
-        ),
-        "load": MethodSpec("model", _sig(load)),
-        "context_get": MethodSpec("model", _sig(context_get)),
-        "create": MethodSpec("model_create", _sig(create)),
-        "read": MethodSpec("multi", _sig(read)),
-        "write": MethodSpec("multi", _sig(write)),
-        "unlink": MethodSpec("multi", _sig(unlink)),
-    }
-
-
-class OdooModels:
+class OdooModels(OdooRecords):
     """Records, metadata and the methods the connector uses. One lock guards everything."""
-
-    def __init__(
-        self,
-        portfolio: OdooPortfolio,
-        *,
-        clock: Callable[[], datetime],
-        plugin_fields: bool,
-        version: int = 19,
-    ) -> None:
-        self.records = portfolio.records
-        self.fields = model_fields(plugin_fields)
-        self.uid = portfolio.api_uid
-        self.version = version
-        self.specs = method_specs(version)
-        self.crm_installed = True
-        #: (model, field) the API user may not read or write (AccessError).
-        self.restricted: set[tuple[str, str]] = set()
-        #: model -> field -> (lowest, highest) a customisation's @api.constrains allows.
-        self.bounds: dict[str, dict[str, tuple[float, float]]] = {
-            "crm.lead": {"x_engagement_risk_score": (0, 100)}
-        }
-        #: Whether ``load`` is offered (False: a server where the import API is refused, as a
-        #: customisation or a proxy could; the connector must fall back to ``write``).
-        self.load_allowed = True
-        #: (model, id) -> the message a customisation's constraint refuses any write with.
-        self.refuse_writes: dict[tuple[str, int], str] = {}
-        self._clock = clock
-        self._next_id = {m: max(rows, default=0) + 1 for m, rows in self.records.items()}
-        self.lock = threading.RLock()
-
-    def now(self) -> str:
-        return odoo_stamp(self._clock())
 
     # ------------------------------------------------------------------ dispatch
     def _spec(self, model: str, method: str) -> MethodSpec:
@@ -353,52 +229,6 @@ class OdooModels:
             out[name] = value
         return out
 
-    def _access_error(self, model: str, name: str) -> Fault:
-        label = self.fields[model][name]["string"]
-        return Fault(
-            "odoo.exceptions.AccessError",
-            f'You do not have enough rights to access the field "{name}" on {label} '
-            f"({model}). Please contact your system administrator.",
-        )
-
-    def _search(
-        self,
-        model: str,
-        domain: list[Any],
-        context: Mapping[str, Any],
-        offset: int,
-        limit: int | None,
-        order: str | None,
-    ) -> list[dict[str, Any]]:
-        if not isinstance(domain, list):
-            raise _validation(f"Invalid domain: {domain!r}")
-        meta = self.fields[model]
-        test = _compile(domain, meta)
-        active_test = context.get("active_test", True) and "active" in meta
-        mentions_active = any(isinstance(t, list) and t and t[0] == "active" for t in domain)
-        rows = [
-            r
-            for r in self.records[model].values()
-            if test(r) and not (active_test and not mentions_active and not r.get("active"))
-        ]
-        for name, descending in reversed(_order_terms(order or "id", meta)):
-            rows.sort(key=_field_key(name), reverse=descending)
-        # False is what clients send for "no limit" / "default order" (odoo-client-lib does).
-        start = int(offset or 0)
-        end = None if limit in (None, False) else start + int(limit)
-        return rows[start:end]
-
-    def _existing(self, model: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        table = self.records[model]
-        missing = [i for i in ids if i not in table]
-        if missing:
-            raise Fault(
-                "odoo.exceptions.MissingError",
-                "Record does not exist or has been deleted.\n"
-                f"(Record: {model}({', '.join(map(str, missing))},), User: {self.uid})",
-            )
-        return {i: table[i] for i in ids}
-
     # ------------------------------------------------------------------ writes
     def _m_write(
         self, model: str, ids: list[int], *, context: dict[str, Any], vals: dict[str, Any]
@@ -422,56 +252,6 @@ class OdooModels:
             vals_list = [vals_list]
         prepared = [self._prepare_create(model, vals) for vals in vals_list]
         return self._insert(model, prepared)
-
-    def _prepare_create(self, model: str, vals: Any) -> dict[str, Any]:
-        """A new record's values checked and completed with defaults, not yet stored."""
-        if not isinstance(vals, dict):
-            raise _validation(f"create takes dicts of values, not {vals!r}")
-        special = getattr(self, "_create_" + model.replace(".", "_"), None)
-        if special is not None:
-            vals = special(vals)
-        vals = {**_DEFAULTS.get(model, {}), **vals}
-        # Keys starting with "_" are the sandbox's own bookkeeping, not fields.
-        clean = {
-            name: value if name.startswith("_") else self._coerce(model, name, value)
-            for name, value in vals.items()
-        }
-        required = [
-            n
-            for n, m in self.fields[model].items()
-            if m.get("required") and clean.get(n) in (None, False)
-        ]
-        if required:
-            raise _validation(
-                f"The operation cannot be completed: missing required field {required[0]}"
-            )
-        self._check_bounds(model, clean)
-        return clean
-
-    def _insert(self, model: str, prepared: Sequence[dict[str, Any]]) -> list[int]:
-        stamp = self.now()
-        new_ids = []
-        for clean in prepared:
-            record_id = self._next_id[model]
-            self._next_id[model] += 1
-            self.records[model][record_id] = {
-                "id": record_id,
-                "create_date": stamp,
-                "write_date": stamp,
-                **clean,
-            }
-            new_ids.append(record_id)
-            after = getattr(self, "_created_" + model.replace(".", "_"), None)
-            if after is not None:
-                after(self.records[model][record_id])
-        return new_ids
-
-    def _check_row(self, model: str, row: Mapping[str, Any], clean: Mapping[str, Any]) -> None:
-        """The constraints a write must pass (a customisation's @api.constrains)."""
-        refused = self.refuse_writes.get((model, int(row["id"])))
-        if refused is not None:
-            raise _validation(refused)
-        self._check_bounds(model, {**row, **clean})
 
     def _m_load(
         self, model: str, *, context: dict[str, Any], fields: list[str], data: list[list[Any]]
@@ -626,144 +406,6 @@ class OdooModels:
             del self.records[model][record_id]
         return True
 
-    def _coerce(self, model: str, name: str, value: Any) -> Any:
-        meta = self.fields[model].get(name)
-        if meta is None:
-            raise Fault("builtins.ValueError", f"Invalid field {name!r} on model {model!r}")
-        if (model, name) in self.restricted:
-            raise self._access_error(model, name)
-        if meta.get("readonly"):
-            return value  # Odoo ignores writes to read-only (computed) fields without inverse
-        kind = meta["type"]
-        if value is False or value is None:
-            return False
-        wrong = f"Wrong value for {model}.{name}: {value!r}"
-        if kind == "selection" and meta.get("selection") is not None:
-            if value not in [key for key, _label in meta["selection"]] and name != "ttype":
-                raise Fault("builtins.ValueError", wrong)
-        elif kind == "integer" or kind == "many2one":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise Fault("builtins.ValueError", wrong)
-            if kind == "many2one":
-                comodel = meta["relation"]
-                if comodel in self.records and value not in self.records[comodel]:
-                    raise Fault(
-                        "odoo.exceptions.MissingError",
-                        f"Record does not exist or has been deleted.\n(Record: {comodel}({value},))",
-                    )
-        elif kind in ("float", "monetary"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise Fault("builtins.ValueError", wrong)
-            value = float(value)
-        elif kind == "date":
-            try:
-                value = date.fromisoformat(str(value)).isoformat()
-            except ValueError:
-                raise Fault("builtins.ValueError", f"{wrong} (expected YYYY-MM-DD)") from None
-        elif kind == "datetime":
-            try:
-                value = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").strftime(
-                    "%Y-%m-%d %H:%M:%S"
-                )
-            except ValueError:
-                raise Fault(
-                    "builtins.ValueError", f"{wrong} (expected YYYY-MM-DD HH:MM:SS)"
-                ) from None
-        elif kind in ("char", "text", "html") and not isinstance(value, str):
-            value = str(value)
-        return value
-
-    def _check_bounds(self, model: str, row: Mapping[str, Any]) -> None:
-        for name, (low, high) in self.bounds.get(model, {}).items():
-            value = row.get(name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if not low <= value <= high:
-                raise _validation(
-                    f"{self.fields[model][name]['string']} must be between {low:g} and "
-                    f"{high:g} (got {value:g})"
-                )
-
-    # ---- special models
-    def _create_ir_model_fields(self, vals: dict[str, Any]) -> dict[str, Any]:
-        """§5: custom fields must be manual and named x_…; selections come via selection_ids."""
-        vals = dict(vals)
-        # field_description is required but defaults to '' (ir_model.py), and Odoo's own
-        # recipe (external_api.rst §ir.model.fields) creates fields without it.
-        vals.setdefault("field_description", "")
-        name = str(vals.get("name") or "")
-        if vals.get("state") != "manual":
-            raise _validation("Only custom fields (state 'manual') can be created")
-        if not name.startswith("x_"):
-            raise _validation("Custom fields must have a name that starts with 'x_' !")
-        model_row = self.records["ir.model"].get(vals.get("model_id"))  # type: ignore[arg-type]
-        if model_row is None:
-            raise _validation("Model is required")
-        model = model_row["model"]
-        if name in self.fields.get(model, {}):
-            raise _validation(f"Field names must be unique per model. ({model}.{name})")
-        ttype = vals.get("ttype")
-        if ttype not in {"char", "text", "html", "integer", "float", "date", "datetime",
-                         "selection", "boolean", "monetary"}:  # fmt: skip
-            raise _validation(f"Unsupported field type {ttype!r}")
-        options = []
-        for command in vals.pop("selection_ids", None) or []:
-            if not (isinstance(command, list) and len(command) == 3 and command[0] == 0):
-                raise _validation("selection_ids takes (0, 0, {value, name, sequence}) commands")
-            options.append(command[2])
-        if ttype == "selection" and not options:
-            raise _validation("Selection field must have at least one option")
-        vals["model"] = model
-        vals["_selection"] = [
-            [o["value"], o.get("name") or o["value"]]
-            for o in sorted(options, key=lambda o: o.get("sequence", 0))
-        ]
-        return vals
-
-    def _created_ir_model_fields(self, row: dict[str, Any]) -> None:
-        model, name, ttype = row["model"], row["name"], row["ttype"]
-        meta: dict[str, Any] = {
-            "type": ttype,
-            "string": row["field_description"],
-            "readonly": False,
-            "required": False,
-            "manual": True,
-        }
-        if ttype == "selection":
-            meta["selection"] = row.pop("_selection")
-        else:
-            row.pop("_selection", None)
-        if row.get("size"):
-            meta["size"] = row["size"]
-        self.fields[model] = {**self.fields[model], name: meta}
-        for record in self.records.get(model, {}).values():
-            record.setdefault(name, False)
-
-    def _create_mail_activity(self, vals: dict[str, Any]) -> dict[str, Any]:
-        vals = dict(vals)
-        model_row = self.records["ir.model"].get(vals.get("res_model_id"))  # type: ignore[arg-type]
-        if model_row is None:
-            raise _validation("Document Model is required")
-        target = self.records.get(model_row["model"], {})
-        if vals.get("res_id") not in target:
-            raise Fault(
-                "odoo.exceptions.MissingError",
-                f"Record does not exist or has been deleted.\n"
-                f"(Record: {model_row['model']}({vals.get('res_id')},), User: {self.uid})",
-            )
-        vals.setdefault("user_id", self.uid)
-        vals["res_model"] = model_row["model"]
-        return vals
-
-
-#: Field defaults a ``create`` without them gets (the models' ``default=``): ``active`` is
-#: True wherever it exists; a lead is an opportunity when leads are not enabled (crm_lead.py
-#: ``_default_type`` without crm.group_use_lead).
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "res.partner": {"active": True, "is_company": False},
-    "crm.lead": {"active": True, "type": "opportunity", "probability": 10.0},
-}
-
 
 class _LoadError(Exception):
     """One cell or row ``load`` refuses, with the field its message names."""
@@ -772,104 +414,6 @@ class _LoadError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def _as_ids(value: Any) -> list[int]:
-    """``browse(ids)`` takes one id or a list of them."""
-    items = value if isinstance(value, list | tuple) else [value]
-    if not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
-        raise _validation(f"Invalid record ids: {value!r}")
-    return list(items)
-
-
-def _field_key(name: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
-    return lambda row: _sort_key(row.get(name))
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    if value is False or value is None:
-        return (0, 0)
-    if isinstance(value, list):
-        value = value[0]
-    return (1, value)
-
-
-def _order_terms(order: str, meta: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    terms = []
-    for part in order.split(","):
-        found = _ORDER_TERM.match(part)
-        if not found or found.group(1) not in meta:
-            raise Fault("builtins.ValueError", f'Invalid "order" specified ({order})')
-        terms.append((found.group(1), (found.group(2) or "asc").lower() == "desc"))
-    return terms
-
-
-Test = Callable[[Mapping[str, Any]], bool]
-
-
-def _compile(domain: list[Any], meta: Mapping[str, Any]) -> Test:
-    """Odoo's prefix-notation domain: leaves and '&', '|', '!'; top level is implicitly AND."""
-    items = list(domain)
-    tests: list[Test] = []
-
-    def parse() -> Test:
-        if not items:
-            raise _validation(f"Invalid domain {domain!r}")
-        item = items.pop(0)
-        if item == "!":
-            inner = parse()
-            return lambda r: not inner(r)
-        if item in ("&", "|"):
-            left, right = parse(), parse()
-            if item == "&":
-                return lambda r: left(r) and right(r)
-            return lambda r: left(r) or right(r)
-        return _leaf(item, meta)
-
-    while items:
-        tests.append(parse())
-    return lambda r: all(t(r) for t in tests)
-
-
-def _leaf(term: Any, meta: Mapping[str, Any]) -> Test:
-    if not (isinstance(term, list | tuple) and len(term) == 3):
-        raise _validation(f"Invalid leaf {term!r}")
-    name, op, value = term
-    if name not in meta:
-        raise Fault("builtins.ValueError", f"Invalid field {name!r} in leaf {term!r}")
-
-    def get(r: Mapping[str, Any]) -> Any:
-        v = r.get(name, False)
-        return False if v is None else v
-
-    if op == "=":
-        return lambda r: get(r) == value
-    if op == "!=":
-        return lambda r: get(r) != value
-    if op in ("in", "not in"):
-        allowed = list(value) if isinstance(value, list | tuple) else [value]
-        return (lambda r: get(r) in allowed) if op == "in" else (lambda r: get(r) not in allowed)
-    if op in (">", ">=", "<", "<="):
-
-        def compare(r: Mapping[str, Any]) -> bool:
-            v = get(r)
-            if v is False or value is False:
-                return False
-            return bool(
-                v > value
-                if op == ">"
-                else v >= value
-                if op == ">="
-                else v < value
-                if op == "<"
-                else v <= value
-            )
-
-        return compare
-    if op in ("ilike", "like"):
-        needle = str(value).lower() if op == "ilike" else str(value)
-        return lambda r: needle in (str(get(r)).lower() if op == "ilike" else str(get(r)))
-    raise _validation(f"Invalid operator {op!r} in leaf {term!r}")
 
 
 def model_names() -> list[str]:

@@ -23,7 +23,8 @@ from typing import Any
 from ..faults import Fault as InjectedFault
 from ..faults import FaultInjector, FaultKind, FaultPlan
 from ..serving import QuietHandler, ServedOnThread
-from .orm import Fault, OdooModels
+from .methods import Fault
+from .orm import OdooModels
 from .seed import build_odoo_portfolio
 
 ODOO_SANDBOX_BANNER = (
