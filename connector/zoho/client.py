@@ -67,17 +67,12 @@ from connector.errors import (
 )
 from connector.http import HttpTransport, safe_url
 from connector.zoho.auth import ZohoTokenManager
+from connector.zoho.paging import PAGE_SIZE, RecordsPaginator
 from connector.zoho.stages import stage_outcomes
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/crm/v8"
-#: Zoho's page-size maximum for Get Records and deleted records.
-PAGE_SIZE = 200
-#: ``page`` reaches only the first 2,000 records; past that ``page_token`` is required.
-DISCRETE_PAGE_LIMIT_RECORDS = 2000
-#: ``page_token`` reaches only the first 100,000 records of a query (§2).
-PAGE_TOKEN_LIMIT_RECORDS = 100_000
 #: Zoho accepts at most 50 field API names in ``fields``.
 MAX_FIELDS_PER_CALL = 50
 #: Insert/update/upsert take at most 100 records per call.
@@ -210,23 +205,18 @@ class ZohoClient:
             "sort_by": "Modified_Time",
             "sort_order": "asc",
         }
+        paging = RecordsPaginator(module, modified_since)
         sent = self._ims.header(modified_since) if modified_since else None
-        headers = {"If-Modified-Since": format_zoho_datetime(sent)} if sent else {}
-        page = 1
-        page_token: str | None = None
-        seen_tokens: set[str] = set()
-        #: Zoho's clock when the read began, and the newest modification seen so far.
+        #: Zoho's clock when the read began.
         began: datetime | None = None
-        newest_seen: datetime | None = None
-        #: Records this query returned so far (a query reaches 100,000 at most).
-        fetched = 0
-        while True:
-            params = dict(base_params)
-            if page_token:
-                params["page_token"] = page_token
-            else:
-                params["page"] = page
-            response = self._call("GET", f"/{module}", params=params, extra_headers=headers)
+        while not paging.finished:
+            headers = {"If-Modified-Since": format_zoho_datetime(sent)} if sent else {}
+            response = self._call(
+                "GET",
+                f"/{module}",
+                params={**base_params, **paging.page_params()},
+                extra_headers=headers,
+            )
             if began is None:
                 began = _server_time(response)
             if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
@@ -234,55 +224,29 @@ class ZohoClient:
             payload = self._json(response)
             records = payload.get("data") or []
             info = payload.get("info") or {}
-            fetched += len(records)
-            if modified_since is not None:
-                if sent is not None and sent < modified_since:
+            received = len(records)
+            since = paging.modified_since
+            if since is not None:
+                if sent is not None and sent < since:
                     self._ims.observe(sent, records)
                 # Records before the wanted instant: the early header's extra second, or a
                 # Zoho that ignores the header (see the module docstring).
-                records = [r for r in records if _modified_at_or_after(r, modified_since)]
+                records = [r for r in records if _modified_at_or_after(r, since)]
             more = bool(info.get("more_records"))
             newest = _newest_modified(records)
-            if newest is not None and (newest_seen is None or newest > newest_seen):
-                newest_seen = newest
+            paging.received(received, newest)
             yield RecordPage(
                 module=module,
                 records=records,
                 more_records=more,
                 newest_modified=newest,
-                resume_from=None if more else _resume_after(newest_seen, began),
+                resume_from=None if more else _resume_after(paging.newest_seen, began),
             )
-            if not more:
-                return
-            if fetched >= PAGE_TOKEN_LIMIT_RECORDS:
-                # §2: page_token reaches the first 100,000 records only. The rest come sorted
-                # by Modified_Time from a new query starting at the newest second read (that
-                # second's records are read twice: storing is idempotent).
-                if newest_seen is None or (
-                    modified_since is not None and newest_seen <= modified_since
-                ):
-                    raise ConnectorError(
-                        f"more than {PAGE_TOKEN_LIMIT_RECORDS} {module} records were modified "
-                        "in the same second; Get Records cannot page past them"
-                    )
-                modified_since = newest_seen
-                sent = self._ims.header(modified_since)
-                headers = {"If-Modified-Since": format_zoho_datetime(sent)}
-                page, page_token, fetched = 1, None, 0
-                seen_tokens.clear()
-                continue
-            next_token = info.get("next_page_token")
-            if page * PAGE_SIZE < DISCRETE_PAGE_LIMIT_RECORDS and not page_token:
-                page += 1
-                continue
-            if not next_token:
-                raise ConnectorError(
-                    f"Zoho reported more {module} records past 2,000 but gave no next_page_token"
-                )
-            if next_token in seen_tokens:
-                raise ConnectorError(f"loop detected in {module} pagination (repeated page_token)")
-            seen_tokens.add(next_token)
-            page_token = next_token
+            restarted = paging.advance(
+                more_records=more, next_page_token=info.get("next_page_token")
+            )
+            if restarted and paging.modified_since is not None:  # always set after a restart
+                sent = self._ims.header(paging.modified_since)
 
     def iter_changed_by_others(
         self,

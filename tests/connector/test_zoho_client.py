@@ -382,7 +382,7 @@ def test_records_older_than_modified_since_are_dropped_when_the_header_is_ignore
 def test_past_the_records_one_query_can_page_through_a_new_query_starts_at_the_newest_second(
     ordered: responses.RequestsMock, client: ZohoClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 4)  # §2: 100,000
+    monkeypatch.setattr("connector.zoho.paging.PAGE_TOKEN_LIMIT_RECORDS", 4)  # §2: 100,000
     at_11 = "2026-11-20T11:00:00+00:00"
     add_token(ordered)
     ordered.add(
@@ -414,7 +414,7 @@ def test_past_the_records_one_query_can_page_through_a_new_query_starts_at_the_n
 def test_more_records_in_one_second_than_a_query_reaches_is_an_error(
     ordered: responses.RequestsMock, client: ZohoClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 2)
+    monkeypatch.setattr("connector.zoho.paging.PAGE_TOKEN_LIMIT_RECORDS", 2)
     add_token(ordered)
     same = "2026-11-20T10:00:00+00:00"
     for _ in range(2):

@@ -57,7 +57,7 @@ def test_a_module_with_more_records_than_page_tokens_reach_is_read_whole(
 ) -> None:
     # Zoho's page tokens reach 100,000 records (§2); here 2,400, in the sandbox and the client.
     monkeypatch.setattr("connector.sandbox.zoho.records._PAGE_TOKEN_LIMIT", 2400)
-    monkeypatch.setattr("connector.zoho.client.PAGE_TOKEN_LIMIT_RECORDS", 2400)
+    monkeypatch.setattr("connector.zoho.paging.PAGE_TOKEN_LIMIT_RECORDS", 2400)
     with SandboxCRM(deals=5000, accounts=300, clock=clock) as crm:
         conn = open_connection(crm, sqlite_url, tmp_path, clock)
         result = run_job(conn, Job.SYNC)
