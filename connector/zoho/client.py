@@ -51,7 +51,6 @@ from connector.base import (
     NewTask,
     RecordPage,
     WriteOutcome,
-    WriteStatus,
 )
 from connector.credits import CreditMeter
 from connector.errors import (
@@ -69,6 +68,14 @@ from connector.http import HttpTransport, safe_url
 from connector.zoho.auth import ZohoTokenManager
 from connector.zoho.paging import PAGE_SIZE, RecordsPaginator
 from connector.zoho.stages import stage_outcomes
+from connector.zoho.writes import (
+    field_outcome,
+    new_field_body,
+    new_task_body,
+    per_item,
+    result_items,
+    write_outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -458,36 +465,15 @@ class ZohoClient:
             response = self._call(
                 "POST",
                 "/Tasks",
-                json={"data": [_new_task_body(task) for task in batch], "trigger": []},
+                json={"data": [new_task_body(task) for task in batch], "trigger": []},
                 idempotent=False,
                 results_key="data",
                 credits=zoho_credits("update", len(batch)),
             )
             items = self._result_items(response, "data", "task creation")
-            for task, item in zip(batch, items, strict=False):
-                details = item.get("details") if isinstance(item, dict) else None
-                new_id = details.get("id") if isinstance(details, dict) else None
-                if isinstance(item, dict) and item.get("status") == "success" and new_id:
-                    outcomes.append(WriteOutcome(record_id=str(new_id), status=WriteStatus.WRITTEN))
-                    continue
-                code, field, message = describe_crm_error(item)
-                status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
-                outcomes.append(
-                    WriteOutcome(
-                        record_id=task.record_id,
-                        status=status,
-                        crm_code=code,
-                        field=field,
-                        message=message,
-                    )
-                )
             outcomes.extend(
-                WriteOutcome(
-                    record_id=task.record_id,
-                    status=WriteStatus.FAILED,
-                    message="Zoho returned no result for this task",
-                )
-                for task in batch[len(items) :]
+                write_outcome(task.record_id, result, what="task", inserted=True)
+                for task, result in per_item(batch, items)
             )
         return outcomes
 
@@ -506,7 +492,7 @@ class ZohoClient:
                 "POST",
                 "/settings/fields",
                 params={"module": module},
-                json={"fields": [_new_field_body(f) for f in batch]},
+                json={"fields": [new_field_body(f) for f in batch]},
                 idempotent=False,
                 results_key="fields",
             )
@@ -518,62 +504,10 @@ class ZohoClient:
     ) -> list[FieldCreateOutcome]:
         """Per-item results of a 201, 207 or 400 (all failed) create response, in input order."""
         items = self._result_items(response, "fields", f"field creation for {module}")
-        outcomes = []
-        for new, item in zip(batch, items, strict=False):
-            code, attribute, message = describe_crm_error(item)
-            details = item.get("details") if isinstance(item, dict) else None
-            details = details if isinstance(details, dict) else {}
-            field_id = details.get("id")
-            if isinstance(item, dict) and item.get("status") == "success" and field_id:
-                # §5: the create response carries only the id; the api_name Zoho generated
-                # from the label (not always the label with underscores) needs one more GET.
-                api_name = self._created_api_name(module, str(field_id))
-                outcomes.append(
-                    FieldCreateOutcome(
-                        label=new.label,
-                        created=True,
-                        field_id=str(field_id),
-                        api_name=api_name,
-                        crm_code=code,
-                        message=message if api_name else "created, but Zoho sent no api_name",
-                    )
-                )
-                continue
-            if code == "DUPLICATE_DATA":
-                # details.api_name names the field that already exists (the caller can use it).
-                outcomes.append(
-                    FieldCreateOutcome(
-                        label=new.label,
-                        created=False,
-                        field_id=None,
-                        api_name=attribute,
-                        crm_code=code,
-                        message=message or "a field with this label or api_name already exists",
-                    )
-                )
-                continue
-            # Other errors name the offending request attribute (field_label, data_type, ...).
-            outcomes.append(
-                FieldCreateOutcome(
-                    label=new.label,
-                    created=False,
-                    field_id=None,
-                    api_name=None,
-                    crm_code=code,
-                    message=f"{message} ({attribute})" if attribute else message,
-                )
-            )
-        outcomes.extend(
-            FieldCreateOutcome(
-                label=new.label,
-                created=False,
-                field_id=None,
-                api_name=None,
-                message="Zoho returned no result for this field",
-            )
-            for new in batch[len(items) :]
-        )
-        return outcomes
+        return [
+            field_outcome(new, result, lambda field_id: self._created_api_name(module, field_id))
+            for new, result in per_item(batch, items)
+        ]
 
     def _created_api_name(self, module: str, field_id: str) -> str | None:
         response = self._call("GET", f"/settings/fields/{field_id}", params={"module": module})
@@ -618,59 +552,16 @@ class ZohoClient:
     def _result_items(self, response: requests.Response, key: str, what: str) -> list[Any]:
         """The per-record results under ``key``; a top-level error (e.g. LIMIT_EXCEEDED) means
         the whole call was refused."""
-        payload = self._json(response)
-        items = payload.get(key)
-        if not isinstance(items, list):
-            code, field, message = describe_crm_error(payload)
-            raise ConfigurationError(
-                f"Zoho refused the whole {what}: {message}",
-                crm_code=code,
-                field=field,
-                http_status=response.status_code,
-            )
-        return items
+        return result_items(self._json(response), key, what, response.status_code)
 
     def _write_outcomes(
         self, batch: list[dict[str, Any]], response: requests.Response
     ) -> list[WriteOutcome]:
         items = self._result_items(response, "data", "update")
-        outcomes = []
-        for row, item in zip(batch, items, strict=False):
-            record_id = str(row.get("id"))
-            if isinstance(item, dict) and item.get("status") == "success":
-                # details carry Modified_Time and Modified_By (§4): the push keeps them to know
-                # its own writes when it next reads (jobs/echo.py).
-                done = item.get("details")
-                outcomes.append(
-                    WriteOutcome(
-                        record_id=record_id,
-                        status=WriteStatus.WRITTEN,
-                        details=done if isinstance(done, dict) else {},
-                    )
-                )
-                continue
-            code, field, message = describe_crm_error(item)
-            status = WriteStatus.INVALID if code in _INVALID_CODES else WriteStatus.FAILED
-            details = item.get("details") if isinstance(item, dict) else None
-            outcomes.append(
-                WriteOutcome(
-                    record_id=record_id,
-                    status=status,
-                    crm_code=code,
-                    field=field,
-                    message=message,
-                    details=details if isinstance(details, dict) else {},
-                )
-            )
-        outcomes.extend(
-            WriteOutcome(
-                record_id=str(row.get("id")),
-                status=WriteStatus.FAILED,
-                message="Zoho returned no result for this row",
-            )
-            for row in batch[len(items) :]
-        )
-        return outcomes
+        return [
+            write_outcome(str(row.get("id")), result, what="row")
+            for row, result in per_item(batch, items)
+        ]
 
     # --- plumbing ------------------------------------------------------------------------------
     def _base_url(self) -> str:
@@ -790,18 +681,6 @@ class ZohoClient:
         return payload
 
 
-_INVALID_CODES = frozenset(
-    {
-        "INVALID_DATA",
-        "MANDATORY_NOT_FOUND",
-        "DEPENDENT_FIELD_MISSING",
-        "DEPENDENT_MISMATCH",
-        "DUPLICATE_DATA",
-        "NOT_ALLOWED",
-    }
-)
-
-
 def _safe_json(response: requests.Response) -> Any:
     try:
         return response.json()
@@ -815,40 +694,6 @@ def _is_item_results(response: requests.Response, results_key: str | None) -> bo
         return False
     payload = _safe_json(response)
     return isinstance(payload, dict) and isinstance(payload.get(results_key), list)
-
-
-def task_key_marker(key: str) -> str:
-    """How a task's idempotency key is written in its Description, to be searched for."""
-    return f"[engage:{key}]"
-
-
-def _new_task_body(task: NewTask) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Subject": task.subject[:255],
-        "Due_Date": task.due.isoformat(),
-        "Status": "Not Started",
-        "Priority": "High",
-        "What_Id": {"id": task.record_id},
-        "$se_module": task.module,
-        "Description": f"{task.description}\n\n{task_key_marker(task.key)}",
-    }
-    if task.owner_id:
-        body["Owner"] = {"id": task.owner_id}
-    return body
-
-
-def _new_field_body(new: NewField) -> dict[str, Any]:
-    """§5 create body for one field; optional keys are sent only when set."""
-    body: dict[str, Any] = {"field_label": new.label, "data_type": new.data_type}
-    if new.length is not None:
-        body["length"] = new.length
-    if new.decimal_place is not None:
-        body["decimal_place"] = new.decimal_place
-    if new.picklist_values:
-        body["pick_list_values"] = [
-            {"display_value": value, "actual_value": value} for value in new.picklist_values
-        ]
-    return body
 
 
 def _wanted_fields(module: str, fields: Sequence[str]) -> list[str]:
