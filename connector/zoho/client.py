@@ -16,7 +16,7 @@ an answer shows a record modified at exactly the header's second (so the org rea
 inclusively), the header is sent one second before the wanted instant and the records of that
 earlier second are dropped here. Under an exclusive reading nothing is lost; under an inclusive
 one a client's first incremental reads re-read one second's records until it learns
-(``_ImsReading``).
+(``IfModifiedSinceReading``).
 
 Taken as inclusive, ``Modified_Time`` has whole seconds, so resuming from the newest time seen
 re-reads that second's records: one page for a few edits, many after a push that wrote thousands of records in one second. A read whose
@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -66,8 +64,19 @@ from connector.errors import (
 )
 from connector.http import HttpTransport, safe_url
 from connector.zoho.auth import ZohoTokenManager
+from connector.zoho.coql import modified_ids
 from connector.zoho.paging import PAGE_SIZE, RecordsPaginator
 from connector.zoho.stages import stage_outcomes
+from connector.zoho.times import (
+    SETTLED_AFTER,
+    IfModifiedSinceReading,
+    format_zoho_datetime,
+    modified_at_or_after,
+    newest_modified,
+    parse_zoho_datetime,
+    resume_after,
+    server_time,
+)
 from connector.zoho.writes import (
     field_outcome,
     new_field_body,
@@ -89,67 +98,14 @@ WRITE_BATCH_SIZE = 100
 FIELD_CREATE_BATCH_SIZE = 5
 #: §6: insert/update/upsert cost 1 credit per 10 records (so at most 10 per call of 100).
 RECORDS_PER_WRITE_CREDIT = 10
-#: How long after a second a read must begin for no record of that second to be still in
-#: flight (a write call of 100 records with workflows takes seconds; a minute is generous).
-SETTLED_AFTER = timedelta(seconds=60)
 #: §6: the org's credits left in its rolling 24 hours, sent once half are used.
 CREDITS_REMAINING_HEADER = "X-API-CREDITS-REMAINING"
-#: §3: rows per COQL call at most; the first call of a read asks for 200 (1 credit), enough
-#: when nobody else changed much, and the next ones for 2,000 (3 credits).
-COQL_MAX_LIMIT = 2000
-COQL_FIRST_LIMIT = 200
 #: Record ids one Get Records call takes in ``ids`` (UNCONFIRMED for v8: the SDK sends the
 #: parameter; the older getRecordById documented at most 100).
 MAX_IDS_PER_CALL = 100
 #: 401 codes that mean "this access token is no longer good" (AUTHENTICATION_FAILURE is also
 #: returned for expired tokens in the wild: rikas/zoho_hub#34).
 TOKEN_REFUSED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
-
-
-def parse_zoho_datetime(value: str) -> datetime:
-    """Zoho datetimes carry an offset (``2026-01-02T10:00:00+05:30``); some tools send ``Z``."""
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_zoho_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-class _ImsReading:
-    """What a client has learnt about how its org's ``If-Modified-Since`` reads its second.
-
-    Unknown until an answer holds a record modified at exactly the header's second: then the
-    org reads it inclusively and the header is sent as asked. Until then (and for ever under an
-    exclusive reading, where no such record can come back) it is sent one second early, so a
-    record modified at the wanted second is never left out. One per client (one org); a
-    daemon's client learns it once. Thread-safe.
-    """
-
-    def __init__(self) -> None:
-        self._inclusive = False
-        self._lock = threading.Lock()
-
-    def header(self, since: datetime) -> datetime:
-        """The instant to send for records modified at or after ``since``."""
-        with self._lock:
-            known = self._inclusive
-        return since if known else since - timedelta(seconds=1)
-
-    def observe(self, sent: datetime, records: Sequence[Mapping[str, Any]]) -> None:
-        """Learn from an answer to header ``sent``: a record at that second means inclusive."""
-        for record in records:
-            value = record.get("Modified_Time")
-            try:
-                at = parse_zoho_datetime(value) if isinstance(value, str) else None
-            except ValueError:
-                at = None
-            if at is not None and at.replace(microsecond=0) == sent.replace(microsecond=0):
-                with self._lock:
-                    self._inclusive = True
-                return
 
 
 CreditKind = Literal["read_page", "deleted_page", "fields", "update", "coql"]
@@ -194,7 +150,7 @@ class ZohoClient:
         #: Charged with each call's credits before it is sent (the connection's daily budget).
         self._meter = meter
         self._api_domain_override = api_domain.rstrip("/") if api_domain else None
-        self._ims = _ImsReading()
+        self._ims = IfModifiedSinceReading()
         #: Set once Zoho refused the COQL query of ``iter_changed_by_others`` (scope, syntax).
         self._coql_refused = False
 
@@ -225,7 +181,7 @@ class ZohoClient:
                 extra_headers=headers,
             )
             if began is None:
-                began = _server_time(response)
+                began = server_time(response)
             if response.status_code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
                 return
             payload = self._json(response)
@@ -238,16 +194,16 @@ class ZohoClient:
                     self._ims.observe(sent, records)
                 # Records before the wanted instant: the early header's extra second, or a
                 # Zoho that ignores the header (see the module docstring).
-                records = [r for r in records if _modified_at_or_after(r, since)]
+                records = [r for r in records if modified_at_or_after(r, since)]
             more = bool(info.get("more_records"))
-            newest = _newest_modified(records)
+            newest = newest_modified(records)
             paging.received(received, newest)
             yield RecordPage(
                 module=module,
                 records=records,
                 more_records=more,
                 newest_modified=newest,
-                resume_from=None if more else _resume_after(paging.newest_seen, began),
+                resume_from=None if more else resume_after(paging.newest_seen, began),
             )
             restarted = paging.advance(
                 more_records=more, next_page_token=info.get("next_page_token")
@@ -289,12 +245,16 @@ class ZohoClient:
             yield from self.iter_pages(module, fields, modified_since=modified_since)
             return
         try:
-            found, began = self._modified_ids(module, modified_since, own_user_id, others=True)
+            found, began = modified_ids(
+                self._ask_coql, module, modified_since, own_user_id, others=True
+            )
             landed: dict[str, datetime] = {}
             if also_ids:
                 # Rows the caller sent without learning the outcome: only those the CRM shows
                 # written by us since then may have landed; the rest were never applied.
-                mine, _ = self._modified_ids(module, modified_since, own_user_id, others=False)
+                mine, _ = modified_ids(
+                    self._ask_coql, module, modified_since, own_user_id, others=False
+                )
                 landed = {i: mine[i] for i in dict.fromkeys(also_ids) if i in mine}
         except (ConfigurationError, AuthenticationError) as exc:
             if isinstance(exc, AuthenticationError) and exc.crm_code != "OAUTH_SCOPE_MISMATCH":
@@ -329,68 +289,30 @@ class ZohoClient:
             )
         # Every change by others older than a minute before the query began was listed: the
         # next read may start there (or after the newest listed, once settled), past the echo.
-        resume = _resume_after(newest_others, began)
+        resume = resume_after(newest_others, began)
         settled = began - SETTLED_AFTER if began is not None else None
         if settled is not None and (resume is None or settled > resume):
             resume = settled
         if resume is not None and resume > modified_since:
             yield RecordPage(module=module, records=[], more_records=False, resume_from=resume)
 
-    def _modified_ids(
-        self, module: str, since: datetime, own_user_id: str, *, others: bool
-    ) -> tuple[dict[str, datetime], datetime | None]:
-        """COQL keyset over ``(Modified_Time, id)``: {id: Modified_Time} of the records last
-        modified at or after ``since`` by others (``others``) or by ``own_user_id``, oldest
-        first, and Zoho's clock when the query began."""
-        user = _coql_literal(own_user_id)
-        by = f"Modified_By {'not in' if others else 'in'} ({user})"
-        found: dict[str, datetime] = {}
-        began: datetime | None = None
-        where = f"(Modified_Time >= '{format_zoho_datetime(since)}' and {by})"
-        limit = COQL_FIRST_LIMIT
-        while True:
-            query = (
-                f"select id, Modified_Time from {module} where {where} "
-                f"order by Modified_Time asc, id asc limit {limit}"
-            )
-            response = self._call(
-                "POST",
-                "/coql",
-                json={"select_query": query},
-                credits=zoho_credits("coql", limit),
-            )
-            if began is None:
-                began = _server_time(response)
-            if response.status_code == HTTPStatus.NO_CONTENT:
-                break
-            payload = self._json(response)
-            rows = payload.get("data") or []
-            last_id, last_time = None, None
-            for row in rows:
-                if not isinstance(row, dict) or row.get("id") is None:
-                    continue
-                value = row.get("Modified_Time")
-                try:
-                    when = parse_zoho_datetime(value) if isinstance(value, str) else since
-                except ValueError:
-                    when = since
-                last_id, last_time = str(row["id"]), when
-                found[last_id] = when
-            if not (payload.get("info") or {}).get("more_records") or last_id is None:
-                break
-            stamp = format_zoho_datetime(last_time or since)
-            # §3: more than two criteria must be grouped; the keyset avoids OFFSET's ceiling.
-            where = (
-                f"((Modified_Time > '{stamp}' or (Modified_Time = '{stamp}' and id > "
-                f"{_coql_literal(last_id)})) and {by})"
-            )
-            limit = COQL_MAX_LIMIT
-        return found, began
+    def _ask_coql(self, query: str, limit: int) -> tuple[dict[str, Any] | None, datetime | None]:
+        """Send one COQL query (charged by its LIMIT, §3): its answer (None: 204), Zoho's time."""
+        response = self._call(
+            "POST",
+            "/coql",
+            json={"select_query": query},
+            credits=zoho_credits("coql", limit),
+        )
+        began = server_time(response)
+        if response.status_code == HTTPStatus.NO_CONTENT:
+            return None, began
+        return self._json(response), began
 
     def iter_deleted(
         self, module: str, *, deleted_since: datetime | None = None
     ) -> Iterator[DeletedRecord]:
-        # Sent a second early, as for records (see _ImsReading): a deletion at the boundary
+        # Sent a second early, as for records (see IfModifiedSinceReading): a deletion at the boundary
         # second is read under either reading of the header; reading one twice is harmless.
         headers = (
             {"If-Modified-Since": format_zoho_datetime(deleted_since - timedelta(seconds=1))}
@@ -708,52 +630,3 @@ def _wanted_fields(module: str, fields: Sequence[str]) -> list[str]:
             f"accepts at most {MAX_FIELDS_PER_CALL} per call"
         )
     return wanted
-
-
-def _coql_literal(value: str) -> str:
-    """A quoted COQL string literal (ids are digits; quotes escaped all the same)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _modified_at_or_after(record: Mapping[str, Any], since: datetime) -> bool:
-    value = record.get("Modified_Time")
-    if not isinstance(value, str):
-        return True  # cannot tell; keep it rather than lose it
-    try:
-        return parse_zoho_datetime(value) >= since
-    except ValueError:
-        return True
-
-
-def _server_time(response: requests.Response) -> datetime | None:
-    """The ``Date`` header: Zoho's clock, the one ``Modified_Time`` is written by."""
-    text = response.headers.get("Date")
-    if not text:
-        return None
-    try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _resume_after(newest: datetime | None, began: datetime | None) -> datetime | None:
-    """One second after ``newest`` if the read began long enough after it, else None."""
-    if newest is None or began is None or began - newest < SETTLED_AFTER:
-        return None
-    return newest + timedelta(seconds=1)
-
-
-def _newest_modified(records: Sequence[Mapping[str, Any]]) -> datetime | None:
-    newest = None
-    for record in records:
-        value = record.get("Modified_Time")
-        if not isinstance(value, str):
-            continue
-        try:
-            parsed = parse_zoho_datetime(value)
-        except ValueError:
-            continue
-        if newest is None or parsed > newest:
-            newest = parsed
-    return newest
