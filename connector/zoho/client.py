@@ -33,11 +33,10 @@ lower (other integrations of the org spend the same credits).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any
 
 import requests
 
@@ -65,6 +64,7 @@ from connector.errors import (
 from connector.http import HttpTransport, safe_url
 from connector.zoho.auth import ZohoTokenManager
 from connector.zoho.coql import modified_ids
+from connector.zoho.costs import WRITE_BATCH_SIZE, zoho_credits
 from connector.zoho.paging import PAGE_SIZE, RecordsPaginator
 from connector.zoho.stages import stage_outcomes
 from connector.zoho.times import (
@@ -91,13 +91,9 @@ log = logging.getLogger(__name__)
 API_PATH = "/crm/v8"
 #: Zoho accepts at most 50 field API names in ``fields``.
 MAX_FIELDS_PER_CALL = 50
-#: Insert/update/upsert take at most 100 records per call.
-WRITE_BATCH_SIZE = 100
 #: Fields per create call. The create maximum is UNCONFIRMED (research/zoho.md §5 open items);
 #: 5 is the documented maximum for *updating* custom fields, the closest documented figure.
 FIELD_CREATE_BATCH_SIZE = 5
-#: §6: insert/update/upsert cost 1 credit per 10 records (so at most 10 per call of 100).
-RECORDS_PER_WRITE_CREDIT = 10
 #: §6: the org's credits left in its rolling 24 hours, sent once half are used.
 CREDITS_REMAINING_HEADER = "X-API-CREDITS-REMAINING"
 #: Record ids one Get Records call takes in ``ids`` (UNCONFIRMED for v8: the SDK sends the
@@ -106,30 +102,6 @@ MAX_IDS_PER_CALL = 100
 #: 401 codes that mean "this access token is no longer good" (AUTHENTICATION_FAILURE is also
 #: returned for expired tokens in the wild: rikas/zoho_hub#34).
 TOKEN_REFUSED_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
-
-
-CreditKind = Literal["read_page", "deleted_page", "fields", "update", "coql"]
-
-
-def zoho_credits(kind: CreditKind, records: int = 0) -> int:
-    """API credits one call costs (research/zoho.md §6 "Cost per call"; v8 UNCONFIRMED).
-
-    ``read_page``: Get Records without ``cvid``, 1. ``deleted_page``: Get deleted records, 2.
-    ``fields``: any field-metadata call (read one, read all, create), 1 by default.
-    ``update``: 1 per 10 records, at least 1, for one call of at most 100 records.
-    The sandbox CRM charges by the same table, so tests can check estimates against it.
-    """
-    if records < 0:
-        raise ValueError("records must not be negative")
-    if kind == "update":
-        if records > WRITE_BATCH_SIZE:
-            raise ValueError(f"one update call takes at most {WRITE_BATCH_SIZE} records")
-        return max(1, math.ceil(records / RECORDS_PER_WRITE_CREDIT))
-    if kind == "deleted_page":
-        return 2
-    if kind == "coql":  # §3: by LIMIT, 1-200 rows 1, 201-1000 2, 1001-2000 3
-        return 1 if records <= 200 else 2 if records <= 1000 else 3
-    return 1
 
 
 class ZohoClient:

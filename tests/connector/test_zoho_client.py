@@ -342,7 +342,7 @@ def test_modified_since_is_sent_as_iso_8601_with_offset(
 
     (api_call,) = calls_to(rsps, DEALS_URL)
     # In UTC, and one second early: whether the header includes its own second is not
-    # documented, and this org has not shown it yet (connector/zoho/client.py _ImsReading).
+    # documented, and this org has not shown it yet (connector/zoho/times.py IfModifiedSinceReading).
     assert api_call.request.headers["If-Modified-Since"] == "2026-11-01T07:59:59+00:00"
 
 
@@ -406,7 +406,7 @@ def test_past_the_records_one_query_can_page_through_a_new_query_starts_at_the_n
 
     assert [[r["id"] for r in page] for page in pages] == [["1", "2"], ["3", "4"], ["4", "5"]]
     third = calls_to(ordered, DEALS_URL)[2]
-    # One second early (no answer showed this org's header inclusive): see _ImsReading.
+    # One second early (no answer showed this org's header inclusive): see IfModifiedSinceReading.
     assert third.request.headers["If-Modified-Since"] == "2026-11-20T10:59:59+00:00"
     assert query(third)["page"] == "1" and "page_token" not in query(third)
 
@@ -950,7 +950,7 @@ def test_coql_refused_for_scope_or_syntax_falls_back_to_a_plain_read_for_good(
     assert len(calls_to(rsps, COQL_URL)) == 1
     plain = calls_to(rsps, DEALS_URL)
     # One second early: the org's reading of the header's own second is not known yet
-    # (_ImsReading in connector/zoho/client.py).
+    # (IfModifiedSinceReading in connector/zoho/times.py).
     assert [c.request.headers["If-Modified-Since"] for c in plain] == [
         "2026-11-01T07:59:59+00:00"
     ] * 2

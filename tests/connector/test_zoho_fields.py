@@ -16,7 +16,7 @@ from connector.errors import ConfigurationError, UnavailableError
 from connector.http import HttpTransport
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
-from connector.zoho.client import zoho_credits
+from connector.zoho.costs import zoho_credits
 
 if TYPE_CHECKING:
     from responses import Call

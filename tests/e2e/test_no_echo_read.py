@@ -45,7 +45,7 @@ def test_the_run_after_a_push_reads_one_call_per_module_and_writes_nothing(
     # The modules the push wrote were asked who else changed them (one COQL call, answered
     # 204); none of their records was fetched. (A module the push did not write may send back
     # the records of its cursor's own second: If-Modified-Since goes one second early until the
-    # org's reading of that second is known, connector/zoho/client.py _ImsReading.)
+    # org's reading of that second is known, connector/zoho/times.py IfModifiedSinceReading.)
     assert {m: sandbox.count("coql", m) for m in WRITTEN_MODULES} == {"Accounts": 1, "Deals": 1}
     assert [key for key in sandbox.served if key[0] in WRITTEN_MODULES] == []
     # The cursor moved past the push: the next run is a plain read again, one call a module.
