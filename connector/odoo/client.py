@@ -11,19 +11,16 @@ read starts ``overlap`` earlier than asked and re-reads those rows (upserts make
 
 Odoo keeps no record of hard deletes: ``live_ids`` lists every id, and the sync diffs it with
 the ids it holds (``iter_deleted`` yields nothing).
+
+The login and its model calls live in session.py, follow-up tasks in tasks.py, a mapping's
+module names and the sizes of reads and writes in modules.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import html
-import json
 import logging
-import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from connector.base import (
@@ -31,7 +28,6 @@ from connector.base import (
     FieldCreateOutcome,
     FieldMeta,
     NewField,
-    NewTask,
     RecordPage,
     StageOutcome,
     WriteOutcome,
@@ -39,30 +35,31 @@ from connector.base import (
 )
 from connector.errors import (
     AuthenticationError,
-    ConfigurationError,
     ConnectorError,
     RecordError,
     RetryLaterError,
     UnknownFieldError,
 )
-from connector.http import HttpTransport
-from connector.odoo.errors import CallContext, OdooFault, to_connector_error, unknown_model
-from connector.odoo.rpc import (
-    Json2Rpc,
-    JsonRpc,
-    LegacyApiGone,
-    OdooRpc,
-    OdooSite,
-    XmlRpc,
-    detect_api,
+from connector.odoo.modules import (
+    ID_SCAN_PAGE,
+    LOAD_CONTEXT,
+    READ_CONTEXT,
+    WRITE_BATCH_SIZE,
+    _after,
+    _description,
+    _is_many2one,
+    _load_cell,
+    _newest,
+    field_name_for,
+    parse_module,
 )
+from connector.odoo.tasks import TaskWrites
 from connector.odoo.values import (
     DATA_TYPES,
     ODOO_TTYPES,
     FieldTypes,
     format_odoo_datetime,
     normalize_record,
-    parse_odoo_datetime,
     plan_writes,
     to_odoo,
     value_problem,
@@ -70,194 +67,11 @@ from connector.odoo.values import (
 
 log = logging.getLogger(__name__)
 
-ApiChoice = Literal["auto", "json2", "jsonrpc", "xmlrpc"]
 
-#: Rows per search_read: §3 advises 200–2000; big reads hit worker memory and time limits.
-PAGE_SIZE = 500
-#: Ids per page of the deletion scan (ids only, so pages can be large).
-ID_SCAN_PAGE = 50_000
-#: Rows per update_records call. Odoo has no per-call row limit; grouping needs many rows at
-#: once to pay off, and outcomes are stored after each call of this size.
-WRITE_BATCH_SIZE = 1000
-#: Re-read window before the cursor (write_date is the transaction start time, §3).
-DEFAULT_OVERLAP = timedelta(minutes=10)
-DEFAULT_ID_SCAN_INTERVAL = timedelta(hours=6)
-#: Archived (lost) opportunities must be read too (§3 "Archiving").
-READ_CONTEXT = {"active_test": False}
-#: Context of ``load``: archived (lost) opportunities must be found by their ``.id`` (its
-#: search applies active_test), and datetime cells are read in the context's tz (the
-#: converter's ``_input_tz``), so naive UTC text needs tz UTC.
-LOAD_CONTEXT = {"active_test": False, "tz": "UTC"}
-#: ``load`` columns of the activity's many2one values, given by database id.
-_ACTIVITY_COLUMNS = {
-    "res_model_id": "res_model_id/.id",
-    "activity_type_id": "activity_type_id/.id",
-    "user_id": "user_id/.id",
-}
-#: XML id of the activity type follow-ups get (addons/mail/data/mail_activity_data.xml, §7).
-ACTIVITY_TYPE_XMLID = "mail.mail_activity_data_todo"
-#: ir.model.data module under which a task's idempotency key is kept as an external id.
-TASK_KEY_MODULE = "engagement_connector"
-_FIELDS_GET_ATTRIBUTES = [
-    "type",
-    "string",
-    "readonly",
-    "selection",
-    "size",
-    "manual",
-    "required",
-    "relation",
-]
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
-@dataclass(frozen=True)
-class ModelView:
-    """A model, and the domain that selects one kind of record in it."""
-
-    model: str
-    domain: list[Any]
-
-
-def parse_module(module: str) -> ModelView:
-    """``"res.partner [[\"is_company\", \"=\", true]]"`` -> model and domain (may be empty)."""
-    model, _, rest = module.strip().partition(" ")
-    if not rest.strip():
-        return ModelView(model, [])
-    try:
-        domain = json.loads(rest)
-    except ValueError:
-        raise ConfigurationError(
-            f"module {module!r}: the text after the model name must be an Odoo domain in "
-            'JSON, e.g. [["is_company", "=", true]]'
-        ) from None
-    if not isinstance(domain, list):
-        raise ConfigurationError(f"module {module!r}: the domain must be a list")
-    return ModelView(model, domain)
-
-
-def field_name_for(label: str) -> str:
-    """Custom fields created over the API must be named ``x_…`` (a DB constraint, §5)."""
-    slug = _NON_WORD.sub("_", label.lower()).strip("_")
-    return slug if slug.startswith("x_") else f"x_{slug}"
-
-
-def _description(label: str) -> str:
-    """A readable field label: "x engagement risk level" -> "Engagement risk level"."""
-    text = re.sub(r"^x[ _]", "", label).replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else label
-
-
-class OdooClient:
+class OdooClient(TaskWrites):
     """One Odoo database as one login. Thread-safe: push may write from several threads."""
 
     max_write_batch = WRITE_BATCH_SIZE
-
-    def __init__(
-        self,
-        site: OdooSite,
-        transport: HttpTransport,
-        *,
-        api: ApiChoice = "auto",
-        page_size: int = PAGE_SIZE,
-        overlap: timedelta = DEFAULT_OVERLAP,
-        id_scan_interval: timedelta = DEFAULT_ID_SCAN_INTERVAL,
-    ) -> None:
-        self._site = OdooSite(site.url.rstrip("/"), site.database, site.login, site.api_key)
-        self._transport = transport
-        self._api: ApiChoice = api
-        self._rpc: OdooRpc | None = None
-        self.server_version: str | None = None
-        self.page_size = page_size
-        self.overlap = overlap
-        #: How often the sync lists every id to notice hard deletes.
-        self.id_scan_interval = id_scan_interval
-        self._types: dict[str, dict[str, dict[str, Any]]] = {}
-        self._model_ids: dict[str, int] = {}
-        self._activity_type: int | None = None
-        self._key_worked = False
-        self._refused: AuthenticationError | None = None
-        #: ``load`` was refused once: this server gets grouped ``write`` from then on.
-        self._load_refused = False
-        # Guards the lazy parts (server detection, metadata caches) so threads share one call.
-        self._lock = threading.RLock()
-
-    # --- transport -----------------------------------------------------------------------------
-    @property
-    def api_kind(self) -> str:
-        """ "json2" or "jsonrpc" once known (detects the server on first use)."""
-        return self._connect().kind
-
-    def _connect(self) -> OdooRpc:
-        with self._lock:
-            return self._connect_locked()
-
-    def _connect_locked(self) -> OdooRpc:
-        if self._rpc is None:
-            api = self._api
-            if api == "auto":
-                detected = detect_api(self._site, self._transport)
-                api, self.server_version = detected.api, detected.version
-                log.info("Odoo %s at %s: using %s", detected.version, self._site.url, api)
-            kinds: dict[str, type[Json2Rpc | JsonRpc | XmlRpc]] = {
-                "json2": Json2Rpc,
-                "jsonrpc": JsonRpc,
-                "xmlrpc": XmlRpc,
-            }
-            self._rpc = kinds[api](self._site, self._transport)
-        return self._rpc
-
-    def _execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        """One model call with Odoo's errors mapped; a refused key stops every later call."""
-        if self._refused is not None:
-            raise self._refused  # no second attempt: 10 failures lock the login (§6)
-        rpc = self._connect()
-        call = CallContext(
-            self._site.url, self._site.database, self._site.login, model, method, self._key_worked
-        )
-        try:
-            try:
-                result = rpc.execute(
-                    model, method, ids=ids, context=context, idempotent=idempotent, **kwargs
-                )
-            except LegacyApiGone:
-                if self._api != "auto":
-                    raise ConfigurationError(
-                        f"Odoo at {self._site.url} has the legacy /{rpc.kind} API switched off: "
-                        'set crm.odoo.api = "json2" (or "auto")',
-                        http_status=404,
-                    ) from None
-                log.info("Odoo /%s answered 404; switching to JSON-2", rpc.kind)
-                rpc = self._rpc = Json2Rpc(self._site, self._transport)
-                result = rpc.execute(
-                    model, method, ids=ids, context=context, idempotent=idempotent, **kwargs
-                )
-        except OdooFault as fault:
-            error = to_connector_error(fault, call)
-            if isinstance(error, AuthenticationError):
-                self._refused = error
-            raise error from None
-        self._key_worked = True
-        return result
-
-    def _field_types(self, model: str) -> dict[str, dict[str, Any]]:
-        """``fields_get`` once per model per client: types drive value shapes both ways."""
-        with self._lock:
-            if model not in self._types:
-                raw = self._execute(model, "fields_get", attributes=_FIELDS_GET_ATTRIBUTES)
-                if not isinstance(raw, dict):
-                    raise ConnectorError(f"Odoo {model}.fields_get returned no field list")
-                self._types[model] = {k: v for k, v in raw.items() if isinstance(v, dict)}
-            return self._types[model]
 
     # --- reads ---------------------------------------------------------------------------------
     def iter_pages(
@@ -568,231 +382,6 @@ class OdooClient:
             )
 
     # --- activities (§7) -----------------------------------------------------------------------
-    def create_tasks(self, tasks: Sequence[NewTask]) -> list[WriteOutcome]:
-        """Create ``mail.activity`` records; each task's ``key`` is kept as an external id.
-
-        Before creating, the keys are looked up in ``ir.model.data``: a task created by an
-        earlier attempt is returned as it is (a person may have edited it), not made again.
-        The new ones are created with their keys in ONE ``mail.activity.load`` (an ``id``
-        column), so a lost answer cannot separate a task from its key, and the retry policy
-        may resend it: the resent rows find their external ids and update, not add.
-
-        Where ``load`` is refused, ``create`` and an ``ir.model.data`` create follow (JSON-2
-        has no multi-call transaction, §2): ``create`` is not resent by the retry policy, and
-        a crash between the two calls leaves tasks without keys that a retry would create
-        again — a window of one call, on such servers only.
-        """
-        if not tasks:
-            return []
-        names = {task.key: _task_xml_name(task.key) for task in tasks}
-        existing = self._execute(
-            "ir.model.data",
-            "search_read",
-            domain=[["module", "=", TASK_KEY_MODULE], ["name", "in", sorted(set(names.values()))]],
-            fields=["name", "res_id"],
-        )
-        found = {row["name"]: str(row["res_id"]) for row in existing or []}
-        outcomes: dict[int, WriteOutcome] = {}
-        todo: list[tuple[int, NewTask, dict[str, Any]]] = []
-        activity_type = (
-            self._activity_type_id() if any(names[t.key] not in found for t in tasks) else 0
-        )
-        first_of: dict[str, int] = {}
-        repeats: dict[int, int] = {}
-        for index, task in enumerate(tasks):
-            if task.key in first_of:  # the same follow-up twice in one call: one task
-                repeats[index] = first_of[task.key]
-                continue
-            first_of[task.key] = index
-            if names[task.key] in found:
-                outcomes[index] = WriteOutcome(found[names[task.key]], WriteStatus.WRITTEN)
-                continue
-            if not task.record_id.isdigit():
-                outcomes[index] = WriteOutcome(
-                    task.record_id, WriteStatus.INVALID, "INVALID_DATA", "res_id", "not an id"
-                )
-                continue
-            vals: dict[str, Any] = {
-                "res_model_id": self._model_id(parse_module(task.module).model),
-                "res_id": int(task.record_id),
-                "activity_type_id": activity_type,
-                "summary": task.subject,
-                "note": f"<p>{html.escape(task.description)}</p>",
-                "date_deadline": task.due.isoformat(),
-            }
-            if task.owner_id and task.owner_id.isdigit():
-                vals["user_id"] = int(task.owner_id)
-            todo.append((index, task, vals))
-        leftover = self._load_activities(todo, names, outcomes)
-        created = self._create_activities(leftover, outcomes)
-        if created:
-            self._execute(
-                "ir.model.data",
-                "create",
-                idempotent=False,
-                vals_list=[
-                    {
-                        "module": TASK_KEY_MODULE,
-                        "name": names[task.key],
-                        "model": "mail.activity",
-                        "res_id": activity_id,
-                    }
-                    for task, activity_id in created
-                ],
-            )
-        outcomes.update({index: outcomes[first] for index, first in repeats.items()})
-        return [outcomes[i] for i in range(len(tasks))]
-
-    def _load_activities(
-        self,
-        todo: list[tuple[int, NewTask, dict[str, Any]]],
-        names: Mapping[str, str],
-        outcomes: dict[int, WriteOutcome],
-    ) -> list[tuple[int, NewTask, dict[str, Any]]]:
-        """Create the activities AND their external ids in one ``mail.activity.load`` (an
-        ``id`` column of ``engagement_connector.task_…``): one transaction, so an answer lost
-        after Odoo ran it cannot leave a task without its key — and the call can be resent,
-        because a row whose external id exists updates that record instead of adding one
-        (BaseModel.load / ``_load_records``). Returns what is left for ``create`` when
-        ``load`` is refused (then it is not tried again on this server).
-
-        Refused rows (``ids`` False, messages naming the rows) are refused with Odoo's reason
-        and the rest is loaded again, as for field writes (``_load_rows``).
-        """
-        if self._load_refused or not todo:
-            return todo
-        groups: dict[tuple[str, ...], list[tuple[int, NewTask, dict[str, Any]]]] = {}
-        for item in todo:
-            groups.setdefault(tuple(item[2]), []).append(item)
-        leftover: list[tuple[int, NewTask, dict[str, Any]]] = []
-        for columns, items in groups.items():
-            fields = ["id", *[_ACTIVITY_COLUMNS.get(c, c) for c in columns]]
-            pending = list(items)
-            while pending:
-                data = [
-                    [
-                        f"{TASK_KEY_MODULE}.{names[task.key]}",
-                        *[_load_cell(v[c], {}, c) for c in columns],
-                    ]
-                    for _, task, v in pending
-                ]
-                try:
-                    result = self._execute(
-                        "mail.activity", "load", fields=fields, data=data, context=LOAD_CONTEXT
-                    )
-                except (AuthenticationError, RetryLaterError):
-                    raise
-                except ConnectorError as exc:
-                    log.info("Odoo mail.activity.load refused (%s); using create", exc)
-                    self._load_refused = True
-                    leftover.extend(pending)
-                    break
-                ids = result.get("ids") if isinstance(result, dict) else None
-                if isinstance(ids, list) and len(ids) == len(pending):
-                    for (index, _task, _vals), activity_id in zip(pending, ids, strict=True):
-                        outcomes[index] = WriteOutcome(str(activity_id), WriteStatus.WRITTEN)
-                    break
-                messages = result.get("messages") if isinstance(result, dict) else None
-                named = {
-                    int(m["record"]): str(m.get("message") or "Odoo refused the activity")
-                    for m in messages or []
-                    if isinstance(m, dict)
-                    and m.get("type") == "error"
-                    and isinstance(m.get("record"), int)
-                    and 0 <= m["record"] < len(pending)
-                }
-                if not named:
-                    leftover.extend(pending)  # nothing to go on: one create per task
-                    break
-                for position, message in named.items():
-                    index, task, _ = pending[position]
-                    outcomes[index] = WriteOutcome(
-                        task.record_id, WriteStatus.INVALID, "ValidationError", None, message
-                    )
-                pending = [item for i, item in enumerate(pending) if i not in named]
-        return leftover
-
-    def _create_activities(
-        self,
-        todo: list[tuple[int, NewTask, dict[str, Any]]],
-        outcomes: dict[int, WriteOutcome],
-    ) -> list[tuple[NewTask, int]]:
-        """One ``create`` for all; if Odoo refuses it, one per task to find the refused one."""
-        if not todo:
-            return []
-        try:
-            ids = self._execute(
-                "mail.activity", "create", idempotent=False, vals_list=[v for _, _, v in todo]
-            )
-            batches = [(todo, ids)]
-        except RecordError:
-            if len(todo) == 1:
-                batches = []
-                self._refuse_task(todo[0], outcomes)
-            else:
-                batches = []
-                for item in todo:
-                    try:
-                        one = self._execute(
-                            "mail.activity", "create", idempotent=False, vals_list=[item[2]]
-                        )
-                    except RecordError as exc:
-                        self._refuse_task(item, outcomes, exc)
-                        continue
-                    batches.append(([item], one))
-        created: list[tuple[NewTask, int]] = []
-        for items, new_ids in batches:
-            for (index, task, _vals), activity_id in zip(items, new_ids or [], strict=False):
-                outcomes[index] = WriteOutcome(str(activity_id), WriteStatus.WRITTEN)
-                created.append((task, int(activity_id)))
-        return created
-
-    @staticmethod
-    def _refuse_task(
-        item: tuple[int, NewTask, dict[str, Any]],
-        outcomes: dict[int, WriteOutcome],
-        exc: RecordError | None = None,
-    ) -> None:
-        index, task, _ = item
-        outcomes[index] = WriteOutcome(
-            task.record_id,
-            WriteStatus.INVALID,
-            exc.crm_code if exc else None,
-            exc.field if exc else None,
-            exc.message if exc else "Odoo refused the activity",
-        )
-
-    def _activity_type_id(self) -> int:
-        if self._activity_type is None:
-            module, _, name = ACTIVITY_TYPE_XMLID.partition(".")
-            rows = self._execute(
-                "ir.model.data",
-                "search_read",
-                domain=[["module", "=", module], ["name", "=", name]],
-                fields=["res_id"],
-            )
-            if not rows:
-                raise ConfigurationError(
-                    f"Odoo has no activity type {ACTIVITY_TYPE_XMLID}: is the Discuss (mail) "
-                    "app installed?"
-                )
-            self._activity_type = int(rows[0]["res_id"])
-        return self._activity_type
-
-    def _model_id(self, model: str) -> int:
-        if model not in self._model_ids:
-            rows = self._execute(
-                "ir.model", "search_read", domain=[["model", "=", model]], fields=["id"]
-            )
-            if not rows:
-                call = CallContext(
-                    self._site.url, self._site.database, self._site.login, model, "read"
-                )
-                raise unknown_model(call, None)
-            self._model_ids[model] = int(rows[0]["id"])
-        return self._model_ids[model]
-
-    # --- custom fields (§5) --------------------------------------------------------------------
     def create_fields(self, module: str, fields: Sequence[NewField]) -> list[FieldCreateOutcome]:
         """Create ``x_`` fields as ``ir.model.fields`` (state manual, selections via
         ``selection_ids``). Existing names are reported, not created again (idempotent)."""
@@ -855,49 +444,3 @@ class OdooClient:
             outcomes[index] = FieldCreateOutcome(fields[index].label, True, field_id, vals["name"])
         self._types.pop(model, None)  # the new fields must show in the next metadata read
         return [outcomes[i] for i in range(len(fields))]
-
-
-def _is_many2one(types: FieldTypes, name: str) -> bool:
-    return (types.get(name) or {}).get("type") == "many2one"
-
-
-def _load_cell(value: Any, types: FieldTypes, name: str) -> str:
-    """A value as ``load`` reads it: text converted per field type (ir.fields.converter);
-    an empty cell is False (cleared); booleans 1/0; selections by key."""
-    if value is None or value is False:
-        return "" if (types.get(name) or {}).get("type") != "boolean" else "0"
-    if value is True:
-        return "1"
-    return str(value)
-
-
-def _after(last: tuple[str, int]) -> list[Any]:
-    """Keyset condition: rows after (write_date, id) in (write_date asc, id asc) order."""
-    stamp, record_id = last
-    return [
-        "|",
-        ["write_date", ">", stamp],
-        "&",
-        ["write_date", "=", stamp],
-        ["id", ">", record_id],
-    ]
-
-
-def _newest(rows: Sequence[Any]) -> datetime | None:
-    newest = None
-    for row in rows:
-        value = row.get("write_date") if isinstance(row, dict) else None
-        if not isinstance(value, str):
-            continue
-        try:
-            parsed = parse_odoo_datetime(value)
-        except ValueError:
-            continue
-        if newest is None or parsed > newest:
-            newest = parsed
-    return newest
-
-
-def _task_xml_name(key: str) -> str:
-    """External ids allow only some characters; a digest of the key is safe and stable."""
-    return "task_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
