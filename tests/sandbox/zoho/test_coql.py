@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from connector.sandbox import SandboxCRM
-from tests.sandbox.test_sandbox_server import auth, get_token
+from tests.sandbox.zoho.test_server import auth, get_token
 
 NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
 

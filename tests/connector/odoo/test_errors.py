@@ -7,7 +7,7 @@ import pytest
 from connector.errors import AuthenticationError, ConfigurationError
 from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
-from tests.odoo.conftest import OPPORTUNITIES, client_for
+from tests.connector.odoo.conftest import OPPORTUNITIES, client_for
 
 FIELDS = ["name", "stage_id", "write_date"]
 

@@ -14,7 +14,7 @@ from connector.base import NewTask, WriteStatus
 from connector.sandbox.odoo.server import OdooSandbox
 from jobs.cli import main
 from tests.conftest import FakeClock
-from tests.odoo.conftest import OPPORTUNITIES, client_for
+from tests.connector.odoo.conftest import OPPORTUNITIES, client_for
 
 
 @pytest.fixture(params=[19, 17], ids=["json2", "jsonrpc"])

@@ -14,8 +14,8 @@ from pathlib import Path
 from connector.base import WriteOutcome, WriteStatus
 from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
-from tests.odoo.conftest import OPPORTUNITIES, client_for
-from tests.odoo.test_fields_and_tasks import _invoke
+from tests.connector.odoo.conftest import OPPORTUNITIES, client_for
+from tests.connector.odoo.test_fields_and_tasks import _invoke
 
 LEVELS = ("low", "medium", "high", "critical")
 

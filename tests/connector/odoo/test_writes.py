@@ -10,7 +10,7 @@ from connector.base import WriteStatus
 from connector.odoo.values import plan_writes
 from connector.sandbox.odoo.server import OdooSandbox
 from tests.conftest import FakeClock
-from tests.odoo.conftest import OPPORTUNITIES, client_for
+from tests.connector.odoo.conftest import OPPORTUNITIES, client_for
 
 LEVELS = ("low", "medium", "high", "critical")
 
