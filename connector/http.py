@@ -87,6 +87,9 @@ class HttpTransport:
     ) -> requests.Response:
         """Send one logical request, retrying per policy; return the final response.
 
+        One loop on purpose: every attempt's outcome (answer, status, transport error) meets
+        the one retry policy in one place, which is what keeps retries bounded and auditable.
+
         ``headers`` is a callable so that each attempt carries the current access token.
         Raises ``RateLimitedError`` or ``UnavailableError`` when retries run out.
         ``retry_transient=False``: connection errors and 5xx are not retried (first contact with

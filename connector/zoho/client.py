@@ -194,7 +194,7 @@ class ZohoClient:
     ) -> Iterator[RecordPage]:
         """The records modified since ``modified_since`` by anyone but ``own_user_id``, and
         those of ``also_ids`` (rows sent without an answer) that ``own_user_id`` modified since:
-        the read after a push, without the push's echo.
+        the read after a push, without the push's echo. (Most of its length is this docstring.)
 
         Zoho moves ``Modified_Time`` (and sets ``Modified_By`` to the API user) on the plugin's
         own writes, so the Get Records read after a push returns every record it wrote,

@@ -256,7 +256,8 @@ class OdooModels(OdooRecords):
     def _m_load(
         self, model: str, *, context: dict[str, Any], fields: list[str], data: list[list[Any]]
     ) -> dict[str, Any]:
-        """The import API, as odoo/models.py ``BaseModel.load`` documents and does:
+        """The import API, as odoo/models.py ``BaseModel.load`` documents and does (one function,
+        as Odoo's is, so the two can be read side by side):
 
         - "Attempts to load the data matrix, and returns a list of ids (or ``False`` if there
           was an error and no id could be generated) and a list of messages" — returns

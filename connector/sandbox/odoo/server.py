@@ -450,6 +450,12 @@ def _rpc_error(rid: Any, name: str, message: str) -> dict[str, Any]:
 
 
 def _make_handler(odoo: OdooSandbox) -> type[QuietHandler]:
+    """The request handler class bound to ``odoo``.
+
+    Long only as a class body is: each of its methods is short, and the class must close over
+    ``odoo`` because ``http.server`` builds one handler per request from the class alone.
+    """
+
     class Handler(QuietHandler):
         server_version = "SandboxOdoo/1.0"
 

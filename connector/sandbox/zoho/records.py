@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import coql
@@ -28,6 +30,19 @@ from .seed import (
     iso,
 )
 from .state import ZohoState
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which stored ids one Get Records answer pages through, and from where."""
+
+    ids: list[str]
+    offset: int
+    #: How far this kind of paging reaches (§2: 2,000 by ``page``, 100,000 by ``page_token``).
+    limit: int
+    page: int
+    sort_by: str
+    sort_order: str
 
 
 class RecordReads(ZohoState):
@@ -68,6 +83,35 @@ class RecordReads(ZohoState):
     def _get_records(self, module: str, query: dict[str, str], ims_header: str | None) -> _Reply:
         if module not in self._store:
             return _Reply(400, _invalid_module())
+        names = self._requested_fields(module, query)
+        if isinstance(names, _Reply):
+            return names
+        if "ids" in query:
+            return self._get_records_by_ids(module, names, query["ids"])
+        per_page = _int_param(query, "per_page", _MAX_PER_PAGE)
+        if per_page is None or not 1 <= per_page <= _MAX_PER_PAGE:
+            return _bad_param("per_page")  # UNCONFIRMED: Zoho's exact response to a bad value
+        page_token = query.get("page_token")
+        if page_token is not None and "page" in query:
+            return _Reply(
+                400,  # v3 doc: page cannot be combined with page_token (§2)
+                _error(
+                    "INVALID_REQUEST",
+                    "page and page_token cannot be given together",
+                    {"param_names": ["page", "page_token"]},
+                ),
+            )
+        now = self._now()
+        if page_token is not None:
+            window = self._token_window(module, page_token, per_page, now)
+        else:
+            window = self._discrete_window(module, query, per_page, ims_header)
+        if isinstance(window, _Reply):
+            return window
+        return self._records_page(module, names, window, per_page, now, ims_header)
+
+    def _requested_fields(self, module: str, query: dict[str, str]) -> list[str] | _Reply:
+        """The ``fields`` of a Get Records call (§2: required, at most 50, each known)."""
         raw_fields = query.get("fields")
         if raw_fields is None or not raw_fields.strip():
             return _Reply(
@@ -92,76 +136,87 @@ class RecordReads(ZohoState):
         for name in names:
             if name not in index:
                 return _Reply(400, _error("INVALID_DATA", "invalid data", {"api_name": name}))
+        return names
 
-        if "ids" in query:
-            return self._get_records_by_ids(module, names, query["ids"])
-        per_page = _int_param(query, "per_page", _MAX_PER_PAGE)
-        if per_page is None or not 1 <= per_page <= _MAX_PER_PAGE:
-            return _bad_param("per_page")  # UNCONFIRMED: Zoho's exact response to a bad value
-        page_token = query.get("page_token")
-        if page_token is not None and "page" in query:
+    def _token_window(
+        self, module: str, page_token: str, per_page: int, now: datetime
+    ) -> _Window | _Reply:
+        """The page a ``page_token`` continues: its snapshot of ids from its offset (§2)."""
+        with self._lock:
+            cursor = self._cursors.get(page_token)
+        if cursor is None or cursor.module != module or now >= cursor.expires:
+            # UNCONFIRMED: the code Zoho uses for an unknown/expired page_token.
             return _Reply(
-                400,  # v3 doc: page cannot be combined with page_token (§2)
+                400,
+                _error("INVALID_DATA", "invalid page_token", {"param_name": "page_token"}),
+            )
+        if cursor.offset >= _PAGE_TOKEN_LIMIT:
+            return _Reply(
+                400,
                 _error(
-                    "INVALID_REQUEST",
-                    "page and page_token cannot be given together",
-                    {"param_names": ["page", "page_token"]},
+                    "PAGINATION_LIMIT_EXCEEDED",
+                    "You can only get the first 100000 records using page_token param",
+                    {"limit": _PAGE_TOKEN_LIMIT},
                 ),
             )
-        now = self._now()
-        if page_token is not None:
-            with self._lock:
-                cursor = self._cursors.get(page_token)
-            if cursor is None or cursor.module != module or now >= cursor.expires:
-                # UNCONFIRMED: the code Zoho uses for an unknown/expired page_token.
-                return _Reply(
-                    400,
-                    _error("INVALID_DATA", "invalid page_token", {"param_name": "page_token"}),
-                )
-            if cursor.offset >= _PAGE_TOKEN_LIMIT:
-                return _Reply(
-                    400,
-                    _error(
-                        "PAGINATION_LIMIT_EXCEEDED",
-                        "You can only get the first 100000 records using page_token param",
-                        {"limit": _PAGE_TOKEN_LIMIT},
-                    ),
-                )
-            ids, offset = cursor.ids, cursor.offset
-            sort_by, sort_order = cursor.sort_by, cursor.sort_order
-            limit = _PAGE_TOKEN_LIMIT
-            page = offset // per_page + 1
-        else:
-            page_value = _int_param(query, "page", 1)
-            if page_value is None or page_value < 1:
-                return _bad_param("page")
-            page = page_value
-            if page * per_page > _DISCRETE_LIMIT:
-                return _Reply(
-                    400,
-                    _error(
-                        "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                        "You can only get the first 2000 records without using page_token param",
-                        {"limit": _DISCRETE_LIMIT},
-                    ),
-                )
-            sort_by = query.get("sort_by", "id")
-            sort_order = query.get("sort_order", "asc")
-            if sort_by not in _SORT_FIELDS:
-                return _bad_param("sort_by")
-            if sort_order not in ("asc", "desc"):
-                return _bad_param("sort_order")
-            since: str | None = None
-            if ims_header is not None:
-                try:
-                    since = _since_key(ims_header)
-                except ValueError:
-                    return _bad_header("If-Modified-Since")
-            ids = self._matching_ids(module, sort_by, sort_order, since)
-            offset = (page - 1) * per_page
-            limit = _DISCRETE_LIMIT
+        return _Window(
+            ids=cursor.ids,
+            offset=cursor.offset,
+            limit=_PAGE_TOKEN_LIMIT,
+            page=cursor.offset // per_page + 1,
+            sort_by=cursor.sort_by,
+            sort_order=cursor.sort_order,
+        )
 
-        end = min(offset + per_page, limit)
+    def _discrete_window(
+        self, module: str, query: dict[str, str], per_page: int, ims_header: str | None
+    ) -> _Window | _Reply:
+        """The page ``page`` picks among the records matching now (§2: first 2,000 only)."""
+        page = _int_param(query, "page", 1)
+        if page is None or page < 1:
+            return _bad_param("page")
+        if page * per_page > _DISCRETE_LIMIT:
+            return _Reply(
+                400,
+                _error(
+                    "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                    "You can only get the first 2000 records without using page_token param",
+                    {"limit": _DISCRETE_LIMIT},
+                ),
+            )
+        sort_by = query.get("sort_by", "id")
+        sort_order = query.get("sort_order", "asc")
+        if sort_by not in _SORT_FIELDS:
+            return _bad_param("sort_by")
+        if sort_order not in ("asc", "desc"):
+            return _bad_param("sort_order")
+        since: str | None = None
+        if ims_header is not None:
+            try:
+                since = _since_key(ims_header)
+            except ValueError:
+                return _bad_header("If-Modified-Since")
+        return _Window(
+            ids=self._matching_ids(module, sort_by, sort_order, since),
+            offset=(page - 1) * per_page,
+            limit=_DISCRETE_LIMIT,
+            page=page,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+
+    def _records_page(
+        self,
+        module: str,
+        names: list[str],
+        window: _Window,
+        per_page: int,
+        now: datetime,
+        ims_header: str | None,
+    ) -> _Reply:
+        """One answer of Get Records: the window's rows, a page_token for the rest (§2)."""
+        ids, offset = window.ids, window.offset
+        end = min(offset + per_page, window.limit)
         store = self._store[module]
         rows: list[dict[str, Any]] = []
         with self._lock:
@@ -183,17 +238,18 @@ class RecordReads(ZohoState):
             next_token = self._random_hex(64)  # ≤96 chars (§2)
             expires = now + _PAGE_TOKEN_TTL
             token_expiry = iso(expires)
+            cursor = _Cursor(module, ids, end, window.sort_by, window.sort_order, expires)
             with self._lock:
-                self._cursors[next_token] = _Cursor(module, ids, end, sort_by, sort_order, expires)
+                self._cursors[next_token] = cursor
                 while len(self._cursors) > _MAX_PAGE_TOKENS:
                     self._cursors.popitem(last=False)
         info = {
             "per_page": per_page,
             "count": len(rows),
-            "page": page,
+            "page": window.page,
             "more_records": more,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
+            "sort_by": window.sort_by,
+            "sort_order": window.sort_order,
             "next_page_token": next_token,
             "previous_page_token": None,
             "page_token_expiry": token_expiry,

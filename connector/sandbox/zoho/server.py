@@ -116,6 +116,12 @@ class SandboxCRM(RecordReads, RecordWrites, Metadata):
 
 
 def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
+    """The request handler class bound to ``crm``.
+
+    Long only as a class body is: each of its methods is short, and the class must close over
+    ``crm`` because ``http.server`` builds one handler per request from the class alone.
+    """
+
     class Handler(QuietHandler):
         server_version = "SandboxCRM/1.0"
 

@@ -78,7 +78,10 @@ class ZohoState(ServedOnThread):
         daily_credits: int = DEFAULT_DAILY_CREDITS,
         org: Literal["default", "standard"] = "default",
     ) -> None:
-        """``plugin_fields=False``: an org where the plugin's target custom fields do not exist
+        """All of the sandbox's state is declared here, each piece with why it exists; that
+        is the length.
+
+        ``plugin_fields=False``: an org where the plugin's target custom fields do not exist
         yet (neither in metadata nor in records), so creating them over the API can be tested.
 
         ``daily_credits``: the org's API credits per rolling 24 hours (§6). Once half are used,

@@ -57,7 +57,11 @@ class RecordWrites(ZohoState):
         return _Reply(status, {"fields": results})
 
     def _create_one(self, module: str, item: Any) -> dict[str, Any]:
-        """Validate then add one field; a failing item changes nothing. Lock held."""
+        """Validate then add one field; a failing item changes nothing. Lock held.
+
+        One function on purpose: Zoho checks a new field in a documented order (§5), the first
+        failing check is the one it reports, and that order is easiest to see read top down.
+        """
 
         def invalid(attribute: str) -> dict[str, Any]:
             return _error("INVALID_DATA", "invalid data", {"api_name": attribute})
