@@ -190,12 +190,9 @@ class RecordReads(ZohoState):
             return _bad_param("sort_by")
         if sort_order not in ("asc", "desc"):
             return _bad_param("sort_order")
-        since: str | None = None
-        if ims_header is not None:
-            try:
-                since = _since_key(ims_header)
-            except ValueError:
-                return _bad_header("If-Modified-Since")
+        since = _ims_since(ims_header)
+        if isinstance(since, _Reply):
+            return since
         return _Window(
             ids=self._matching_ids(module, sort_by, sort_order, since),
             offset=(page - 1) * per_page,
@@ -352,12 +349,9 @@ class RecordReads(ZohoState):
         page = _int_param(query, "page", 1)
         if page is None or page < 1:
             return _bad_param("page")
-        since: str | None = None
-        if ims_header is not None:
-            try:
-                since = _since_key(ims_header)
-            except ValueError:
-                return _bad_header("If-Modified-Since")
+        since = _ims_since(ims_header)
+        if isinstance(since, _Reply):
+            return since
         with self._lock:
             items = [dict(d) for d in self._deleted[module]]
         if kind == "permanent":
@@ -380,3 +374,13 @@ class RecordReads(ZohoState):
             "more_records": offset + per_page < len(items),
         }
         return _Reply(200, {"data": chunk, "info": info})
+
+
+def _ims_since(header: str | None) -> str | None | _Reply:
+    """The stored-form instant an If-Modified-Since asks from (None: not sent), or the 400."""
+    if header is None:
+        return None
+    try:
+        return _since_key(header)
+    except ValueError:
+        return _bad_header("If-Modified-Since")
