@@ -27,6 +27,7 @@ from connector.errors import (
     RetryLaterError,
     TokenRefreshLimitedError,
     UnavailableError,
+    UnknownFieldError,
 )
 from connector.http import HttpTransport
 from connector.retry import RetryPolicy
@@ -592,6 +593,27 @@ def test_connection_errors_become_unavailable_after_max_attempts(
     assert excinfo.value.__cause__ is None
     assert down.call_count == 4
     assert sleeps == [0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("details", "unknown_field"),
+    [
+        pytest.param({"api_name": "Gone_Field"}, True, id="api_name-names-a-missing-field"),
+        pytest.param({"param_name": "page_token"}, False, id="param_name-is-a-bad-parameter"),
+    ],
+)
+def test_invalid_data_is_an_unknown_field_only_when_it_names_a_field(
+    rsps: responses.RequestsMock, client: ZohoClient, details: dict[str, str], unknown_field: bool
+) -> None:
+    body = {"code": "INVALID_DATA", "details": details, "message": "invalid data"}
+    add_token(rsps)
+    rsps.add(responses.GET, DEALS_URL, json={**body, "status": "error"}, status=400)
+
+    with pytest.raises(ConfigurationError) as excinfo:
+        read_all(client)
+
+    assert isinstance(excinfo.value, UnknownFieldError) is unknown_field
+    assert excinfo.value.field == next(iter(details.values()))
 
 
 def test_required_param_missing_is_a_configuration_error_naming_the_field(
