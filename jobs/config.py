@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connector.credits import Edition, daily_credit_allowance
-from jobs.risk import RiskWeights
-from jobs.sla import SlaPolicy
+from jobs.health.risk import RiskWeights
+from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
@@ -140,7 +140,7 @@ class HealthSection(_Section):
 
 
 class RiskSection(_Section):
-    #: Percent per factor; must sum to 100 (see jobs/risk.py for each formula).
+    #: Percent per factor; must sum to 100 (see jobs/health/risk.py for each formula).
     weights: RiskWeights = RiskWeights()
     #: Calendar days between two status reports (the weekly report).
     report_cadence_days: int = Field(default=7, ge=1)

@@ -27,11 +27,11 @@ from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.odoo_connect import odoo_client
-from jobs.push import PushReport, push
+from jobs.pull.sync import ProgressFn, SyncReport, sync
+from jobs.push.pusher import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
 from jobs.store.store import RunRow
-from jobs.sync import ProgressFn, SyncReport, sync
 from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
 from mappings.spec import load_mapping
@@ -63,7 +63,7 @@ class CallCounter:
     """Every HTTP request sent to the CRM, by (method, path)."""
 
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
-    #: Write calls run on several threads (jobs/push.py); a count must not be lost.
+    #: Write calls run on several threads (jobs/push/pusher.py); a count must not be lost.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, method: str, url: str, status: int | None) -> None:

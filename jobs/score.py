@@ -34,9 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobs.config import HealthSection, RiskSection, SlaSection
-from jobs.health import score_engagement
-from jobs.risk import DeliveryFacts
-from jobs.sla import TicketMeasure, evaluate
+from jobs.health.engagement import score_engagement
+from jobs.health.risk import DeliveryFacts
+from jobs.health.sla import TicketMeasure, evaluate
 from jobs.store import Store, encode_measures
 from jobs.store.store import (
     ChangeValue,

@@ -674,7 +674,7 @@ class ZohoClient:
             record_id = str(row.get("id"))
             if isinstance(item, dict) and item.get("status") == "success":
                 # details carry Modified_Time and Modified_By (§4): the push keeps them to know
-                # its own writes when it next reads (jobs/echo.py).
+                # its own writes when it next reads (jobs/push/echo.py).
                 done = item.get("details")
                 outcomes.append(
                     WriteOutcome(

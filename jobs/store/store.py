@@ -550,7 +550,7 @@ class Store:
             return [(r[0], r[1]) for r in conn.execute(query)]
 
     # Field state (what was written, what the CRM holds) is read and written a chunk of records
-    # at a time by jobs/store/field_states.py; the push replaces conflicts (jobs/push.py).
+    # at a time by jobs/store/field_states.py; the push replaces conflicts (jobs/push/pusher.py).
 
     # --- conflicts -----------------------------------------------------------------------------
     def conflicts(self, limit: int = 50) -> list[ConflictRow]:

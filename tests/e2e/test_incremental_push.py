@@ -1,5 +1,5 @@
 """A push plans only what changed since the last one, and a chunked, pipelined push writes the
-same as one that plans everything at once (jobs/changes.py, jobs/plan.py, jobs/push.py)."""
+same as one that plans everything at once (jobs/push/changes.py, jobs/push/plan.py, jobs/push/pusher.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox import SandboxCRM
-from jobs import changes, plan
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
+from jobs.push import changes, plan
 from jobs.runner import Connection, Job, connect, run_job
 from mappings.engine import Mapper
 from tests.conftest import FakeClock

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connector.base import DeletedRecord, RecordPage
-from jobs.activities import sync_activities
+from jobs.pull.activities import sync_activities
 from jobs.store import Store
 from mappings.domain import Engagement, TouchpointKind
 from mappings.engine import Mapper

@@ -1,4 +1,4 @@
-"""The first risk rules, computed by hand from the table in jobs/health.py's docstring."""
+"""The first risk rules, computed by hand from the table in jobs/health/engagement.py's docstring."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from jobs.config import HealthSection
-from jobs.health import score_engagement
+from jobs.health.engagement import score_engagement
 from mappings.domain import Engagement, EngagementStatus, RiskLevel, SlaStatus
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from connector.base import FieldMeta
 from connector.sandbox.seed import make_standard_org, module_fields
-from jobs.mapping_check import check_mapping
+from jobs.admin.mapping_check import check_mapping
 from mappings.spec import MappingSpec, default_mapping_path, load_mapping
 
 

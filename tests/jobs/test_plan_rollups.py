@@ -1,4 +1,4 @@
-"""Account roll-ups as the push plans them (ranked in SQL, jobs/plan.py) on SQLite and PostgreSQL:
+"""Account roll-ups as the push plans them (ranked in SQL, jobs/push/plan.py) on SQLite and PostgreSQL:
 the level of the riskiest active engagement by score, ties to the highest id as Python orders
 strings, and a one-line summary in English and Chinese."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from jobs.config import HealthSection
-from jobs.health import score_engagement
-from jobs.plan import _rollups_of
+from jobs.health.engagement import score_engagement
+from jobs.push.plan import _rollups_of
 from jobs.store import Store
 from mappings.domain import (
     Account,

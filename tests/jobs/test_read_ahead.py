@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs.read_ahead import read_ahead
+from jobs.pull.read_ahead import read_ahead
 
 #: How long a test waits for the reading thread before it fails (a guard, not a pause).
 GUARD_SECONDS = 10

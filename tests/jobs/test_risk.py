@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import main
-from jobs.risk import (
+from jobs.health.risk import (
     DeliveryFacts,
     RiskWeights,
     assess,

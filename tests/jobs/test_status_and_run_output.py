@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main, print_result
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.runner import Job, RunResult
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jobs.admin import rename_in_mapping
-from jobs.plan import _compare, decide
+from jobs.admin.fields import rename_in_mapping
+from jobs.push.plan import _compare, decide
 from jobs.store.store import FieldState
 from mappings.engine import format_target
 from mappings.spec import SourceField, TargetField, WritePolicy, default_mapping_path

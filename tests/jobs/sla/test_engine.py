@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from jobs.sla import CalendarSettings, SlaPolicy, SlaResult, TicketMeasure, evaluate
-from jobs.sla.engine import NOTHING_TO_MEASURE
+from jobs.health.sla import CalendarSettings, SlaPolicy, SlaResult, TicketMeasure, evaluate
+from jobs.health.sla.engine import NOTHING_TO_MEASURE
 from mappings.domain import (
     Milestone,
     SlaStatus,

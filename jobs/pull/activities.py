@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from connector.base import CRMClient, RecordPage
-from jobs.cursors import advance
-from jobs.deletions import pull_deletions
-from jobs.read_ahead import read_ahead
+from jobs.pull.cursors import advance
+from jobs.pull.deletions import pull_deletions
+from jobs.pull.read_ahead import read_ahead
 from jobs.store import Store
 from jobs.store import schema as t
 from mappings.domain import Activity, EngagementStatus, Touchpoint
@@ -73,7 +73,7 @@ def sync_activities(
     stored += _unpark(store, kind, module, clock())
     cursor = store.cursor(kind)
     fields = [f for f in mapper.read_fields(kind) if f not in leave_out]  # optional, missing
-    # A full read starts at ``resume``, where a stopped full sync left it (jobs/full_sync.py).
+    # A full read starts at ``resume``, where a stopped full sync left it (jobs/pull/full_sync.py).
     pages = client.iter_pages(module, fields, modified_since=resume if full else cursor)
     for page in read_ahead(pages):  # the next page is fetched while this one is stored
         if not read and page.records:

@@ -52,8 +52,8 @@ from types import MappingProxyType
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from jobs.sla.calendar import CalendarError, merge_pauses
-from jobs.sla.policy import SlaPolicy
+from jobs.health.sla.calendar import CalendarError, merge_pauses
+from jobs.health.sla.policy import SlaPolicy
 from mappings.domain import (
     MilestoneFact,
     SlaStatus,

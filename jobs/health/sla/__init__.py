@@ -5,9 +5,9 @@ Pure computation: no I/O, no wall clock; the caller passes `now`.
 
 from __future__ import annotations
 
-from jobs.sla.calendar import CalendarError, WorkingCalendar
-from jobs.sla.engine import SlaResult, TicketMeasure, evaluate
-from jobs.sla.policy import CalendarSettings, SlaGoals, SlaPolicy
+from jobs.health.sla.calendar import CalendarError, WorkingCalendar
+from jobs.health.sla.engine import SlaResult, TicketMeasure, evaluate
+from jobs.health.sla.policy import CalendarSettings, SlaGoals, SlaPolicy
 
 __all__ = [
     "CalendarError",

@@ -1,10 +1,10 @@
 """Push: write what changed into the CRM, a chunk at a time, with the calls of one chunk in
 flight while the next is planned.
 
-A push plans only the records whose inputs changed since the last push (jobs/changes.py; the
+A push plans only the records whose inputs changed since the last push (jobs/push/changes.py; the
 first push, and the first after a mapping change, plans every record), a chunk at a time
-(jobs/plan.py). For each chunk, in one transaction: the rows with nothing to write are settled
-in the row ledger (jobs/ledger.py), conflicts are listed, the rows to send are journaled
+(jobs/push/plan.py). For each chunk, in one transaction: the rows with nothing to write are settled
+in the row ledger (jobs/push/ledger.py), conflicts are listed, the rows to send are journaled
 ``pending``, and what they were planned from is recorded. Then the chunk's write calls join the
 queue, and up to ``concurrency`` calls are in flight while the next chunk is planned: a call
 that returns starts the next one at once, on its own thread, so the CRM is never kept waiting
@@ -35,9 +35,9 @@ import sqlalchemy as sa
 
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs import changes, echo
-from jobs.ledger import Decision, Ledger, LedgerRow, decide_row
-from jobs.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
+from jobs.push import changes, echo
+from jobs.push.ledger import Decision, Ledger, LedgerRow, decide_row
+from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.store.bulk import among
@@ -470,9 +470,9 @@ def _record(
                 outcome.crm_code,
                 outcome.message,
             )
-    # Who wrote, and when, so the next read leaves these writes out (jobs/echo.py).
+    # Who wrote, and when, so the next read leaves these writes out (jobs/push/echo.py).
     echo.note_written(conn, batch.module, [outcome for _, outcome in pairs])
-    # Field state, write history and ledger in the caller's transaction (jobs/ledger.py).
+    # Field state, write history and ledger in the caller's transaction (jobs/push/ledger.py).
     pusher.ledger.record(
         conn,
         batch.module,

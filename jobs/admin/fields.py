@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.base import CRMClient, FieldMeta, NewField, PricesRows
-from jobs.mapping_check import (
+from jobs.admin.mapping_check import (
     ACCOUNT_OUTPUT_KINDS,
     CHOICES,
     OUTPUT_KINDS,
@@ -19,7 +19,7 @@ from jobs.mapping_check import (
     ValueKind,
     check_mapping,
 )
-from jobs.plan import Plan, plan
+from jobs.push.plan import Plan, plan
 from jobs.store import Store
 from mappings.engine import Mapper, format_target
 from mappings.spec import DEFAULT_MAPPINGS, MappingSpec, TargetField, default_mapping_path

@@ -16,9 +16,9 @@ from connector.odoo import OdooClient
 from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 from connector.sandbox.odoo_server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
-from jobs.demo_facts import add_demo_facts
-from jobs.demo_odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
-from jobs.plan import same_value
+from jobs.demo.facts import add_demo_facts
+from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
+from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
 from mappings.spec import EngagementOutput
 

@@ -14,10 +14,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from jobs.cli import context
 from jobs.facts_import import KINDS, ImportFileError, ImportReport, import_file
 
 if TYPE_CHECKING:
-    from jobs.cli import Invocation
+    from jobs.cli.context import Invocation
 
 
 @click.command("import")
@@ -36,22 +37,20 @@ def import_command(invocation: Invocation, kind: str, file: Path, encoding: str 
     Needs no CRM access.
     """
     # Imported here: jobs.cli registers this command at its end, so it is loaded by then.
-    from jobs import cli
 
-    with cli.opened_store(invocation) as store:
+    with context.opened_store(invocation) as store:
         try:
             report = import_file(store, kind, file, at=invocation.clock(), encoding=encoding)
         except ImportFileError as exc:
-            cli.fail(f"{file}: {exc}", cli.EXIT_CONFIG)
+            context.fail(f"{file}: {exc}", context.EXIT_CONFIG)
     print_report(report)
     if report.failed:
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(context.EXIT_FAILED)
 
 
 def print_report(report: ImportReport, *, limit: int = 200) -> None:
-    from jobs import cli
 
-    console = cli.console
+    console = context.console
     if report.errors:
         table = Table(title=f"{report.failed} row(s) not loaded")
         for column in ("row", "field", "problem"):

@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from jobs.ledger import SETTLED_STATUSES
+from jobs.push.ledger import SETTLED_STATUSES
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.store.bulk import among, insert, upsert_many

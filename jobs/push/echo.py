@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from connector.base import WriteOutcome, WriteStatus
-from jobs.ledger import RowStatus
+from jobs.push.ledger import RowStatus
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.store.bulk import upsert_many

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
 
-from jobs.sla.calendar import DEFAULT_HOURS, MONDAY_TO_FRIDAY, WorkingCalendar, format_hours
+from jobs.health.sla.calendar import DEFAULT_HOURS, MONDAY_TO_FRIDAY, WorkingCalendar, format_hours
 from mappings.domain import TicketPriority
 
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")

@@ -17,6 +17,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from jobs.cli import context
 from jobs.config import Settings, load_settings
 from jobs.outside_text import for_terminal
 from jobs.surveys.config import SMTP_PASSWORD_ENV
@@ -30,25 +31,23 @@ from jobs.surveys.tokens import MissingSecret, survey_secret
 from mappings.tomlfile import ConfigFileError
 
 if TYPE_CHECKING:
-    from jobs.cli import Invocation
+    from jobs.cli.context import Invocation
 
 
 def _settings(invocation: Invocation) -> Settings:
-    from jobs import cli
 
     try:
         return load_settings(invocation.config_path)
     except ConfigFileError as exc:
-        cli.fail(str(exc))
+        context.fail(str(exc))
 
 
 def _secret() -> str:
-    from jobs import cli
 
     try:
         return survey_secret(os.environ)
     except MissingSecret as exc:
-        cli.fail(str(exc))
+        context.fail(str(exc))
 
 
 @click.group("surveys")
@@ -61,10 +60,9 @@ def surveys_group() -> None:
 @click.pass_obj
 def plan_command(invocation: Invocation, dry_run: bool) -> None:
     """Plan the invitations due now; list every one the fatigue rules held back, and why."""
-    from jobs import cli
 
     settings = _settings(invocation)
-    with cli.opened_store(invocation) as store:
+    with context.opened_store(invocation) as store:
         plan, added = plan_step(
             store, settings.config.surveys, now=invocation.clock(), dry_run=dry_run
         )
@@ -79,10 +77,10 @@ def plan_command(invocation: Invocation, dry_run: bool) -> None:
                 s.rule,
                 Text(for_terminal(s.reason)),
             )
-        cli.console.print(table)
+        context.console.print(table)
     verb = "would plan" if dry_run else "planned"
     count = len(plan.invitations) if dry_run else added
-    cli.console.print(
+    context.console.print(
         f"{verb} {count} invitation(s), held back {len(plan.suppressions)}",
         markup=False,
         highlight=False,
@@ -93,7 +91,6 @@ def plan_command(invocation: Invocation, dry_run: bool) -> None:
 @click.pass_obj
 def send_command(invocation: Invocation) -> None:
     """Send planned invitations and due reminders (each at most once; see docs/surveys.md)."""
-    from jobs import cli
 
     settings = _settings(invocation)
     config = settings.config.surveys
@@ -101,7 +98,7 @@ def send_command(invocation: Invocation) -> None:
     if config.channel == "crm":
         from jobs.surveys.crm_channel import CrmChannel
 
-        with cli.opened(invocation) as conn:
+        with context.opened(invocation) as conn:
             spec = conn.mapper.spec
             contacts = spec.sources.contacts
             channel: Channel = CrmChannel(
@@ -114,28 +111,27 @@ def send_command(invocation: Invocation) -> None:
             report = send_step(conn.store, config, channel, secret=secret, now=invocation.clock())
     else:
         if config.smtp.username and not os.environ.get(SMTP_PASSWORD_ENV):
-            cli.fail(
+            context.fail(
                 f"{settings.path}: surveys.smtp.username is set: set the environment variable "
                 f"{SMTP_PASSWORD_ENV} to its password"
             )
         with (
-            cli.opened_store(invocation) as store,
+            context.opened_store(invocation) as store,
             SmtpMailer(config.smtp, os.environ.get(SMTP_PASSWORD_ENV)) as mailer,
         ):
             channel = EmailChannel(mailer, config.smtp.sender)
             report = send_step(store, config, channel, secret=secret, now=invocation.clock())
     _print_outbox(report)
     if report.failed or report.uncertain:
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(context.EXIT_FAILED)
     if report.stopped or report.requeued:
         # Work is left for a later run, and the lines above say why.
-        sys.exit(cli.EXIT_RETRY_LATER)
+        sys.exit(context.EXIT_RETRY_LATER)
 
 
 def _say(line: str) -> None:
-    from jobs import cli
 
-    cli.console.print(for_terminal(line), markup=False, highlight=False, soft_wrap=True)
+    context.console.print(for_terminal(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_outbox(report: OutboxReport) -> None:
@@ -168,9 +164,8 @@ def _print_outbox(report: OutboxReport) -> None:
 @click.pass_obj
 def followups_command(invocation: Invocation) -> None:
     """Create one follow-up Task for the owner of each detractor or low-CSAT answer."""
-    from jobs import cli
 
-    with cli.opened(invocation) as conn:
+    with context.opened(invocation) as conn:
         report = create_followups(
             conn.client,
             SurveyStore(conn.store.engine),
@@ -187,9 +182,9 @@ def followups_command(invocation: Invocation) -> None:
             "the next run tries again (`engage surveys status` shows when)"
         )
     if report.failed:
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(context.EXIT_FAILED)
     if report.waiting:
-        sys.exit(cli.EXIT_RETRY_LATER)
+        sys.exit(context.EXIT_RETRY_LATER)
 
 
 @surveys_group.command("retry")
@@ -202,11 +197,10 @@ def retry_command(invocation: Invocation, ids: tuple[str, ...], everything: bool
     An uncertain one may have reached the person (or the CRM): check first, as
     `engage surveys status` says. The next `surveys send` / `surveys followups` takes them.
     """
-    from jobs import cli
 
     if everything == bool(ids):
-        cli.fail("give the ids to re-queue (see `engage surveys status`) or --all, not both")
-    with cli.opened_store(invocation) as store:
+        context.fail("give the ids to re-queue (see `engage surveys status`) or --all, not both")
+    with context.opened_store(invocation) as store:
         surveys = SurveyStore(store.engine)
         wanted = None if everything else list(ids)
         invitations = surveys.retry(wanted)
@@ -216,18 +210,17 @@ def retry_command(invocation: Invocation, ids: tuple[str, ...], everything: bool
     for name in unknown:
         _say(f"not re-queued {name}: no failed or uncertain invitation or follow-up has this id")
     if unknown:
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(context.EXIT_FAILED)
 
 
 @surveys_group.command("status")
 @click.pass_obj
 def status_command(invocation: Invocation) -> None:
     """Invitations by state, results per engagement, interrupted sends and follow-ups."""
-    from jobs import cli
 
     settings = _settings(invocation)
     now = invocation.clock()
-    with cli.opened_store(invocation) as store:
+    with context.opened_store(invocation) as store:
         surveys = SurveyStore(store.engine)
         counts = state_counts(surveys, now)
         responses = surveys.responses()
@@ -238,7 +231,7 @@ def status_command(invocation: Invocation) -> None:
         invitations = surveys.invitations()
         uncertain = [i for i in invitations if i.state == "sending"]
         failed = [i for i in invitations if i.state == "failed"]
-    console = cli.console
+    console = context.console
     _say("invitations: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     if results:
         table = Table(title="results")

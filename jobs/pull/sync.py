@@ -3,11 +3,11 @@
 A page is stored before the cursor moves past it, so a crash mid-pull re-reads at most one page
 and loses nothing. A record that cannot be mapped is skipped with its reason kept; the rest of
 the page proceeds. After a read's last page the cursor moves where the client says the next
-read may resume (jobs/cursors.py); deleted records are looked for on a schedule
-(jobs/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
-the records whose values changed are marked for the next push to plan (jobs/changes.py). The
-read after a push leaves the push's own writes out where the CRM allows (jobs/echo.py), and a
-full sync keeps its progress so a stopped one continues (jobs/full_sync.py).
+read may resume (jobs/pull/cursors.py); deleted records are looked for on a schedule
+(jobs/pull/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
+the records whose values changed are marked for the next push to plan (jobs/push/changes.py). The
+read after a push leaves the push's own writes out where the CRM allows (jobs/push/echo.py), and a
+full sync keeps its progress so a stopped one continues (jobs/pull/full_sync.py).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 
 from connector.base import CRMClient, RecordPage, ScansForDeletions, SkipsOwnWrites
 from connector.errors import ConfigurationError
-from jobs import changes, echo
-from jobs.activities import activity_kinds, sync_activities
-from jobs.cursors import advance
-from jobs.deletions import pull_deletions
-from jobs.full_sync import FullSync
-from jobs.id_scan import scan_for_deletions
-from jobs.read_ahead import read_ahead
-from jobs.source_probe import MODULE_MISSING_CODES, cached_probe, forget_probe, probe_sources
+from jobs.pull.activities import activity_kinds, sync_activities
+from jobs.pull.cursors import advance
+from jobs.pull.deletions import pull_deletions
+from jobs.pull.full_sync import FullSync
+from jobs.pull.id_scan import scan_for_deletions
+from jobs.pull.read_ahead import read_ahead
+from jobs.pull.source_probe import MODULE_MISSING_CODES, cached_probe, forget_probe, probe_sources
+from jobs.push import changes, echo
 from jobs.store import Store
 from jobs.store.field_states import save_crm_values
 from mappings.engine import Mapper, RecordRejected
@@ -63,7 +63,7 @@ class SyncReport:
     missing_target_fields: set[tuple[str, str]] = field(default_factory=set)
     #: Whether every record was read (first sync, changed mapping, or asked for).
     full: bool = False
-    #: Optional sources the CRM lacks, one line each (jobs/source_probe.py): read without.
+    #: Optional sources the CRM lacks, one line each (jobs/pull/source_probe.py): read without.
     warnings: list[str] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
@@ -89,16 +89,16 @@ def sync(
 ) -> SyncReport:
     """Pull every mapped module. A changed mapping, or ``full``, re-reads everything, so records
     skipped under the old mapping get another chance and new fields are filled in. A full sync
-    that a stopped run left is continued, not started over (jobs/full_sync.py).
+    that a stopped run left is continued, not started over (jobs/pull/full_sync.py).
 
-    ``deletions_every``: how often to look for records deleted in the CRM (jobs/deletions.py;
+    ``deletions_every``: how often to look for records deleted in the CRM (jobs/pull/deletions.py;
     every sync by default, and on every full one)."""
     report = SyncReport()
     fingerprint = mapper.fingerprint()
-    # A full sync a stopped run left continues where it was (jobs/full_sync.py).
+    # A full sync a stopped run left continues where it was (jobs/pull/full_sync.py).
     under_way = FullSync.under_way(store, fingerprint)
     report.full = full or store.meta(MAPPING_FINGERPRINT) != fingerprint or under_way is not None
-    # Which optional sources exist and what the stages mean (cached; jobs/source_probe.py). A
+    # Which optional sources exist and what the stages mean (cached; jobs/pull/source_probe.py). A
     # full sync that continues does not look again: the look it began with still holds.
     previous = cached_probe(store)
     probe = probe_sources(
@@ -283,7 +283,7 @@ def _read_pages(
     target = _target_module(mapper, kind)
     cursor = store.cursor(kind)
     since = resume if full else cursor
-    # The next page is fetched while this one is stored (jobs/read_ahead.py).
+    # The next page is fetched while this one is stored (jobs/pull/read_ahead.py).
     for page in read_ahead(_pages(client, store, module, fields, since, full)):
         now = clock()
         good = []
@@ -342,7 +342,7 @@ def _pages(
     full: bool,
 ) -> Iterator[RecordPage]:
     """The read of ``module`` from ``since``: without the plugin's own writes when a push
-    wrote after the cursor and the CRM can leave them out (jobs/echo.py); a full read reads
+    wrote after the cursor and the CRM can leave them out (jobs/push/echo.py); a full read reads
     every record, echo or not."""
     own = (
         echo.own_writes(store, module, since)

@@ -11,7 +11,7 @@ Per record and field, the target's write policy decides (``mappings.spec.WritePo
 Records are planned in chunks of ``CHUNK_SIZE`` engagements (or accounts), each read from the
 store, computed and compared on its own: memory stays flat at any portfolio size, and the push
 writes one chunk while the next is planned. ``plan`` gathers every chunk into one plan (what
-`engage plan` shows); the push plans only the records that changed (jobs/changes.py).
+`engage plan` shows); the push plans only the records that changed (jobs/push/changes.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.base import FieldMeta
-from jobs.changes import Changes, copied_health_columns
-from jobs.health import Riskiest, account_health
-from jobs.mapping_check import value_problem
+from jobs.admin.mapping_check import value_problem
+from jobs.health.engagement import Riskiest, account_health
+from jobs.push.changes import Changes, copied_health_columns
 from jobs.store import FieldState, Store
 from jobs.store import schema as t
 from jobs.store.bulk import among, id_slices
@@ -349,7 +349,7 @@ class _EngagementValues:
 
 def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
     """The roll-up of each of ``account_ids`` that is a live account with live engagements
-    (`jobs.health.account_health`): none for an account with an active engagement not scored.
+    (`jobs.health.engagement.account_health`): none for an account with an active engagement not scored.
 
     Counted and ranked in SQL, one row per account: a push after a scoring run re-rolls most
     accounts, and bringing each of their engagements into Python cost seconds at 100,000 deals.
