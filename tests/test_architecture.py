@@ -75,3 +75,177 @@ def test_public_connector_surface() -> None:
         assert issubclass(error, RetryLaterError)
     for error in (AuthenticationError, ConfigurationError, RecordError, RetryLaterError):
         assert issubclass(error, ConnectorError)
+
+
+# --- The rooms of jobs/ (issue 19) -------------------------------------------------------------
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The modules `path` imports when it is loaded: not those imported inside a function (done
+    on purpose, late) nor under TYPE_CHECKING. `from pkg import name` counts as an import of
+    `pkg.name` when that is a module, of `pkg` otherwise."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in ALL_MODULES else node.module)
+            elif isinstance(node, ast.If) and not _is_type_checking(node):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+
+    visit(tree.body)
+    return found
+
+
+ALL_MODULES = {module_name(p) for pkg in ("jobs", "connector", "mappings") for p in modules_of(pkg)}
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    return {
+        module_name(path): {
+            name
+            for name in module_level_imports(path)
+            if name.split(".")[0] == package and name != module_name(path)
+        }
+        for path in modules_of(package)
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of `graph` as the list of its modules, or [] (a depth-first search)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def walk(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := walk(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := walk(start)):
+            return cycle
+    return []
+
+
+@pytest.mark.parametrize("package", ["jobs", "connector", "mappings"])
+def test_no_import_cycle(package: str) -> None:
+    assert " -> ".join(find_cycle(import_graph(package))) == ""
+
+
+def test_find_cycle_sees_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) == []
+
+
+def test_push_does_not_import_pull() -> None:
+    """Pull may tell push what changed (jobs.push.changes, jobs.push.echo); never the reverse."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules_of("jobs/push")
+        for name in imported_top_levels(path)
+        if name == "jobs.pull" or name.startswith("jobs.pull.")
+    ]
+    assert offenders == []
+
+
+#: What pure computation may import: the standard library's pure parts, pydantic, the domain.
+PURE_ROOTS = {
+    "__future__",
+    "bisect",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "functools",  # caching pure conversions (jobs/health/risk.py)
+    "itertools",
+    "math",
+    "re",  # SLA policy: parsing durations such as "4h"
+    "struct",  # SLA engine: packing frozen measures
+    "zlib",  # SLA engine: a checksum of frozen measures
+    "threading",  # SLA calendar: a lock around its memo of working days
+    "types",  # MappingProxyType: read-only views
+    "chinese_calendar",  # holiday tables shipped in the package (no network, no files)
+    "typing",
+    "zoneinfo",  # SLA calendars: time zones are data shipped with Python
+    "pydantic",
+    "mappings",
+    "jobs",
+}
+
+
+def test_health_package_does_no_io() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules_of("jobs/health")
+        for name in imported_top_levels(path)
+        if name.split(".")[0] not in PURE_ROOTS
+        or (
+            name.startswith("jobs")
+            and not name.startswith("jobs.health")
+            and name != "jobs.config"  # the settings' types (HealthSection, RiskWeights)
+        )
+    ]
+    assert offenders == []
+
+
+#: Modules outside jobs/store that still run their own SQL, each with why. The list may only
+#: shrink: moving a module's SQL into jobs/store removes its line (the test below says so).
+SQL_OUTSIDE_STORE = {
+    "jobs/config.py": "parses store_url with sqlalchemy.engine.make_url (no SQL)",
+    "jobs/score.py": "reads the scoring inputs in chunks for worker processes",
+    "jobs/credits.py": "counts the day's API credits in its own table",
+    "jobs/token_cache.py": "keeps sealed Zoho tokens in its own table",
+    "jobs/facts_import.py": "upserts delivery facts in streamed batches",
+    "jobs/pull/activities.py": "parks activities whose deal is not stored yet",
+    "jobs/push/changes.py": "push_basis / push_dirty: what to plan, compared in SQL",
+    "jobs/push/plan.py": "reads the planning inputs with the ledger in one query",
+    "jobs/push/ledger.py": "write_outcomes: the row ledger",
+    "jobs/push/pusher.py": "conflicts and ledger rows journaled in the push's transaction",
+    "jobs/push/echo.py": "the push's own writes (echo_until) in sync_state",
+    "jobs/surveys/store.py": "the surveys' own store (its tables, one owner)",
+    "jobs/surveys/feed.py": "reads survey scores for the scoring job",
+}
+
+
+def uses_sql(path: Path) -> bool:
+    return any(name.split(".")[0] == "sqlalchemy" for name in imported_top_levels(path))
+
+
+def test_only_the_store_issues_sql() -> None:
+    outside = {
+        str(path.relative_to(ROOT))
+        for path in modules_of("jobs")
+        if uses_sql(path) and not path.relative_to(ROOT).parts[1] == "store"
+    }
+    assert sorted(outside - SQL_OUTSIDE_STORE.keys()) == [], "new SQL outside jobs/store"
+    assert sorted(SQL_OUTSIDE_STORE.keys() - outside) == [], "no SQL left: drop it from the list"
