@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs.store import Store
+from jobs.store import Store, outcomes
 from jobs.store import schema as t
 from jobs.store.bulk import among, upsert_many
 from jobs.store.field_states import save_written
@@ -258,7 +258,7 @@ class Ledger:
             if outcome.status is not WriteStatus.WRITTEN
         ]
         save_written(conn, module, written, now)
-        upsert_many(conn, t.write_outcomes, _HISTORY_COLUMNS, history)
+        outcomes.add_history(conn, history)
         rows += self._settle_journaled(conn, module, written, run_id, now)
         upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
 
@@ -384,29 +384,14 @@ class Ledger:
             return int(conn.execute(query).rowcount or 0)
 
 
-_HISTORY_COLUMNS = ("run_id", "module", "record_id", "status", "crm_code", "field", "message", "at")
-
-
 def missing_fields(store: Store) -> list[tuple[str, str, str]]:
     """(module, field, message) of target fields the latest push found gone from the CRM.
 
     These stop a field, not a row (the rows are written without it), so they are not in the
     ledger; the write history of that run holds them.
     """
-    runs, outcomes = t.runs, t.write_outcomes
-    latest = (
-        sa.select(sa.func.max(runs.c.id))
-        .where(runs.c.job.in_(["push", "run"]), runs.c.status != "running")
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(outcomes.c.module, outcomes.c.field, outcomes.c.message)
-        .where(outcomes.c.run_id == latest, outcomes.c.crm_code == "FIELD_MISSING")
-        .distinct()
-        .order_by(outcomes.c.module, outcomes.c.field)
-    )
     with store.engine.connect() as conn:
-        return [(m, f or "", msg or "") for m, f, msg in conn.execute(query)]
+        return outcomes.fields_found_missing(conn)
 
 
 def _entry(

@@ -32,7 +32,8 @@ from jobs.store import FieldState, Store
 from jobs.store import schema as t
 from jobs.store.bulk import among, id_slices
 from jobs.store.field_states import stored_fields
-from mappings.domain import AccountHealth, EngagementHealth, EngagementStatus, RiskLevel
+from jobs.store.health import decode_health
+from mappings.domain import AccountHealth, EngagementStatus, RiskLevel
 from mappings.engine import Mapper
 from mappings.spec import TargetField, WritePolicy
 
@@ -337,7 +338,7 @@ class _EngagementValues:
                 fields = dict(zip(names, row, strict=True))
                 for name in json_columns:
                     fields[name] = json.loads(fields[name]) if fields[name] is not None else None
-                health = EngagementHealth(engagement_id=engagement_id, **fields)
+                health = decode_health(engagement_id, fields)
                 values = self._known[key] = (
                     self.mapper.closed_values(health)
                     if closed

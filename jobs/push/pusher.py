@@ -39,8 +39,7 @@ from jobs.push import changes, echo
 from jobs.push.ledger import Decision, Ledger, LedgerRow, decide_row
 from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Store
-from jobs.store import schema as t
-from jobs.store.bulk import among
+from jobs.store import outcomes as stored_outcomes
 from mappings.engine import Mapper
 
 log = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ def push(
         if todo.full:
             with store.engine.begin() as conn:
                 for module in mapper.target_modules():
-                    conn.execute(t.conflicts.delete().where(t.conflicts.c.module == module))
+                    stored_outcomes.clear_conflicts(conn, module)
         for chunk in plan_chunks(mapper, store, metadata, todo):
             if pusher.calls.error is not None:
                 break
@@ -432,13 +431,11 @@ class _Pusher:
             spoiled_ids = {i.record_id for i in spoiled}
             _record(self, conn, batch, [(i, o) for i, o in pairs if i.record_id not in spoiled_ids])
             now = self.clock()
-            conn.execute(
-                t.write_outcomes.insert(),
+            stored_outcomes.add_outcomes(
+                conn,
+                self.run_id,
                 [
-                    {
-                        "run_id": self.run_id,
-                        **_missing_outcome(batch.module, i.record_id, name, now),
-                    }
+                    _missing_outcome(batch.module, i.record_id, name, now)
                     for i in spoiled
                     for name in sorted(missing & set(i.changes))
                 ],
@@ -489,24 +486,17 @@ def _replace_conflicts(
     conn: sa.Connection, module: str, record_ids: list[str], chunk: Plan, now: datetime
 ) -> None:
     """The conflicts standing now among ``record_ids``: older ones are resolved or superseded."""
-    table = t.conflicts
-    conn.execute(
-        table.delete().where(table.c.module == module, among(table.c.record_id, record_ids))
-    )
-    rows = [
+    standing = [
         {
-            "module": module,
             "record_id": c.record_id,
             "field": c.field,
             "crm_value": c.crm_value,
             "written_value": c.written_value,
             "wanted_value": c.wanted_value,
-            "seen_at": now,
         }
         for c in chunk.conflicts
     ]
-    if rows:
-        conn.execute(table.insert(), rows)
+    stored_outcomes.replace_conflicts(conn, module, record_ids, standing, now)
 
 
 def _without(items: list[PlannedWrite], gone: set[str]) -> list[PlannedWrite]:

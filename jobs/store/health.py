@@ -13,10 +13,7 @@ from jobs.store import schema as t
 from jobs.store.base import StoreBase, where_among
 from jobs.store.bulk import among
 from mappings.domain import (
-    Driver,
     EngagementHealth,
-    RiskLevel,
-    SlaStatus,
 )
 
 #: `encode_measures` of no measures: saving it removes the engagement's stored measures.
@@ -30,6 +27,22 @@ def encode_measures(measures: Sequence[Sequence[Any]]) -> str:
     return json.dumps(list(measures), separators=(",", ":"))
 
 
+def decode_health(engagement_id: str, values: Mapping[Any, Any]) -> EngagementHealth:
+    """The one reading of an ``engagement_health`` row as the domain object (the store's
+    `Store.health` and the push's planning both use it). `values` by column name, JSON columns
+    decoded; validation turns the drivers' dicts into `Driver`s and strings into their enums.
+    Columns that are not fields of `EngagementHealth` (``inputs_hash``) are left out."""
+    fields = {n: values[n] for n in _HEALTH_FIELDS if n in values}
+    return EngagementHealth(engagement_id=engagement_id, **fields)
+
+
+_HEALTH_FIELDS = tuple(
+    c.name
+    for c in t.engagement_health.columns
+    if c.name in EngagementHealth.model_fields and c.name != "engagement_id"
+)
+
+
 class HealthTables(StoreBase):
     """Tables ``engagement_health``, ``health_history`` and the frozen measures: written here only."""
 
@@ -38,21 +51,7 @@ class HealthTables(StoreBase):
         query = where_among(sa.select(t.engagement_health), t.engagement_health, ids)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return {
-            r["engagement_id"]: EngagementHealth(
-                engagement_id=r["engagement_id"],
-                risk_score=r["risk_score"],
-                risk_level=RiskLevel(r["risk_level"]),
-                drivers=tuple(Driver.model_validate(d) for d in r["drivers"]),
-                sla_status=SlaStatus(r["sla_status"]),
-                nps=r["nps"],
-                csat=r["csat"],
-                sla_compliance=r["sla_compliance"],
-                next_sla_deadline=r["next_sla_deadline"],
-                updated_at=r["updated_at"],
-            )
-            for r in rows
-        }
+        return {r["engagement_id"]: decode_health(r["engagement_id"], r) for r in rows}
 
     def inputs_hashes(self, ids: Collection[str] | None = None) -> dict[str, str | None]:
         table = t.engagement_health

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from jobs.store import outcomes
 from jobs.store import schema as t
 from jobs.store.base import StoreBase
 
@@ -118,7 +119,7 @@ class RunTables(StoreBase):
     def record_outcomes(self, run_id: int | None, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             with self.engine.begin() as conn:
-                conn.execute(t.write_outcomes.insert(), [{"run_id": run_id, **r} for r in rows])
+                outcomes.add_outcomes(conn, run_id, rows)
 
     def failed_outcomes(self, limit: int = 50) -> list[OutcomeRow]:
         query = (
