@@ -249,3 +249,19 @@ def test_only_the_store_issues_sql() -> None:
     }
     assert sorted(outside - SQL_OUTSIDE_STORE.keys()) == [], "new SQL outside jobs/store"
     assert sorted(SQL_OUTSIDE_STORE.keys() - outside) == [], "no SQL left: drop it from the list"
+
+
+def test_no_test_imports_a_private_name() -> None:
+    """Tests go through the public surface: a name a test needs is made public, or tested
+    through the public function that uses it."""
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {node.module}.{alias.name}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.split(".")[0] in {"jobs", "connector", "mappings"}
+        for alias in node.names
+        if alias.name.startswith("_") and alias.name != "__version__"
+    ]
+    assert offenders == []

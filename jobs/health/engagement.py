@@ -97,7 +97,7 @@ class Riskiest:
 def account_health(account_id: str, active: int, riskiest: Riskiest | None) -> AccountHealth:
     """The roll-up of an account with ``active`` scored active engagements (none unscored), of
     which ``riskiest`` (None when there are none): the level of its riskiest active engagement,
-    and a one-line summary. The push counts and ranks them in SQL (`jobs.push.plan._rollups_of`); an
+    and a one-line summary. The push counts and ranks them in SQL (`jobs.push.plan.rollups_of`); an
     account with an active engagement not scored yet gets no roll-up rather than a wrong one."""
     if riskiest is None:
         return AccountHealth(

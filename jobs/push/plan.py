@@ -148,7 +148,7 @@ def plan_chunks(
         with store.engine.connect() as conn:
             states = stored_fields(conn, module, list(wanted))
         fields_meta = metadata.get(module) if metadata is not None else None
-        yield _compare(mapper, module, record_ids, wanted, states, fields_meta)
+        yield compare_chunk(mapper, module, record_ids, wanted, states, fields_meta)
 
 
 def wanted_chunks(
@@ -175,7 +175,7 @@ def wanted_chunks(
         return
     for ids in id_slices(changes.accounts, chunk_size):
         with store.engine.connect() as conn:
-            rollups = _rollups_of(conn, ids)
+            rollups = rollups_of(conn, ids)
         yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
 
 
@@ -236,7 +236,7 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _compare(
+def compare_chunk(
     mapper: Mapper,
     module: str,
     record_ids: Sequence[str],
@@ -348,7 +348,7 @@ class _EngagementValues:
         return wanted
 
 
-def _rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
+def rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
     """The roll-up of each of ``account_ids`` that is a live account with live engagements
     (`jobs.health.engagement.account_health`): none for an account with an active engagement not scored.
 
