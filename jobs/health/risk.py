@@ -98,8 +98,13 @@ class DeliveryFacts:
     nps: int | None = None
     previous_nps: int | None = None
     csat: float | None = None
-    #: Calendar days between two status reports (the weekly report).
+    #: Calendar days between two status reports: the SLA tier's `status_report_every_days`,
+    #: or `DEFAULT_REPORT_CADENCE_DAYS` for an engagement with no tier or no cadence in it.
     report_cadence_days: int = 7
+
+
+#: The weekly report: the cadence of an engagement whose SLA tier sets none.
+DEFAULT_REPORT_CADENCE_DAYS = 7
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ url = "sqlite:///engage.db"
             "ENGAGE_ZOHO_CLIENT_SECRET",
             id="secret-in-file",
         ),
+        pytest.param(
+            lambda text: text + "[risk]\nreport_cadence_days = 7\n",
+            "risk.report_cadence_days",
+            "status_report_every_days in [sla.tiers.NAME.goals]",
+            id="removed-report-cadence",
+        ),
     ],
 )
 def test_bad_config_stops_with_one_line(
