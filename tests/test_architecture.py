@@ -167,7 +167,7 @@ def test_find_cycle_sees_one() -> None:
 
 
 def test_push_does_not_import_pull() -> None:
-    """Pull may tell push what changed (jobs.push.changes, jobs.push.echo); never the reverse."""
+    """Pull may tell push what changed (jobs.push.due, jobs.push.echo); never the reverse."""
     offenders = [
         f"{path.relative_to(ROOT)} imports {name}"
         for path in modules_of("jobs/push")
@@ -227,7 +227,7 @@ SQL_OUTSIDE_STORE = {
     "jobs/token_cache.py": "keeps sealed Zoho tokens in its own table",
     "jobs/facts_import.py": "upserts delivery facts in streamed batches",
     "jobs/pull/activities.py": "parks activities whose deal is not stored yet",
-    "jobs/push/changes.py": "push_basis / push_dirty: what to plan, compared in SQL",
+    "jobs/push/due.py": "push_basis / push_dirty: what to plan, compared in SQL",
     "jobs/push/plan.py": "reads the planning inputs with the ledger in one query",
     "jobs/push/ledger.py": "write_outcomes: the row ledger",
     "jobs/push/pusher.py": "conflicts and ledger rows journaled in the push's transaction",

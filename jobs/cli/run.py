@@ -31,6 +31,7 @@ from jobs.runner import (
     shown_runs,
 )
 from jobs.store import Store
+from jobs.store.runs import RunStatus
 
 
 @contextmanager
@@ -70,11 +71,11 @@ def run_and_report(
 
 
 def exit_for(result: RunResult) -> None:
-    if result.status == "stopped":
+    if result.status is RunStatus.STOPPED:
         sys.exit(context.EXIT_RETRY_LATER)
-    if result.status == "failed" and isinstance(result.error, ConnectionSetupError):
+    if result.status is RunStatus.FAILED and isinstance(result.error, ConnectionSetupError):
         sys.exit(context.EXIT_CONFIG)
-    if result.status in ("failed", "partial"):
+    if result.status in (RunStatus.FAILED, RunStatus.PARTIAL):
         sys.exit(context.EXIT_FAILED)
 
 
@@ -86,7 +87,7 @@ def print_result(result: RunResult, *, timed: bool = False) -> None:
     if timed and result.started_at is not None:
         took = f", took {result.seconds:.1f} s" if result.seconds is not None else ""
         when = f"started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{took}"
-    if result.status in ("stopped", "failed"):
+    if result.status in (RunStatus.STOPPED, RunStatus.FAILED):
         done = _done_so_far(result)
         context.err_console.print(
             f"{result.job.value} #{result.run_id} {result.status}"

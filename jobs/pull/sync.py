@@ -5,7 +5,7 @@ and loses nothing. A record that cannot be mapped is skipped with its reason kep
 the page proceeds. After a read's last page the cursor moves where the client says the next
 read may resume (jobs/pull/cursors.py); deleted records are looked for on a schedule
 (jobs/pull/deletions.py). CRM values of the plugin's fields are stored only when they changed, and
-the records whose values changed are marked for the next push to plan (jobs/push/changes.py). The
+the records whose values changed are marked for the next push to plan (jobs/push/due.py). The
 read after a push leaves the push's own writes out where the CRM allows (jobs/push/echo.py), and a
 full sync keeps its progress so a stopped one continues (jobs/pull/full_sync.py).
 """
@@ -27,15 +27,16 @@ from jobs.pull.full_sync import FullSync
 from jobs.pull.id_scan import scan_for_deletions
 from jobs.pull.read_ahead import read_ahead
 from jobs.pull.source_probe import MODULE_MISSING_CODES, cached_probe, forget_probe, probe_sources
-from jobs.push import changes, echo
+from jobs.push import due, echo
 from jobs.store import Store
 from jobs.store.field_states import save_crm_values
+from jobs.store.records import RecordKind
 from mappings.engine import Mapper, RecordRejected
 
 log = logging.getLogger(__name__)
 
 #: Kinds in the order they are pulled (accounts first so deals find their account).
-SYNC_KINDS = ("accounts", "contacts", "engagements")
+SYNC_KINDS: tuple[str, ...] = (RecordKind.ACCOUNTS, RecordKind.CONTACTS, RecordKind.ENGAGEMENTS)
 
 #: Told what is happening now, in words for a progress line.
 ProgressFn = Callable[[str], None]
@@ -315,8 +316,10 @@ def _read_pages(
             changed = save_crm_values(conn, module, {r: v for r, v in current.items() if v}, now)
             if target is not None:
                 # The push plans again what the CRM changed, and accounts it may now know.
-                changes.mark(
-                    conn, target, [i.crm_id for i in good] if kind == "accounts" else changed
+                due.mark(
+                    conn,
+                    target,
+                    [i.crm_id for i in good] if kind == RecordKind.ACCOUNTS else changed,
                 )
         counts.stored += len(good)
         # The cursor moves only once the page is stored: a crash here re-reads, never loses.
@@ -359,7 +362,10 @@ def _pages(
 def _target_module(mapper: Mapper, kind: str) -> str | None:
     """The module the push writes for records of ``kind``, if it writes them."""
     targets = mapper.spec.targets
-    target = {"engagements": targets.engagements, "accounts": targets.accounts}.get(kind)
+    target = {
+        RecordKind.ENGAGEMENTS: targets.engagements,
+        RecordKind.ACCOUNTS: targets.accounts,
+    }.get(RecordKind(kind))
     return target.module if target is not None else None
 
 
@@ -367,8 +373,8 @@ def _reader_and_writer(
     mapper: Mapper, store: Store, kind: str
 ) -> tuple[Callable[[Mapping[str, Any]], Any], Callable[[Sequence[Any], datetime], None]]:
     """How records of ``kind`` become domain objects, and where they are stored."""
-    if kind == "accounts":
+    if kind == RecordKind.ACCOUNTS:
         return mapper.to_account, store.save_accounts
-    if kind == "contacts":
+    if kind == RecordKind.CONTACTS:
         return mapper.to_contact, store.save_contacts
     return mapper.to_engagement, store.save_engagements

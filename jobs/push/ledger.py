@@ -107,7 +107,7 @@ class LedgerRow:
         }
 
 
-class Decision(StrEnum):
+class RowDecision(StrEnum):
     SEND = "send"
     #: The write of a crashed run landed: the CRM holds the values; record, do not resend.
     LANDED = "landed"
@@ -118,18 +118,18 @@ class Decision(StrEnum):
 
 def decide_row(
     row: LedgerRow | None, values: dict[str, Any], crm_holds_values: bool, now: datetime
-) -> Decision:
+) -> RowDecision:
     """What to do with a planned write of ``values``, given its ledger row."""
     if row is None:
-        return Decision.SEND
+        return RowDecision.SEND
     if row.status is RowStatus.PENDING and crm_holds_values and row.values == values:
-        return Decision.LANDED
+        return RowDecision.LANDED
     if row.status in _REFUSED and row.values == values:
         if row.status is RowStatus.QUARANTINED:
-            return Decision.QUARANTINED
+            return RowDecision.QUARANTINED
         if row.next_retry_at is not None and row.next_retry_at > now:
-            return Decision.WAIT
-    return Decision.SEND
+            return RowDecision.WAIT
+    return RowDecision.SEND
 
 
 class Ledger:

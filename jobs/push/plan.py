@@ -11,7 +11,7 @@ Per record and field, the target's write policy decides (``mappings.spec.WritePo
 Records are planned in chunks of ``CHUNK_SIZE`` engagements (or accounts), each read from the
 store, computed and compared on its own: memory stays flat at any portfolio size, and the push
 writes one chunk while the next is planned. ``plan`` gathers every chunk into one plan (what
-`engage plan` shows); the push plans only the records that changed (jobs/push/changes.py).
+`engage plan` shows); the push plans only the records that changed (jobs/push/due.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from connector.base import FieldMeta
 from jobs.admin.mapping_check import value_problem
 from jobs.health.engagement import Riskiest, account_health
-from jobs.push.changes import Changes, copied_health_columns
+from jobs.push.due import DueRecords, copied_health_columns
 from jobs.store import FieldState, Store
 from jobs.store import schema as t
 from jobs.store.bulk import among, id_slices
@@ -138,13 +139,13 @@ def plan_chunks(
     mapper: Mapper,
     store: Store,
     metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
-    changes: Changes | None = None,
+    due: DueRecords | None = None,
     *,
     chunk_size: int | None = None,
 ) -> Iterator[Plan]:
     """The plan, one chunk of one module at a time: engagements first, then accounts. Only the
-    records of ``changes`` when given, else every one. ``chunk_size``: ``CHUNK_SIZE``."""
-    for module, record_ids, wanted in wanted_chunks(mapper, store, changes, chunk_size=chunk_size):
+    records of ``due`` when given, else every one. ``chunk_size``: ``CHUNK_SIZE``."""
+    for module, record_ids, wanted in wanted_chunks(mapper, store, due, chunk_size=chunk_size):
         with store.engine.connect() as conn:
             states = stored_fields(conn, module, list(wanted))
         fields_meta = metadata.get(module) if metadata is not None else None
@@ -154,32 +155,32 @@ def plan_chunks(
 def wanted_chunks(
     mapper: Mapper,
     store: Store,
-    changes: Changes | None = None,
+    due: DueRecords | None = None,
     *,
     chunk_size: int | None = None,
 ) -> Iterator[tuple[str, list[str], dict[str, dict[str, Any]]]]:
     """(module, record ids looked at, record id -> CRM field -> the value wanted there now),
-    a chunk at a time, for the records of ``changes`` (all when None). A record looked at may
+    a chunk at a time, for the records of ``due`` (all when None). A record looked at may
     want nothing (an engagement without health, an account without engagements)."""
     chunk_size = chunk_size or CHUNK_SIZE
-    if changes is None:
-        changes = everything(store, mapper)
+    if due is None:
+        due = everything(store, mapper)
     target = mapper.spec.targets.engagements
     values = _EngagementValues(mapper)
-    for ids in id_slices(changes.engagements, chunk_size):
+    for ids in id_slices(due.engagements, chunk_size):
         with store.engine.connect() as conn:
             wanted = values.of(conn, ids)
         yield target.module, ids, wanted
     accounts = mapper.spec.targets.accounts
     if accounts is None:
         return
-    for ids in id_slices(changes.accounts, chunk_size):
+    for ids in id_slices(due.accounts, chunk_size):
         with store.engine.connect() as conn:
             rollups = rollups_of(conn, ids)
         yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
 
 
-def everything(store: Store, mapper: Mapper) -> Changes:
+def everything(store: Store, mapper: Mapper) -> DueRecords:
     """Every live engagement and account, as if all had changed."""
     e, a = t.engagements, t.accounts
     with store.engine.connect() as conn:
@@ -193,29 +194,42 @@ def everything(store: Store, mapper: Mapper) -> Changes:
             if mapper.spec.targets.accounts is not None
             else []
         )
-        return Changes(list(engagements), list(accounts), full=True)
+        return DueRecords(list(engagements), list(accounts), full=True)
 
 
-def decide(rule: TargetField, state: FieldState | None, wanted: Any) -> str:
-    """'write', 'same' (nothing to do), 'keep' (policy says leave it) or 'conflict'."""
+class FieldDecision(StrEnum):
+    """What planning does with one target field of one record (`RowDecision`, in the ledger,
+    is what the push does with a planned row)."""
+
+    WRITE = "write"
+    #: The CRM holds what the plugin wants: nothing to do.
+    SAME = "same"
+    #: The write policy says leave the CRM's value (``if_empty`` and the field is filled).
+    KEEP = "keep"
+    #: A person changed the field to something else (``keep_human_edits``): listed, not written.
+    CONFLICT = "conflict"
+
+
+def decide(rule: TargetField, state: FieldState | None, wanted: Any) -> FieldDecision:
+    """What to do with one field, given what was written, what the CRM holds and its policy."""
     if state is None:
-        return "write" if wanted is not None else "same"
+        return FieldDecision.WRITE if wanted is not None else FieldDecision.SAME
     crm = state.crm_value if state.crm_seen else state.written_value
     if rule.policy is WritePolicy.IF_EMPTY:
         if not _empty(crm):
-            return "same" if same_value(crm, wanted) else "keep"
-        return "write" if wanted is not None else "same"
+            return FieldDecision.SAME if same_value(crm, wanted) else FieldDecision.KEEP
+        return FieldDecision.WRITE if wanted is not None else FieldDecision.SAME
     if rule.policy is WritePolicy.KEEP_HUMAN_EDITS and state.crm_seen:
         edited = not same_value(state.crm_value, state.written_value)
         if edited and not same_value(state.crm_value, wanted):
-            return "conflict"
+            return FieldDecision.CONFLICT
         if edited:
-            return "same"  # the person set what the plugin wants: nothing to do
+            return FieldDecision.SAME  # the person set what the plugin wants: nothing to do
     if not same_value(state.written_value, wanted):
-        return "write"
+        return FieldDecision.WRITE
     if state.crm_seen and not same_value(state.crm_value, wanted):
-        return "write"
-    return "same"
+        return FieldDecision.WRITE
+    return FieldDecision.SAME
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -269,13 +283,13 @@ def compare_chunk(
                     continue
                 state = FieldState(stored[0], stored[1], bool(stored[2])) if stored else None
                 decision = decide(rules[name], state, value)
-                if decision == "conflict" and state is not None:
+                if decision is FieldDecision.CONFLICT and state is not None:
                     result.conflicts.append(
                         Conflict(
                             module, record_id, name, state.crm_value, state.written_value, value
                         )
                     )
-                elif decision == "write":
+                elif decision is FieldDecision.WRITE:
                     changes[name] = (_old(state), value)
         if fields_meta is not None:
             problems = {

@@ -1,7 +1,7 @@
 """Push: write what changed into the CRM, a chunk at a time, with the calls of one chunk in
 flight while the next is planned.
 
-A push plans only the records whose inputs changed since the last push (jobs/push/changes.py; the
+A push plans only the records whose inputs changed since the last push (jobs/push/due.py; the
 first push, and the first after a mapping change, plans every record), a chunk at a time
 (jobs/push/plan.py). For each chunk, in one transaction: the rows with nothing to write are settled
 in the row ledger (jobs/push/ledger.py), conflicts are listed, the rows to send are journaled
@@ -35,8 +35,8 @@ import sqlalchemy as sa
 
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs.push import changes, echo
-from jobs.push.ledger import Decision, Ledger, LedgerRow, decide_row
+from jobs.push import due, echo
+from jobs.push.ledger import Ledger, LedgerRow, RowDecision, decide_row
 from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Store
 from jobs.store import outcomes as stored_outcomes
@@ -130,7 +130,7 @@ def push(
             for module, name in sorted(report.missing_fields)
         ],
     )
-    todo = changes.detect(store, mapper)
+    todo = due.detect(store, mapper)
     report.full = todo.full
     # Fields known missing: nothing planned now is recorded as done, so that every record is
     # planned again once the field is back.
@@ -153,9 +153,9 @@ def push(
     if pusher.calls.error is not None:
         raise pusher.calls.error
     if complete and not report.missing_fields:
-        changes.complete(store, mapper)
+        due.complete(store, mapper)
     elif report.missing_fields:
-        changes.forget(store)
+        due.forget(store)
     return report
 
 
@@ -290,8 +290,8 @@ class _Pusher:
         ids = [record_id for _, record_id in chunk.planned]
         previous = self.ledger.rows(module, ids)
         gone = {name for m, name in self.report.missing_fields if m == module}
-        due, landed = self._due(chunk, previous, now)
-        sendable = _without(due, gone)
+        to_send, landed = self._due(chunk, previous, now)
+        sendable = _without(to_send, gone)
         batches = self._batches(module, sendable, previous, last=False)
         finished = self._checked(self.calls.take(block=False))
         with self.store.engine.begin() as conn:
@@ -310,7 +310,7 @@ class _Pusher:
                 conn, module, [(i.record_id, i.values()) for i in sendable], self.run_id, now
             )
             if record_planned:
-                changes.planned(conn, self.mapper, module, ids)
+                due.planned(conn, self.mapper, module, ids)
         self.calls.add([*resend, *batches])
         while self.calls.waiting() > MAX_WAITING_CALLS and self.calls.error is None:
             self._store(self.calls.take(block=True))
@@ -371,11 +371,11 @@ class _Pusher:
             values = item.values()
             crm_holds = all(same_value(old, new) for old, new in item.changes.values())
             decision = decide_row(row, values, crm_holds, now)
-            if decision is Decision.SEND:
+            if decision is RowDecision.SEND:
                 due.append(item)
-            elif decision is Decision.LANDED:
+            elif decision is RowDecision.LANDED:
                 landed.append((item.record_id, values))
-            elif decision is Decision.WAIT:
+            elif decision is RowDecision.WAIT:
                 self.report.deferred += 1
             else:
                 self.report.quarantined += 1

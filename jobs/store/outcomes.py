@@ -61,6 +61,7 @@ def replace_conflicts(
 def fields_found_missing(conn: sa.Connection) -> list[tuple[str, str, str]]:
     """(module, field, message) of the target fields the latest push found gone from the CRM."""
     runs, rows = t.runs, t.write_outcomes
+    # "running" is RunStatus.RUNNING, spelt out: jobs/store/runs.py imports this module.
     latest = (
         sa.select(sa.func.max(runs.c.id))
         .where(runs.c.job.in_(["push", "run"]), runs.c.status != "running")

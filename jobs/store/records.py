@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 
@@ -18,8 +19,21 @@ from mappings.domain import (
     Engagement,
 )
 
+
 #: Kinds of synced records, as stored in cursors and skip reasons.
-KIND_TABLES = {"accounts": t.accounts, "contacts": t.contacts, "engagements": t.engagements}
+class RecordKind(StrEnum):
+    """The kinds of synced records: mapping sections, cursor streams, skip and deletion kinds."""
+
+    ACCOUNTS = "accounts"
+    CONTACTS = "contacts"
+    ENGAGEMENTS = "engagements"
+
+
+KIND_TABLES: dict[str, sa.Table] = {
+    RecordKind.ACCOUNTS: t.accounts,
+    RecordKind.CONTACTS: t.contacts,
+    RecordKind.ENGAGEMENTS: t.engagements,
+}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,13 +15,27 @@ from jobs.store import schema as t
 from jobs.store.base import StoreBase
 
 
+class RunStatus(StrEnum):
+    """How a run ended (column ``runs.status``), as `engage status` shows it."""
+
+    RUNNING = "running"
+    OK = "ok"
+    #: Done, but some records were skipped or rows refused (see `engage status --failed`).
+    PARTIAL = "partial"
+    #: The CRM asked us to come back later (rate limit, outage): the next run resumes.
+    STOPPED = "stopped"
+    FAILED = "failed"
+    #: Recorded as running, but its process ended without finishing (found at the next run).
+    DIED = "died"
+
+
 @dataclass(frozen=True)
 class RunRow:
     id: int
     job: str
     started_at: datetime
     finished_at: datetime | None
-    status: str
+    status: RunStatus
     counts: dict[str, int]
     message: str | None
 
@@ -83,14 +98,19 @@ class RunTables(StoreBase):
     def start_run(self, job: str, now: datetime) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(
-                t.runs.insert().values(job=job, started_at=now, status="running", counts={})
+                t.runs.insert().values(job=job, started_at=now, status=RunStatus.RUNNING, counts={})
             )
             key = result.inserted_primary_key
             assert key is not None  # an INSERT always reports its key
             return int(key[0])
 
     def finish_run(
-        self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: datetime
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: dict[str, int],
+        message: str | None,
+        now: datetime,
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -109,7 +129,7 @@ class RunTables(StoreBase):
                 r["job"],
                 r["started_at"],
                 r["finished_at"],
-                r["status"],
+                RunStatus(r["status"]),
                 dict(r["counts"]),
                 r["message"],
             )
@@ -177,8 +197,8 @@ class RunTables(StoreBase):
         with self.engine.begin() as conn:
             result = conn.execute(
                 table.update()
-                .where(table.c.status == "running", table.c.job.not_like("% --dry-run"))
-                .values(status="died", finished_at=now, message=message)
+                .where(table.c.status == RunStatus.RUNNING, table.c.job.not_like("% --dry-run"))
+                .values(status=RunStatus.DIED, finished_at=now, message=message)
             )
         return result.rowcount or 0
 

@@ -529,7 +529,7 @@ credit_usage = sa.Table(
 )
 
 
-# --- Incremental push (jobs/push/changes.py; migration 0011) -----------------------------------------
+# --- Incremental push (jobs/push/due.py; migration 0011) -----------------------------------------
 
 #: Per engagement, what the push last planned from: the engagement's roll-up columns and a copy
 #: of its health values (NULL when it had none). An engagement whose row here differs from the

@@ -1,4 +1,5 @@
-"""What changed since the last push, so that a push plans those records and no others.
+"""Records due for planning (`DueRecords`): what changed since the last push, so that a push
+plans those records and no others.
 
 Planning a record means computing the values the plugin wants in the CRM and comparing them
 with what was written and what the CRM holds: at 100,000 deals that is seconds of work, while a
@@ -49,7 +50,7 @@ def copied_health_columns() -> list[str]:
 
 
 @dataclass
-class Changes:
+class DueRecords:
     """Records to plan: engagement ids and account ids, each sorted."""
 
     engagements: list[str]
@@ -64,7 +65,7 @@ def mark(conn: sa.Connection, module: str, record_ids: Iterable[str]) -> None:
     upsert_many(conn, t.push_dirty, ("module", "record_id"), rows, keys=("module", "record_id"))
 
 
-def detect(store: Store, mapper: Mapper) -> Changes:
+def detect(store: Store, mapper: Mapper) -> DueRecords:
     """The records the next push has to plan (see the module docstring).
 
     Engagements that left the working set (deleted, or filtered out) since they were planned
@@ -82,7 +83,7 @@ def detect(store: Store, mapper: Mapper) -> Changes:
         if fingerprint != mapper.fingerprint():
             live = sa.select(e.c.crm_id).where(e.c.deleted_at.is_(None)).order_by(e.c.crm_id)
             every = _live_accounts(conn) if account_module is not None else []
-            return Changes(list(conn.execute(live).scalars()), every, full=True)
+            return DueRecords(list(conn.execute(live).scalars()), every, full=True)
         changed: set[str] = set()
         account_ids: set[str] = set()
         for crm_id, account_id, before in conn.execute(_differing()):
@@ -105,7 +106,7 @@ def detect(store: Store, mapper: Mapper) -> Changes:
         if account_module is not None:
             accounts = sorted(_marked_or_unsettled(conn, account_module, t.accounts))
             _unmark_gone(conn, account_module, t.accounts)
-    return Changes(sorted(changed), accounts, full=False)
+    return DueRecords(sorted(changed), accounts, full=False)
 
 
 def planned(conn: sa.Connection, mapper: Mapper, module: str, record_ids: Collection[str]) -> None:
