@@ -237,6 +237,9 @@ def run_job(
     """Run ``job`` once under the connection's lock. A busy CRM ends it cleanly ("stopped").
 
     ``full`` re-reads every record instead of only those changed since the last sync.
+
+    Long because every way a run can end (done, partial, stopped by the CRM, failed, a bug) is
+    recorded here, in one try statement, so that no run is left "running".
     """
     holder = f"{socket.gethostname()}:{os.getpid()}"
     now = conn.clock()

@@ -265,3 +265,21 @@ def test_no_test_imports_a_private_name() -> None:
         if alias.name.startswith("_") and alias.name != "__version__"
     ]
     assert offenders == []
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """No module of jobs/ over 600 lines; no function over 80 unless its docstring says why
+    ("Long because ..."). Migrations are history, not read as code."""
+    too_long = []
+    for path in modules_of("jobs"):
+        if "migrations" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 600:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 80 and "Long because" not in (ast.get_docstring(node) or ""):
+                    too_long.append(f"{path.relative_to(ROOT)}: {node.name} is {length} lines")
+    assert too_long == []

@@ -96,7 +96,10 @@ Metadata = Mapping[str, Mapping[str, FieldMeta]]  # module -> api_name -> meta
 
 
 def check_mapping(spec: MappingSpec, metadata: Metadata) -> list[Problem]:
-    """Every problem of ``spec`` against the CRM's fields, sources first."""
+    """Every problem of ``spec`` against the CRM's fields, sources first.
+
+    Long because it is one checklist read top to bottom (the order of the problems is the order
+    a person fixes them in); each check is a few lines."""
     problems: list[Problem] = []
     for kind, source, _model in spec.source_specs():
         where = f"sources.{kind}"

@@ -328,6 +328,9 @@ def print_status(
     now: datetime | None = None,
     all_skips: bool = False,
 ) -> None:
+    """What `engage status` prints: runs, what was read and written, skips, refused rows,
+    conflicts, credits. Long because it is one screen laid out top to bottom; each block is a
+    few lines of table."""
     if not failed:
         runs = Table(title="last runs")
         for column in ("#", "job", "started (UTC)", "status", "counts", "message"):

@@ -63,6 +63,9 @@ def sync_activities(
 
     ``stored`` counts activities that became touchpoints; ``filtered`` those attached to a
     record that is neither a deal nor an account, or to one the store does not know.
+
+    Long because reading, parking the activities whose deal is not stored yet and healing them
+    share one page loop and its cursor; split, each part would need the loop's state.
     """
     module = mapper.spec.sources.activities[kind.partition(".")[2]].module
     deals = mapper.spec.sources.engagements.module

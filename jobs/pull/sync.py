@@ -93,7 +93,10 @@ def sync(
     that a stopped run left is continued, not started over (jobs/pull/full_sync.py).
 
     ``deletions_every``: how often to look for records deleted in the CRM (jobs/pull/deletions.py;
-    every sync by default, and on every full one)."""
+    every sync by default, and on every full one).
+
+    Long because it is the order of a sync in one place (probe, kinds, activities, deletions,
+    the full sync's bookkeeping); each step is a call to its own module."""
     report = SyncReport()
     fingerprint = mapper.fingerprint()
     # A full sync a stopped run left continues where it was (jobs/pull/full_sync.py).

@@ -146,6 +146,9 @@ def evaluate(
     report yet (`Store.tickets_since` and `Store.first_tickets_opened` give both; with a
     STATUS_REPORT among `touchpoints`, it is not read).
 
+    Long because it applies the status rules in their documented order (docs/health.md §3.5,
+    first that applies), which reads best as one sequence.
+
     Raises:
         CalendarError: `now` or a ticket time without a time zone.
     """
