@@ -14,8 +14,8 @@ from jobs.admin.fields import (
     ensure_fields,
     fetch_metadata,
     mapped_modules,
-    starter_mapping,
 )
+from jobs.admin.starter import starter_mapping
 from jobs.cli import context
 from jobs.cli.context import Invocation
 from jobs.pull.source_probe import forget_probe
