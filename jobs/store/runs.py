@@ -35,7 +35,8 @@ class RunRow:
     job: str
     started_at: datetime
     finished_at: datetime | None
-    status: RunStatus
+    #: A `RunStatus` value as stored; read as text, since the column may hold anything.
+    status: str
     counts: dict[str, int]
     message: str | None
 
@@ -129,7 +130,7 @@ class RunTables(StoreBase):
                 r["job"],
                 r["started_at"],
                 r["finished_at"],
-                RunStatus(r["status"]),
+                r["status"],
                 dict(r["counts"]),
                 r["message"],
             )
