@@ -34,6 +34,7 @@ from jobs.push.ledger import SETTLED_STATUSES
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.store.bulk import among, insert, upsert_many
+from jobs.store.records import delete_meta_in, meta_in
 from mappings.engine import Mapper
 
 #: store_meta key: the mapping fingerprint of the last push that planned everything it had to.
@@ -75,11 +76,9 @@ def detect(store: Store, mapper: Mapper) -> DueRecords:
     engagement_module = mapper.spec.targets.engagements.module
     account_target = mapper.spec.targets.accounts
     account_module = account_target.module if account_target is not None else None
-    e, b, m = t.engagements, t.push_basis, t.store_meta
+    e, b = t.engagements, t.push_basis
     with store.engine.begin() as conn:
-        fingerprint = conn.execute(
-            sa.select(m.c.value).where(m.c.key == PUSH_FINGERPRINT)
-        ).scalar_one_or_none()
+        fingerprint = meta_in(conn, PUSH_FINGERPRINT)
         if fingerprint != mapper.fingerprint():
             live = sa.select(e.c.crm_id).where(e.c.deleted_at.is_(None)).order_by(e.c.crm_id)
             every = _live_accounts(conn) if account_module is not None else []
@@ -130,7 +129,7 @@ def complete(store: Store, mapper: Mapper) -> None:
 def forget(store: Store) -> None:
     """The next push plans everything again (say, a target field went missing mid-push)."""
     with store.engine.begin() as conn:
-        conn.execute(t.store_meta.delete().where(t.store_meta.c.key == PUSH_FINGERPRINT))
+        delete_meta_in(conn, PUSH_FINGERPRINT)
 
 
 def _differing() -> sa.Select[tuple[str, str, str | None]]:

@@ -37,7 +37,7 @@ from connector.base import WriteOutcome, WriteStatus
 from jobs.push.ledger import RowStatus
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.store.bulk import upsert_many
+from jobs.store.records import meta_in, set_meta_in
 
 #: store_meta key: the CRM user id the plugin's writes are made as.
 API_USER_KEY = "crm_api_user"
@@ -69,13 +69,11 @@ def note_written(conn: sa.Connection, module: str, outcomes: Iterable[WriteOutco
     if newest is None or user is None:
         return
     key = ECHO_UNTIL_PREFIX + module
-    known = _parse(
-        conn.execute(sa.select(t.store_meta.c.value).where(t.store_meta.c.key == key)).scalar()
-    )
-    rows = [(API_USER_KEY, user)]
+    known = _parse(meta_in(conn, key))
+    values = {API_USER_KEY: user}
     if known is None or newest > known:
-        rows.append((key, newest.isoformat()))
-    upsert_many(conn, t.store_meta, ("key", "value"), rows, keys=("key",))
+        values[key] = newest.isoformat()
+    set_meta_in(conn, values)
 
 
 def own_writes(store: Store, module: str, cursor: datetime | None) -> OwnWrites | None:

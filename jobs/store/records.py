@@ -3,7 +3,7 @@ itself (meta) and skipped records: what the pull writes."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from jobs.store import schema as t
 from jobs.store.base import StoreBase, list_validator, where_among
-from jobs.store.bulk import among
+from jobs.store.bulk import among, upsert_many
 from mappings.domain import (
     Account,
     Contact,
@@ -43,6 +43,24 @@ class SkipRow:
     field: str | None
     reason: str
     seen_at: datetime
+
+
+# ``store_meta`` inside the caller's transaction (the push keeps its facts with its writes);
+# `RecordTables.meta` / `set_meta` are the same on their own connection.
+def meta_in(conn: sa.Connection, key: str) -> str | None:
+    """The value of `key` in ``store_meta``, or None."""
+    query = sa.select(t.store_meta.c.value).where(t.store_meta.c.key == key)
+    value: str | None = conn.execute(query).scalar_one_or_none()
+    return value
+
+
+def set_meta_in(conn: sa.Connection, values: Mapping[str, str]) -> None:
+    """Set keys of ``store_meta``."""
+    upsert_many(conn, t.store_meta, ("key", "value"), list(values.items()), keys=("key",))
+
+
+def delete_meta_in(conn: sa.Connection, key: str) -> None:
+    conn.execute(t.store_meta.delete().where(t.store_meta.c.key == key))
 
 
 class RecordTables(StoreBase):
