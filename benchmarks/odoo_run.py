@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from jobs.demo_odoo import SANDBOX_VERSION, odoo_sandbox, odoo_sandbox_settings
+from jobs.demo.odoo import SANDBOX_VERSION, odoo_sandbox, odoo_sandbox_settings
 from jobs.runner import Job, connect, run_job
 
 

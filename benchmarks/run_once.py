@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step

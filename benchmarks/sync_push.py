@@ -74,7 +74,7 @@ import sqlalchemy as sa
 
 from connector.credits import EDITION_CONCURRENCY
 from jobs.config import SECRET_ENV, Config, Settings
-from jobs.plan import plan_chunks, wanted_chunks
+from jobs.push.plan import plan_chunks, wanted_chunks
 from jobs.runner import Connection, Job, RunResult, connect, run_job
 
 SIZES = (10_000, 100_000)

@@ -16,7 +16,7 @@ try again and how long to wait; sleeping and randomness are injected so tests co
   the server: the caller says so with ``idempotent=False``.
 - Rows a CRM refuses inside a partial batch (207) are not retried within the call: they are
   tried again on later runs after ``row_retry_delay_seconds`` and quarantined after
-  ``row_max_attempts`` (the row ledger, jobs/ledger.py, keeps the count).
+  ``row_max_attempts`` (the row ledger, jobs/push/ledger.py, keeps the count).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connector.credits import Edition, daily_credit_allowance
-from jobs.risk import RiskWeights
-from jobs.sla import SlaPolicy
+from jobs.health.risk import RiskWeights
+from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
@@ -140,10 +140,8 @@ class HealthSection(_Section):
 
 
 class RiskSection(_Section):
-    #: Percent per factor; must sum to 100 (see jobs/risk.py for each formula).
+    #: Percent per factor; must sum to 100 (see jobs/health/risk.py for each formula).
     weights: RiskWeights = RiskWeights()
-    #: Calendar days between two status reports (the weekly report).
-    report_cadence_days: int = Field(default=7, ge=1)
 
 
 def _default_tiers() -> dict[str, SlaPolicy]:
@@ -248,8 +246,28 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     path = Path(path)
     data = read_toml(path)
     refuse_secrets_in_file(path, data)
+    refuse_removed_keys(path, data)
     config = validate_model(path, data, Config)
     return Settings(config, path, os.environ if env is None else env)
+
+
+#: Keys a file may still have from an older version: (section, key) -> what to write instead.
+REMOVED_KEYS = {
+    ("risk", "report_cadence_days"): (
+        "removed: the status-report cadence is set once, per SLA tier, as "
+        "status_report_every_days in [sla.tiers.NAME.goals] (the communication factor of the "
+        "risk score reads it too); delete this line"
+    ),
+}
+
+
+def refuse_removed_keys(path: Path, data: Mapping[str, object]) -> None:
+    """Raise, naming the key, if the file sets a key that was removed (not a generic
+    "unknown key": the message says where the setting went)."""
+    for (section, key), message in REMOVED_KEYS.items():
+        values = data.get(section)
+        if isinstance(values, Mapping) and key in values:
+            raise ConfigFileError(path, f"{section}.{key}", message)
 
 
 def refuse_secrets_in_file(path: Path, data: Mapping[str, object], prefix: str = "") -> None:

@@ -27,11 +27,12 @@ from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.odoo_connect import odoo_client
-from jobs.push import PushReport, push
+from jobs.pull.sync import ProgressFn, SyncReport, sync
+from jobs.push.pusher import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.store import Store
+from jobs.store.runs import RunStatus
 from jobs.store.store import RunRow
-from jobs.sync import ProgressFn, SyncReport, sync
 from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
 from mappings.spec import load_mapping
@@ -63,7 +64,7 @@ class CallCounter:
     """Every HTTP request sent to the CRM, by (method, path)."""
 
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
-    #: Write calls run on several threads (jobs/push.py); a count must not be lost.
+    #: Write calls run on several threads (jobs/push/pusher.py); a count must not be lost.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, method: str, url: str, status: int | None) -> None:
@@ -170,10 +171,10 @@ def shown_runs(store: Store, now: datetime, limit: int = 10) -> list[RunRow]:
     live = lease is not None and lease[1] > now and not _dead_here(lease[0])
     shown = []
     for run in store.runs(limit):
-        if run.status == "running":
+        if run.status == RunStatus.RUNNING:
             dry = run.job.endswith(" --dry-run")
             if (now > run.started_at + LOCK_TTL) if dry else not live:
-                run = replace(run, status="died", message=DIED_MESSAGE)
+                run = replace(run, status=RunStatus.DIED, message=DIED_MESSAGE)
         shown.append(run)
     return shown
 
@@ -196,7 +197,7 @@ def _dead_here(holder: str) -> bool:
 class RunResult:
     job: Job
     run_id: int
-    status: str
+    status: RunStatus
     sync: SyncReport | None = None
     score: ScoreReport | None = None
     push: PushReport | None = None
@@ -236,6 +237,9 @@ def run_job(
     """Run ``job`` once under the connection's lock. A busy CRM ends it cleanly ("stopped").
 
     ``full`` re-reads every record instead of only those changed since the last sync.
+
+    Long because every way a run can end (done, partial, stopped by the CRM, failed, a bug) is
+    recorded here, in one try statement, so that no run is left "running".
     """
     holder = f"{socket.gethostname()}:{os.getpid()}"
     now = conn.clock()
@@ -249,7 +253,7 @@ def run_job(
     calls_before = conn.counter.total()
     credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
-    result = RunResult(job=job, run_id=run_id, status="running", started_at=now)
+    result = RunResult(job=job, run_id=run_id, status=RunStatus.RUNNING, started_at=now)
     try:
         if job in (Job.SYNC, Job.RUN):
             result.sync = sync(
@@ -292,16 +296,16 @@ def run_job(
                 concurrency=conn.settings.config.push.write_concurrency,
                 report=result.push,
             )
-        result.status = "ok"
+        result.status = RunStatus.OK
         if result.push and result.push.missing_fields:
             gone = ", ".join(f"{m}.{f}" for m, f in sorted(result.push.missing_fields))
-            result.status = "partial"
+            result.status = RunStatus.PARTIAL
             result.message = (
                 f"field(s) {gone} no longer exist in the CRM: their values were not written, "
                 "the other fields were; run `engage mappings check`"
             )
     except CreditsExhaustedError as exc:
-        result.status, result.error = "stopped", exc
+        result.status, result.error = RunStatus.STOPPED, exc
         back = None
         if conn.meter is not None:
             conn.meter.save()
@@ -312,14 +316,14 @@ def run_job(
             else "hours pass"
         )
     except RetryLaterError as exc:
-        result.status, result.message = "stopped", f"{exc} (the next run resumes)"
+        result.status, result.message = RunStatus.STOPPED, f"{exc} (the next run resumes)"
         result.error = exc
     except ConnectorError as exc:
-        result.status, result.message = "failed", str(exc)
+        result.status, result.message = RunStatus.FAILED, str(exc)
         result.error = exc
     except Exception as exc:
         # A bug, not the CRM: record the run as failed, then let the traceback through.
-        result.status, result.message = "failed", f"internal error: {type(exc).__name__}"
+        result.status, result.message = RunStatus.FAILED, f"internal error: {type(exc).__name__}"
         raise
     finally:
         counts: dict[str, Any] = result.counts() | {

@@ -34,9 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from jobs.config import HealthSection, RiskSection, SlaSection
-from jobs.health import score_engagement
-from jobs.risk import DeliveryFacts
-from jobs.sla import TicketMeasure, evaluate
+from jobs.health.engagement import score_engagement
+from jobs.health.risk import DEFAULT_REPORT_CADENCE_DAYS, DeliveryFacts
+from jobs.health.sla import TicketMeasure, evaluate
 from jobs.store import Store, encode_measures
 from jobs.store.store import (
     ChangeValue,
@@ -354,7 +354,8 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             nps=survey.nps if survey else (old.nps if old else None),
             previous_nps=old.nps if old and survey else None,
             csat=survey.csat if survey else (old.csat if old else None),
-            report_cadence_days=risk.report_cadence_days,
+            report_cadence_days=(policy and policy.goals.status_report_every_days)
+            or DEFAULT_REPORT_CADENCE_DAYS,
         )
         health = score_engagement(
             engagement,

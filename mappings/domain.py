@@ -235,7 +235,7 @@ class ChangeRequest(_Fact):
 # --- What computations read of each kind of fact ------------------------------------------------
 # The models above satisfy these, and so do the lighter tuples scoring reads from the store
 # (`jobs.store.store.MilestoneProgress`, `CostAmount`, `TouchpointTime`, `ChangeValue`): the risk
-# model (jobs/risk.py) and the SLA engine (jobs/sla/engine.py) take either.
+# model (jobs/health/risk.py) and the SLA engine (jobs/health/sla/engine.py) take either.
 
 
 class MilestoneFact(Protocol):

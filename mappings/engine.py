@@ -58,7 +58,7 @@ class Mapper:
 
     def __init__(self, spec: MappingSpec) -> None:
         self.spec = spec
-        #: Stage value -> status, from the CRM's own stage metadata (jobs/source_probe.py);
+        #: Stage value -> status, from the CRM's own stage metadata (jobs/pull/source_probe.py);
         #: the mapping's `status_by_stage` overrides it.
         self.stage_statuses: dict[str, EngagementStatus] = {}
 

@@ -41,7 +41,7 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def cli_reads_the_test_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """`engage` commands run in-process read the test's clock, never the machine's."""
-    monkeypatch.setattr("jobs.cli.system_clock", clock)
+    monkeypatch.setattr("jobs.cli.context.system_clock", clock)
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def write_outcome(
     """The outcome of one row of an update (``inserted=False``) or a task insert.
 
     An update's success keeps ``details`` (Modified_Time, Modified_By: the push knows its own
-    writes by them, jobs/echo.py). An insert's success names the new record instead, and
+    writes by them, jobs/push/echo.py). An insert's success names the new record instead, and
     counts only with an id; its outcomes carry no details.
     """
     if result is None:

@@ -149,7 +149,7 @@ def upsert_many(
 def _processed(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
     """``processor`` applied to each value, once per distinct object: the rows of one batch
     share their timestamp object, and the values of records planned from equal health are
-    the same objects (jobs/plan.py); the objects are alive in ``column``, so ids are unique."""
+    the same objects (jobs/push/plan.py); the objects are alive in ``column``, so ids are unique."""
     distinct = {id(value): value for value in column}
     done = {key: processor(value) for key, value in distinct.items()}
     return [done[id(value)] for value in column]

@@ -231,7 +231,7 @@ record_state = sa.Table(
 )
 
 #: Activities attached to a deal the store does not hold yet (skipped for a bad value, or
-#: created after the deals were read): made touchpoints once it is stored (jobs/activities.py).
+#: created after the deals were read): made touchpoints once it is stored (jobs/pull/activities.py).
 parked_activities = sa.Table(
     "parked_activities",
     metadata,
@@ -495,7 +495,7 @@ survey_followups = sa.Table(
 )
 
 
-# --- Reliability (jobs/ledger.py, jobs/credits.py; migration 0008) ------------------------------
+# --- Reliability (jobs/push/ledger.py, jobs/credits.py; migration 0008) ------------------------------
 
 #: The latest outcome of every row the plugin tried to write, one row per CRM record. "pending"
 #: is written before the call goes out (the journal), so a crash leaves it, and the next run
@@ -529,7 +529,7 @@ credit_usage = sa.Table(
 )
 
 
-# --- Incremental push (jobs/changes.py; migration 0011) -----------------------------------------
+# --- Incremental push (jobs/push/due.py; migration 0011) -----------------------------------------
 
 #: Per engagement, what the push last planned from: the engagement's roll-up columns and a copy
 #: of its health values (NULL when it had none). An engagement whose row here differs from the

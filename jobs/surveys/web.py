@@ -97,6 +97,8 @@ def create_app(
     secret: str,
     clock: Callable[[], datetime],
 ) -> SecurityHeaders:
+    """The response page as an ASGI app. Long because its routes are closures over the store,
+    the secret, the clock and the rate limiter, so they are defined inside it."""
     limiter = RateLimiter(config.rate_limit_per_minute, clock)
     secure_cookie = config.base_url.startswith("https://")
     env = environment()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from mappings.domain import TouchpointKind
 from tests.conftest import FakeClock

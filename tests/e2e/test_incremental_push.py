@@ -1,5 +1,5 @@
 """A push plans only what changed since the last one, and a chunked, pipelined push writes the
-same as one that plans everything at once (jobs/changes.py, jobs/plan.py, jobs/push.py)."""
+same as one that plans everything at once (jobs/push/due.py, jobs/push/plan.py, jobs/push/pusher.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox import SandboxCRM
-from jobs import changes, plan
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
+from jobs.push import due, plan
 from jobs.runner import Connection, Job, connect, run_job
 from mappings.engine import Mapper
 from tests.conftest import FakeClock
@@ -86,7 +86,7 @@ def test_an_engagement_leaving_the_working_set_has_its_account_planned_again(
     gone = next(e for e in conn.store.engagements() if e.status.value == "active")
     conn.store.mark_deleted("engagements", [gone.crm_id], clock())
 
-    todo = changes.detect(conn.store, conn.mapper)
+    todo = due.detect(conn.store, conn.mapper)
 
     assert (todo.full, todo.engagements, todo.accounts) == (False, [], [gone.account_id])
     conn.close()
@@ -97,7 +97,7 @@ def test_a_changed_mapping_plans_everything_again(
 ) -> None:
     conn = open_connection(sandbox, sqlite_url, tmp_path, clock)
     first_push(sandbox, conn, clock)
-    assert not changes.detect(conn.store, conn.mapper).full
+    assert not due.detect(conn.store, conn.mapper).full
     spec = conn.mapper.spec
     engagements = spec.targets.engagements.model_copy(update={"drivers_language": "en"})
     other = Mapper(
@@ -106,7 +106,7 @@ def test_a_changed_mapping_plans_everything_again(
         )
     )
 
-    todo = changes.detect(conn.store, other)
+    todo = due.detect(conn.store, other)
 
     assert todo.full
     assert len(todo.engagements) == conn.store.count("engagements")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.demo import sandbox_env, sandbox_settings
+from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.score import score
 from mappings.spec import default_mapping_path

@@ -1,4 +1,4 @@
-"""The run after a push does not read back what the push wrote (jobs/echo.py): Zoho moves
+"""The run after a push does not read back what the push wrote (jobs/push/echo.py): Zoho moves
 Modified_Time on the plugin's own writes, so a plain incremental read would fetch every written
 record again. A person's edit after the push is still read and synced."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from connector.sandbox import SandboxCRM
 from connector.sandbox.zoho import coql
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
 from tests.conftest import FakeClock
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
-from jobs.demo import sandbox_env, sandbox_settings
+from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
 from tests.conftest import FakeClock, write_sandbox_config
 

@@ -1,6 +1,6 @@
 """Acceptance (issue 18, "Skips heal"): a deal skipped for a bad value gets the activities
 logged on it while it was skipped once it is fixed in the CRM, at the next incremental run,
-and the health written to the CRM is computed from them (jobs/activities.py, parked
+and the health written to the CRM is computed from them (jobs/pull/activities.py, parked
 activities)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.store import schema as t
 from tests.conftest import FakeClock

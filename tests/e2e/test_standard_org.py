@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from mappings.spec import default_mapping_path
 from tests.conftest import FakeClock, write_sandbox_config

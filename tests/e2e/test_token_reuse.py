@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from tests.conftest import write_sandbox_config
 
 ENGAGE = str(Path(sys.executable).with_name("engage"))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config
 

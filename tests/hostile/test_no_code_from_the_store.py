@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from tests.conftest import write_sandbox_config
 from tests.e2e.test_daemon import ENGAGE, wait_for

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from jobs.store import schema as t
 from tests.conftest import write_sandbox_config

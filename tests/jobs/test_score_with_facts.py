@@ -231,3 +231,30 @@ def test_worker_processes_score_exactly_as_one_process_does(
     again = score(store, HealthSection(), clock=lambda: NOW, workers=2)
     assert again.skipped_unchanged == 11
     alone.close()
+
+
+def test_the_communication_factor_holds_each_tier_to_its_own_report_cadence(store: Store) -> None:
+    """One cadence setting: the SLA tier's ``status_report_every_days`` (Gold 7 days, Bronze 14
+    by default) is also what the risk score's communication factor measures against."""
+    gold, bronze = engagement("D1"), engagement("D2").model_copy(update={"sla_tier": "Bronze"})
+    store.save_engagements([gold, bronze], NOW)
+    store.save_facts(
+        "touchpoints",
+        [
+            Touchpoint(
+                external_id=f"{eid}-R1",
+                engagement_id=eid,
+                kind="status_report",
+                at=NOW - timedelta(days=14),
+            )
+            for eid in ("D1", "D2")
+        ],
+        "file",
+        NOW,
+    )
+    score(store, HealthSection(), clock=lambda: NOW)
+    health = store.health()
+    gold_late = [d.en for d in health["D1"].drivers if d.code == "report_overdue"]
+    assert gold_late == ["No status report for 14 days (weekly)"]
+    # 14 days after the last report is on time for Bronze: no such driver.
+    assert [d for d in health["D2"].drivers if d.code == "report_overdue"] == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox.odoo.server import OdooSandbox
-from jobs.demo_odoo import odoo_sandbox_settings
+from jobs.demo.odoo import odoo_sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
 from mappings.domain import EngagementStatus
 from tests.conftest import FakeClock

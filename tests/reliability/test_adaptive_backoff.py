@@ -12,7 +12,7 @@ from connector.retry import AdaptiveConcurrency
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
 from jobs.cli import main
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config
 
@@ -82,7 +82,7 @@ def test_a_429_with_the_org_s_credits_used_up_stops_at_once_with_a_credits_messa
         assert len(lines) == 1, lines
         assert "credits are used up" in lines[0] and "come back" in lines[0]
         assert "still rate limited" not in lines[0]
-        # The sync's first call (the deals' field metadata, jobs/source_probe.py) is not retried
+        # The sync's first call (the deals' field metadata, jobs/pull/source_probe.py) is not retried
         # as a concurrency 429, and nothing is asked after it.
         assert crm.count("fields") + crm.count("get_records") == 1
         status = CliRunner(env=sandbox_env(crm)).invoke(main, ["--config", str(config), "status"])

@@ -18,8 +18,8 @@ from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.config import load_settings
 from jobs.credits import StoreCreditMeter, credits_used
-from jobs.demo import sandbox_env
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.run import sandbox_env
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Job, connect, run_job
 from jobs.store import Store
 from jobs.store import schema as t

@@ -12,8 +12,8 @@ from typing import Any
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
-from jobs.demo import sandbox_settings
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.run import sandbox_settings
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Connection, Job, RunResult, connect, run_job
 from tests.conftest import FakeClock
 

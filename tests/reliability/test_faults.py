@@ -12,7 +12,7 @@ from connector.errors import RateLimitedError, UnavailableError
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultInjector, FaultKind, FaultPlan
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from tests.conftest import FakeClock
 

@@ -1,5 +1,5 @@
 """Acceptance (issue 16 item 4): a stopped full sync continues from where it stopped
-(jobs/full_sync.py), so repeated runs under heavy faults finish it, read no record more than
+(jobs/pull/full_sync.py), so repeated runs under heavy faults finish it, read no record more than
 twice, and leave the CRM exactly as a clean run does."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
 from jobs.config import Config, Settings
-from jobs.demo import sandbox_env, sandbox_settings
-from jobs.full_sync import FULL_SYNC_KEY
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.run import sandbox_env, sandbox_settings
+from jobs.pull.full_sync import FULL_SYNC_KEY
+from jobs.pull.sync import MAPPING_FINGERPRINT
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Connection, Job, RunResult, connect, run_job
-from jobs.sync import MAPPING_FINGERPRINT
 from tests.conftest import FakeClock
 
 DEALS, ACCOUNTS = 1500, 150

@@ -25,8 +25,8 @@ import pytest
 
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
-from jobs.demo import sandbox_env, sandbox_settings
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.run import sandbox_env, sandbox_settings
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import LOCK_NAME, Job, JobAlreadyRunning, connect, run_job
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config

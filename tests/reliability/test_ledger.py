@@ -16,9 +16,9 @@ from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.demo import sandbox_env
-from jobs.ledger import Ledger, RowStatus
-from jobs.plan import plan
+from jobs.demo.run import sandbox_env
+from jobs.push.ledger import Ledger, RowStatus
+from jobs.push.plan import plan
 from jobs.runner import Job, connect, run_job
 from jobs.store import Store
 from jobs.store import schema as t

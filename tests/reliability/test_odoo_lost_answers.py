@@ -20,8 +20,8 @@ from connector.retry import RetryPolicy
 from connector.sandbox.faults import FaultKind, FaultPlan
 from connector.sandbox.odoo.seed import PLUGIN_FIELDS
 from connector.sandbox.odoo.server import OdooSandbox
-from jobs.demo_odoo import odoo_sandbox_settings
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.odoo import odoo_sandbox_settings
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Job, connect, run_job
 from tests.conftest import FakeClock
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.credits import credits_used
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config
 

@@ -15,7 +15,7 @@ from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.zoho.server import SANDBOX_CLOCK_PATH
 from jobs.config import load_settings
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.runner import Job, connect, run_job
 from tests.conftest import FakeClock, write_sandbox_config
 

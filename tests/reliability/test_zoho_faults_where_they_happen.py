@@ -21,8 +21,8 @@ from connector.base import NewField
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultKind, FaultPlan
-from jobs.demo import sandbox_settings
-from jobs.ledger import Ledger, RowStatus
+from jobs.demo.run import sandbox_settings
+from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Connection, Job, connect, run_job
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.crm_channel import CrmChannel

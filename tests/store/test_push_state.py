@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from jobs.changes import copied_health_columns
+from jobs.push.due import copied_health_columns
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.store.bulk import upsert_many

@@ -23,7 +23,7 @@ import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from connector.base import NewField
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.crm_channel import CrmChannel

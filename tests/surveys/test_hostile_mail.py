@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.config import load_settings
-from jobs.demo import sandbox_env
+from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from jobs.store import schema as t
 from jobs.surveys.config import SurveysSection

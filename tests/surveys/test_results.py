@@ -9,7 +9,7 @@ import pytest
 
 from connector.errors import RetryLaterError
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.store import Store
 from jobs.surveys.config import SurveysSection

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from connector.base import NewTask, WriteStatus
 from connector.sandbox import SandboxCRM
-from jobs.demo import sandbox_settings
+from jobs.demo.run import sandbox_settings
 from jobs.runner import connect
 from tests.conftest import FakeClock
 

@@ -720,7 +720,7 @@ def test_207_gives_one_outcome_per_row_in_input_order(
             message="invalid data",
             details=details,
         ),
-        # A written row keeps Zoho's details (Modified_Time, Modified_By: jobs/echo.py).
+        # A written row keeps Zoho's details (Modified_Time, Modified_By: jobs/push/echo.py).
         WriteOutcome(record_id="2", status=WriteStatus.WRITTEN, details={"id": "2"}),
     ]
 

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 
 With these a push plans only the engagements and accounts whose inputs changed since the
-previous push (jobs/changes.py). A store upgraded from 0010 has no basis yet: its next push
+previous push (jobs/push/due.py). A store upgraded from 0010 has no basis yet: its next push
 plans everything once, as before.
 """
 

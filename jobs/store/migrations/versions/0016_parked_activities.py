@@ -6,7 +6,7 @@ Revises: 0015
 An activity attached to a deal the store does not hold (skipped for a bad value, or not read
 yet) used to be dropped; once the deal was fixed in the CRM, its earlier calls and meetings
 never came back (their Modified_Time had not moved). They now wait here until the deal is
-stored (jobs/activities.py). New table: nothing to carry over.
+stored (jobs/pull/activities.py). New table: nothing to carry over.
 """
 
 from __future__ import annotations

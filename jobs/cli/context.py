@@ -1,0 +1,106 @@
+"""What every `engage` command shares: the invocation, the consoles, one-line failures and
+the documented exit codes, and the config/connection/store opened with them.
+
+Exit codes: 0 done; 1 the run failed (see the message); 2 bad configuration or usage;
+75 the CRM asked us to come back later (rate limit, outage): the next run resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from rich.console import Console
+
+from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterError
+from connector.redact import RedactingFilter
+from jobs.config import load_settings
+from jobs.runner import (
+    Connection,
+    connect,
+)
+from jobs.store import Store
+from mappings.tomlfile import ConfigFileError
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_RETRY_LATER = 75  # EX_TEMPFAIL
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # APScheduler's per-run INFO lines add nothing to ours.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What every command gets: the config file and the clock (tests put in their own clock)."""
+
+    config_path: str
+    clock: Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def opened(invocation: Invocation) -> Iterator[Connection]:
+    """Load the config and connect; any configuration problem exits 2 with one line."""
+    try:
+        settings = load_settings(invocation.config_path)
+        conn = connect(settings, clock=invocation.clock)
+    except ConfigFileError as exc:
+        fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
+    try:
+        yield conn
+    except RetryLaterError as exc:
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
+    except ConnectionSetupError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except ConnectorError as exc:
+        fail(str(exc), EXIT_FAILED)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def opened_store(invocation: Invocation) -> Iterator[Store]:
+    """Only the store: for commands that need no CRM access (and so no CRM secrets)."""
+    try:
+        store = Store.open(load_settings(invocation.config_path).store_url)
+    except ConfigFileError as exc:
+        fail(str(exc))
+    except RetryLaterError as exc:  # the store's database is down or refuses connections
+        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def fresh_consoles() -> None:
+    """Made per invocation so that COLUMNS and the terminal in force now decide the width."""
+    global console, err_console
+    console, err_console = Console(), Console(stderr=True)

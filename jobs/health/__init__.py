@@ -1,0 +1,1 @@
+"""Health: pure computations over domain objects (risk, engagement score, SLA). No I/O."""

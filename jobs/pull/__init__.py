@@ -1,0 +1,1 @@
+"""Pull: read the CRM into the store (incremental and full sync, activities, deletions)."""
