@@ -135,7 +135,7 @@ def missing_target_fields(spec: MappingSpec, metadata: Metadata) -> list[FieldAc
                     module=target.module,
                     output=str(output.value),
                     wanted_name=rule.field,
-                    label=rule.field.replace("_", " "),
+                    label=rule.label or rule.field.replace("_", " "),
                     data_type=data_type,
                 )
             )
@@ -191,6 +191,7 @@ def ensure_fields(
     *,
     dry_run: bool,
     sources: bool = False,
+    copy_dir: Path | None = None,
 ) -> EnsureResult:
     """Create every missing target field, and with ``sources`` the recommended source fields
     the deals lack; record generated API names (and new source lines) in the mapping file."""
@@ -229,10 +230,10 @@ def ensure_fields(
                 result.renamed[action.wanted_name] = outcome.api_name
     written = mapping_path
     if result.renamed:
-        written = result.mapping_written = rename_in_mapping(mapping_path, result.renamed)
+        written = result.mapping_written = rename_in_mapping(mapping_path, result.renamed, copy_dir)
     added = {a.output: a.api_name for a in result.actions if a.unmapped and a.created}
     if added:
-        result.mapping_written = add_source_lines(written, added)  # type: ignore[arg-type]
+        result.mapping_written = add_source_lines(written, added, copy_dir)  # type: ignore[arg-type]
     return result
 
 

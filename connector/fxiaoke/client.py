@@ -63,6 +63,7 @@ from .values import (
     ValueRefused,
     epoch_ms,
     from_epoch_ms,
+    is_name_of_lookup,
     normalize_record,
     parse_describe,
     to_fxiaoke,
@@ -365,7 +366,9 @@ class FxiaokeClient:
     ) -> Iterator[RecordPage]:
         api = self.object_api_name(module)
         described = self._known_fields(module, fields)
-        projection = sorted({*fields, "_id", MODIFIED} - {"id"})
+        # `<lookup>__r` comes with its lookup: ask for the lookup.
+        asked = {f.removesuffix("__r") if is_name_of_lookup(f) else f for f in fields}
+        projection = sorted({*asked, "_id", MODIFIED} - {"id"})
         if modified_since is None:
             yield from self._by_id(module, api, described, projection)
         else:

@@ -35,6 +35,10 @@ _TYPES = {
 _SYSTEM_READ_ONLY = {"_id", "create_time", "last_modified_time", "created_by", "last_modified_by"}
 
 
+def is_name_of_lookup(api_name: str) -> bool:
+    return api_name.endswith("__r")
+
+
 @dataclass(frozen=True)
 class FxField:
     """One field as ``describe`` gives it."""
@@ -56,7 +60,9 @@ class FxField:
             api_name=self.api_name,
             label=self.label,
             data_type=data_type,
-            read_only=self.api_name in _SYSTEM_READ_ONLY or self.type == "auto_number",
+            read_only=self.api_name in _SYSTEM_READ_ONLY
+            or self.type == "auto_number"
+            or is_name_of_lookup(self.api_name),
             custom=self.custom,
             picklist_values=tuple(value for value, _label in self.options),
         )
@@ -90,6 +96,17 @@ def parse_describe(payload: dict[str, Any]) -> dict[str, FxField]:
             else None,
             custom=api_name.endswith("__c") or raw.get("define_type") == "custom",
         )
+        if raw.get("type") == "object_reference":
+            # A lookup's record name comes along with it as `<field>__r` (read only).
+            fields[api_name + "__r"] = FxField(
+                api_name + "__r",
+                f"{fields[api_name].label}（名称）",
+                "text",
+                False,
+                (),
+                None,
+                False,
+            )
     return fields
 
 
