@@ -61,6 +61,31 @@ def check(client: CRMClient, spec: MappingSpec) -> list[Problem]:
     return check_mapping(spec, fetch_metadata(client, mapped_modules(spec)))
 
 
+def check_finding_labels(
+    client: CRMClient, spec: MappingSpec
+) -> tuple[list[Problem], dict[str, str]]:
+    """`check`, and the target fields the mapping names wrongly but whose ``label`` the CRM
+    has (Fxiaoke generates field_xxxxx__c names): mapping name -> the CRM's API name. Those
+    are not reported as problems; the caller writes them into a copy of the mapping."""
+    metadata = fetch_metadata(client, mapped_modules(spec))
+    found = names_by_label(spec, metadata)
+    problems = [p for p in check_mapping(spec, metadata) if p.field not in found]
+    return problems, found
+
+
+def names_by_label(spec: MappingSpec, metadata: Metadata) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for target in (spec.targets.engagements, spec.targets.accounts):
+        if target is None:
+            continue
+        fields = metadata.get(target.module, {})
+        by_label = {meta.label: name for name, meta in fields.items()}
+        for rule in target.fields.values():
+            if rule.label and rule.field not in fields and rule.label in by_label:
+                found[rule.field] = by_label[rule.label]
+    return found
+
+
 @dataclass
 class PlanWithCost:
     plan: Plan

@@ -41,6 +41,7 @@ from connector.base import (
 )
 from connector.errors import (
     ConfigurationError,
+    ConnectionSetupError,
     ConnectorError,
     RecordError,
     RetryLaterError,
@@ -51,7 +52,6 @@ from connector.http import HttpTransport
 
 from .auth import FxiaokeToken, FxiaokeTokenManager
 from .errors import (
-    NO_DATA_PERMISSION,
     SECTION,
     TOKEN_EXPIRED,
     TOO_FAST,
@@ -535,9 +535,9 @@ class FxiaokeClient:
             )
         except RetryLaterError:
             raise  # quota or limit: the job stops and the next run resumes
+        except ConnectionSetupError:
+            raise  # no quota bought, a user without data permission: nothing can be written
         except ConfigurationError as exc:
-            if NO_DATA_PERMISSION in exc.message or exc.crm_code in ("30003",):
-                raise
             return WriteOutcome(
                 record_id,
                 WriteStatus.INVALID,
@@ -596,9 +596,9 @@ class FxiaokeClient:
             )
         except RetryLaterError:
             raise
+        except ConnectionSetupError:
+            raise
         except (ConfigurationError, RecordError) as exc:
-            if NO_DATA_PERMISSION in exc.message:
-                raise
             return WriteOutcome(
                 task.record_id, WriteStatus.INVALID, exc.crm_code, None, exc.message
             )

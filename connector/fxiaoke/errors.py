@@ -78,7 +78,8 @@ def call_error(payload: dict[str, Any], what: str, user: str) -> ConnectorError:
             crm_code=crm_code,
         )
     if NO_DATA_PERMISSION in message:
-        return ConfigurationError(
+        # Every call acts as this user: nothing works until the setting names another.
+        return ConnectionSetupError(
             f"{what}: the Fxiaoke user {user} has no data permission (无此操作的数据权限); set "
             f"{SECTION}.open_user_id or {SECTION}.admin_mobile to a CRM administrator",
             crm_code=crm_code,

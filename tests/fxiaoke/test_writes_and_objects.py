@@ -38,7 +38,7 @@ def test_a_write_that_leaves_the_flags_out_starts_them_in_the_sandbox(clock: Fak
     with FxiaokeSandbox(clock=clock, deals=10) as fx:
         client = make_client(fx, clock)
         token = client.tokens.current()
-        rid = sorted(fx.records("opportunity"))[0]
+        rid = min(fx.records("opportunity"))
         answer = fx.answer(
             "/cgi/crm/v2/data/update",
             {},
