@@ -61,6 +61,7 @@ from .errors import (
 from .values import (
     FxField,
     ValueRefused,
+    as_dict,
     epoch_ms,
     from_epoch_ms,
     is_name_of_lookup,
@@ -114,6 +115,11 @@ class _EndpointLimiter:
                 while calls and now - calls[0] >= WINDOW:
                     calls.popleft()
             calls.append(now)
+
+
+def _fixed(headers: dict[str, str]) -> Callable[[], dict[str, str]]:
+    """The same headers on every attempt: a retry carries the same trace id and token."""
+    return lambda: headers
 
 
 class FxiaokeClient:
@@ -217,7 +223,7 @@ class FxiaokeClient:
                 "POST",
                 self.base_url + path,
                 idempotent=idempotent,
-                headers=(lambda h=headers: h) if headers else None,
+                headers=_fixed(headers) if headers else None,
                 params=params,
                 json=body,
             )
@@ -353,7 +359,7 @@ class FxiaokeClient:
             },
             what=f"query {api}",
         )
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        data = as_dict(payload.get("data"))
         rows = [r for r in data.get("dataList") or [] if isinstance(r, dict)]
         try:
             total = int(data.get("total") or 0)
@@ -602,7 +608,7 @@ class FxiaokeClient:
             return WriteOutcome(
                 task.record_id, WriteStatus.INVALID, exc.crm_code, None, exc.message
             )
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        data = as_dict(payload.get("data"))
         new_id = payload.get("dataId") or data.get("dataId") or data.get("_id")
         return WriteOutcome(str(new_id), WriteStatus.WRITTEN)
 

@@ -68,9 +68,14 @@ class FxField:
         )
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (odd shapes are read as empty)."""
+    return value if isinstance(value, dict) else {}
+
+
 def parse_describe(payload: dict[str, Any]) -> dict[str, FxField]:
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    describe = data.get("describe") if isinstance(data.get("describe"), dict) else data
+    data = as_dict(payload.get("data"))
+    describe = as_dict(data.get("describe")) or data
     raw_fields = describe.get("fields") if isinstance(describe, dict) else None
     fields: dict[str, FxField] = {}
     if not isinstance(raw_fields, dict):

@@ -340,7 +340,7 @@ class FxiaokeSandbox(ServedOnThread):
     def _crm(
         self, action: str, custom: bool, user: dict[str, Any], body: dict[str, Any]
     ) -> dict[str, Any]:
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
         if action == "object/list":
             return {
                 "data": {
@@ -409,8 +409,7 @@ class FxiaokeSandbox(ServedOnThread):
             if name not in fields:
                 raise _Refused(SANDBOX_CODES["bad_request"], f"排序字段 {name} 不存在")
             rows.sort(
-                key=lambda r, n=name: _sortable(r.get(n), fields[n]["type"]),
-                reverse=not order.get("isAsc", True),
+                key=_sort_key(name, str(fields[name]["type"])), reverse=not order.get("isAsc", True)
             )
         projection = info.get("fieldProjection") or list(fields)
         unknown = [p for p in projection if p not in fields]
@@ -447,9 +446,13 @@ class FxiaokeSandbox(ServedOnThread):
         if value is None:
             return False
         first = wanted[0]
-        return {"GT": have > first, "GTE": have >= first, "LT": have < first, "LTE": have <= first}[
-            op
-        ]
+        compared: dict[str, bool] = {
+            "GT": have > first,
+            "GTE": have >= first,
+            "LT": have < first,
+            "LTE": have <= first,
+        }
+        return compared[op]
 
     def _shown(
         self, api: str, record: dict[str, Any], projection: list[str] | None = None
@@ -557,6 +560,10 @@ class FxiaokeSandbox(ServedOnThread):
         if isinstance(value, dict | list):
             raise bad
         return value
+
+
+def _sort_key(name: str, kind: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda record: _sortable(record.get(name), kind)
 
 
 def _sortable(value: Any, kind: str) -> Any:
