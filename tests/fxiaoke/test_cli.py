@@ -160,3 +160,34 @@ def test_mappings_check_finds_the_generated_names_by_label_and_writes_a_copy(
     )
     again = engage(tmp_path / "copy.toml", fxiaoke_env(fx), "mappings", "check")
     assert again.returncode == 0 and "found by its label" not in again.stdout
+
+
+def test_engage_sandbox_crm_fxiaoke_serves_the_documented_token_endpoint() -> None:
+    import json
+
+    import requests
+
+    with subprocess.Popen(
+        [ENGAGE, "sandbox", "--crm", "fxiaoke", "--port", "0", "--deals", "20", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            details = json.loads(process.stdout.readline())
+            assert details["crm"] == "fxiaoke" and details["sandbox"] is True
+            answer = requests.post(
+                details["base_url"] + "/cgi/corpAccessToken/get/V2",
+                json={
+                    "appId": details["app_id"],
+                    "appSecret": details["credentials"]["app_secret"],
+                    "permanentCode": details["credentials"]["permanent_code"],
+                },
+                timeout=10,
+            ).json()
+            assert answer["errorCode"] == 0 and answer["corpAccessToken"]
+            assert 0 < answer["expiresIn"] <= 7200
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
