@@ -148,6 +148,12 @@ class FxiaokeSandbox(ServedOnThread):
             record["last_modified_time"] = self._now_ms()
             record["last_modified_by"] = [self.employees[2]["userId"]]
 
+    def remove_option(self, api: str, field: str, value: str) -> None:
+        """An admin deletes a select field's option in the console."""
+        with self._lock:
+            meta = self._fields[self._api(api)][field]
+            meta["options"] = [o for o in meta.get("options", []) if o["value"] != value]
+
     def invalidate(self, api: str, record_id: str) -> None:
         """作废 in the web UI: the record stays, with life_status "invalid"."""
         self.edit(api, record_id, life_status="invalid")
