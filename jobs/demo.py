@@ -82,6 +82,10 @@ def run_demo(
                 f"the plugin's fields found by label in describe; {settings.mapping_path.name} "
                 "names them (Fxiaoke generates field_xxxxx__c names)"
             )
+            console.print(
+                "Fxiaoke takes one record per update call and 100 calls per 20 s per endpoint "
+                "(the sandbox holds to that): the first push waits about 20 s per 100 records"
+            )
         else:
             settings = sandbox_settings(crm, store_url, config_path)
         write_status_config(settings)
