@@ -241,8 +241,8 @@ def test_unknown_transform_in_a_mapping_lists_the_valid_ones(
         tmp_path,
         config,
         (
-            'contract_value = "Contract_Value"',
-            'contract_value = { path = "Contract_Value", transform = "money" }',
+            'contract_value = { path = "Contract_Value", optional = true }',
+            'contract_value = { path = "Contract_Value", optional = true, transform = "money" }',
         ),
     )
     result = CliRunner(env=sandbox_env(sandbox)).invoke(main, ["--config", str(config), "run"])
@@ -370,8 +370,8 @@ def test_a_changed_mapping_re_reads_everything_and_fixes_earlier_skips(
     # The admin reads amounts as numbers from now on; no deal changed in the CRM.
     mapping.write_text(
         mapping.read_text(encoding="utf-8").replace(
-            'contract_value = "Contract_Value"',
-            'contract_value = { path = "Contract_Value", transform = "number" }',
+            'contract_value = { path = "Contract_Value", optional = true }',
+            'contract_value = { path = "Contract_Value", optional = true, transform = "number" }',
         ),
         encoding="utf-8",
     )

@@ -70,8 +70,8 @@ def test_line_breaks_and_nul_in_crm_names_add_no_header_and_no_recipient(
     deal_id, contact = target.wave.engagement_id, target.recipient.contact
     clock.advance(minutes=5)
     sandbox.edit("Deals", deal_id, Deal_Name="Rollout" + INJECTION)
-    # NUL: SQLite stores it; on PostgreSQL that is the store's part of issue 18 (not here).
-    first = "Jo\x00hn" if store_url.startswith("sqlite") else "John"
+    # NUL on both databases: the store's one rule removes it (docs/reliability.md).
+    first = "Jo\x00hn"
     sandbox.edit("Contacts", contact.crm_id, First_Name=first, Last_Name="Doe" + INJECTION)
     clock.advance(minutes=5)
     assert engage(configured, "sync").exit_code == 0
