@@ -177,7 +177,7 @@ def test_engage_sandbox_crm_fxiaoke_serves_the_documented_token_endpoint() -> No
             assert process.stdout is not None
             details = json.loads(process.stdout.readline())
             assert details["crm"] == "fxiaoke" and details["sandbox"] is True
-            answer = requests.post(
+            reply = requests.post(
                 details["base_url"] + "/cgi/corpAccessToken/get/V2",
                 json={
                     "appId": details["app_id"],
@@ -185,7 +185,9 @@ def test_engage_sandbox_crm_fxiaoke_serves_the_documented_token_endpoint() -> No
                     "permanentCode": details["credentials"]["permanent_code"],
                 },
                 timeout=10,
-            ).json()
+            )
+            assert reply.headers["X-Sandbox-CRM"] == "not-a-real-CRM"
+            answer = reply.json()
             assert answer["errorCode"] == 0 and answer["corpAccessToken"]
             assert 0 < answer["expiresIn"] <= 7200
         finally:

@@ -212,6 +212,7 @@ class FxiaokeSandbox(ServedOnThread):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("X-Sandbox-CRM", "not-a-real-CRM")
                 self.end_headers()
                 self.wfile.write(data)
 
