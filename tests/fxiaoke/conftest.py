@@ -25,8 +25,10 @@ def make_client(
     admin_mobile: str | None = "default",
     cache: TokenCache | None = None,
     observer: Callable[[str, str, int | None], None] | None = None,
+    policy: RetryPolicy | None = None,
 ) -> FxiaokeClient:
-    transport = HttpTransport(policy=RetryPolicy(sleep=lambda _: None), observer=observer)
+    policy = policy or RetryPolicy(sleep=lambda _: None)
+    transport = HttpTransport(policy=policy, observer=observer)
     credentials = FxiaokeCredentials(
         fx.url,
         fx.app_id,

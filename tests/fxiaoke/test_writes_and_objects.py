@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from connector.base import NewField, WriteStatus
+from connector.base import NewField, NewTask, WriteStatus
+from connector.retry import RetryPolicy
 from connector.sandbox.fxiaoke import FxiaokeSandbox
 from tests.conftest import FakeClock
 from tests.fxiaoke.conftest import make_client
@@ -95,3 +96,39 @@ def test_fields_ensure_finds_a_field_by_label_and_gives_console_steps_for_the_ot
         assert not missing.created and missing.crm_code == "CREATE_IN_CONSOLE"
         assert fx.opportunity_object in missing.message and "续约风险" in missing.message
         assert "单选" in missing.message and "low, high" in missing.message
+
+
+def test_a_follow_up_sent_again_with_the_same_key_is_found_not_added(clock: FakeClock) -> None:
+    with FxiaokeSandbox(clock=clock, deals=10) as fx:
+        client = make_client(fx, clock)
+        rid = min(fx.records("opportunity"))
+        task = NewTask(
+            "opportunity", rid, "回访 NPS 3 分客户", "贬损者", date(2026, 12, 1), "nps-7"
+        )
+        (first,) = client.create_tasks([task])
+        (again,) = client.create_tasks([task])  # e.g. a retry after a crash
+        assert first.status == again.status == WriteStatus.WRITTEN
+        assert first.record_id == again.record_id
+        assert len(fx.follow_ups()) == 1
+        assert fx.writes[-1][1:2] == ("ActiveRecordObj",) and fx.writes[-1][3:] == (False, False)
+
+
+def test_a_per_endpoint_refusal_from_another_integration_is_waited_out(clock: FakeClock) -> None:
+    with FxiaokeSandbox(clock=clock, deals=10) as fx:
+        client = make_client(
+            fx, clock, policy=RetryPolicy(sleep=lambda seconds: clock.advance(seconds=20))
+        )
+        client.describe("AccountObj")
+        token = client.tokens.current()
+        body = {
+            "corpAccessToken": token.value,
+            "corpId": token.corp_id,
+            "currentOpenUserId": fx.admin["openUserId"],
+            "data": {"apiName": "AccountObj"},
+        }
+        # Another tool of the tenant used this endpoint's 100 calls of the window.
+        for _ in range(99):
+            assert fx.answer("/cgi/crm/v2/object/describe", {}, {}, body)["errorCode"] == 0
+        assert fx.answer("/cgi/crm/v2/object/describe", {}, {}, body)["errorCode"] == 30004
+        fields = client.get_fields("AccountObj")
+        assert "name" in {f.api_name for f in fields}
