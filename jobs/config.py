@@ -25,9 +25,21 @@ SECRET_ENV = {
     "client_secret": "ENGAGE_ZOHO_CLIENT_SECRET",
     "refresh_token": "ENGAGE_ZOHO_REFRESH_TOKEN",
     "api_key": "ENGAGE_ODOO_API_KEY",
+    "app_secret": "ENGAGE_FXIAOKE_APP_SECRET",
+    "permanent_code": "ENGAGE_FXIAOKE_PERMANENT_CODE",
 }
 _SECRET_KEYS = frozenset(
-    {"client_secret", "refresh_token", "access_token", "password", "token", "api_key"}
+    {
+        "client_secret",
+        "refresh_token",
+        "access_token",
+        "password",
+        "token",
+        "api_key",
+        "app_secret",
+        "permanent_code",
+        "corp_access_token",
+    }
 )
 
 
@@ -69,12 +81,37 @@ class OdooSection(_Section):
         return value.rstrip("/")
 
 
+class FxiaokeSection(_Section):
+    """A Fxiaoke (纷享销客) tenant's self-built app (docs/fxiaoke.md). The appSecret and the
+    permanentCode come from ENGAGE_FXIAOKE_APP_SECRET and ENGAGE_FXIAOKE_PERMANENT_CODE."""
+
+    #: The OpenAPI gateway of the tenant's cloud (not www.fxiaoke.com).
+    base_url: str = Field(default="https://open.fxiaoke.com", pattern=r"^https?://")
+    app_id: str = Field(min_length=1)
+    #: "legacy": corpAccessToken; "oauth2": /oauth2.0/token with bearer headers.
+    auth: Literal["legacy", "oauth2"] = "legacy"
+    #: The user calls act as: openUserId (FSUID_…, legacy) or employee id (oauth2). Or give
+    #: the admin's mobile number and it is looked up once.
+    open_user_id: str | None = None
+    admin_mobile: str | None = None
+    #: "auto": whichever of NewOpportunityObj / OpportunityObj object/list says is active.
+    opportunity_object: Literal["auto", "NewOpportunityObj", "OpportunityObj"] = "auto"
+    #: Hours between two scans of every id (how hard deletes and 作废 records are noticed).
+    id_scan_every_hours: float = Field(default=6, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
 class CrmSection(_Section):
-    kind: Literal["zoho", "odoo"]
+    kind: Literal["zoho", "odoo", "fxiaoke"]
     #: Mapping file; relative paths are relative to the config file. Default: the shipped one.
     mapping: str | None = None
     zoho: ZohoSection | None = None
     odoo: OdooSection | None = None
+    fxiaoke: FxiaokeSection | None = None
     #: The org's Zoho edition and user licences set the default daily credit budget (§6).
     edition: Edition = "standard"
     licensed_users: int = Field(default=1, ge=1)

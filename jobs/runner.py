@@ -20,12 +20,14 @@ from typing import Any
 import requests
 
 from connector.errors import ConnectorError, CreditsExhaustedError, RetryLaterError
+from connector.fxiaoke import FxiaokeClient
 from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
 from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
+from jobs.fxiaoke_connect import fxiaoke_client
 from jobs.odoo_connect import odoo_client
 from jobs.pull.sync import ProgressFn, SyncReport, sync
 from jobs.push.pusher import PushReport, push
@@ -81,7 +83,7 @@ class Connection:
     """A configured CRM connection with its store: what every job needs."""
 
     settings: Settings
-    client: ZohoClient | OdooClient
+    client: ZohoClient | OdooClient | FxiaokeClient
     mapper: Mapper
     store: Store
     clock: Callable[[], datetime]
@@ -124,6 +126,10 @@ def connect(
         return Connection(
             settings, odoo, mapper, Store.open(settings.store_url), clock, counter, policy
         )
+    if settings.config.crm.kind == "fxiaoke":
+        store = Store.open(settings.store_url)
+        fxiaoke = fxiaoke_client(settings, transport, store, clock)
+        return Connection(settings, fxiaoke, mapper, store, clock, counter, policy)
     zoho = settings.config.crm.zoho
     if zoho is None:  # the config validator requires it for kind = "zoho"
         raise ValueError("no [crm.zoho] section")

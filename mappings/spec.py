@@ -128,6 +128,9 @@ class TargetField(_Spec):
     """Where one output goes, how it is shown, and when it may be written."""
 
     field: str = Field(min_length=1)
+    #: The field's label in the CRM: what `engage fields ensure` creates it with, or finds it by
+    #: where the CRM generates API names (Fxiaoke's field_xxxxx__c).
+    label: str | None = None
     policy: WritePolicy = WritePolicy.ALWAYS
     #: Output value -> CRM value (e.g. risk level "high" -> the org's picklist label "高").
     map: dict[str, Scalar] = Field(default_factory=dict)
@@ -253,7 +256,7 @@ class Targets(_Spec):
 
 
 class MappingSpec(_Spec):
-    crm: Literal["zoho", "odoo"]
+    crm: Literal["zoho", "odoo", "fxiaoke"]
     sources: Sources
     targets: Targets
 
@@ -281,7 +284,7 @@ class MappingSpec(_Spec):
         ]
 
 
-DEFAULT_MAPPINGS = {"zoho": "zoho.toml", "odoo": "odoo.toml"}
+DEFAULT_MAPPINGS = {"zoho": "zoho.toml", "odoo": "odoo.toml", "fxiaoke": "fxiaoke.toml"}
 
 
 def default_mapping_path(crm: str) -> Path:

@@ -61,6 +61,31 @@ def check(client: CRMClient, spec: MappingSpec) -> list[Problem]:
     return check_mapping(spec, fetch_metadata(client, mapped_modules(spec)))
 
 
+def check_finding_labels(
+    client: CRMClient, spec: MappingSpec
+) -> tuple[list[Problem], dict[str, str]]:
+    """`check`, and the target fields the mapping names wrongly but whose ``label`` the CRM
+    has (Fxiaoke generates field_xxxxx__c names): mapping name -> the CRM's API name. Those
+    are not reported as problems; the caller writes them into a copy of the mapping."""
+    metadata = fetch_metadata(client, mapped_modules(spec))
+    found = names_by_label(spec, metadata)
+    problems = [p for p in check_mapping(spec, metadata) if p.field not in found]
+    return problems, found
+
+
+def names_by_label(spec: MappingSpec, metadata: Metadata) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for target in (spec.targets.engagements, spec.targets.accounts):
+        if target is None:
+            continue
+        fields = metadata.get(target.module, {})
+        by_label = {meta.label: name for name, meta in fields.items()}
+        for rule in target.fields.values():
+            if rule.label and rule.field not in fields and rule.label in by_label:
+                found[rule.field] = by_label[rule.label]
+    return found
+
+
 @dataclass
 class PlanWithCost:
     plan: Plan
@@ -135,7 +160,7 @@ def missing_target_fields(spec: MappingSpec, metadata: Metadata) -> list[FieldAc
                     module=target.module,
                     output=str(output.value),
                     wanted_name=rule.field,
-                    label=rule.field.replace("_", " "),
+                    label=rule.label or rule.field.replace("_", " "),
                     data_type=data_type,
                 )
             )
@@ -191,6 +216,7 @@ def ensure_fields(
     *,
     dry_run: bool,
     sources: bool = False,
+    copy_dir: Path | None = None,
 ) -> EnsureResult:
     """Create every missing target field, and with ``sources`` the recommended source fields
     the deals lack; record generated API names (and new source lines) in the mapping file."""
@@ -229,10 +255,10 @@ def ensure_fields(
                 result.renamed[action.wanted_name] = outcome.api_name
     written = mapping_path
     if result.renamed:
-        written = result.mapping_written = rename_in_mapping(mapping_path, result.renamed)
+        written = result.mapping_written = rename_in_mapping(mapping_path, result.renamed, copy_dir)
     added = {a.output: a.api_name for a in result.actions if a.unmapped and a.created}
     if added:
-        result.mapping_written = add_source_lines(written, added)  # type: ignore[arg-type]
+        result.mapping_written = add_source_lines(written, added, copy_dir)  # type: ignore[arg-type]
     return result
 
 

@@ -10,10 +10,11 @@ import click
 from rich.table import Table
 
 from jobs.admin.fields import (
-    check,
+    check_finding_labels,
     ensure_fields,
     fetch_metadata,
     mapped_modules,
+    rename_in_mapping,
 )
 from jobs.admin.starter import starter_mapping
 from jobs.cli import context
@@ -31,10 +32,20 @@ def mappings() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Problems as JSON.")
 @click.pass_obj
 def mappings_check(invocation: Invocation, as_json: bool) -> None:
-    """List every problem of the mapping against the CRM's fields; exit 1 if any. Writes nothing."""
+    """List every problem of the mapping against the CRM's fields; exit 1 if any.
+
+    Writes nothing, except where target fields are found by their label under other API names
+    (Fxiaoke's field_xxxxx__c): then a copy of the mapping with those names."""
     with context.opened(invocation) as conn:
-        found = check(conn.client, conn.mapper.spec)
+        found, by_label = check_finding_labels(conn.client, conn.mapper.spec)
         mapping_path = conn.settings.mapping_path
+    if by_label:
+        written = rename_in_mapping(mapping_path, by_label)
+        for old, new in by_label.items():
+            context.console.print(f"found by its label: {old} is {new} in the CRM", markup=False)
+        context.console.print(
+            f"{written} names them; point `mapping` under [crm] at it", markup=False
+        )
     problems = [p for p in found if not p.warning]
     warnings = [p for p in found if p.warning]
     if as_json:

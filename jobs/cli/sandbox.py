@@ -17,7 +17,7 @@ SANDBOX_PORT = 8766
 
 
 @click.command()
-@click.option("--crm", "crm_kind", type=click.Choice(["zoho", "odoo"]), default="zoho")
+@click.option("--crm", "crm_kind", type=click.Choice(["zoho", "odoo", "fxiaoke"]), default="zoho")
 @click.option(
     "--odoo-version",
     type=click.Choice(["16", "17", "18", "19"]),
@@ -43,7 +43,7 @@ SANDBOX_PORT = 8766
 def sandbox(
     crm_kind: str, odoo_version: str, port: int, deals: int, org: str, as_json: bool
 ) -> None:
-    """Start a sandbox CRM (a local imitation of Zoho CRM v8 or Odoo) until Ctrl-C or SIGTERM."""
+    """Start a sandbox CRM (a local imitation of Zoho CRM v8, Odoo or Fxiaoke) until Ctrl-C."""
     import signal
 
     from connector.sandbox import SANDBOX_BANNER
@@ -66,6 +66,12 @@ def sandbox(
         context.console.print(f"listening on {details['url']}")
         if crm_kind == "zoho":
             context.console.print("Point a config at it (accounts_url = that URL) and set:")
+        elif crm_kind == "fxiaoke":
+            context.console.print(
+                f'[crm.fxiaoke] base_url = that URL, app_id = "{details["app_id"]}", '
+                f'admin_mobile = "{details["admin_mobile"]}"; set:',
+                markup=False,
+            )
         else:
             context.console.print(f"Database {details['database']}, login {details['login']}; set:")
         for name, value in details["env"].items():
@@ -113,6 +119,10 @@ def _start_sandbox(
                 SECRET_ENV["refresh_token"]: zoho.refresh_token,
             },
         }
+    if crm_kind == "fxiaoke":
+        from jobs.demo.fxiaoke import fxiaoke_sandbox_details
+
+        return fxiaoke_sandbox_details(deals, port)
     from connector.sandbox.odoo.server import OdooSandbox
 
     odoo = OdooSandbox(deals=deals, version=odoo_version)
@@ -134,7 +144,7 @@ def _start_sandbox(
 @click.command()
 @click.option("--db", default="engage-demo.db", show_default=True, help="SQLite file (recreated).")
 @click.option("--deals", default=300, show_default=True)
-@click.option("--crm", "crm_kind", type=click.Choice(["zoho", "odoo"]), default="zoho")
+@click.option("--crm", "crm_kind", type=click.Choice(["zoho", "odoo", "fxiaoke"]), default="zoho")
 @click.option(
     "--odoo-api",
     type=click.Choice(["json2", "jsonrpc", "xmlrpc"]),

@@ -14,9 +14,16 @@ from rich.table import Table
 
 from connector.odoo import OdooClient
 from connector.sandbox import SANDBOX_BANNER, SandboxCRM
+from connector.sandbox.fxiaoke import FXIAOKE_SANDBOX_BANNER, FxiaokeSandbox
 from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
 from jobs.demo.facts import add_demo_facts
+from jobs.demo.fxiaoke import (
+    fxiaoke_sandbox,
+    fxiaoke_sandbox_settings,
+    fxiaoke_status_section,
+    settings_with_found_fields,
+)
 from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
 from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
@@ -50,21 +57,37 @@ def run_demo(
     odoo_api: OdooApi = "json2",
 ) -> None:
     console = console or Console()
-    banner = ODOO_SANDBOX_BANNER if crm_kind == "odoo" else SANDBOX_BANNER
-    console.print(f"[bold yellow]{banner}[/]")
+    banners = {"odoo": ODOO_SANDBOX_BANNER, "fxiaoke": FXIAOKE_SANDBOX_BANNER}
+    console.print(f"[bold yellow]{banners.get(crm_kind, SANDBOX_BANNER)}[/]")
     if db.exists():
         db.unlink()  # a fresh sandbox needs a fresh store: old cursors would point at nothing
-    sandbox = odoo_sandbox(deals, odoo_api) if crm_kind == "odoo" else SandboxCRM(deals=deals)
+    sandbox: SandboxCRM | OdooSandbox | FxiaokeSandbox
+    if crm_kind == "odoo":
+        sandbox = odoo_sandbox(deals, odoo_api)
+    elif crm_kind == "fxiaoke":
+        sandbox = fxiaoke_sandbox(deals)
+    else:
+        sandbox = SandboxCRM(deals=deals)
     with sandbox as crm:
         crm.start()
         console.print(f"sandbox CRM listening on {crm.url} with {deals} deals")
         # Also written next to the DB so that `engage status` can read the demo's store.
         store_url, config_path = f"sqlite:///{db.resolve()}", db.with_suffix(".toml")
-        settings = (
-            odoo_sandbox_settings(crm, store_url, config_path, odoo_api)
-            if isinstance(crm, OdooSandbox)
-            else sandbox_settings(crm, store_url, config_path)
-        )
+        if isinstance(crm, OdooSandbox):
+            settings = odoo_sandbox_settings(crm, store_url, config_path, odoo_api)
+        elif isinstance(crm, FxiaokeSandbox):
+            settings = fxiaoke_sandbox_settings(crm, store_url, config_path)
+            settings = settings_with_found_fields(settings, crm, db.parent)
+            console.print(
+                f"the plugin's fields found by label in describe; {settings.mapping_path.name} "
+                "names them (Fxiaoke generates field_xxxxx__c names)"
+            )
+            console.print(
+                "Fxiaoke takes one record per update call and 100 calls per 20 s per endpoint "
+                "(the sandbox holds to that): the first push waits about 20 s per 100 records"
+            )
+        else:
+            settings = sandbox_settings(crm, store_url, config_path)
         write_status_config(settings)
         conn = connect(settings)
         try:
@@ -98,6 +121,8 @@ def write_status_config(settings: Settings) -> None:
         + (
             odoo_status_section(settings)
             if settings.config.crm.kind == "odoo"
+            else fxiaoke_status_section(settings)
+            if settings.config.crm.kind == "fxiaoke"
             else '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1"\n'
         )
         + f'[store]\nurl = "{settings.config.store.url}"\n',

@@ -16,10 +16,12 @@ import pytest
 from pydantic import SecretStr
 
 from connector.base import CRMClient, ScansForDeletions
+from connector.fxiaoke import FxiaokeClient, FxiaokeCredentials, FxiaokeTokenManager
 from connector.http import HttpTransport
 from connector.odoo import OdooClient, OdooSite
 from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
+from connector.sandbox.fxiaoke import FxiaokeSandbox
 from connector.sandbox.odoo.server import OdooSandbox
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from tests.conftest import FakeClock
@@ -109,10 +111,74 @@ def odoo_adapter(clock: FakeClock, version: int, api: str) -> Iterator[Adapter]:
         )
 
 
-@pytest.fixture(params=["zoho", "odoo19-json2", "odoo17-jsonrpc", "odoo17-xmlrpc"])
+def fxiaoke_adapter(clock: FakeClock, style: str) -> Iterator[Adapter]:
+    with FxiaokeSandbox(clock=clock, deals=DEALS) as fx:
+        transport = HttpTransport(policy=RetryPolicy(sleep=lambda _: None))
+        credentials = FxiaokeCredentials(
+            fx.url,
+            fx.app_id,
+            SecretStr(fx.app_secret),
+            SecretStr(fx.permanent_code),
+            style,  # type: ignore[arg-type]
+        )
+        client = FxiaokeClient(
+            FxiaokeTokenManager(credentials, transport, clock=clock),
+            transport,
+            admin_mobile=fx.admin["mobile"],
+            clock=clock,
+            sleep=lambda seconds: clock.advance(seconds=seconds),
+        )
+        opportunities = fx.records("opportunity")
+
+        def stored(rid: str, field: str) -> Any:
+            value = opportunities[rid].get(field)
+            # Numbers are kept as the strings Fxiaoke takes them as (A4).
+            return int(value) if isinstance(value, str) and value.isdigit() else value
+
+        def follow_ups() -> list[tuple[str, str]]:
+            return [
+                (
+                    str(r["related_object_data"][0]["id"]),
+                    str(r["active_record_content"]).split("\n")[0],
+                )
+                for r in fx.follow_ups()
+            ]
+
+        yield Adapter(
+            name=f"fxiaoke-{style}",
+            client=client,
+            deals_module="opportunity",
+            read_fields=["name", "sales_stage", "last_modified_time"],
+            score_field=fx.field_named("opportunity", "项目风险分"),
+            level_field=fx.field_named("opportunity", "项目风险等级"),
+            level_value="high",
+            deal_ids=lambda: {
+                i for i, r in opportunities.items() if r.get("life_status") != "invalid"
+            },
+            edit_deal=lambda rid: fx.edit("opportunity", rid, name="一个人改了名字"),
+            delete_deal=lambda rid: fx.invalidate("opportunity", rid),
+            stored=stored,
+            tasks=follow_ups,
+            missing_id="65f0ffffffffffffffffffff",
+        )
+
+
+@pytest.fixture(
+    params=[
+        "zoho",
+        "odoo19-json2",
+        "odoo17-jsonrpc",
+        "odoo17-xmlrpc",
+        "fxiaoke-legacy",
+        "fxiaoke-oauth2",
+    ]
+)
 def adapter(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Adapter]:
     if request.param == "zoho":
         yield from zoho_adapter(clock)
+        return
+    if request.param.startswith("fxiaoke-"):
+        yield from fxiaoke_adapter(clock, request.param.removeprefix("fxiaoke-"))
         return
     version, api = request.param.removeprefix("odoo").split("-")
     # "auto" for the first two, so detection is part of what the contract covers.
