@@ -44,6 +44,7 @@ from connector.errors import (
     RecordError,
     RetryLaterError,
     UnavailableError,
+    UnknownFieldError,
     trim_body,
 )
 from connector.http import HttpTransport
@@ -297,10 +298,9 @@ class FxiaokeClient:
         fields = self.describe(module)
         for name in names:
             if name not in fields and name != "id":
-                raise ConfigurationError(
+                raise UnknownFieldError(
                     f"{self.object_api_name(module)} has no field {name} (not in describe): "
                     "run `engage mappings check` to find the field's API name by its label",
-                    crm_code="INVALID_DATA",
                     field=name,
                 )
         return fields
