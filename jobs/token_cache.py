@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.zoho.auth import KeptToken, TokenKey, TokenSlot
+from connector.kept_tokens import KeptToken, TokenKey, TokenSlot
 from jobs.store import Store
 from jobs.store import schema as t
 
@@ -92,7 +92,7 @@ class _StoreSlot:
 
 
 class StoreTokenCache:
-    """A ``connector.zoho.auth.TokenCache`` in the store, shared by every process using it."""
+    """A ``connector.kept_tokens.TokenCache`` in the store, shared by every process using it."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

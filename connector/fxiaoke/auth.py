@@ -13,16 +13,14 @@ research/fxiaoke_and_tools.md A1:
 
 Both: keep the token ≥ 6,600 s, fetch anew between 6,650 and 7,200 s, refresh once on 20016.
 The token endpoint allows 10 calls a minute and no concurrent calls [2nd, UNCONFIRMED]; either
-way one cache serves every thread and process of a connection (the Zoho token cache's
-protocol, so the store-backed cache in jobs/token_cache.py serves both CRMs).
+way one cache serves every thread and process of a connection (connector/kept_tokens.py, the
+protocol Zoho's tokens follow too, so the store-backed cache in jobs/token_cache.py serves both).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +32,8 @@ from pydantic import SecretStr
 
 from connector.errors import AuthenticationError, ConnectionSetupError
 from connector.http import HttpTransport
+from connector.kept_tokens import KeptToken, TokenCache, TokenKeeper, TokenKey, TokenSlot
 from connector.redact import register_secret
-
-# The sealing of kept tokens is the Zoho cache's (AES-GCM bound to the credential): one way to
-# keep a token at rest, not two.
-from connector.zoho.auth import KeptToken, MemoryTokenCache, TokenCache, TokenKey, _Sealer
 
 from .errors import SECTION, error_code, message_of
 
@@ -77,7 +72,7 @@ class FxiaokeToken:
     generation: int
 
 
-class FxiaokeTokenManager:
+class FxiaokeTokenManager(TokenKeeper[FxiaokeToken]):
     """Hands out a valid token; thread-safe; one fetch per expiry across processes."""
 
     def __init__(
@@ -89,94 +84,57 @@ class FxiaokeTokenManager:
         cache: TokenCache | None = None,
         trace_id: Callable[[], str] = new_trace_id,
     ) -> None:
-        self.credentials = credentials
-        self._transport = transport
-        self._clock = clock
-        self._cache: TokenCache = cache if cache is not None else MemoryTokenCache()
-        self.trace_id = trace_id
         secret = credentials.app_secret.get_secret_value()
         code = credentials.permanent_code.get_secret_value()
-        register_secret(secret)
-        register_secret(code)
-        self._key = TokenKey(
-            # The style is part of the key: a legacy token is no bearer token.
-            accounts_url=f"fxiaoke:{credentials.style}:{credentials.base_url.rstrip('/')}",
-            client_id=credentials.app_id,
-            fingerprint=hashlib.sha256(f"{code}\0{secret}".encode()).hexdigest()[:32],
+        super().__init__(
+            key=TokenKey(
+                # The style is part of the key: a legacy token is no bearer token.
+                accounts_url=f"fxiaoke:{credentials.style}:{credentials.base_url.rstrip('/')}",
+                client_id=credentials.app_id,
+                fingerprint=hashlib.sha256(f"{code}\0{secret}".encode()).hexdigest()[:32],
+            ),
+            cache=cache,
+            clock=clock,
+            refresh_margin=REFRESH_MARGIN,
+            seal_context=_SEAL_CONTEXT,
+            seal_key=code,
+            seal_secret=secret,
         )
-        derived = hmac.new(
-            code.encode("utf-8"), _SEAL_CONTEXT + b"\0" + secret.encode("utf-8"), "sha256"
-        ).digest()
-        aad = f"{self._key.accounts_url}\x00{self._key.client_id}\x00{self._key.fingerprint}"
-        self._sealer = _Sealer(derived, aad.encode("utf-8"))
-        self._lock = threading.Lock()
-        self._token: FxiaokeToken | None = None
-        #: Tokens this process obtained from Fxiaoke (not those found kept by another process).
-        self.refresh_count = 0
+        self.credentials = credentials
+        self._transport = transport
+        self.trace_id = trace_id
 
     def current(self) -> FxiaokeToken:
-        with self._lock:
-            token = self._token
-            if token is not None and self._fresh(token.expires_at):
-                return token
-            adopted = self._adoptable(self._cache.peek(self._key), stale=None)
-            return adopted or self._refresh_locked(stale=token.value if token else None)
-
-    def refused(self, generation: int) -> None:
-        """Fxiaoke answered 20016 to the token of ``generation``: fetch anew unless another did."""
-        with self._lock:
-            if self._token is not None and self._token.generation == generation:
-                self._refresh_locked(stale=self._token.value)
+        return self.valid_token()
 
     # --- internals ----------------------------------------------------------------------------
-    def _fresh(self, expires_at: datetime | None) -> bool:
-        return expires_at is not None and self._clock() < expires_at - REFRESH_MARGIN
-
-    def _adoptable(self, kept: KeptToken | None, stale: str | None) -> FxiaokeToken | None:
-        if kept is None or kept.sealed is None or not self._fresh(kept.expires_at):
-            return None
-        opened = self._sealer.unseal(kept.sealed)
-        if opened is None:
-            return None
+    def _opened(self, opened: str, kept: KeptToken, generation: int) -> FxiaokeToken | None:
+        # The tenant and user travel with the token, sealed as JSON: KeptToken's fields are
+        # the cache table's columns, which name none of Fxiaoke's.
         try:
             parts = json.loads(opened)
         except ValueError:
             return None
-        if parts.get("token") == stale:
-            return None
-        assert kept.expires_at is not None
-        register_secret(parts["token"])
-        self._token = FxiaokeToken(
+        assert kept.expires_at is not None  # only an unexpired entry is opened
+        return FxiaokeToken(
             value=parts["token"],
             corp_id=parts["corp"],
             open_user_id=parts.get("user"),
             expires_at=kept.expires_at,
-            generation=(self._token.generation + 1) if self._token else 1,
+            generation=generation,
         )
-        return self._token
 
-    def _refresh_locked(self, stale: str | None) -> FxiaokeToken:
-        with self._cache.exclusive(self._key) as slot:
-            kept = slot.read() or KeptToken()
-            adopted = self._adoptable(kept, stale)
-            if adopted is not None:
-                return adopted
-            now = self._clock()
-            payload = self._request_token()
-            token = self._accept(payload, now)
-            sealed = json.dumps(
-                {"token": token.value, "corp": token.corp_id, "user": token.open_user_id}
-            )
-            slot.write(
-                KeptToken(
-                    sealed=self._sealer.seal(sealed),
-                    expires_at=token.expires_at,
-                    worked_at=kept.worked_at or now,
-                )
-            )
-            self._token = token
-            self.refresh_count += 1
-            return token
+    def _obtain(
+        self, kept: KeptToken, now: datetime, slot: TokenSlot
+    ) -> tuple[FxiaokeToken, KeptToken]:
+        token = self._accept(self._request_token(), now)
+        sealed = json.dumps(
+            {"token": token.value, "corp": token.corp_id, "user": token.open_user_id}
+        )
+        entry = KeptToken(
+            sealed=self._seal(sealed), expires_at=token.expires_at, worked_at=kept.worked_at or now
+        )
+        return token, entry
 
     def _request_token(self) -> dict[str, Any]:
         c = self.credentials
@@ -232,5 +190,5 @@ class FxiaokeTokenManager:
             corp_id=str(corp),
             open_user_id=str(user) if user else None,
             expires_at=now + timedelta(seconds=seconds),
-            generation=(self._token.generation + 1) if self._token else 1,
+            generation=self._next_generation(),
         )

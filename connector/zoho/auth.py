@@ -22,24 +22,20 @@ credential never reuses a stale token:
 - the times of this connection's refreshes in the last 10 minutes and, after Zoho refused one
   for the quota, until when: so that a refusal says when the next token can be had, and no
   process asks again before then.
+
+The keeping, sealing and one-refresh-at-a-time are ``connector/kept_tokens.py``'s (shared with
+Fxiaoke); this module says how Zoho issues a token, what it carries, and Zoho's quota rules.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
 from connector.errors import (
@@ -50,6 +46,7 @@ from connector.errors import (
     trim_body,
 )
 from connector.http import HttpTransport, safe_url
+from connector.kept_tokens import KeptToken, TokenCache, TokenKeeper, TokenKey, TokenSlot
 from connector.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -75,86 +72,14 @@ class ZohoCredentials:
     refresh_token: SecretStr
 
 
-@dataclass(frozen=True)
-class TokenKey:
-    """Which credential a kept token belongs to. Holds no secret: the refresh token enters only
-    as a SHA-256 fingerprint (refresh tokens are long random strings, so it cannot be guessed
-    back)."""
-
-    accounts_url: str
-    client_id: str
-    fingerprint: str
-
-    @classmethod
-    def of(cls, credentials: ZohoCredentials) -> TokenKey:
-        secret = credentials.refresh_token.get_secret_value().encode("utf-8")
-        return cls(
-            accounts_url=credentials.accounts_url.rstrip("/"),
-            client_id=credentials.client_id,
-            fingerprint=hashlib.sha256(secret).hexdigest()[:32],
-        )
-
-
-@dataclass(frozen=True)
-class KeptToken:
-    """What a cache holds for one credential. ``sealed`` is the access token encrypted."""
-
-    sealed: str | None = None
-    api_domain: str | None = None
-    expires_at: datetime | None = None
-    #: When a token was first issued for this credential (the connection has worked).
-    worked_at: datetime | None = None
-    #: This connection's refreshes of the last 10 minutes, oldest first.
-    refreshes: tuple[datetime, ...] = ()
-    #: Zoho refused a refresh for the quota; no refresh is asked for before this.
-    refused_until: datetime | None = None
-
-
-class TokenSlot(Protocol):
-    """One credential's entry, while the cache's exclusive lock is held."""
-
-    def read(self) -> KeptToken | None: ...
-
-    def write(self, kept: KeptToken) -> None: ...
-
-
-class TokenCache(Protocol):
-    """Keeps tokens between processes. ``exclusive`` must exclude every other process using the
-    same cache (a row or advisory lock, ``BEGIN IMMEDIATE``, a file lock) until it exits."""
-
-    def peek(self, key: TokenKey) -> KeptToken | None:
-        """The entry as it is now, without the lock (a fast path; may be stale)."""
-        ...
-
-    def exclusive(self, key: TokenKey) -> AbstractContextManager[TokenSlot]: ...
-
-
-class MemoryTokenCache:
-    """A cache for one process only (tests, one-off scripts): nothing survives the process."""
-
-    def __init__(self) -> None:
-        self._entries: dict[TokenKey, KeptToken] = {}
-        self._lock = threading.Lock()
-
-    def peek(self, key: TokenKey) -> KeptToken | None:
-        return self._entries.get(key)
-
-    @contextmanager
-    def exclusive(self, key: TokenKey) -> Iterator[TokenSlot]:
-        with self._lock:
-            yield _MemorySlot(self._entries, key)
-
-
-@dataclass
-class _MemorySlot:
-    entries: dict[TokenKey, KeptToken]
-    key: TokenKey
-
-    def read(self) -> KeptToken | None:
-        return self.entries.get(self.key)
-
-    def write(self, kept: KeptToken) -> None:
-        self.entries[self.key] = kept
+def token_key(credentials: ZohoCredentials) -> TokenKey:
+    """The cache key of a Zoho credential: the refresh token enters only as a fingerprint."""
+    secret = credentials.refresh_token.get_secret_value().encode("utf-8")
+    return TokenKey(
+        accounts_url=credentials.accounts_url.rstrip("/"),
+        client_id=credentials.client_id,
+        fingerprint=hashlib.sha256(secret).hexdigest()[:32],
+    )
 
 
 @dataclass(frozen=True)
@@ -165,32 +90,7 @@ class _AccessToken:
     generation: int
 
 
-@dataclass
-class _Sealer:
-    """AES-GCM under a key derived from the environment's secrets; the token key is the AAD, so
-    a sealed token cannot be moved to another credential's entry."""
-
-    key: bytes
-    aad: bytes
-    _aes: AESGCM = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._aes = AESGCM(self.key)
-
-    def seal(self, token: str) -> str:
-        nonce = os.urandom(12)
-        sealed = self._aes.encrypt(nonce, token.encode("utf-8"), self.aad)
-        return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-
-    def unseal(self, text: str) -> str | None:
-        try:
-            raw = base64.urlsafe_b64decode(text.encode("ascii"))
-            return self._aes.decrypt(raw[:12], raw[12:], self.aad).decode("utf-8")
-        except (InvalidTag, ValueError, UnicodeError):
-            return None  # another secret sealed it, or it was tampered with: fetch a new one
-
-
-class ZohoTokenManager:
+class ZohoTokenManager(TokenKeeper[_AccessToken]):
     """Hands out a valid access token; thread-safe; one refresh per expiry across processes."""
 
     def __init__(
@@ -201,24 +101,17 @@ class ZohoTokenManager:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache: TokenCache | None = None,
     ) -> None:
+        super().__init__(
+            key=token_key(credentials),
+            cache=cache,
+            clock=clock,
+            refresh_margin=REFRESH_MARGIN,
+            seal_context=_SEAL_CONTEXT,
+            seal_key=credentials.refresh_token.get_secret_value(),
+            seal_secret=credentials.client_secret.get_secret_value(),
+        )
         self._credentials = credentials
         self._transport = transport
-        self._clock = clock
-        self._cache: TokenCache = cache if cache is not None else MemoryTokenCache()
-        self._key = TokenKey.of(credentials)
-        secret = credentials.client_secret.get_secret_value()
-        refresh = credentials.refresh_token.get_secret_value()
-        register_secret(secret)
-        register_secret(refresh)
-        derived = hmac.new(
-            refresh.encode("utf-8"), _SEAL_CONTEXT + b"\0" + secret.encode("utf-8"), "sha256"
-        ).digest()
-        aad = f"{self._key.accounts_url}\x00{self._key.client_id}\x00{self._key.fingerprint}"
-        self._sealer = _Sealer(derived, aad.encode("utf-8"))
-        self._lock = threading.Lock()
-        self._token: _AccessToken | None = None
-        #: Tokens this process obtained from Zoho (not those it found kept by another process).
-        self.refresh_count = 0
 
     @property
     def api_domain(self) -> str | None:
@@ -227,80 +120,50 @@ class ZohoTokenManager:
 
     def current(self) -> tuple[str, int]:
         """A valid token and its generation, refreshing first if it is missing or about to expire."""
-        with self._lock:
-            token = self._token
-            if token is not None and self._fresh(token.expires_at):
-                return token.value, token.generation
-            kept = self._adoptable(self._cache.peek(self._key), stale=None)
-            if kept is None:
-                kept = self._refresh_locked(stale=token.value if token else None)
-            return kept.value, kept.generation
-
-    def refused(self, generation: int) -> None:
-        """The CRM refused the token of ``generation`` (401): refresh unless another did."""
-        with self._lock:
-            if self._token is not None and self._token.generation == generation:
-                self._refresh_locked(stale=self._token.value)
+        token = self.valid_token()
+        return token.value, token.generation
 
     # --- internals ----------------------------------------------------------------------------
-    def _fresh(self, expires_at: datetime | None) -> bool:
-        return expires_at is not None and self._clock() < expires_at - REFRESH_MARGIN
-
-    def _adoptable(self, kept: KeptToken | None, stale: str | None) -> _AccessToken | None:
-        """Take a kept token as this process's if it is unexpired and not the refused one."""
-        if kept is None or kept.sealed is None or not self._fresh(kept.expires_at):
-            return None
-        value = self._sealer.unseal(kept.sealed)
-        if value is None or value == stale:
-            return None
-        assert kept.expires_at is not None
-        register_secret(value)
-        self._token = _AccessToken(
-            value=value,
+    def _opened(self, opened: str, kept: KeptToken, generation: int) -> _AccessToken | None:
+        assert kept.expires_at is not None  # only an unexpired entry is opened
+        return _AccessToken(
+            value=opened,
             expires_at=kept.expires_at,
             api_domain=kept.api_domain,
-            generation=(self._token.generation + 1) if self._token else 1,
+            generation=generation,
         )
-        return self._token
 
-    def _refresh_locked(self, stale: str | None) -> _AccessToken:
-        with self._cache.exclusive(self._key) as slot:
-            kept = slot.read() or KeptToken()
-            # Another process may have fetched one while this one waited for the lock.
-            adopted = self._adoptable(kept, stale)
-            if adopted is not None:
-                return adopted
-            now = self._clock()
-            recent = tuple(t for t in kept.refreshes if now - t < REFRESH_WINDOW)
-            if kept.refused_until is not None and now < kept.refused_until:
-                raise self._quota_error(kept.refused_until, asked=False)
-            if len(recent) >= REFRESHES_PER_WINDOW:
-                # This connection alone used the quota: asking would only be refused.
-                raise self._quota_error(recent[0] + REFRESH_WINDOW, asked=False)
-            payload, status = self._request_token(worked=kept.worked_at is not None)
-            error = payload.get("error")
-            if error == "Access Denied":
-                # §1 [TV]: the quota, answered in HTTP 200. Zoho does not say when it frees.
-                # This connection made fewer than 10 of the window's refreshes (it checks that
-                # above), so another tool shares the refresh token: every token of the window
-                # was issued before now, so ten minutes from now is the latest it can be.
-                retry_at = now + REFRESH_WINDOW
-                slot.write(replace(kept, refreshes=recent, refused_until=retry_at))
-                raise self._quota_error(retry_at, asked=True, status=status)
-            if error:
-                raise self._token_error(str(error), status)
-            token = self._accept(payload, status, worked=kept.worked_at is not None)
-            slot.write(
-                KeptToken(
-                    sealed=self._sealer.seal(token.value),
-                    api_domain=token.api_domain,
-                    expires_at=token.expires_at,
-                    worked_at=kept.worked_at or now,
-                    refreshes=(*recent, now),
-                    refused_until=None,
-                )
-            )
-            return token
+    def _obtain(
+        self, kept: KeptToken, now: datetime, slot: TokenSlot
+    ) -> tuple[_AccessToken, KeptToken]:
+        recent = tuple(t for t in kept.refreshes if now - t < REFRESH_WINDOW)
+        if kept.refused_until is not None and now < kept.refused_until:
+            raise self._quota_error(kept.refused_until, asked=False)
+        if len(recent) >= REFRESHES_PER_WINDOW:
+            # This connection alone used the quota: asking would only be refused.
+            raise self._quota_error(recent[0] + REFRESH_WINDOW, asked=False)
+        payload, status = self._request_token(worked=kept.worked_at is not None)
+        error = payload.get("error")
+        if error == "Access Denied":
+            # §1 [TV]: the quota, answered in HTTP 200. Zoho does not say when it frees.
+            # This connection made fewer than 10 of the window's refreshes (it checks that
+            # above), so another tool shares the refresh token: every token of the window
+            # was issued before now, so ten minutes from now is the latest it can be.
+            retry_at = now + REFRESH_WINDOW
+            slot.write(replace(kept, refreshes=recent, refused_until=retry_at))
+            raise self._quota_error(retry_at, asked=True, status=status)
+        if error:
+            raise self._token_error(str(error), status)
+        token = self._accept(payload, status, worked=kept.worked_at is not None)
+        entry = KeptToken(
+            sealed=self._seal(token.value),
+            api_domain=token.api_domain,
+            expires_at=token.expires_at,
+            worked_at=kept.worked_at or now,
+            refreshes=(*recent, now),
+            refused_until=None,
+        )
+        return token, entry
 
     def _request_token(self, *, worked: bool) -> tuple[dict[str, Any], int]:
         """POST the refresh; (JSON object, HTTP status). Unreachable or not a Zoho accounts
@@ -365,15 +228,13 @@ class ZohoTokenManager:
             raise self._not_accounts_server(detail, status=status)
         register_secret(value)
         expires_in = int(payload.get("expires_in") or 3600)
-        self._token = _AccessToken(
+        log.info("obtained a Zoho access token (valid %s s)", expires_in)
+        return _AccessToken(
             value=value,
             expires_at=self._clock() + timedelta(seconds=expires_in),
             api_domain=payload.get("api_domain"),
-            generation=(self._token.generation + 1) if self._token else 1,
+            generation=self._next_generation(),
         )
-        self.refresh_count += 1
-        log.info("obtained a Zoho access token (valid %s s)", expires_in)
-        return self._token
 
     def _not_accounts_server(self, detail: str, status: int | None = None) -> Exception:
         url = self._credentials.accounts_url.rstrip("/")

@@ -567,7 +567,7 @@ push_dirty = sa.Table(
 # --- Zoho access tokens kept between processes (jobs/token_cache.py; migration 0013) -------------
 #: One row per credential: (accounts server, client id, SHA-256 fingerprint of the refresh token).
 #: The access token is sealed (AES-GCM) under a key derived from secrets that live only in the
-#: environment (connector/zoho/auth.py), so this table never holds a usable secret.
+#: environment (connector/kept_tokens.py), so this table never holds a usable secret.
 zoho_tokens = sa.Table(
     "zoho_tokens",
     metadata,

@@ -8,9 +8,9 @@ from pydantic import SecretStr
 
 from connector.fxiaoke import FxiaokeClient, FxiaokeCredentials, FxiaokeTokenManager
 from connector.http import HttpTransport
+from connector.kept_tokens import TokenCache
 from connector.retry import RetryPolicy
 from connector.sandbox.fxiaoke import FxiaokeSandbox
-from connector.zoho.auth import TokenCache
 from tests.conftest import FakeClock
 
 

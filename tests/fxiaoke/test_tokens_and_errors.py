@@ -13,8 +13,8 @@ from connector.errors import (
     ConnectorError,
     CreditsExhaustedError,
 )
+from connector.kept_tokens import MemoryTokenCache
 from connector.sandbox.fxiaoke import FxiaokeSandbox
-from connector.zoho.auth import MemoryTokenCache
 from tests.conftest import FakeClock
 from tests.fxiaoke.conftest import make_client
 

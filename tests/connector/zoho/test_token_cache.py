@@ -251,14 +251,15 @@ def test_a_404_from_the_accounts_server_depends_on_whether_the_connection_has_wo
 ) -> None:
     import responses
 
-    from connector.zoho.auth import KeptToken, MemoryTokenCache, TokenKey
+    from connector.kept_tokens import KeptToken, MemoryTokenCache
+    from connector.zoho.auth import token_key
 
     creds = ZohoCredentials(
         "https://accounts.example.test", "cid", SecretStr("secret-1"), SecretStr("refresh-1")
     )
     cache = MemoryTokenCache()
     if worked:
-        with cache.exclusive(TokenKey.of(creds)) as slot:
+        with cache.exclusive(token_key(creds)) as slot:
             slot.write(KeptToken(worked_at=clock() - timedelta(days=3)))
     manager = ZohoTokenManager(
         creds, HttpTransport(policy=RetryPolicy(sleep=lambda _: None)), clock=clock, cache=cache
