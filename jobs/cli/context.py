@@ -20,6 +20,7 @@ from rich.console import Console
 from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
 from jobs.config import load_settings
+from jobs.outside_text import for_terminal
 from jobs.runner import (
     Connection,
     connect,
@@ -36,7 +37,11 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    # The message may quote a CRM's answer or a file's content: no escape sequence of theirs
+    # reaches the operator's terminal (jobs/outside_text.py).
+    err_console.print(
+        f"error: {for_terminal(message)}", markup=False, highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 

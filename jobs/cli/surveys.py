@@ -280,17 +280,17 @@ def status_command(invocation: Invocation) -> None:
 @click.pass_obj
 def serve_command(invocation: Invocation, host: str, port: int) -> None:
     """Serve the survey response page (links from `engage surveys send` point here)."""
-    from jobs.store import Store
     from jobs.surveys.serving import serve
     from jobs.surveys.web import create_app
 
     settings = _settings(invocation)
     secret = _secret()
-    store = Store.open(settings.store_url)
-    app = create_app(
-        SurveyStore(store.engine), settings.config.surveys, secret=secret, clock=invocation.clock
-    )
-    try:
+    # The same opening as every store-only command: a store that is down is exit 75, one line.
+    with context.opened_store(invocation) as store:
+        app = create_app(
+            SurveyStore(store.engine),
+            settings.config.surveys,
+            secret=secret,
+            clock=invocation.clock,
+        )
         serve(app, settings.config.surveys.serve, host=host, port=port)
-    finally:
-        store.close()

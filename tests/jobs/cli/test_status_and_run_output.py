@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
-from jobs.cli import main, print_result
+from jobs.cli import context, main, print_result
 from jobs.demo.run import sandbox_env
 from jobs.runner import Job, RunResult
 from jobs.store import Store
@@ -66,3 +66,15 @@ def test_the_daemon_s_run_table_says_when_the_run_started_and_how_long_it_took(
     print_result(result, timed=True)
     line = capsys.readouterr().out.splitlines()[0]
     assert line == f"run #7 started {started:%Y-%m-%d %H:%M:%S} UTC, took 83.4 s: ok"
+
+
+def test_an_error_line_shows_no_escape_sequence_it_quotes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A CRM's answer or a file's content quoted in an error must not drive the terminal.
+    context.fresh_consoles()
+    with pytest.raises(SystemExit) as stopped:
+        context.fail("the CRM said \x1b[2J\x1b]0;owned\x07refused")
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.strip() == "error: the CRM said refused"
