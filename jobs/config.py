@@ -225,6 +225,16 @@ class SlaSection(_Section):
 class ScheduleSection(_Section):
     #: Minutes between runs of the full job (sync, score, push) in `engage daemon`.
     run_every_minutes: int = Field(default=15, ge=1)
+    #: Seconds the daemon waits, after SIGTERM/SIGINT, for the run in progress to reach a safe
+    #: point (a page stored, a batch journaled) before it stops at once. Below `docker stop`'s
+    #: 10 s and systemd's 90 s, so the daemon records the run before it is killed.
+    stop_grace_seconds: float = Field(default=8, gt=0)
+
+
+class LogSection(_Section):
+    #: "text" (a UTC timestamp first) or "json" (one object a line); `--log-format` and
+    #: ENGAGE_LOG_FORMAT win over it.
+    format: Literal["text", "json"] = "text"
 
 
 class Config(_Section):
@@ -234,6 +244,7 @@ class Config(_Section):
     risk: RiskSection = RiskSection()
     sla: SlaSection = SlaSection()
     schedule: ScheduleSection = ScheduleSection()
+    log: LogSection = LogSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()
 

@@ -2,8 +2,17 @@
 
 One APScheduler job, ``run`` (sync, score, push), on an interval from the config. Overlap is
 prevented twice: ``max_instances=1`` inside a process, and the store's job lock (a lease)
-across processes (two daemons on one database). SIGTERM and Ctrl-C stop it after the current
-run.
+across processes (two daemons on one database).
+
+Stopping (SIGTERM from systemd, `docker stop`, a deploy; Ctrl-C): the first signal takes no
+new run and asks the run in progress to stop at its next safe point (jobs/stopping.py: a page
+stored, a batch journaled), which the runner records as "interrupted"; the daemon waits for it
+at most ``[schedule] stop_grace_seconds``, then closes the scheduler and the store and exits 0.
+A second signal, or the end of the grace period, stops at once: the run is recorded as
+interrupted and the process exits without waiting; what it sent to the CRM is in the push's
+journal, which the next run reconciles, and the cursors moved only past stored pages.
+Waiting matters: returning from `main` while the run goes on ends the interpreter under it
+("cannot schedule new futures after interpreter shutdown", issue 20).
 
 The schedule is kept in memory, never in the database: APScheduler's SQLAlchemy job store
 unpickles what its table holds, so anyone with write access to the store (a team's shared
@@ -14,23 +23,37 @@ nothing the daemon reads from the store is unpickled (migration 0013 drops the o
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
+import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.base import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, run_job
+from jobs import log_context, stopping
+from jobs.runner import LOCK_NAME, Connection, Job, JobAlreadyRunning, RunResult, run_job
+from jobs.store.runs import RunStatus
 
 log = logging.getLogger(__name__)
 
 #: The connection the scheduled job runs on (this process only).
 _connection: Connection | None = None
 _on_result: Callable[[RunResult], None] | None = None
+#: Set while no run is in progress; a run starts only under `_starting` and before a stop.
+_idle = threading.Event()
+_starting = threading.Lock()
+
+
+class _StopNow(BaseException):
+    """A second signal while waiting for the run to reach a safe point."""
 
 
 def scheduled_run() -> None:
@@ -38,11 +61,17 @@ def scheduled_run() -> None:
     if _connection is None:
         log.error("scheduled run without a connection; is the daemon set up?")
         return
+    with _starting:
+        if stopping.stop_requested():
+            return  # the daemon is stopping: no new run
+        _idle.clear()
     try:
         result = run_job(_connection, Job.RUN)
     except JobAlreadyRunning as exc:
         log.warning("%s; skipping this turn", exc)
         return
+    finally:
+        _idle.set()
     if _on_result:
         _on_result(result)
 
@@ -67,18 +96,64 @@ def build_scheduler(conn: Connection) -> BlockingScheduler:
 
 
 def run_daemon(conn: Connection, on_result: Callable[[RunResult], None] | None = None) -> None:
-    """Block until SIGTERM/SIGINT; the run in progress finishes first."""
+    """Block until SIGTERM/SIGINT; the run in progress stops at its next safe point first."""
     global _connection, _on_result
     _connection, _on_result = conn, on_result
+    stopping.clear()
+    _idle.set()
+    # The run summaries are INFO lines: the daemon shows them without -v.
+    log.setLevel(logging.INFO)
+    grace = conn.settings.config.schedule.stop_grace_seconds
     scheduler = build_scheduler(conn)
+    received: list[str] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.warning("received %s; stopping after the current run", signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
+        received.append(signal.Signals(signum).name)
+        if len(received) > 1:
+            raise _StopNow
+        log.warning(
+            "received %s; taking no new run, the run in progress stops at its next safe point "
+            "(at most %s s; a second signal stops at once)",
+            received[0],
+            f"{grace:g}",
+        )
+        stopping.request_stop()
+        try:
+            scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
         scheduler.start()
+        with _starting:  # a run that was about to start sees the stop and does not
+            pass
+        if not _idle.wait(grace):
+            log.warning("the run did not reach a safe point within %g s", grace)
+            _stop_now(conn, f"did not reach a safe point within {grace:g} s")
+    except _StopNow:
+        _stop_now(conn, f"stopped at once by a second signal ({received[-1]})")
     finally:
         _connection, _on_result = None, None
+
+
+def _stop_now(conn: Connection, why: str) -> None:
+    """Record the run in progress as interrupted, free the lock, and end the process now:
+    what was sent is in the push's journal, which the next run reconciles."""
+    run = log_context.current()
+    now = conn.clock()
+    if run is not None:
+        conn.store.finish_run(
+            run.run_id,
+            RunStatus.INTERRUPTED,
+            {},
+            f"{why} during {run.step}; what was sent is journaled; the next run resumes",
+            now,
+        )
+        log.warning("%s #%d interrupted: %s", Job.RUN.value, run.run_id, why)
+    conn.store.unlock(LOCK_NAME, f"{socket.gethostname()}:{os.getpid()}")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

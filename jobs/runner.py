@@ -25,6 +25,7 @@ from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
 from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
+from jobs import log_context
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.fxiaoke_connect import fxiaoke_client
@@ -32,6 +33,7 @@ from jobs.odoo_connect import odoo_client
 from jobs.pull.sync import ProgressFn, SyncReport, sync
 from jobs.push.pusher import PushReport, push
 from jobs.score import ScoreReport, score
+from jobs.stopping import RunInterrupted
 from jobs.store import Store
 from jobs.store.runs import RunStatus
 from jobs.store.store import RunRow
@@ -147,6 +149,11 @@ def connect(
     return Connection(settings, client, mapper, store, clock, counter, policy, meter)
 
 
+def connection_name(settings: Settings) -> str:
+    """How log lines name the connection: the CRM kind and the config file (one per org)."""
+    return f"{settings.config.crm.kind}:{settings.path.name}"
+
+
 def _deletions_every(conn: Connection) -> timedelta:
     """How often the sync looks for records deleted in the CRM (Zoho; Odoo scans ids)."""
     zoho = conn.settings.config.crm.zoho
@@ -220,6 +227,20 @@ class RunResult:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
+    def done_so_far(self) -> str:
+        """What a stopped run did before it stopped, in a few words (empty if nothing)."""
+        parts = []
+        if self.sync:
+            read = sum(c.read for c in self.sync.kinds.values())
+            stored = sum(c.stored for c in self.sync.kinds.values())
+            if read or stored:
+                parts.append(f"{read} records read, {stored} stored")
+        if self.score and self.score.scored:
+            parts.append(f"{self.score.scored} scored")
+        if self.push and self.push.written:
+            parts.append(f"{self.push.written} written to the CRM")
+        return ", ".join(parts)
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         if self.sync:
@@ -260,8 +281,11 @@ def run_job(
     credits_before = conn.meter.charged if conn.meter is not None else 0
     run_id = conn.store.start_run(job.value + (" --dry-run" if dry_run else ""), now)
     result = RunResult(job=job, run_id=run_id, status=RunStatus.RUNNING, started_at=now)
+    log_context.begin(run_id, connection_name(conn.settings), job.value)
+    log.info("%s #%d started", job.value, run_id)
     try:
         if job in (Job.SYNC, Job.RUN):
+            log_context.step("sync")
             result.sync = sync(
                 conn.client,
                 conn.mapper,
@@ -273,6 +297,8 @@ def run_job(
                 deletions_every=_deletions_every(conn),
             )
         if job in (Job.SCORE, Job.RUN):
+            log_context.step("score")
+            log.info("scoring engagements")
             if progress:
                 progress("scoring engagements")
             config = conn.settings.config
@@ -286,6 +312,8 @@ def run_job(
                 survey_weights=config.surveys.role_weights,
             )
         if job in (Job.PUSH, Job.RUN):
+            log_context.step("push")
+            log.info("planning and pushing changed values")
             if progress:
                 progress("planning and pushing changed values")
             # Created here so that a push stopped mid-way still reports what it wrote.
@@ -310,6 +338,10 @@ def run_job(
                 f"field(s) {gone} no longer exist in the CRM: their values were not written, "
                 "the other fields were; run `engage mappings check`"
             )
+    except RunInterrupted as exc:
+        result.status = RunStatus.INTERRUPTED
+        done = result.done_so_far()
+        result.message = f"{exc}; finished: {done or 'nothing yet'}; the next run resumes"
     except CreditsExhaustedError as exc:
         result.status, result.error = RunStatus.STOPPED, exc
         back = None
@@ -343,4 +375,5 @@ def run_job(
             conn.meter.save()  # the CRM's latest count of the org's credits, for `status`
         if not dry_run:
             conn.store.unlock(LOCK_NAME, holder)
+        log_context.end()
     return result

@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from jobs import stopping
 from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health.engagement import score_engagement
 from jobs.health.risk import DEFAULT_REPORT_CADENCE_DAYS, DeliveryFacts
@@ -150,6 +151,7 @@ def score(
             store.save_scores(result.changed, result.hashes, result.measures)
             report.scored += result.scored
             report.changed += len(result.changed)
+            stopping.check("score")  # this chunk's scores are saved: a safe point
     return report
 
 

@@ -48,11 +48,19 @@ __all__ = [
     help="Configuration file (TOML). Secrets come from ENGAGE_ZOHO_* environment variables.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log each step (secrets are masked).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="ENGAGE_LOG_FORMAT",
+    default=None,
+    help="Log lines as text (UTC timestamp first) or one JSON object a line; "
+    "default: [log] format in the config, else text.",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: str, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str, verbose: bool, log_format: str | None) -> None:
     """Engagement health for outsourcing providers, kept current in your CRM."""
     context.fresh_consoles()
-    context.setup_logging(verbose)
+    context.setup_logging(verbose, log_format)
     # Looked up now, not at import: tests put their clock in jobs.cli.context.system_clock.
     ctx.obj = context.Invocation(config_path, context.system_clock)
 

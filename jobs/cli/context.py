@@ -19,7 +19,8 @@ from rich.console import Console
 
 from connector.errors import ConnectionSetupError, ConnectorError, RetryLaterError
 from connector.redact import RedactingFilter
-from jobs.config import load_settings
+from jobs import log_context
+from jobs.config import Settings, load_settings
 from jobs.outside_text import for_terminal
 from jobs.runner import (
     Connection,
@@ -36,24 +37,55 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+log = logging.getLogger("engage")
+
+#: The log format in force, and whether `--log-format`/ENGAGE_LOG_FORMAT chose it (then the
+#: config's [log] format does not override it).
+_log_format = "text"
+_log_format_chosen = False
+
+
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
     # The message may quote a CRM's answer or a file's content: no escape sequence of theirs
     # reaches the operator's terminal (jobs/outside_text.py).
-    err_console.print(
-        f"error: {for_terminal(message)}", markup=False, highlight=False, soft_wrap=True
-    )
+    err_line(f"error: {for_terminal(message)}", logging.ERROR)
     sys.exit(code)
 
 
-def setup_logging(verbose: bool) -> None:
+def err_line(text: str, level: int = logging.WARNING) -> None:
+    """A line for stderr: printed as it is, or with --log-format json, a JSON log line (so
+    that every line on stderr parses)."""
+    if _log_format == "json":
+        log.log(level, text)
+    else:
+        err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def setup_logging(verbose: bool, log_format: str | None = None) -> None:
+    """Log to stderr, secrets masked, each line with its run (jobs/log_context.py)."""
+    global _log_format, _log_format_chosen
+    _log_format_chosen = log_format is not None
+    _log_format = log_format or "text"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(log_context.formatter(_log_format))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(log_context.RunContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     # APScheduler's per-run INFO lines add nothing to ours.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def log_format_from(settings: Settings) -> None:
+    """The config's [log] format, unless the command line or the environment chose one."""
+    global _log_format
+    wanted = settings.config.log.format
+    if _log_format_chosen or wanted == _log_format:
+        return
+    _log_format = wanted
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(log_context.formatter(wanted))
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,7 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
     """Load the config and connect; any configuration problem exits 2 with one line."""
     try:
         settings = load_settings(invocation.config_path)
+        log_format_from(settings)
         conn = connect(settings, clock=invocation.clock)
     except ConfigFileError as exc:
         fail(str(exc))
@@ -94,7 +127,9 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
 def opened_store(invocation: Invocation) -> Iterator[Store]:
     """Only the store: for commands that need no CRM access (and so no CRM secrets)."""
     try:
-        store = Store.open(load_settings(invocation.config_path).store_url)
+        settings = load_settings(invocation.config_path)
+        log_format_from(settings)
+        store = Store.open(settings.store_url)
     except ConfigFileError as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from jobs.runner import (
     Job,
     JobAlreadyRunning,
     RunResult,
+    connection_name,
     run_job,
     shown_runs,
 )
@@ -87,16 +89,14 @@ def print_result(result: RunResult, *, timed: bool = False) -> None:
     if timed and result.started_at is not None:
         took = f", took {result.seconds:.1f} s" if result.seconds is not None else ""
         when = f"started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{took}"
-    if result.status in (RunStatus.STOPPED, RunStatus.FAILED):
-        done = _done_so_far(result)
-        context.err_console.print(
+    if result.status in (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED):
+        done = "" if result.status is RunStatus.INTERRUPTED else result.done_so_far()
+        context.err_line(
             f"{result.job.value} #{result.run_id} {result.status}"
             + (f" ({when})" if when else "")
             + f": {result.message}"
             + (f"; done before it: {done}" if done else ""),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            logging.ERROR if result.status is RunStatus.FAILED else logging.WARNING,
         )
         return
     if when:
@@ -138,24 +138,9 @@ def print_result(result: RunResult, *, timed: bool = False) -> None:
         )
     context.console.print(table)
     for line in result.sync.warnings if result.sync else []:
-        context.err_console.print(f"warning: {line}", markup=False)
+        context.err_line(f"warning: {line}")
     if result.message:
-        context.err_console.print(f"{result.status}: {result.message}", markup=False)
-
-
-def _done_so_far(result: RunResult) -> str:
-    """What a stopped run did before it stopped, in a few words (empty if nothing)."""
-    parts = []
-    if result.sync:
-        read = sum(c.read for c in result.sync.kinds.values())
-        stored = sum(c.stored for c in result.sync.kinds.values())
-        if read or stored:
-            parts.append(f"{read} records read, {stored} stored")
-    if result.score and result.score.scored:
-        parts.append(f"{result.score.scored} scored")
-    if result.push and result.push.written:
-        parts.append(f"{result.push.written} written to the CRM")
-    return ", ".join(parts)
+        context.err_line(f"{result.status}: {result.message}")
 
 
 @click.command()
@@ -441,7 +426,10 @@ def trend(invocation: Invocation, engagement_id: str) -> None:
 @click.command()
 @click.pass_obj
 def daemon(invocation: Invocation) -> None:
-    """Run sync, score and push on the configured schedule until stopped (SIGTERM, Ctrl-C)."""
+    """Run sync, score and push on the configured schedule until stopped (SIGTERM, Ctrl-C).
+
+    The first signal lets the run in progress stop at a safe point (records it "interrupted");
+    a second one, or the end of [schedule] stop_grace_seconds, stops at once."""
     from jobs.daemon import run_daemon
 
     with context.opened(invocation) as conn:
@@ -449,8 +437,30 @@ def daemon(invocation: Invocation) -> None:
         context.console.print(
             f"daemon started: a run every {minutes} min; Ctrl-C or SIGTERM stops it"
         )
-        run_daemon(conn, on_result=lambda result: print_result(result, timed=True))
+        run_daemon(conn, on_result=lambda r: summary_line(r, connection_name(conn.settings)))
         context.console.print("daemon stopped")
+
+
+def summary_line(result: RunResult, connection: str) -> None:
+    """The daemon's account of one run: one line (a log line, with the run's id and
+    timestamp), not the table of the interactive commands."""
+    took = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
+    counts = ", ".join(f"{k} {v}" for k, v in result.counts().items())
+    level = logging.ERROR if result.status is RunStatus.FAILED else logging.WARNING
+    if result.status in (RunStatus.OK, RunStatus.INTERRUPTED):
+        level = logging.INFO
+    # Logged at INFO for a run that went well: the daemon shows its INFO lines (jobs/daemon.py).
+    logging.getLogger("jobs.daemon").log(
+        level,
+        "%s #%d %s%s: %s%s",
+        result.job.value,
+        result.run_id,
+        result.status,
+        took,
+        counts or "nothing done",
+        f"; {result.message}" if result.message else "",
+        extra={"run_id": result.run_id, "connection": connection, "step": "summary"},
+    )
 
 
 #: Where `engage sandbox` listens unless told: not `engage serve`'s 8765 (the survey page), so

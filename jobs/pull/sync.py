@@ -20,6 +20,7 @@ from typing import Any
 
 from connector.base import CRMClient, RecordPage, ScansForDeletions, SkipsOwnWrites
 from connector.errors import ConfigurationError, UnknownFieldError
+from jobs import stopping
 from jobs.pull.activities import activity_kinds, sync_activities
 from jobs.pull.cursors import advance
 from jobs.pull.deletions import pull_deletions
@@ -327,6 +328,7 @@ def _read_pages(
             on_page(page)
         if progress:
             progress(f"syncing {kind}: {counts.read} records read")
+        stopping.check("sync")  # the page is stored and the cursor moved: a safe point
 
 
 def optional_source_fields(mapper: Mapper, kind: str) -> set[str]:

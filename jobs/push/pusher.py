@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
+from jobs import stopping
 from jobs.push import due, echo
 from jobs.push.ledger import Ledger, LedgerRow, RowDecision, decide_row
 from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
@@ -146,6 +147,10 @@ def push(
         for chunk in plan_chunks(mapper, store, metadata, todo):
             if pusher.calls.error is not None:
                 break
+            if stopping.stop_requested():
+                # A safe point: what is journaled and not sent is sent again by the next run.
+                pusher.settle()
+                raise stopping.RunInterrupted("push")
             pusher.add_chunk(chunk, record_planned=complete)
         pusher.finish()
     finally:
@@ -187,6 +192,8 @@ class _Calls:
         self.client = client
         self.concurrency = max(1, concurrency)
         self.error: BaseException | None = None
+        #: Set when the push stops at a safe point: no waiting call starts any more.
+        self.stopped = False
         self._waiting: deque[_Batch] = deque()
         self._in_flight = 0
         #: Returned calls not taken yet; counted with ``_in_flight`` under the lock, so that
@@ -209,7 +216,8 @@ class _Calls:
     def busy(self) -> bool:
         """Calls in flight or not taken yet, or waiting ones that will still start."""
         with self._lock:
-            return bool(self._in_flight or self._untaken or (self._waiting and self.error is None))
+            starting = self._waiting and self.error is None and not self.stopped
+            return bool(self._in_flight or self._untaken or starting)
 
     def take(self, *, block: bool) -> list[_Finished]:
         """The calls that returned: at least one when ``block`` (call only when ``busy()``),
@@ -226,13 +234,23 @@ class _Calls:
             self._untaken -= len(taken)
         return taken
 
+    def stop(self) -> None:
+        """Start no waiting call (they stay journaled); those in flight still return."""
+        with self._lock:
+            self.stopped = True
+
     def close(self) -> None:
         with self._lock:
             self._waiting.clear()
         self._pool.shutdown(wait=True)
 
     def _start(self) -> None:
-        while self.error is None and self._in_flight < self.concurrency and self._waiting:
+        while (
+            not self.stopped
+            and self.error is None
+            and self._in_flight < self.concurrency
+            and self._waiting
+        ):
             batch = self._waiting.popleft()
             rows = [{"id": i.record_id, **i.values()} for i in batch.items]
             self._in_flight += 1
@@ -354,6 +372,12 @@ class _Pusher:
         """Send the rows still held back, wait for every call and store its outcomes."""
         for module in list(self._tails):
             self.calls.add(self._batches(module, [], {}, last=True))
+        while self.calls.busy():
+            self._store(self.calls.take(block=True))
+
+    def settle(self) -> None:
+        """Stop at a safe point: start no new call, store the outcomes of those in flight."""
+        self.calls.stop()
         while self.calls.busy():
             self._store(self.calls.take(block=True))
 

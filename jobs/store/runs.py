@@ -25,6 +25,9 @@ class RunStatus(StrEnum):
     #: The CRM asked us to come back later (rate limit, outage): the next run resumes.
     STOPPED = "stopped"
     FAILED = "failed"
+    #: Stopped at a safe point on the operator's request (SIGTERM/SIGINT to the daemon); what
+    #: it finished is kept and the next run resumes. Not a failure.
+    INTERRUPTED = "interrupted"
     #: Recorded as running, but its process ended without finishing (found at the next run).
     DIED = "died"
 
