@@ -67,13 +67,12 @@ def scheduled_run() -> None:
         _idle.clear()
     try:
         result = run_job(_connection, Job.RUN)
+        if _on_result:
+            _on_result(result)  # before the daemon, waiting for idle, may exit
     except JobAlreadyRunning as exc:
         log.warning("%s; skipping this turn", exc)
-        return
     finally:
         _idle.set()
-    if _on_result:
-        _on_result(result)
 
 
 def build_scheduler(conn: Connection) -> BlockingScheduler:

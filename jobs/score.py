@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -264,6 +265,11 @@ _worker: tuple[Store, _Inputs] | None = None
 
 def _start_worker(url: str, inputs: _Inputs) -> None:
     global _worker
+    # The daemon decides when to stop (jobs/daemon.py): a Ctrl-C or a systemd stop reaches the
+    # whole process group, and a worker killed by it would fail the run instead of letting it
+    # stop at its safe point. A worker ends when its parent does (the pool's pipe closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Not Store.open: the parent has migrated the schema, and workers migrating at once race.
     _worker = (Store(sa.create_engine(url)), inputs)
 

@@ -374,6 +374,10 @@ class _Pusher:
             self.calls.add(self._batches(module, [], {}, last=True))
         while self.calls.busy():
             self._store(self.calls.take(block=True))
+            if stopping.stop_requested():
+                self.calls.stop()  # the calls in flight still return and are stored
+        if self.calls.stopped:
+            raise stopping.RunInterrupted("push")
 
     def settle(self) -> None:
         """Stop at a safe point: start no new call, store the outcomes of those in flight."""

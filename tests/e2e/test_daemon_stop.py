@@ -1,0 +1,208 @@
+"""`engage daemon` stopped by SIGTERM/SIGINT mid-run (issue 20 item 1): it stops at a safe
+point, records the run "interrupted", exits 0 without a traceback, and the next run leaves the
+CRM exactly as one clean run does (the sandbox is read back).
+
+The daemon is a real subprocess with `-v --log-format json`; the signal is sent once its log
+says it is scoring, or once the sandbox has received the push's first write call (a sandbox
+latency keeps that call in flight while the signal lands). Waits poll and are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from connector.sandbox import SandboxCRM
+from connector.sandbox.faults import FaultPlan
+from jobs.cli import main
+from jobs.demo.run import sandbox_env
+from jobs.store import Store
+from tests.conftest import FakeClock, write_sandbox_config
+
+ENGAGE = str(Path(sys.executable).with_name("engage"))
+GRACE_SECONDS = 30
+#: Health is computed by each store at its own (real) time: the one field that may differ.
+COMPUTED_AT = "Engagement_Health_Updated"
+
+
+def crm_state(crm: SandboxCRM) -> dict[str, dict[str, dict[str, Any]]]:
+    skip = {"Modified_Time", "Modified_By", COMPUTED_AT}
+    return {
+        module: {
+            rid: {k: v for k, v in rec.items() if k not in skip}
+            for rid, rec in crm.records(module).items()
+        }
+        for module in ("Accounts", "Deals")
+    }
+
+
+def poll(what: str, predicate: Callable[[], bool], timeout_seconds: float = 120.0) -> None:
+    """Wait for an event (not a timing assertion); fail naming it if it never happens."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"never happened: {what}")
+
+
+class Daemon:
+    """`engage -v --log-format json daemon` in a session of its own, its stderr collected."""
+
+    def __init__(self, crm: SandboxCRM, config: Path) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [ENGAGE, "-v", "--log-format", "json", "--config", str(config), "daemon"],
+            env={**os.environ, **sandbox_env(crm)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def logged(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in list(self.lines)]
+
+    def stop(self, signum: int, *, group: bool = False) -> tuple[int, str]:
+        """Send ``signum`` (to the whole process group, as Ctrl-C and systemd do, if
+        ``group``); the exit code and stdout once it has ended."""
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+        stdout, _ = self.process.communicate(timeout=GRACE_SECONDS + 30)
+        self._reader.join(timeout=10)
+        return self.process.returncode, stdout
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.communicate()
+
+
+def config_for(crm: SandboxCRM, url: str, tmp_path: Path) -> Path:
+    path = write_sandbox_config(crm, url, tmp_path)
+    with path.open("a", encoding="utf-8") as file:
+        # One write call at a time, so that the signal lands with more calls still to make.
+        file.write(
+            f"[push]\nwrite_concurrency = 1\n[schedule]\nstop_grace_seconds = {GRACE_SECONDS}\n"
+        )
+    return path
+
+
+def clean_run_state(tmp_path: Path, start: datetime, deals: int) -> dict[str, Any]:
+    """What one uninterrupted `engage run` with the same config leaves in the same CRM."""
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    with SandboxCRM(deals=deals, clock=FakeClock(start)) as clean:
+        config = config_for(clean, f"sqlite:///{folder / 'engage.db'}", folder)
+        result = CliRunner(env=sandbox_env(clean)).invoke(main, ["--config", str(config), "run"])
+        assert result.exit_code == 0, result.output
+        return crm_state(clean)
+
+
+def finish_and_compare(crm: SandboxCRM, config: Path, url: str, expected: dict[str, Any]) -> None:
+    """The next run, then the CRM as a clean run leaves it, and nothing left to write."""
+    result = CliRunner(env=sandbox_env(crm)).invoke(main, ["--config", str(config), "run"])
+    assert result.exit_code == 0, result.output
+    got = crm_state(crm)
+    diff = {
+        (m, rid, k): (rec.get(k), expected[m].get(rid, {}).get(k))
+        for m, recs in got.items()
+        for rid, rec in recs.items()
+        for k in set(rec) | set(expected[m].get(rid, {}))
+        if rec.get(k) != expected[m].get(rid, {}).get(k)
+    }
+    assert diff == {}
+    store = Store.open(url)
+    try:
+        assert [r.status for r in store.runs()][:2] == ["ok", "interrupted"]
+    finally:
+        store.close()
+
+
+def interrupted_run(url: str) -> Any:
+    store = Store.open(url)
+    try:
+        return store.runs()[0]
+    finally:
+        store.close()
+
+
+def test_sigterm_during_the_push_stops_after_the_call_in_flight(tmp_path: Path) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    expected = clean_run_state(tmp_path, start, deals=300)
+    url = f"sqlite:///{tmp_path / 'engage.db'}"
+    with SandboxCRM(deals=300, clock=FakeClock(start)) as crm:
+        # Every call takes a while, so the push's first write is still in flight at the signal.
+        crm.install_faults(FaultPlan(latency_seconds=0.3))
+        config = config_for(crm, url, tmp_path)
+        daemon = Daemon(crm, config)
+        try:
+            poll(
+                "the push's first write call",
+                lambda: crm.count("update", "Accounts") + crm.count("update", "Deals") >= 1,
+            )
+            code, stdout = daemon.stop(signal.SIGTERM)
+        finally:
+            daemon.kill()
+        writes_when_stopped = crm.count("update", "Accounts") + crm.count("update", "Deals")
+        assert code == 0, "\n".join(daemon.lines)
+        assert "Traceback" not in "\n".join(daemon.lines) + stdout
+        assert "daemon stopped" in stdout
+        run = interrupted_run(url)
+        assert run.status == "interrupted"
+        assert run.message.startswith("stopped at a safe point during push")
+        # Stopped mid-push: the call in flight returned, no other started (300 deals and 120
+        # accounts take 5 write calls of 100 rows).
+        assert writes_when_stopped < 5
+        summary = [line for line in daemon.logged() if line["step"] == "summary"]
+        assert len(summary) == 1 and summary[0]["run_id"] == run.id
+        crm.install_faults(FaultPlan())
+        crm.latency_seconds = 0.0
+        finish_and_compare(crm, config, url, expected)
+
+
+def test_ctrl_c_during_scoring_stops_after_a_chunk(tmp_path: Path) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    # Enough engagements for several chunks, scored by worker processes (jobs/score.py).
+    expected = clean_run_state(tmp_path, start, deals=3000)
+    url = f"sqlite:///{tmp_path / 'engage.db'}"
+    with SandboxCRM(deals=3000, clock=FakeClock(start)) as crm:
+        config = config_for(crm, url, tmp_path)
+        daemon = Daemon(crm, config)
+        try:
+            poll(
+                "the daemon's log saying it scores",
+                lambda: any(line["step"] == "score" for line in daemon.logged()),
+            )
+            # To the whole group, as Ctrl-C does: the scoring workers must not fail the run.
+            code, stdout = daemon.stop(signal.SIGINT, group=True)
+        finally:
+            daemon.kill()
+        assert code == 0, "\n".join(daemon.lines)
+        assert "Traceback" not in "\n".join(daemon.lines) + stdout
+        run = interrupted_run(url)
+        assert run.status == "interrupted"
+        assert run.message.startswith("stopped at a safe point during score"), run.message
+        assert crm.count("update", "Deals") == 0  # the push never started
+        finish_and_compare(crm, config, url, expected)
