@@ -177,6 +177,11 @@ def test_sigterm_during_the_push_stops_after_the_call_in_flight(tmp_path: Path) 
         assert writes_when_stopped < 5
         summary = [line for line in daemon.logged() if line["step"] == "summary"]
         assert len(summary) == 1 and summary[0]["run_id"] == run.id
+        shown = CliRunner().invoke(
+            main, ["--config", str(config), "status"], env={"COLUMNS": "250"}
+        )
+        row = next(line for line in shown.output.splitlines() if "│ run " in line)
+        assert "interrupted" in row and "failed" not in row
         crm.install_faults(FaultPlan())
         crm.latency_seconds = 0.0
         finish_and_compare(crm, config, url, expected)
