@@ -211,3 +211,37 @@ def test_ctrl_c_during_scoring_stops_after_a_chunk(tmp_path: Path) -> None:
         assert run.message.startswith("stopped at a safe point during score"), run.message
         assert crm.count("update", "Deals") == 0  # the push never started
         finish_and_compare(crm, config, url, expected)
+
+
+def test_a_second_sigterm_stops_at_once_and_the_journal_covers_the_call_in_flight(
+    tmp_path: Path,
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    expected = clean_run_state(tmp_path, start, deals=300)
+    url = f"sqlite:///{tmp_path / 'engage.db'}"
+    with SandboxCRM(deals=300, clock=FakeClock(start)) as crm:
+        config = config_for(crm, url, tmp_path)
+        daemon = Daemon(crm, config)
+        try:
+            poll(
+                "the daemon's log saying it pushes",
+                lambda: any(line["step"] == "push" for line in daemon.logged()),
+            )
+            # From now on a write call takes longer than the test waits for the daemon to end.
+            crm.latency_seconds = GRACE_SECONDS + 30
+            poll("the push's first write call", lambda: crm.count("update") >= 1)
+            daemon.process.send_signal(signal.SIGTERM)
+            poll(
+                "the first signal taken",
+                lambda: any("safe point" in line["message"] for line in daemon.logged()),
+            )
+            code, stdout = daemon.stop(signal.SIGTERM)
+        finally:
+            crm.latency_seconds = 0.0
+            daemon.kill()
+        assert code == 0, "\n".join(daemon.lines)
+        assert "Traceback" not in "\n".join(daemon.lines) + stdout
+        run = interrupted_run(url)
+        assert run.status == "interrupted"
+        assert run.message.startswith("stopped at once by a second signal (SIGTERM) during push")
+        finish_and_compare(crm, config, url, expected)
