@@ -81,30 +81,18 @@ def exit_for(result: RunResult) -> None:
         sys.exit(context.EXIT_FAILED)
 
 
-def print_result(result: RunResult, *, timed: bool = False) -> None:
+def print_result(result: RunResult) -> None:
     """The run's figures, or, for a run that stopped or failed, one line on stderr and nothing
     before it: what went wrong and what to do, with what was done before it in the same line.
-    ``timed`` (the daemon) puts the run's start time and duration first."""
-    when = ""
-    if timed and result.started_at is not None:
-        took = f", took {result.seconds:.1f} s" if result.seconds is not None else ""
-        when = f"started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{took}"
+    (The daemon logs one line per run instead: `summary_line`.)"""
     if result.status in (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED):
         done = "" if result.status is RunStatus.INTERRUPTED else result.done_so_far()
         context.err_line(
-            f"{result.job.value} #{result.run_id} {result.status}"
-            + (f" ({when})" if when else "")
-            + f": {result.message}"
+            f"{result.job.value} #{result.run_id} {result.status}: {result.message}"
             + (f"; done before it: {done}" if done else ""),
             logging.ERROR if result.status is RunStatus.FAILED else logging.WARNING,
         )
         return
-    if when:
-        context.console.print(
-            f"{result.job.value} #{result.run_id} {when}: {result.status}",
-            markup=False,
-            soft_wrap=True,
-        )
     table = Table(title=f"{result.job.value} #{result.run_id}: {result.status}", show_lines=False)
     table.add_column("step")
     table.add_column("figures")
@@ -444,7 +432,12 @@ def daemon(invocation: Invocation) -> None:
 def summary_line(result: RunResult, connection: str) -> None:
     """The daemon's account of one run: one line (a log line, with the run's id and
     timestamp), not the table of the interactive commands."""
-    took = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
+    took = (
+        f" (started {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, took "
+        f"{result.seconds:.1f} s)"
+        if result.started_at is not None and result.seconds is not None
+        else ""
+    )
     counts = ", ".join(f"{k} {v}" for k, v in result.counts().items())
     level = logging.ERROR if result.status is RunStatus.FAILED else logging.WARNING
     if result.status in (RunStatus.OK, RunStatus.INTERRUPTED):

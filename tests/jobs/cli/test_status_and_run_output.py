@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,10 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from connector.sandbox import SandboxCRM
-from jobs.cli import context, main, print_result
+from jobs.cli import context, main
+from jobs.cli.run import summary_line
 from jobs.demo.run import sandbox_env
 from jobs.runner import Job, RunResult
+from jobs.score import ScoreReport
 from jobs.store import Store
+from jobs.store.runs import RunStatus
 from tests.conftest import FakeClock, write_sandbox_config
 
 
@@ -52,20 +56,26 @@ def test_status_with_few_skips_lists_them_without_a_hint(
     assert "skipped records (1)" in shown.output and "--all" not in shown.output
 
 
-def test_the_daemon_s_run_table_says_when_the_run_started_and_how_long_it_took(
-    clock: FakeClock, capsys: pytest.CaptureFixture[str]
+def test_the_daemon_s_run_summary_is_one_line_with_its_start_duration_and_counts(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     started = clock()
     result = RunResult(
         job=Job.RUN,
         run_id=7,
-        status="ok",
+        status=RunStatus.OK,
         started_at=started,
         finished_at=started + timedelta(seconds=83.4),
+        score=ScoreReport(scored=12, changed=3),
     )
-    print_result(result, timed=True)
-    line = capsys.readouterr().out.splitlines()[0]
-    assert line == f"run #7 started {started:%Y-%m-%d %H:%M:%S} UTC, took 83.4 s: ok"
+    with caplog.at_level(logging.INFO, logger="jobs.daemon"):
+        summary_line(result, "zoho:engage.toml")
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"run #7 ok (started {started:%Y-%m-%d %H:%M:%S} UTC, took 83.4 s): "
+        "scored 12, health_changed 3"
+    )
+    assert (record.run_id, record.connection, record.step) == (7, "zoho:engage.toml", "summary")
 
 
 def test_an_error_line_shows_no_escape_sequence_it_quotes(
