@@ -99,13 +99,11 @@ class Daemon:
             self.process.communicate()
 
 
-def config_for(crm: SandboxCRM, url: str, tmp_path: Path) -> Path:
+def config_for(crm: SandboxCRM, url: str, tmp_path: Path, grace: float = GRACE_SECONDS) -> Path:
     path = write_sandbox_config(crm, url, tmp_path)
     with path.open("a", encoding="utf-8") as file:
         # One write call at a time, so that the signal lands with more calls still to make.
-        file.write(
-            f"[push]\nwrite_concurrency = 1\n[schedule]\nstop_grace_seconds = {GRACE_SECONDS}\n"
-        )
+        file.write(f"[push]\nwrite_concurrency = 1\n[schedule]\nstop_grace_seconds = {grace}\n")
     return path
 
 
@@ -245,3 +243,30 @@ def test_a_second_sigterm_stops_at_once_and_the_journal_covers_the_call_in_fligh
         assert run.status == "interrupted"
         assert run.message.startswith("stopped at once by a second signal (SIGTERM) during push")
         finish_and_compare(crm, config, url, expected)
+
+
+def test_a_run_that_reaches_no_safe_point_within_the_grace_period_is_stopped_then(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'engage.db'}"
+    with SandboxCRM(deals=300, clock=FakeClock(datetime.now(UTC))) as crm:
+        config = config_for(crm, url, tmp_path, grace=1)
+        daemon = Daemon(crm, config)
+        try:
+            poll(
+                "the daemon's log saying it pushes",
+                lambda: any(line["step"] == "push" for line in daemon.logged()),
+            )
+            crm.latency_seconds = GRACE_SECONDS + 30  # the call in flight outlasts the grace
+            poll("the push's first write call", lambda: crm.count("update") >= 1)
+            code, stdout = daemon.stop(signal.SIGTERM)
+        finally:
+            crm.latency_seconds = 0.0
+            daemon.kill()
+        assert code == 0, "\n".join(daemon.lines)
+        assert "Traceback" not in "\n".join(daemon.lines) + stdout
+        run = interrupted_run(url)
+        assert (run.status, run.message.split(";")[0]) == (
+            "interrupted",
+            "did not reach a safe point within 1 s during push",
+        )
