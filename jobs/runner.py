@@ -302,7 +302,8 @@ def run_job(
             if progress:
                 progress("scoring engagements")
             config = conn.settings.config
-            result.score = score(
+            result.score = ScoreReport()  # filled in as it goes, for a run stopped mid-way
+            score(
                 conn.store,
                 config.health,
                 clock=conn.clock,
@@ -310,6 +311,7 @@ def run_job(
                 sla=config.sla,
                 recompute=recompute,
                 survey_weights=config.surveys.role_weights,
+                report=result.score,
             )
         if job in (Job.PUSH, Job.RUN):
             log_context.step("push")

@@ -108,6 +108,7 @@ def score(
     recompute: bool = False,
     survey_weights: Mapping[str, float] | None = None,
     workers: int | None = None,
+    report: ScoreReport | None = None,
 ) -> ScoreReport:
     """Recompute what changed. ``recompute`` redoes everything and re-measures finished SLA
     items under the current policies (the explicit recompute of a new policy version).
@@ -115,6 +116,8 @@ def score(
     ``survey_weights``: weight of an answer by the contact's role in the NPS (docs/surveys.md).
     ``workers``: processes scoring chunks in parallel; by default one per CPU (at most
     `MAX_WORKERS`) from `PARALLEL_FROM` engagements on, else none (all in this process).
+    ``report``, when given, is filled in as chunks are saved (a run stopped mid-way tells what
+    it scored).
     """
     inputs = _Inputs(
         bands=bands,
@@ -127,7 +130,7 @@ def score(
         store.clear_measures()
     ids = store.engagement_ids()
     surveys = survey_scores(store.engine, survey_weights or {})
-    report = ScoreReport()
+    report = report if report is not None else ScoreReport()
 
     def due_chunks() -> Iterator[_Chunk]:
         """Chunks of engagements whose inputs changed, each as soon as it is full: scoring
