@@ -227,6 +227,21 @@ class ScheduleSection(_Section):
     run_every_minutes: int = Field(default=15, ge=1)
 
 
+class DaemonSection(_Section):
+    #: Where `engage daemon` serves GET /healthz and /metrics (jobs/ops/server.py): host:port,
+    #: loopback by default; port 9465, apart from `engage serve` (8765) and `engage sandbox`
+    #: (8766). An empty string turns the endpoint off.
+    metrics_address: str = "127.0.0.1:9465"
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, address: str) -> str:
+        host, sep, port = address.rpartition(":")
+        if address and (not sep or not host or not port.isdigit() or int(port) > 65535):
+            raise ValueError(f"{address!r} is not host:port (e.g. 127.0.0.1:9465), nor empty")
+        return address
+
+
 class Config(_Section):
     crm: CrmSection
     store: StoreSection = StoreSection()
@@ -234,6 +249,7 @@ class Config(_Section):
     risk: RiskSection = RiskSection()
     sla: SlaSection = SlaSection()
     schedule: ScheduleSection = ScheduleSection()
+    daemon: DaemonSection = DaemonSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()
 

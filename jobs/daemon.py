@@ -24,6 +24,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from jobs.ops.serving import start_ops_server
 from jobs.runner import Connection, Job, JobAlreadyRunning, RunResult, run_job
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,10 @@ def run_daemon(conn: Connection, on_result: Callable[[RunResult], None] | None =
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    ops = start_ops_server(conn, lambda: scheduler.running)  # /healthz, /metrics (issue 20)
     try:
         scheduler.start()
     finally:
+        if ops is not None:
+            ops.stop()
         _connection, _on_result = None, None
