@@ -8,6 +8,7 @@ which is never pruned, so they only grow, as Prometheus counters must.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -15,9 +16,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from jobs.credits import credits_used, crm_credits_left
+from jobs.push.due import waiting
 from jobs.store import Store
 from jobs.store.ops_view import OpsView, read_ops_view
 from mappings.domain import SlaStatus
+
+log = logging.getLogger(__name__)
 
 
 class StoreCollector(Collector):
@@ -33,13 +37,16 @@ class StoreCollector(Collector):
         try:
             view = read_ops_view(self.store.engine)
             left = self._credits_left()
-        except Exception:  # noqa: BLE001 - a scrape reports a down store, never a 500
+            unpushed, oldest = waiting(self.store)
+        except Exception as exc:  # noqa: BLE001 - a scrape reports a down store, never a 500
+            log.warning("metrics: the store could not be read: %s", type(exc).__name__)
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
         yield from self._figures(view, left)
+        yield from self._push_lag(unpushed, oldest)
 
     def _credits_left(self) -> dict[str, int]:
         now = self.clock()
@@ -83,17 +90,6 @@ class StoreCollector(Collector):
         for by, value in sorted(left.items()):
             remaining.add_metric([self.crm, by], value)
         yield remaining
-        yield GaugeMetricFamily(
-            "engage_push_unpushed_records",
-            "Records with changes not yet written to the CRM.",
-            value=view.unpushed_records,
-        )
-        oldest = view.oldest_unpushed_at
-        yield GaugeMetricFamily(
-            "engage_push_lag_seconds",
-            "Age of the oldest change not yet written to the CRM (0: none waiting).",
-            value=0.0 if oldest is None else (now - oldest).total_seconds(),
-        )
         yield _labelled(
             GaugeMetricFamily,
             "engage_survey_invitations",
@@ -119,6 +115,18 @@ class StoreCollector(Collector):
                 "Seconds since the last run finished.",
                 value=(now - view.last_finished_at).total_seconds(),
             )
+
+    def _push_lag(self, unpushed: int, oldest: datetime | None) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "engage_push_unpushed_records",
+            "Records with values the next push has to write to the CRM.",
+            value=unpushed,
+        )
+        yield GaugeMetricFamily(
+            "engage_push_lag_seconds",
+            "Age of the oldest health change not yet written to the CRM (0: none waiting).",
+            value=0.0 if oldest is None else (self.clock() - oldest).total_seconds(),
+        )
 
 
 def _labelled(

@@ -6,6 +6,7 @@ restart loses nothing. Each figure is one aggregate query; none writes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,8 +27,6 @@ class OpsView:
     api_credits: int = 0
     last_finished_at: datetime | None = None
     last_status: str | None = None
-    unpushed_records: int = 0
-    oldest_unpushed_at: datetime | None = None
     outbox_by_state: dict[str, int] = field(default_factory=dict)
     sla_by_status: dict[str, int] = field(default_factory=dict)
     risk_by_level: dict[str, int] = field(default_factory=dict)
@@ -35,7 +34,15 @@ class OpsView:
 
 def ping(engine: sa.Engine) -> None:
     """Raise if the store's tables cannot be read now (database down, schema gone, file
-    unreadable): a query on a table of ours, not ``SELECT 1``, so a dropped schema shows."""
+    unreadable): a query on a table of ours, not ``SELECT 1``, so a dropped schema shows.
+    An SQLite file removed or replaced under the daemon is caught too: its open connections
+    would go on reading and writing the old, unlinked file."""
+    database = engine.url.database
+    a_file = engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if a_file and not (
+        os.path.isfile(str(database)) and os.access(str(database), os.R_OK | os.W_OK)
+    ):
+        raise FileNotFoundError(f"{database} is missing or not readable and writable")
     with engine.connect() as conn:
         conn.execute(sa.select(sa.func.count()).select_from(t.store_meta)).scalar_one()
 
@@ -63,16 +70,6 @@ def read_ops_view(engine: sa.Engine) -> OpsView:
         ).first()
         if last is not None:
             view.last_finished_at, view.last_status = last[0], str(last[1])
-        view.unpushed_records = int(
-            conn.execute(sa.select(sa.func.count()).select_from(t.push_dirty)).scalar_one()
-        )
-        # A change waiting for the push is a health row whose record is marked dirty; its
-        # age is how long the CRM has shown an older value.
-        view.oldest_unpushed_at = conn.execute(
-            sa.select(sa.func.min(t.engagement_health.c.updated_at)).where(
-                t.engagement_health.c.engagement_id.in_(sa.select(t.push_dirty.c.record_id))
-            )
-        ).scalar_one()
         view.outbox_by_state = _grouped(conn, t.survey_invitations.c.state)
         view.sla_by_status = _grouped(conn, t.engagement_health.c.sla_status)
         view.risk_by_level = _grouped(conn, t.engagement_health.c.risk_level)

@@ -21,6 +21,7 @@ from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.ops.server import OpsServer
 from jobs.ops.serving import start_ops_server
 from jobs.runner import Connection, connect
+from jobs.store import schema
 from tests.conftest import POSTGRES_URL, FakeClock, write_sandbox_config
 
 
@@ -179,3 +180,51 @@ def test_an_address_in_use_is_one_warning_and_the_daemon_runs_on(
         "turn the endpoint off"
     )
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [expected]
+
+
+def test_push_lag_is_the_age_of_the_oldest_health_change_not_yet_pushed(
+    connection: Connection, clock: FakeClock
+) -> None:
+    health = schema.engagement_health
+    changed_at = clock()
+    first, second = sorted(connection.store.health())[:2]
+    # Scoring changed two engagements (ten minutes apart) after the last push.
+    for engagement_id in (first, second):
+        with connection.store.engine.begin() as conn:
+            conn.execute(
+                health.update()
+                .where(health.c.engagement_id == engagement_id)
+                .values(risk_score=health.c.risk_score + 1, updated_at=clock())
+            )
+        clock.advance(minutes=10)
+    server = start_ops_server(connection, lambda: True, address="127.0.0.1:0")
+    assert server is not None
+    try:
+        got = samples(get(server, "/metrics")[1])
+    finally:
+        server.stop()
+    assert got[("engage_push_unpushed_records", ())] == 2
+    assert got[("engage_push_lag_seconds", ())] == (clock() - changed_at).total_seconds() == 1200
+
+
+def test_healthz_turns_unhealthy_when_the_sqlite_file_is_removed(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxCRM(deals=10, accounts=5, clock=clock) as crm:
+        config = write_sandbox_config(crm, sqlite_url, tmp_path)
+        result = CliRunner(env=sandbox_env(crm)).invoke(main, ["--config", str(config), "run"])
+        assert result.exit_code == 0, result.output
+        conn = connect(sandbox_settings(crm, sqlite_url, config), clock=clock)
+    server = start_ops_server(conn, lambda: True, address="127.0.0.1:0")
+    assert server is not None
+    try:
+        assert get(server, "/healthz")[0] == 200
+        # Moved away under the running daemon (a botched restore): its pooled connections
+        # would still answer from the unlinked file.
+        (tmp_path / "engage.db").rename(tmp_path / "moved.db")
+        status, text = get(server, "/healthz")
+    finally:
+        server.stop()
+        conn.close()
+    assert status == 503
+    assert json.loads(text)["store"] == "unreachable: FileNotFoundError"
