@@ -17,8 +17,6 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-DEFAULT_METRICS_ADDRESS = "127.0.0.1:9465"
-
 HealthFn = Callable[[], tuple[bool, dict[str, Any]]]
 
 

@@ -140,3 +140,14 @@ def test_a_metrics_address_without_a_port_is_refused_naming_file_and_key(tmp_pat
         f"error: {config}: daemon.metrics_address: '9465' is not host:port "
         "(e.g. 127.0.0.1:9465), nor empty"
     )
+
+
+def test_serve_sandbox_and_the_metrics_endpoint_default_to_three_distinct_ports() -> None:
+    from jobs.cli.sandbox import SANDBOX_PORT
+    from jobs.config import DaemonSection
+
+    serve = main.commands["serve"]
+    serve_port = next(p.default for p in serve.params if p.name == "port")
+    metrics_port = int(DaemonSection().metrics_address.rpartition(":")[2])
+    assert DaemonSection().metrics_address.startswith("127.0.0.1:")  # loopback by default
+    assert sorted([serve_port, SANDBOX_PORT, metrics_port]) == [8765, 8766, 9465]
