@@ -225,16 +225,31 @@ class SlaSection(_Section):
 class ScheduleSection(_Section):
     #: Minutes between runs of the full job (sync, score, push) in `engage daemon`.
     run_every_minutes: int = Field(default=15, ge=1)
-    #: Seconds the daemon waits, after SIGTERM/SIGINT, for the run in progress to reach a safe
-    #: point (a page stored, a batch journaled) before it stops at once. Below `docker stop`'s
-    #: 10 s and systemd's 90 s, so the daemon records the run before it is killed.
-    stop_grace_seconds: float = Field(default=8, gt=0)
 
 
 class LogSection(_Section):
     #: "text" (a UTC timestamp first) or "json" (one object a line); `--log-format` and
     #: ENGAGE_LOG_FORMAT win over it.
     format: Literal["text", "json"] = "text"
+
+
+class DaemonSection(_Section):
+    #: Where `engage daemon` serves GET /healthz and /metrics (jobs/ops/server.py): host:port,
+    #: loopback by default; port 9465, apart from `engage serve` (8765) and `engage sandbox`
+    #: (8766). An empty string turns the endpoint off.
+    metrics_address: str = "127.0.0.1:9465"
+    #: Seconds the daemon waits, after SIGTERM/SIGINT, for the run in progress to reach a safe
+    #: point (a page stored, a batch journaled) before it stops at once. Below `docker stop`'s
+    #: 10 s and systemd's 90 s, so the daemon records the run before it is killed.
+    stop_grace_seconds: float = Field(default=8, gt=0)
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, address: str) -> str:
+        host, sep, port = address.rpartition(":")
+        if address and (not sep or not host or not port.isdigit() or int(port) > 65535):
+            raise ValueError(f"{address!r} is not host:port (e.g. 127.0.0.1:9465), nor empty")
+        return address
 
 
 class Config(_Section):
@@ -244,6 +259,7 @@ class Config(_Section):
     risk: RiskSection = RiskSection()
     sla: SlaSection = SlaSection()
     schedule: ScheduleSection = ScheduleSection()
+    daemon: DaemonSection = DaemonSection()
     log: LogSection = LogSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()

@@ -7,7 +7,7 @@ across processes (two daemons on one database).
 Stopping (SIGTERM from systemd, `docker stop`, a deploy; Ctrl-C): the first signal takes no
 new run and asks the run in progress to stop at its next safe point (jobs/stopping.py: a page
 stored, a batch journaled), which the runner records as "interrupted"; the daemon waits for it
-at most ``[schedule] stop_grace_seconds``, then closes the scheduler and the store and exits 0.
+at most ``[daemon] stop_grace_seconds``, then closes the scheduler and the store and exits 0.
 A second signal, or the end of the grace period, stops at once: the run is recorded as
 interrupted and the process exits without waiting; what it sent to the CRM is in the push's
 journal, which the next run reconciles, and the cursors moved only past stored pages.
@@ -39,6 +39,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import log_context, stopping
+from jobs.ops.serving import start_ops_server
 from jobs.runner import LOCK_NAME, Connection, Job, JobAlreadyRunning, RunResult, run_job
 from jobs.store.runs import RunStatus
 
@@ -102,7 +103,7 @@ def run_daemon(conn: Connection, on_result: Callable[[RunResult], None] | None =
     _idle.set()
     # The run summaries are INFO lines: the daemon shows them without -v.
     log.setLevel(logging.INFO)
-    grace = conn.settings.config.schedule.stop_grace_seconds
+    grace = conn.settings.config.daemon.stop_grace_seconds
     scheduler = build_scheduler(conn)
     received: list[str] = []
 
@@ -124,6 +125,7 @@ def run_daemon(conn: Connection, on_result: Callable[[RunResult], None] | None =
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    ops = start_ops_server(conn, lambda: scheduler.running)  # /healthz, /metrics (issue 20)
     try:
         scheduler.start()
         with _starting:  # a run that was about to start sees the stop and does not
@@ -134,6 +136,8 @@ def run_daemon(conn: Connection, on_result: Callable[[RunResult], None] | None =
     except _StopNow:
         _stop_now(conn, f"stopped at once by a second signal ({received[-1]})")
     finally:
+        if ops is not None:
+            ops.stop()
         _connection, _on_result = None, None
 
 

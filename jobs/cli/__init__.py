@@ -47,6 +47,7 @@ __all__ = [
     show_default=True,
     help="Configuration file (TOML). Secrets come from ENGAGE_ZOHO_* environment variables.",
 )
+@click.version_option(package_name="engagement-connector", prog_name="engage")
 @click.option("-v", "--verbose", is_flag=True, help="Log each step (secrets are masked).")
 @click.option(
     "--log-format",

@@ -417,7 +417,7 @@ def daemon(invocation: Invocation) -> None:
     """Run sync, score and push on the configured schedule until stopped (SIGTERM, Ctrl-C).
 
     The first signal lets the run in progress stop at a safe point (records it "interrupted");
-    a second one, or the end of [schedule] stop_grace_seconds, stops at once."""
+    a second one, or the end of [daemon] stop_grace_seconds, stops at once."""
     from jobs.daemon import run_daemon
 
     with context.opened(invocation) as conn:

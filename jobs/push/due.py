@@ -108,6 +108,25 @@ def detect(store: Store, mapper: Mapper) -> DueRecords:
     return DueRecords(sorted(changed), accounts, full=False)
 
 
+def waiting(store: Store) -> tuple[int, Any]:
+    """What the next push has to write, read only (for the metrics): how many records, and the
+    health time of the oldest engagement among them (None if none). A record waits when its
+    engagement differs from the basis of the last push, is marked, or has an open ledger row;
+    an account waits with its marks and open rows only (its time is its engagements')."""
+    d, w, h = t.push_dirty, t.write_ledger, t.engagement_health
+    differing = _differing().with_only_columns(t.engagements.c.crm_id)
+    open_rows = sa.select(w.c.record_id).where(w.c.status.not_in(SETTLED_STATUSES))
+    waiting_ids = sa.union(differing, sa.select(d.c.record_id), open_rows).subquery()
+    with store.engine.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(waiting_ids)).scalar_one()
+        oldest = conn.execute(
+            sa.select(sa.func.min(h.c.updated_at)).where(
+                h.c.engagement_id.in_(sa.select(waiting_ids.c[0]))
+            )
+        ).scalar_one()
+    return int(count), oldest
+
+
 def planned(conn: sa.Connection, mapper: Mapper, module: str, record_ids: Collection[str]) -> None:
     """Record that ``record_ids`` of ``module`` were planned: clear their marks and, for
     engagements, copy what they were planned from into the basis. Call inside the transaction

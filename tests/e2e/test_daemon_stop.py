@@ -106,7 +106,11 @@ def config_for(crm: SandboxCRM, url: str, tmp_path: Path, grace: float = GRACE_S
     path = write_sandbox_config(crm, url, tmp_path)
     with path.open("a", encoding="utf-8") as file:
         # One write call at a time, so that the signal lands with more calls still to make.
-        file.write(f"[push]\nwrite_concurrency = 1\n[schedule]\nstop_grace_seconds = {grace}\n")
+        file.write(
+            f"[push]\nwrite_concurrency = 1\n[daemon]\nstop_grace_seconds = {grace}\n"
+            # Any free port: tests run side by side.
+            'metrics_address = "127.0.0.1:0"\n'
+        )
     return path
 
 

@@ -1,0 +1,1 @@
+"""What an operator reads from a running daemon: ``/healthz`` and ``/metrics`` (issue 20)."""
