@@ -28,6 +28,7 @@ from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.fxiaoke_connect import fxiaoke_client
+from jobs.health.sla.calendar import RegionDataMissing
 from jobs.odoo_connect import odoo_client
 from jobs.pull.sync import ProgressFn, SyncReport, sync
 from jobs.push.pusher import PushReport, push
@@ -327,6 +328,10 @@ def run_job(
     except ConnectorError as exc:
         result.status, result.message = RunStatus.FAILED, str(exc)
         result.error = exc
+    except RegionDataMissing as exc:
+        # A tier's region has no holiday data for a year its SLA window reaches: refused (the
+        # message names tier, region and year), never counted on plain weekdays.
+        result.status, result.message = RunStatus.FAILED, str(exc)
     except Exception as exc:
         # A bug, not the CRM: record the run as failed, then let the traceback through.
         result.status, result.message = RunStatus.FAILED, f"internal error: {type(exc).__name__}"
