@@ -26,6 +26,7 @@ from jobs.runner import (
     connect,
 )
 from jobs.store import Store
+from jobs.store.revisions import StoreSchemaError
 from mappings.tomlfile import ConfigFileError
 
 EXIT_FAILED = 1
@@ -74,7 +75,7 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
     try:
         settings = load_settings(invocation.config_path)
         conn = connect(settings, clock=invocation.clock)
-    except ConfigFileError as exc:
+    except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
@@ -91,11 +92,13 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
 
 
 @contextmanager
-def opened_store(invocation: Invocation) -> Iterator[Store]:
-    """Only the store: for commands that need no CRM access (and so no CRM secrets)."""
+def opened_store(invocation: Invocation, *, read_only: bool = False) -> Iterator[Store]:
+    """Only the store: for commands that need no CRM access (and so no CRM secrets).
+    `read_only`: a command that only reads never migrates; a store not at the newest schema is
+    one line ("run `engage db upgrade`"), exit 2."""
     try:
-        store = Store.open(load_settings(invocation.config_path).store_url)
-    except ConfigFileError as exc:
+        store = Store.open(load_settings(invocation.config_path).store_url, upgrade=not read_only)
+    except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)

@@ -285,7 +285,7 @@ def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) 
     """Last runs, credits used, skipped records and rows not written, with reasons."""
     if as_json and not failed:
         context.fail("--json goes with --failed")
-    with context.opened_store(invocation) as store:
+    with context.opened_store(invocation, read_only=True) as store:
         if as_json:
             rows = Ledger(store).failed(limit=None)
             click.echo(
@@ -420,7 +420,7 @@ def print_status(
 @click.pass_obj
 def trend(invocation: Invocation, engagement_id: str) -> None:
     """Every risk score computed for one engagement (deal id), oldest first, with the change."""
-    with context.opened_store(invocation) as store:
+    with context.opened_store(invocation, read_only=True) as store:
         history = store.health_history(engagement_id)
     if not history:
         context.fail(f"no risk score recorded for {engagement_id}", context.EXIT_FAILED)
@@ -442,8 +442,10 @@ def trend(invocation: Invocation, engagement_id: str) -> None:
 @click.pass_obj
 def daemon(invocation: Invocation) -> None:
     """Run sync, score and push on the configured schedule until stopped (SIGTERM, Ctrl-C)."""
+    from jobs.cli.db import upgrade_and_say
     from jobs.daemon import run_daemon
 
+    upgrade_and_say(invocation, "the daemon upgrades the store when it starts")
     with context.opened(invocation) as conn:
         minutes = conn.settings.config.schedule.run_every_minutes
         context.console.print(
