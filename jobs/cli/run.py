@@ -292,10 +292,17 @@ def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) 
                 json.dumps({"rows": [r.as_dict() for r in rows]}, ensure_ascii=False, indent=2)
             )
             return
-        budget = load_settings(invocation.config_path).config.crm.credit_budget()
+        config = load_settings(invocation.config_path).config
+        now = invocation.clock()
         print_status(
-            store, failed=failed, budget=budget, now=invocation.clock(), all_skips=show_all
+            store, failed=failed, budget=config.crm.credit_budget(), now=now, all_skips=show_all
         )
+        if not failed:
+            # SLA windows reach into next year: say now when a tier's holiday data runs out.
+            for name, policy in config.sla.tiers.items():
+                for year in (now.year, now.year + 1):
+                    for note in policy.working_calendar().data_notes(year):
+                        context.console.print(f"calendar of SLA tier {name!r}: {note}")
 
 
 @click.command()

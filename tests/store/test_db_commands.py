@@ -104,3 +104,19 @@ def test_status_and_trend_on_an_old_store_do_not_migrate_it(
         assert _store_revision(store_url) == "0015"
     assert _engage(sandbox, config, "db", "upgrade")[0] == 0
     assert _engage(sandbox, config, "status")[0] == 0
+
+
+def test_status_says_when_a_tiers_holiday_data_runs_out(
+    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(
+            '[sla.tiers.Gold]\n[sla.tiers.Gold.calendar]\ntimezone = "Asia/Shanghai"\n'
+            'region = "CN"\n[sla.tiers.Gold.goals]\nfirst_response_minutes = {}\n'
+            "resolution_minutes = {}\n"
+        )
+    assert _engage(sandbox, config, "db", "upgrade")[0] == 0
+    code, out = _engage(sandbox, config, "status")  # the test clock: 23 Nov 2026
+    assert code == 0, out
+    assert "calendar of SLA tier 'Gold': region CN 2027: statutory holidays only" in out

@@ -223,6 +223,30 @@ class WorkingCalendar:
             "or upgrade the holidays package"
         )
 
+    def data_notes(self, year: int) -> list[str]:
+        """What an operator should know about the region's holiday data for `year` (for
+        `engage status`): none, statutory days only (China beyond the State Council notices
+        the packages hold), or no data at all (SLA computations reaching it are refused)."""
+        if self.region is None or year in self._listed_years:
+            return []
+        if self.region == "CN" and _cn_is_workday(date(year, 1, 1)) is not None:
+            return []
+        known = region_year(self.region, year)
+        if known is None:
+            missing = (
+                f"region {self.region} has no holiday data for {year}: SLA computations "
+                "reaching it are refused; list that year's holidays and makeup_workdays"
+            )
+            return [missing]
+        if self.region == "CN" and not known[1]:
+            partial = (
+                f"region CN {year}: statutory holidays only (holidays package); the State "
+                "Council's 调休 arrangement is not in the data: list its extra days off and "
+                "make-up working days (holidays, makeup_workdays) once published"
+            )
+            return [partial]
+        return []
+
     # --- Arithmetic -------------------------------------------------------------------------
 
     def business_seconds(

@@ -125,3 +125,19 @@ def test_an_unknown_region_is_refused_at_configuration() -> None:
         WorkingCalendar("UTC", region="XX")
     with pytest.raises(ValueError, match="unknown region"):
         _policy("Gold", {"timezone": "UTC", "region": "Atlantis"})
+
+
+# --- What an operator is told ahead -----------------------------------------------------------
+
+
+def test_the_calendar_says_which_years_its_data_does_not_fully_cover() -> None:
+    china = WorkingCalendar("Asia/Shanghai", region="CN")
+    assert china.data_notes(2026) == []  # chinese_calendar holds the 2026 State Council notice
+    (note,) = china.data_notes(2027)
+    assert "statutory holidays only" in note and "调休" in note
+    (missing,) = china.data_notes(2101)
+    assert "no holiday data for 2101" in missing and "refused" in missing
+    listed = WorkingCalendar("Asia/Shanghai", region="CN", makeup_workdays={date(2027, 2, 20)})
+    assert listed.data_notes(2027) == []  # the tier's own list covers 2027
+    assert WorkingCalendar("UTC", region="IN").data_notes(2027) == []
+    assert WorkingCalendar("UTC").data_notes(2101) == []  # no region: weekdays are the rule
