@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jobs.health.sla.calendar import CalendarError, RegionDataMissing, WorkingCalendar
+from jobs.health.sla.engine import evaluate
 from jobs.health.sla.policy import SlaPolicy
+from mappings.domain import Ticket
 
 HOUR = 3600.0
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -141,3 +143,52 @@ def test_the_calendar_says_which_years_its_data_does_not_fully_cover() -> None:
     assert listed.data_notes(2027) == []  # the tier's own list covers 2027
     assert WorkingCalendar("UTC", region="IN").data_notes(2027) == []
     assert WorkingCalendar("UTC").data_notes(2101) == []  # no region: weekdays are the rule
+
+
+# --- Through the SLA engine -------------------------------------------------------------------
+
+
+def _ticket(opened: datetime, resolved: datetime) -> Ticket:
+    return Ticket(
+        external_id="T1",
+        engagement_id="D1",
+        priority="P2",
+        opened_at=opened,
+        first_response_at=opened + timedelta(minutes=30),
+        resolved_at=resolved,
+    )
+
+
+def _gold(extra: dict[str, object] | None = None) -> SlaPolicy:
+    return SlaPolicy.model_validate(
+        {
+            "tier": "Gold",
+            "calendar": {"timezone": "Asia/Shanghai", "region": "CN", **(extra or {})},
+            "goals": {"first_response_minutes": {"P2": 60}, "resolution_minutes": {"P2": 240}},
+        }
+    )
+
+
+def test_a_ticket_over_spring_festival_2027_meets_its_goal() -> None:
+    # Thu 4 Feb 17:00 → Thu 11 Feb 10:00 Shanghai: 2 working hours (see above), within the 4 h
+    # goal. Counted Monday–Friday it would be 34 h: a false breach.
+    ticket = _ticket(
+        datetime(2027, 2, 4, 17, tzinfo=SHANGHAI), datetime(2027, 2, 11, 10, tzinfo=SHANGHAI)
+    )
+    result = evaluate(_gold(), [ticket], [], [], datetime(2027, 2, 12, 9, tzinfo=SHANGHAI))
+    (resolution,) = [m for m in result.measures if m.metric == "resolution"]
+    assert resolution.used_minutes == 120
+    assert resolution.met is True
+
+
+def test_the_engine_refuses_a_window_in_a_year_without_data_naming_tier_region_year() -> None:
+    ticket = _ticket(
+        datetime(2101, 2, 7, 17, tzinfo=SHANGHAI), datetime(2101, 2, 9, 10, tzinfo=SHANGHAI)
+    )
+    with pytest.raises(RegionDataMissing, match=r"SLA tier 'Gold'.*region CN.*2101"):
+        evaluate(_gold(), [ticket], [], [], datetime(2101, 2, 10, 9, tzinfo=SHANGHAI))
+    listed = _gold({"holidays": ["2101-02-08"]})  # the tier lists 2101: computed from its list
+    result = evaluate(listed, [ticket], [], [], datetime(2101, 2, 10, 9, tzinfo=SHANGHAI))
+    (resolution,) = [m for m in result.measures if m.metric == "resolution"]
+    # Mon 7 Feb 2101 17:00–18:00, Tue 8 Feb listed off, Wed 9 Feb 09:00–10:00: 2 h.
+    assert resolution.used_minutes == 120
