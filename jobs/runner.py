@@ -108,8 +108,10 @@ def connect(
     session: requests.Session | None = None,
     policy: RetryPolicy | None = None,
     timeout_seconds: float | None = None,
+    upgrade: bool = True,
 ) -> Connection:
-    """Build the client, mapping and store for ``settings``. Raises on bad config or secrets."""
+    """Build the client, mapping and store for ``settings``. Raises on bad config or secrets.
+    ``upgrade=False``: the store is not migrated (see `Store.open`)."""
     clock = clock or (lambda: datetime.now(UTC))
     mapper = Mapper(load_mapping(settings.mapping_path))
     counter = CallCounter()
@@ -125,10 +127,16 @@ def connect(
     if settings.config.crm.kind == "odoo":
         odoo = odoo_client(settings, transport)
         return Connection(
-            settings, odoo, mapper, Store.open(settings.store_url), clock, counter, policy
+            settings,
+            odoo,
+            mapper,
+            Store.open(settings.store_url, upgrade=upgrade),
+            clock,
+            counter,
+            policy,
         )
     if settings.config.crm.kind == "fxiaoke":
-        store = Store.open(settings.store_url)
+        store = Store.open(settings.store_url, upgrade=upgrade)
         fxiaoke = fxiaoke_client(settings, transport, store, clock)
         return Connection(settings, fxiaoke, mapper, store, clock, counter, policy)
     zoho = settings.config.crm.zoho
@@ -140,7 +148,7 @@ def connect(
         client_secret=settings.secret("client_secret"),
         refresh_token=settings.secret("refresh_token"),
     )
-    store = Store.open(settings.store_url)
+    store = Store.open(settings.store_url, upgrade=upgrade)
     # Kept in the store, so every process of the connection shares one token (issue 16).
     tokens = ZohoTokenManager(credentials, transport, clock=clock, cache=StoreTokenCache(store))
     meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)

@@ -70,11 +70,12 @@ def system_clock() -> datetime:
 
 
 @contextmanager
-def opened(invocation: Invocation) -> Iterator[Connection]:
-    """Load the config and connect; any configuration problem exits 2 with one line."""
+def opened(invocation: Invocation, *, read_only: bool = False) -> Iterator[Connection]:
+    """Load the config and connect; any configuration problem exits 2 with one line.
+    `read_only`: the store is not migrated (see `opened_store`)."""
     try:
         settings = load_settings(invocation.config_path)
-        conn = connect(settings, clock=invocation.clock)
+        conn = connect(settings, clock=invocation.clock, upgrade=not read_only)
     except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections

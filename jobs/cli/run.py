@@ -192,7 +192,7 @@ def score(invocation: Invocation, recompute: bool) -> None:
 @click.pass_obj
 def push(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
     """Write changed health values into the CRM's custom fields."""
-    with context.opened(invocation) as conn:
+    with context.opened(invocation, read_only=dry_run) as conn:
         if dry_run:
             show_plan(conn, as_json=as_json)
             return
@@ -204,7 +204,7 @@ def push(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def plan_command(invocation: Invocation, as_json: bool) -> None:
     """What a push would write (old -> new per field), and its cost in API calls and credits."""
-    with context.opened(invocation) as conn:
+    with context.opened(invocation, read_only=True) as conn:
         show_plan(conn, as_json=as_json)
 
 

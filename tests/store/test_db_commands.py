@@ -86,7 +86,7 @@ def test_a_store_one_revision_ahead_of_the_code_is_one_line_naming_both(
     assert _store_revision(store_url) == "9999_next"
 
 
-def test_status_and_trend_on_an_old_store_do_not_migrate_it(
+def test_status_trend_and_plan_on_an_old_store_do_not_migrate_it(
     sandbox: SandboxCRM, store_url: str, tmp_path: Path
 ) -> None:
     config = write_sandbox_config(sandbox, store_url, tmp_path)
@@ -94,7 +94,7 @@ def test_status_and_trend_on_an_old_store_do_not_migrate_it(
     with engine.begin() as connection:  # a store as the previous release left it
         command.upgrade(migration_config(connection), "0015")
     engine.dispose()
-    for args in (("status",), ("trend", "123")):
+    for args in (("status",), ("trend", "123"), ("plan",), ("push", "--dry-run")):
         code, out = _engage(sandbox, config, *args)
         assert code == 2, out
         assert out == (
