@@ -6,6 +6,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from click.testing import CliRunner
@@ -120,3 +121,19 @@ def test_status_says_when_a_tiers_holiday_data_runs_out(
     code, out = _engage(sandbox, config, "status")  # the test clock: 23 Nov 2026
     assert code == 0, out
     assert "calendar of SLA tier 'Gold': region CN 2027: statutory holidays only" in out
+
+
+def test_the_daemons_first_start_upgrades_the_store_and_says_so(
+    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
+    started: list[object] = []
+    # The scheduler itself is tested elsewhere (tests/e2e/test_daemon.py): here only its start.
+    monkeypatch.setattr("jobs.daemon.run_daemon", lambda conn, on_result: started.append(conn))
+    code, out = _engage(sandbox, config, "daemon")
+    assert code == 0, out
+    assert f"store upgraded from none (a new store) to {_newest_revision()}" in out
+    assert _store_revision(sqlite_url) == _newest_revision()
+    assert len(started) == 1
+    code, out = _engage(sandbox, config, "daemon")  # the next start: nothing to say
+    assert code == 0 and "upgraded" not in out
