@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connector.credits import Edition, daily_credit_allowance
+from jobs import config_env
 from jobs.health.risk import RiskWeights
 from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
@@ -308,11 +309,20 @@ class Settings:
 def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file; ``ConfigFileError`` names the file and the key."""
     path = Path(path)
+    env = os.environ if env is None else env
     data = read_toml(path)
     refuse_secrets_in_file(path, data)
     refuse_removed_keys(path, data)
-    config = validate_model(path, data, Config)
-    return Settings(config, path, os.environ if env is None else env)
+    # ENGAGE_<SECTION>_<KEY> variables override the file (jobs/config_env.py).
+    came_from = config_env.apply(Config, data, env)
+    try:
+        config = validate_model(path, data, Config)
+    except ConfigFileError as exc:
+        variable = config_env.source_of(exc.key, came_from)
+        if variable is None:
+            raise
+        raise ConfigFileError(f"environment variable {variable}", exc.key, exc.message) from None
+    return Settings(config, path, env)
 
 
 #: Keys a file may still have from an older version: (section, key) -> what to write instead.

@@ -29,6 +29,7 @@ from jobs import log_context
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.fxiaoke_connect import fxiaoke_client
+from jobs.health.sla.calendar import RegionDataMissing
 from jobs.odoo_connect import odoo_client
 from jobs.pull.sync import ProgressFn, SyncReport, sync
 from jobs.push.pusher import PushReport, push
@@ -109,8 +110,10 @@ def connect(
     session: requests.Session | None = None,
     policy: RetryPolicy | None = None,
     timeout_seconds: float | None = None,
+    upgrade: bool = True,
 ) -> Connection:
-    """Build the client, mapping and store for ``settings``. Raises on bad config or secrets."""
+    """Build the client, mapping and store for ``settings``. Raises on bad config or secrets.
+    ``upgrade=False``: the store is not migrated (see `Store.open`)."""
     clock = clock or (lambda: datetime.now(UTC))
     mapper = Mapper(load_mapping(settings.mapping_path))
     counter = CallCounter()
@@ -126,10 +129,16 @@ def connect(
     if settings.config.crm.kind == "odoo":
         odoo = odoo_client(settings, transport)
         return Connection(
-            settings, odoo, mapper, Store.open(settings.store_url), clock, counter, policy
+            settings,
+            odoo,
+            mapper,
+            Store.open(settings.store_url, upgrade=upgrade),
+            clock,
+            counter,
+            policy,
         )
     if settings.config.crm.kind == "fxiaoke":
-        store = Store.open(settings.store_url)
+        store = Store.open(settings.store_url, upgrade=upgrade)
         fxiaoke = fxiaoke_client(settings, transport, store, clock)
         return Connection(settings, fxiaoke, mapper, store, clock, counter, policy)
     zoho = settings.config.crm.zoho
@@ -141,7 +150,7 @@ def connect(
         client_secret=settings.secret("client_secret"),
         refresh_token=settings.secret("refresh_token"),
     )
-    store = Store.open(settings.store_url)
+    store = Store.open(settings.store_url, upgrade=upgrade)
     # Kept in the store, so every process of the connection shares one token (issue 16).
     tokens = ZohoTokenManager(credentials, transport, clock=clock, cache=StoreTokenCache(store))
     meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)
@@ -361,6 +370,10 @@ def run_job(
     except ConnectorError as exc:
         result.status, result.message = RunStatus.FAILED, str(exc)
         result.error = exc
+    except RegionDataMissing as exc:
+        # A tier's region has no holiday data for a year its SLA window reaches: refused (the
+        # message names tier, region and year), never counted on plain weekdays.
+        result.status, result.message = RunStatus.FAILED, str(exc)
     except Exception as exc:
         # A bug, not the CRM: record the run as failed, then let the traceback through.
         result.status, result.message = RunStatus.FAILED, f"internal error: {type(exc).__name__}"

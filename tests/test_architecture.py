@@ -199,6 +199,7 @@ PURE_ROOTS = {
     "threading",  # SLA calendar: a lock around its memo of working days
     "types",  # MappingProxyType: read-only views
     "chinese_calendar",  # holiday tables shipped in the package (no network, no files)
+    "holidays",  # public holiday tables of many countries, shipped in the package (no I/O)
     "typing",
     "zoneinfo",  # SLA calendars: time zones are data shipped with Python
     "pydantic",

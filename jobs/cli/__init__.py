@@ -11,6 +11,7 @@ import click
 from jobs.cli import context
 from jobs.cli.admin import fields, mappings
 from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocation
+from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
 from jobs.cli.run import (
     daemon,
@@ -83,5 +84,6 @@ for _command in (
     import_command,
     surveys_group,
     serve_command,
+    db_group,
 ):
     main.add_command(_command)

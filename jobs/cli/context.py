@@ -27,6 +27,7 @@ from jobs.runner import (
     connect,
 )
 from jobs.store import Store
+from jobs.store.revisions import StoreSchemaError
 from mappings.tomlfile import ConfigFileError
 
 EXIT_FAILED = 1
@@ -101,13 +102,14 @@ def system_clock() -> datetime:
 
 
 @contextmanager
-def opened(invocation: Invocation) -> Iterator[Connection]:
-    """Load the config and connect; any configuration problem exits 2 with one line."""
+def opened(invocation: Invocation, *, read_only: bool = False) -> Iterator[Connection]:
+    """Load the config and connect; any configuration problem exits 2 with one line.
+    `read_only`: the store is not migrated (see `opened_store`)."""
     try:
         settings = load_settings(invocation.config_path)
         log_format_from(settings)
-        conn = connect(settings, clock=invocation.clock)
-    except ConfigFileError as exc:
+        conn = connect(settings, clock=invocation.clock, upgrade=not read_only)
+    except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
@@ -124,13 +126,15 @@ def opened(invocation: Invocation) -> Iterator[Connection]:
 
 
 @contextmanager
-def opened_store(invocation: Invocation) -> Iterator[Store]:
-    """Only the store: for commands that need no CRM access (and so no CRM secrets)."""
+def opened_store(invocation: Invocation, *, read_only: bool = False) -> Iterator[Store]:
+    """Only the store: for commands that need no CRM access (and so no CRM secrets).
+    `read_only`: a command that only reads never migrates; a store not at the newest schema is
+    one line ("run `engage db upgrade`"), exit 2."""
     try:
         settings = load_settings(invocation.config_path)
         log_format_from(settings)
-        store = Store.open(settings.store_url)
-    except ConfigFileError as exc:
+        store = Store.open(settings.store_url, upgrade=not read_only)
+    except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)

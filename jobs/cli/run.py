@@ -165,7 +165,7 @@ def score(invocation: Invocation, recompute: bool) -> None:
 @click.pass_obj
 def push(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
     """Write changed health values into the CRM's custom fields."""
-    with context.opened(invocation) as conn:
+    with context.opened(invocation, read_only=dry_run) as conn:
         if dry_run:
             show_plan(conn, as_json=as_json)
             return
@@ -177,7 +177,7 @@ def push(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def plan_command(invocation: Invocation, as_json: bool) -> None:
     """What a push would write (old -> new per field), and its cost in API calls and credits."""
-    with context.opened(invocation) as conn:
+    with context.opened(invocation, read_only=True) as conn:
         show_plan(conn, as_json=as_json)
 
 
@@ -258,17 +258,24 @@ def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) 
     """Last runs, credits used, skipped records and rows not written, with reasons."""
     if as_json and not failed:
         context.fail("--json goes with --failed")
-    with context.opened_store(invocation) as store:
+    with context.opened_store(invocation, read_only=True) as store:
         if as_json:
             rows = Ledger(store).failed(limit=None)
             click.echo(
                 json.dumps({"rows": [r.as_dict() for r in rows]}, ensure_ascii=False, indent=2)
             )
             return
-        budget = load_settings(invocation.config_path).config.crm.credit_budget()
+        config = load_settings(invocation.config_path).config
+        now = invocation.clock()
         print_status(
-            store, failed=failed, budget=budget, now=invocation.clock(), all_skips=show_all
+            store, failed=failed, budget=config.crm.credit_budget(), now=now, all_skips=show_all
         )
+        if not failed:
+            # SLA windows reach into next year: say now when a tier's holiday data runs out.
+            for name, policy in config.sla.tiers.items():
+                for year in (now.year, now.year + 1):
+                    for note in policy.working_calendar().data_notes(year):
+                        context.console.print(f"calendar of SLA tier {name!r}: {note}")
 
 
 @click.command()
@@ -393,7 +400,7 @@ def print_status(
 @click.pass_obj
 def trend(invocation: Invocation, engagement_id: str) -> None:
     """Every risk score computed for one engagement (deal id), oldest first, with the change."""
-    with context.opened_store(invocation) as store:
+    with context.opened_store(invocation, read_only=True) as store:
         history = store.health_history(engagement_id)
     if not history:
         context.fail(f"no risk score recorded for {engagement_id}", context.EXIT_FAILED)
@@ -418,8 +425,10 @@ def daemon(invocation: Invocation) -> None:
 
     The first signal lets the run in progress stop at a safe point (records it "interrupted");
     a second one, or the end of [daemon] stop_grace_seconds, stops at once."""
+    from jobs.cli.db import upgrade_and_say
     from jobs.daemon import run_daemon
 
+    upgrade_and_say(invocation, "the daemon upgrades the store when it starts")
     with context.opened(invocation) as conn:
         minutes = conn.settings.config.schedule.run_every_minutes
         context.console.print(

@@ -27,6 +27,7 @@ from jobs.demo.fxiaoke import (
 from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
 from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
+from jobs.store.store import upgrade_at
 from mappings.spec import EngagementOutput
 
 SHOWN_ROWS = 15
@@ -89,6 +90,11 @@ def run_demo(
         else:
             settings = sandbox_settings(crm, store_url, config_path)
         write_status_config(settings)
+        before, after = upgrade_at(store_url)
+        console.print(
+            f"store {db.name} upgraded from {before or 'none (a new store)'} to schema {after} "
+            "(the demo upgrades its store on its own)"
+        )
         conn = connect(settings)
         try:
             run_job(conn, Job.SYNC)

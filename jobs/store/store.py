@@ -33,6 +33,13 @@ from jobs.store.facts import (
 )
 from jobs.store.health import HealthTables, encode_measures
 from jobs.store.records import KIND_TABLES, RecordTables, SkipRow
+from jobs.store.revisions import (
+    Revisions,
+    SchemaState,
+    StoreSchemaError,
+    ahead_message,
+    store_revisions,
+)
 from jobs.store.runs import ConflictRow, OutcomeRow, RunRow, RunTables
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "SkipRow",
     "Store",
     "StoreBase",
+    "StoreSchemaError",
     "StoreUnavailableError",
     "TicketTimes",
     "TouchpointTime",
@@ -74,8 +82,9 @@ class StoreUnavailableError(RetryLaterError):
     """The store's database cannot be reached or opened now (down, refused, locked)."""
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: sa.Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision (idempotent); returns the revisions before and
+    after. A store newer than the code raises `StoreSchemaError` (one line, both revisions)."""
     # Imported here: Alembic takes a fifth of a second to import, and scoring's worker
     # processes, which never migrate, would each pay it.
     from alembic import command
@@ -87,7 +96,11 @@ def migrate(engine: sa.Engine) -> None:
             # Held until this transaction ends; per schema, so that stores in other schemas of
             # one database do not wait for each other.
             connection.execute(sa.text(_MIGRATION_LOCK))
+        before = store_revisions(connection)
+        if before.state is SchemaState.AHEAD:
+            raise StoreSchemaError(ahead_message(before))
         command.upgrade(migration_config(connection), "head")
+        return before.store, before.code
 
 
 @contextmanager
@@ -130,21 +143,70 @@ class Store(RecordTables, HealthTables, RunTables, FactTables):
             sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
 
     @classmethod
-    def open(cls, url: str, **engine_options: Any) -> Store:
+    def open(cls, url: str, *, upgrade: bool = True, **engine_options: Any) -> Store:
         """The store at `url`, migrated to the newest schema. A database that cannot be
-        reached or opened raises `StoreUnavailableError`, with the driver's reason."""
+        reached or opened raises `StoreUnavailableError`, with the driver's reason.
+
+        ``upgrade=False`` (commands that only read): never migrates; a store not at the
+        newest revision raises `StoreSchemaError` ("run `engage db upgrade`", or newer than
+        the code). A store newer than the code is refused the same way when upgrading."""
         engine = sa.create_engine(url, **engine_options)
         try:
-            migrate(engine)
+            if upgrade:
+                migrate(engine)
+            else:
+                with engine.connect() as connection:
+                    refusal = store_revisions(connection).refusal()
+                if refusal is not None:
+                    raise StoreSchemaError(refusal)
+        except StoreSchemaError:
+            engine.dispose()
+            raise
         except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
             engine.dispose()
-            where = engine.url.render_as_string(hide_password=True)
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise StoreUnavailableError(f"cannot open the store {where}: {reason}") from None
+            raise _unavailable(engine, exc) from None
         return cls(engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def revisions_at(url: str) -> Revisions:
+    """The schema revisions of the store at `url` and of the code, without migrating.
+
+    Raises:
+        StoreUnavailableError: the database cannot be reached.
+    """
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return store_revisions(connection)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        raise _unavailable(engine, exc) from None
+    finally:
+        engine.dispose()
+
+
+def upgrade_at(url: str) -> tuple[str | None, str]:
+    """Migrate the store at `url` (`engage db upgrade`): the revisions before and after.
+
+    Raises:
+        StoreUnavailableError: the database cannot be reached.
+        StoreSchemaError: the store is newer than the code.
+    """
+    engine = sa.create_engine(url)
+    try:
+        return migrate(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        raise _unavailable(engine, exc) from None
+    finally:
+        engine.dispose()
+
+
+def _unavailable(engine: sa.Engine, exc: BaseException) -> StoreUnavailableError:
+    where = engine.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreUnavailableError(f"cannot open the store {where}: {reason}")
 
 
 def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:

@@ -18,6 +18,8 @@ def test_demo_shows_health_and_reads_it_back_from_the_crm(tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert "SANDBOX CRM" in result.output
+    # The demo upgrades its (new) store on its own, and says so.
+    assert "store demo.db upgraded from none (a new store) to schema" in result.output
     assert "engagements and their health" in result.output
     assert "read back from the CRM API" in result.output
     # Delivery facts drive the drivers read back from the CRM field, in both languages.

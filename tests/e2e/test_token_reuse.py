@@ -98,7 +98,7 @@ def test_two_processes_needing_a_token_at_once_make_one_refresh(
     crm: SandboxCRM, sqlite_url: str, tmp_path: Path
 ) -> None:
     config = write_sandbox_config(crm, sqlite_url, tmp_path)
-    engage(config, sandbox_env(crm), "status").check_returncode()  # the store exists
+    engage(config, sandbox_env(crm), "db", "upgrade").check_returncode()  # the store exists
     # The first token request is held until a second one arrives or a second has passed, so
     # both processes are waiting for a token at the same time; the lock must make it one.
     arrived = threading.Condition()

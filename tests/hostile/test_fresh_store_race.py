@@ -1,6 +1,6 @@
 """Two commands started at the same moment on a fresh store both work (migrations are locked).
 
-Each round forks two processes that wait at one barrier, then both run `engage status` on a
+Each round forks two processes that wait at one barrier, then both run `engage db upgrade` on a
 store that does not exist yet: both create it at once. Before the lock, one crashed ("table
 already exists" / a duplicate alembic_version row).
 """
@@ -25,7 +25,7 @@ def _status_after(barrier: multiprocessing.synchronize.Barrier, config: str) -> 
 
     barrier.wait(timeout=60)
     try:
-        main(["--config", config, "status"], standalone_mode=False)
+        main(["--config", config, "db", "upgrade"], standalone_mode=False)
     except SystemExit as exc:  # `fail` exits with the documented code
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - the test reports what crashed
@@ -59,7 +59,7 @@ def _config(tmp_path: Path, store_url: str) -> Path:
     return path
 
 
-def test_two_status_commands_on_a_fresh_sqlite_store_both_exit_0(tmp_path: Path) -> None:
+def test_two_upgrades_on_a_fresh_sqlite_store_both_exit_0(tmp_path: Path) -> None:
     outcomes = []
     for round_ in range(ROUNDS):
         folder = tmp_path / f"round{round_}"
@@ -80,7 +80,7 @@ def fresh_schemas() -> Iterator[list[str]]:
 
 
 @pytest.mark.postgres
-def test_two_status_commands_on_a_fresh_postgres_schema_both_exit_0(
+def test_two_upgrades_on_a_fresh_postgres_schema_both_exit_0(
     tmp_path: Path, fresh_schemas: list[str]
 ) -> None:
     admin = sa.create_engine(POSTGRES_URL)

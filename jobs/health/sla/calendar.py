@@ -2,7 +2,14 @@
 
 A `WorkingCalendar` is a time zone, working hours per day (local wall-clock times), working
 weekdays, explicit holidays and make-up working days, and optionally a region whose official
-calendar is used (``"CN"``: mainland China holidays and 调休 make-up days from `chinese_calendar`).
+calendar is used: any country (or ``"US-CA"``-style subdivision) the `holidays` package knows, and
+for ``"CN"`` first `chinese_calendar` (mainland China's holidays and 调休 make-up working days as
+the State Council publishes them, for the years it covers), then `holidays`' CN tables.
+
+Holiday data runs out (a package knows a range of years). A day of a year the region's data does
+not cover is counted from the calendar's explicit lists when they name any day of that year, and
+is otherwise refused (`RegionDataMissing`, naming the tier, region and year): never a silent
+Monday–Friday, which would count Spring Festival as working time.
 
 Each working interval of a day is turned into two aware instants (computed once per calendar and
 day, then cached) and its length is measured between those instants, which makes it correct
@@ -34,20 +41,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
+import holidays as holiday_tables
 
 #: A span of time between two aware instants, start inclusive, end exclusive.
 Interval = tuple[datetime, datetime]
 
 DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(18)))
 MONDAY_TO_FRIDAY = frozenset({0, 1, 2, 3, 4})
-#: Regions whose official working-day calendar is built in.
-REGIONS = frozenset({"CN"})
+#: Country codes the `holidays` package has tables for ("CN", "IN", "PH", "VN", "US", "DE", ...).
+REGIONS = frozenset(holiday_tables.list_supported_countries())
 #: A calendar with no working day in this many consecutive days is treated as having none at all.
 MAX_IDLE_DAYS = 370
 
 
 class CalendarError(ValueError):
     """A calendar that cannot be built, or a datetime it cannot measure."""
+
+
+class RegionDataMissing(CalendarError):
+    """A day of a year the region's holiday data does not cover, and the calendar's explicit
+    lists do not name any day of that year either: the operator must list that year's days."""
 
 
 def format_hours(start: time, end: time) -> str:
@@ -68,6 +81,35 @@ def _cn_is_workday(day: date) -> bool | None:
         return None
 
 
+def _split_region(region: str) -> tuple[str, str | None]:
+    country, _, subdivision = region.partition("-")
+    return country, subdivision or None
+
+
+@functools.lru_cache(maxsize=512)
+def region_year(region: str, year: int) -> tuple[frozenset[date], frozenset[date]] | None:
+    """The public holidays and the make-up working days of `region` in `year` from the
+    `holidays` package, or None for a year outside the range its tables cover.
+
+    Make-up working days: `holidays` lists a swapped day off as "substituted from <the worked
+    day>" in its per-year ``special_public_holidays`` (month, day, from-month, from-day); the
+    from-day is worked. Read defensively: a release that drops that table only loses them.
+    """
+    country, subdivision = _split_region(region)
+    table = holiday_tables.country_holidays(country, subdiv=subdivision, years=year)
+    start, end = getattr(table, "start_year", None), getattr(table, "end_year", None)
+    if (start is not None and year < start) or (end is not None and year > end):
+        return None
+    days_off = frozenset(d for d in table if d.year == year)
+    worked: set[date] = set()
+    for entry in getattr(type(table), "special_public_holidays", {}).get(year, ()):
+        entries = entry if entry and isinstance(entry[0], tuple) else (entry,)
+        for item in entries:
+            if len(item) == 4 and all(isinstance(x, int) for x in item):
+                worked.add(date(year, item[2], item[3]))
+    return days_off, frozenset(worked - days_off)
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     """When the clock runs for an SLA: working hours on working days, in one time zone.
@@ -86,8 +128,11 @@ class WorkingCalendar:
     holidays: frozenset[date] = frozenset()
     #: Days that are worked although their weekday is not (e.g. a Saturday swapped for a holiday).
     makeup_workdays: frozenset[date] = frozenset()
-    #: "CN" takes holidays and make-up working days from `chinese_calendar` where it has data.
+    #: A country code (or "US-CA"-style subdivision) whose public holidays are days off; "CN"
+    #: takes holidays and make-up working days from `chinese_calendar` where it has data.
     region: str | None = None
+    #: Who uses the calendar (the SLA tier), for the messages that refuse a day.
+    label: str = field(default="", compare=False)
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     #: Per local date: None for a day off, else its working intervals as UTC instants and their
     #: total length. Filled lazily; a calendar is immutable, so entries never go stale.
@@ -96,6 +141,8 @@ class WorkingCalendar:
     #: time before each (see `position`); replaced by a larger one when an instant falls outside.
     _timeline: _Timeline = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
+    #: Years the explicit lists name a day of: they stand in for a region's missing data.
+    _listed_years: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -115,10 +162,19 @@ class WorkingCalendar:
             raise CalendarError(f"weekdays must be 0 (Monday) to 6 (Sunday), got {self.weekdays}")
         if both := sorted(self.holidays & self.makeup_workdays):
             raise CalendarError(f"{both[0]} is both a holiday and a make-up working day")
-        if self.region is not None and self.region not in REGIONS:
+        if self.region is not None and _split_region(self.region)[0] not in REGIONS:
             raise CalendarError(
                 f"unknown region {self.region!r}; known: {', '.join(sorted(REGIONS))}"
             )
+        if self.region is not None and (subdivision := _split_region(self.region)[1]):
+            try:
+                region_year(self.region, 2000)
+            except NotImplementedError as exc:
+                raise CalendarError(
+                    f"unknown subdivision {subdivision!r} of {self.region}"
+                ) from exc
+        listed = {d.year for d in self.holidays | self.makeup_workdays}
+        object.__setattr__(self, "_listed_years", frozenset(listed))
 
     def _check_hours(self) -> None:
         if not self.hours:
@@ -148,9 +204,48 @@ class WorkingCalendar:
             return False
         if day in self.makeup_workdays:
             return True
+        if self.region is None:
+            return day.weekday() in self.weekdays
         if self.region == "CN" and (official := _cn_is_workday(day)) is not None:
             return official
-        return day.weekday() in self.weekdays
+        known = region_year(self.region, day.year)
+        if known is not None:
+            days_off, worked = known
+            if day in days_off:
+                return False
+            return day in worked or day.weekday() in self.weekdays
+        if day.year in self._listed_years:
+            return day.weekday() in self.weekdays  # the tier's lists cover this year
+        tier = f"SLA tier {self.label!r}: " if self.label else ""
+        raise RegionDataMissing(
+            f"{tier}the holiday data for region {self.region} has no {day.year}; list that "
+            f"year's days in the tier's calendar (holidays = [...], makeup_workdays = [...]) "
+            "or upgrade the holidays package"
+        )
+
+    def data_notes(self, year: int) -> list[str]:
+        """What an operator should know about the region's holiday data for `year` (for
+        `engage status`): none, statutory days only (China beyond the State Council notices
+        the packages hold), or no data at all (SLA computations reaching it are refused)."""
+        if self.region is None or year in self._listed_years:
+            return []
+        if self.region == "CN" and _cn_is_workday(date(year, 1, 1)) is not None:
+            return []
+        known = region_year(self.region, year)
+        if known is None:
+            missing = (
+                f"region {self.region} has no holiday data for {year}: SLA computations "
+                "reaching it are refused; list that year's holidays and makeup_workdays"
+            )
+            return [missing]
+        if self.region == "CN" and not known[1]:
+            partial = (
+                f"region CN {year}: statutory holidays only (holidays package); the State "
+                "Council's 调休 arrangement is not in the data: list its extra days off and "
+                "make-up working days (holidays, makeup_workdays) once published"
+            )
+            return [partial]
+        return []
 
     # --- Arithmetic -------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
 
@@ -49,15 +48,18 @@ class CalendarSettings(_Policy):
     weekdays: frozenset[int] = MONDAY_TO_FRIDAY
     holidays: frozenset[date] = frozenset()
     makeup_workdays: frozenset[date] = frozenset()
-    #: "CN": mainland China holidays and make-up working days (调休) where the data covers the year.
-    region: Literal["CN"] | None = None
+    #: A country code ("CN", "IN", "PH", "VN", "US", "DE", ... or "US-CA"): its public holidays
+    #: are days off (the `holidays` package; "CN" first from `chinese_calendar`, with 调休).
+    #: A year the data does not cover is refused unless `holidays`/`makeup_workdays` name a day
+    #: of it.
+    region: str | None = None
 
     @model_validator(mode="after")
     def _builds(self) -> CalendarSettings:
         self.working_calendar()  # CalendarError is a ValueError: pydantic reports it
         return self
 
-    def working_calendar(self) -> WorkingCalendar:
+    def working_calendar(self, label: str = "") -> WorkingCalendar:
         return WorkingCalendar(
             timezone=self.timezone,
             hours=tuple(parse_hours(h) for h in self.hours),
@@ -65,6 +67,7 @@ class CalendarSettings(_Policy):
             holidays=self.holidays,
             makeup_workdays=self.makeup_workdays,
             region=self.region,
+            label=label,
         )
 
 
@@ -98,5 +101,5 @@ class SlaPolicy(_Policy):
     def working_calendar(self) -> WorkingCalendar:
         # Built once per policy: building validates the hours and loads the region's data.
         if self._working_calendar is None:
-            self._working_calendar = self.calendar.working_calendar()
+            self._working_calendar = self.calendar.working_calendar(self.tier)
         return self._working_calendar

@@ -86,8 +86,10 @@ def test_business_seconds(
         pytest.param(date(2026, 3, 2), True, id="2026-03-02-ordinary-monday"),
         pytest.param(date(2026, 10, 1), False, id="2026-10-01-national-day"),
         pytest.param(date(2026, 10, 7), False, id="2026-10-07-national-day-wednesday"),
-        # chinese_calendar has no data for 2030: weekdays decide. 1 Oct 2030 is a Tuesday.
-        pytest.param(date(2030, 10, 1), True, id="2030-beyond-the-data-weekday"),
+        # chinese_calendar has no data for 2030: the `holidays` package's CN tables decide, not
+        # plain weekdays. 1 Oct 2030 (a Tuesday) is National Day; 8 Oct 2030 an ordinary Tuesday.
+        pytest.param(date(2030, 10, 1), False, id="2030-national-day-from-holidays"),
+        pytest.param(date(2030, 10, 8), True, id="2030-ordinary-tuesday"),
         pytest.param(date(2030, 10, 5), False, id="2030-beyond-the-data-saturday"),
     ],
 )
@@ -414,7 +416,7 @@ def test_add_business_seconds_skips_pauses(
         ),
         pytest.param({"hours": ()}, "at least one", id="no-hours"),
         pytest.param({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'", id="zone"),
-        pytest.param({"region": "US"}, "unknown region 'US'", id="region"),
+        pytest.param({"region": "XX"}, "unknown region 'XX'", id="region"),
         pytest.param({"weekdays": frozenset({7})}, "weekdays must be", id="weekday-7"),
     ],
 )

@@ -552,7 +552,7 @@ def test_calendar_settings_build_the_working_calendar() -> None:
         pytest.param({"hours": ["9 to 5"]}, "not of the form 09:00-12:00", id="format"),
         pytest.param({"hours": ["09:00-25:00"]}, "hour must be in 0..23", id="hour-25"),
         pytest.param({"timezone": "Asia/Nowhere"}, "unknown time zone", id="zone"),
-        pytest.param({"region": "US"}, "'CN'", id="region"),
+        pytest.param({"region": "Atlantis"}, "unknown region", id="region"),
         pytest.param({"colour": "blue"}, "Extra inputs are not permitted", id="unknown-key"),
     ],
 )
