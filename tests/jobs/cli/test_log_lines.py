@@ -104,6 +104,8 @@ def test_the_json_form_masks_secrets_in_the_message_the_traceback_and_every_fiel
     assert handler.filter(record)
     line = json.loads(formatter.format(record))
     assert secret not in json.dumps(line)
-    assert line["message"] == "refresh *** failed"
-    assert "token endpoint refused ***" in line["traceback"]
+    # Other tests of the process register secrets of their own (the registry is process-wide),
+    # and a word of this message may be one of them: what counts is that this secret is masked.
+    assert line["message"].endswith("*** failed")
+    assert "refused ***" in line["traceback"]
     assert line["connection"] == "zoho:***"
