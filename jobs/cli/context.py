@@ -102,17 +102,25 @@ def system_clock() -> datetime:
 
 
 @contextmanager
-def opened(invocation: Invocation, *, read_only: bool = False) -> Iterator[Connection]:
-    """Load the config and connect; any configuration problem exits 2 with one line.
-    `read_only`: the store is not migrated (see `opened_store`)."""
+def refusing_setup_errors() -> Iterator[None]:
+    """A bad config file or a store at the wrong schema is one line, exit 2; a store that is
+    down or refuses connections is one line, exit 75 (the commands' one mapping of them)."""
     try:
-        settings = load_settings(invocation.config_path)
-        log_format_from(settings)
-        conn = connect(settings, clock=invocation.clock, upgrade=not read_only)
+        yield
     except (ConfigFileError, StoreSchemaError) as exc:
         fail(str(exc))
     except RetryLaterError as exc:  # the store's database is down or refuses connections
         fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
+
+
+@contextmanager
+def opened(invocation: Invocation, *, read_only: bool = False) -> Iterator[Connection]:
+    """Load the config and connect; any configuration problem exits 2 with one line.
+    `read_only`: the store is not migrated (see `opened_store`)."""
+    with refusing_setup_errors():
+        settings = load_settings(invocation.config_path)
+        log_format_from(settings)
+        conn = connect(settings, clock=invocation.clock, upgrade=not read_only)
     try:
         yield conn
     except RetryLaterError as exc:
@@ -130,14 +138,10 @@ def opened_store(invocation: Invocation, *, read_only: bool = False) -> Iterator
     """Only the store: for commands that need no CRM access (and so no CRM secrets).
     `read_only`: a command that only reads never migrates; a store not at the newest schema is
     one line ("run `engage db upgrade`"), exit 2."""
-    try:
+    with refusing_setup_errors():
         settings = load_settings(invocation.config_path)
         log_format_from(settings)
         store = Store.open(settings.store_url, upgrade=not read_only)
-    except (ConfigFileError, StoreSchemaError) as exc:
-        fail(str(exc))
-    except RetryLaterError as exc:  # the store's database is down or refuses connections
-        fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
     try:
         yield store
     finally:

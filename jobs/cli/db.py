@@ -12,13 +12,11 @@ from contextlib import contextmanager
 
 import click
 
-from connector.errors import RetryLaterError
 from jobs.cli import context
-from jobs.cli.context import EXIT_CONFIG, EXIT_RETRY_LATER, Invocation
+from jobs.cli.context import Invocation
 from jobs.config import load_settings
 from jobs.store.revisions import Revisions, SchemaState, StoreSchemaError, ahead_message
 from jobs.store.store import revisions_at, upgrade_at
-from mappings.tomlfile import ConfigFileError
 
 #: `engage db check`: an upgrade is due (0: the store is current; 2: newer than the code).
 EXIT_UPGRADE_DUE = 1
@@ -27,16 +25,10 @@ EXIT_UPGRADE_DUE = 1
 @contextmanager
 def store_url_of(invocation: Invocation) -> Iterator[str]:
     """The store's URL from the config; the store's answers turned into one line each."""
-    try:
+    with context.refusing_setup_errors():
         url = load_settings(invocation.config_path).store_url
-    except ConfigFileError as exc:
-        context.fail(str(exc))
-    try:
+    with context.refusing_setup_errors():
         yield url
-    except RetryLaterError as exc:  # the store's database is down or refuses connections
-        context.fail(f"{exc} (try again later)", EXIT_RETRY_LATER)
-    except StoreSchemaError as exc:
-        context.fail(str(exc), EXIT_CONFIG)
 
 
 def _revisions(url: str) -> Revisions:
