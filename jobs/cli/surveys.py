@@ -62,7 +62,8 @@ def plan_command(invocation: Invocation, dry_run: bool) -> None:
     """Plan the invitations due now; list every one the fatigue rules held back, and why."""
 
     settings = _settings(invocation)
-    with context.opened_store(invocation) as store:
+    # A dry run only reads: it never migrates the store (like `engage status`).
+    with context.opened_store(invocation, read_only=dry_run) as store:
         plan, added = plan_step(
             store, settings.config.surveys, now=invocation.clock(), dry_run=dry_run
         )

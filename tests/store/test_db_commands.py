@@ -95,7 +95,13 @@ def test_status_trend_and_plan_on_an_old_store_do_not_migrate_it(
     with engine.begin() as connection:  # a store as the previous release left it
         command.upgrade(migration_config(connection), "0015")
     engine.dispose()
-    for args in (("status",), ("trend", "123"), ("plan",), ("push", "--dry-run")):
+    for args in (
+        ("status",),
+        ("trend", "123"),
+        ("plan",),
+        ("push", "--dry-run"),
+        ("surveys", "plan", "--dry-run"),
+    ):
         code, out = _engage(sandbox, config, *args)
         assert code == 2, out
         assert out == (
