@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,24 +28,11 @@ from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import LOCK_NAME, Job, JobAlreadyRunning, connect, run_job
 from jobs.store import Store
-from tests.conftest import FakeClock, write_sandbox_config
+from tests.conftest import FakeClock, crm_state, write_sandbox_config
 
 ENGAGE = str(Path(sys.executable).with_name("engage"))
 DEALS, ACCOUNTS = 2000, 150
 KILLS = 20
-#: Health is computed by each store at its own (real) time: the one field that may differ.
-COMPUTED_AT = "Engagement_Health_Updated"
-
-
-def crm_state(crm: SandboxCRM) -> dict[str, dict[str, dict[str, Any]]]:
-    skip = {"Modified_Time", "Modified_By", COMPUTED_AT}
-    return {
-        module: {
-            rid: {k: v for k, v in rec.items() if k not in skip}
-            for rid, rec in crm.records(module).items()
-        }
-        for module in ("Accounts", "Deals")
-    }
 
 
 def wait_for_calls_or_exit(
