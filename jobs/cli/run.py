@@ -22,6 +22,7 @@ from jobs.cli import context
 from jobs.cli.context import Invocation
 from jobs.config import load_settings
 from jobs.credits import credits_used, crm_credits_left
+from jobs.health.sla.coverage import calendar_years
 from jobs.push.ledger import FAILED_STATUSES, Ledger, missing_fields
 from jobs.runner import (
     Connection,
@@ -272,10 +273,9 @@ def status(invocation: Invocation, failed: bool, as_json: bool, show_all: bool) 
         )
         if not failed:
             # SLA windows reach into next year: say now when a tier's holiday data runs out.
-            for name, policy in config.sla.tiers.items():
-                for year in (now.year, now.year + 1):
-                    for note in policy.working_calendar().data_notes(year):
-                        context.console.print(f"calendar of SLA tier {name!r}: {note}")
+            for row in calendar_years(config.sla.tiers, now.date()):
+                for note in row.notes:
+                    context.console.print(f"calendar of SLA tier {row.tier!r}: {note}")
 
 
 @click.command()

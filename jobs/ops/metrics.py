@@ -9,13 +9,16 @@ which is never pruned, so they only grow, as Prometheus counters must.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from jobs.credits import credits_used, crm_credits_left
+from jobs.health.sla.calendar import DataCoverage
+from jobs.health.sla.coverage import calendar_years
+from jobs.health.sla.policy import SlaPolicy
 from jobs.push.due import waiting
 from jobs.store import Store
 from jobs.store.ops_view import OpsView, read_ops_view
@@ -28,11 +31,18 @@ class StoreCollector(Collector):
     """The figures of one connection's store; ``crm`` labels the API counters (zoho, odoo…)."""
 
     def __init__(
-        self, store: Store, crm: str, budget: int | None, clock: Callable[[], datetime]
+        self,
+        store: Store,
+        crm: str,
+        budget: int | None,
+        clock: Callable[[], datetime],
+        tiers: Mapping[str, SlaPolicy] | None = None,
     ) -> None:
         self.store, self.crm, self.budget, self.clock = store, crm, budget, clock
+        self.tiers: Mapping[str, SlaPolicy] = tiers or {}
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._calendars()  # from the config: reported whether the store is up or not
         up = GaugeMetricFamily("engage_store_up", "1 if the store answered this scrape.")
         try:
             view = read_ops_view(self.store.engine)
@@ -115,6 +125,29 @@ class StoreCollector(Collector):
                 "Seconds since the last run finished.",
                 value=(now - view.last_finished_at).total_seconds(),
             )
+
+    def _calendars(self) -> Iterator[Metric]:
+        """Per tier with a region, this year and the next: 1 where the region has no holiday
+        data (SLA computations reaching that year are refused), 1 in ``_partial`` where it has
+        statutory holidays only (China's 调休 not yet published in the packages)."""
+        missing = GaugeMetricFamily(
+            "engage_calendar_data_missing",
+            "1 if an SLA tier's region has no holiday data for the year (SLAs reaching it are "
+            "refused until the tier's calendar lists that year's days).",
+            labels=["tier", "region", "year"],
+        )
+        partial = GaugeMetricFamily(
+            "engage_calendar_data_partial",
+            "1 if an SLA tier's region has statutory holidays only for the year (no make-up "
+            "working days yet).",
+            labels=["tier", "region", "year"],
+        )
+        for row in calendar_years(self.tiers, self.clock().date()):
+            labels = [row.tier, row.region, str(row.year)]
+            missing.add_metric(labels, int(row.coverage is DataCoverage.MISSING))
+            partial.add_metric(labels, int(row.coverage is DataCoverage.PARTIAL))
+        yield missing
+        yield partial
 
     def _push_lag(self, unpushed: int, oldest: datetime | None) -> Iterator[Metric]:
         yield GaugeMetricFamily(

@@ -24,13 +24,14 @@ def start_ops_server(
     if not address:
         return None
     budget = config.crm.credit_budget() if config.crm.kind == "zoho" else None
-    collector = StoreCollector(conn.store, config.crm.kind, budget, conn.clock)
+    collector = StoreCollector(conn.store, config.crm.kind, budget, conn.clock, config.sla.tiers)
     health = HealthCheck(
         store=conn.store,
         scheduler_alive=scheduler_alive,
         clock=conn.clock,
         started_at=conn.clock(),
         stale_after=timedelta(minutes=3 * config.schedule.run_every_minutes),
+        tiers=config.sla.tiers,
     )
     try:
         server = OpsServer(address, store_registry(collector), health)

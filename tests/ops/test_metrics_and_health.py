@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
+from jobs.config import load_settings
 from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.ops.server import OpsServer
 from jobs.ops.serving import start_ops_server
@@ -228,3 +230,113 @@ def test_healthz_turns_unhealthy_when_the_sqlite_file_is_removed(
         conn.close()
     assert status == 503
     assert json.loads(text)["store"] == "unreachable: FileNotFoundError"
+
+
+#: Three SLA tiers: one in the Philippines, one in the Philippines whose calendar lists a day of
+#: 2101 (the tier's own list stands in for the package's data), one without a region.
+TIERS = """
+[sla.tiers.Manila]
+calendar = { timezone = "Asia/Manila", region = "PH" }
+goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }
+[sla.tiers.Listed]
+calendar = { timezone = "Asia/Manila", region = "PH", holidays = [2101-01-01] }
+goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }
+[sla.tiers.Weekdays]
+calendar = { timezone = "UTC" }
+goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }
+"""
+
+
+def calendar_samples(text: str) -> dict[tuple[str, str, str], tuple[float, float]]:
+    got = samples(text)
+    return {
+        (dict(labels)["tier"], dict(labels)["region"], dict(labels)["year"]): (
+            value,
+            got[("engage_calendar_data_partial", labels)],
+        )
+        for (name, labels), value in got.items()
+        if name == "engage_calendar_data_missing"
+    }
+
+
+def test_a_tier_whose_region_s_holiday_data_ends_next_year_degrades_health_and_metrics(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The `holidays` package's tables end with 2100: on 23 Nov 2100 the Philippine calendar
+    has this year's data and none for 2101, which an SLA window opened in December reaches."""
+    with SandboxCRM(deals=5, accounts=2, clock=clock) as crm:
+        config = write_sandbox_config(crm, sqlite_url, tmp_path)
+        with config.open("a", encoding="utf-8") as file:
+            file.write(TIERS)
+        settings = load_settings(config, env=sandbox_env(crm))
+        clock.now = datetime(2100, 11, 23, 9, 0, tzinfo=UTC)
+        conn = connect(settings, clock=clock)
+        server = start_ops_server(conn, lambda: True, address="127.0.0.1:0")
+        assert server is not None
+        try:
+            status, text = get(server, "/healthz")
+            metrics = get(server, "/metrics")[1]
+        finally:
+            server.stop()
+            conn.close()
+    assert status == 200, text  # degraded, not unhealthy: a restart cannot fix the data
+    body = json.loads(text)
+    assert (body["status"], body["calendar"]) == ("degraded", "missing")
+    assert [(g["tier"], g["region"], g["year"], g["data"]) for g in body["calendar_gaps"]] == [
+        ("Manila", "PH", 2101, "missing")
+    ]
+    assert "region PH has no holiday data for 2101" in body["calendar_gaps"][0]["note"]
+    # (missing, partial) per tier with a region and year; the tier without one has no data
+    # to run out.
+    assert calendar_samples(metrics) == {
+        ("Listed", "PH", "2100"): (0, 0),
+        ("Listed", "PH", "2101"): (0, 0),
+        ("Manila", "PH", "2100"): (0, 0),
+        ("Manila", "PH", "2101"): (1, 0),
+    }
+
+
+def test_china_beyond_the_state_council_notices_is_partial_and_health_stays_ok(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """On 23 Nov 2026 (the test clock) `chinese_calendar` holds 2026, not 2027; the `holidays`
+    package has 2027's statutory holidays but no make-up working days."""
+    with SandboxCRM(deals=5, accounts=2, clock=clock) as crm:
+        config = write_sandbox_config(crm, sqlite_url, tmp_path)
+        with config.open("a", encoding="utf-8") as file:
+            file.write(
+                '[sla.tiers.Shanghai]\ncalendar = { timezone = "Asia/Shanghai", region = "CN" }\n'
+                "goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }\n"
+            )
+        conn = connect(load_settings(config, env=sandbox_env(crm)), clock=clock)
+        server = start_ops_server(conn, lambda: True, address="127.0.0.1:0")
+        assert server is not None
+        try:
+            status, text = get(server, "/healthz")
+            metrics = get(server, "/metrics")[1]
+        finally:
+            server.stop()
+            conn.close()
+    body = json.loads(text)
+    assert (status, body["status"], body["calendar"]) == (200, "ok", "partial")
+    assert [(g["tier"], g["year"], g["data"]) for g in body["calendar_gaps"]] == [
+        ("Shanghai", 2027, "partial")
+    ]
+    assert calendar_samples(metrics) == {
+        ("Shanghai", "CN", "2026"): (0, 0),
+        ("Shanghai", "CN", "2027"): (0, 1),
+    }
+
+
+def test_the_default_tiers_follow_their_weekdays_and_need_no_holiday_data(
+    connection: Connection,
+) -> None:
+    server = start_ops_server(connection, lambda: True, address="127.0.0.1:0")
+    assert server is not None
+    try:
+        body = json.loads(get(server, "/healthz")[1])
+        metrics = get(server, "/metrics")[1]
+    finally:
+        server.stop()
+    assert (body["status"], body["calendar"], body["calendar_gaps"]) == ("ok", "complete", [])
+    assert calendar_samples(metrics) == {}

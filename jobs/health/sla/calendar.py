@@ -31,6 +31,7 @@ working time (`add_business_seconds`) still walks the days.
 from __future__ import annotations
 
 import bisect
+import enum
 import functools
 import itertools
 import math
@@ -52,6 +53,19 @@ MONDAY_TO_FRIDAY = frozenset({0, 1, 2, 3, 4})
 REGIONS = frozenset(holiday_tables.list_supported_countries())
 #: A calendar with no working day in this many consecutive days is treated as having none at all.
 MAX_IDLE_DAYS = 370
+
+
+class DataCoverage(enum.StrEnum):
+    """How well a calendar's holiday data covers a year."""
+
+    #: No region (the weekdays are the rule), the tier's lists name a day of it, or the
+    #: region's data covers it.
+    FULL = "full"
+    #: China beyond the State Council notices `chinese_calendar` holds: statutory holidays
+    #: only, no 调休 make-up working days.
+    PARTIAL = "partial"
+    #: No holiday data: SLA computations reaching the year are refused (`RegionDataMissing`).
+    MISSING = "missing"
 
 
 class CalendarError(ValueError):
@@ -223,22 +237,31 @@ class WorkingCalendar:
             "or upgrade the holidays package"
         )
 
+    def data_coverage(self, year: int) -> DataCoverage:
+        """How the region's holiday data, or the calendar's own lists, cover `year`."""
+        if self.region is None or year in self._listed_years:
+            return DataCoverage.FULL
+        if self.region == "CN" and _cn_is_workday(date(year, 1, 1)) is not None:
+            return DataCoverage.FULL
+        known = region_year(self.region, year)
+        if known is None:
+            return DataCoverage.MISSING
+        if self.region == "CN" and not known[1]:
+            return DataCoverage.PARTIAL
+        return DataCoverage.FULL
+
     def data_notes(self, year: int) -> list[str]:
         """What an operator should know about the region's holiday data for `year` (for
         `engage status`): none, statutory days only (China beyond the State Council notices
         the packages hold), or no data at all (SLA computations reaching it are refused)."""
-        if self.region is None or year in self._listed_years:
-            return []
-        if self.region == "CN" and _cn_is_workday(date(year, 1, 1)) is not None:
-            return []
-        known = region_year(self.region, year)
-        if known is None:
+        coverage = self.data_coverage(year)
+        if coverage is DataCoverage.MISSING:
             missing = (
                 f"region {self.region} has no holiday data for {year}: SLA computations "
                 "reaching it are refused; list that year's holidays and makeup_workdays"
             )
             return [missing]
-        if self.region == "CN" and not known[1]:
+        if coverage is DataCoverage.PARTIAL:
             partial = (
                 f"region CN {year}: statutory holidays only (holidays package); the State "
                 "Council's 调休 arrangement is not in the data: list its extra days off and "
