@@ -1,8 +1,10 @@
-"""deploy/: the systemd unit as systemd reads it, the container file, `engage --version`, and a
-real `engage daemon` process serving /healthz and /metrics (issue 20 items 3 and 7)."""
+"""deploy/: the systemd unit as systemd reads it, `engage --version`, and a real `engage daemon`
+process serving /healthz and /metrics (issue 20 items 3 and 7); the container file has its own
+tests (test_containerfile.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -59,17 +61,6 @@ def test_the_systemd_unit_is_valid_and_stops_the_daemon_with_sigterm(tmp_path: P
     assert (checked.returncode, checked.stderr) == (0, "")
 
 
-def test_the_container_file_runs_the_daemon_as_a_user_from_python_3_11_slim() -> None:
-    lines = [
-        line for line in (DEPLOY / "Containerfile").read_text().splitlines() if line[:1].isupper()
-    ]
-    assert lines[0] == "FROM python:3.11-slim"
-    assert "RUN pip install . \\" in lines
-    users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users == ["engage"]
-    assert lines[-1] == 'CMD ["engage", "daemon"]'
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,6 +110,11 @@ def test_the_daemon_process_serves_health_and_metrics_until_sigterm(
         health = scrape(f"http://127.0.0.1:{port}/healthz")
         assert health is not None and health[0] == 200, health
         assert metrics["engage_api_calls_total[('crm', 'zoho')]"] == len(sandbox.calls)
+        # `engage healthcheck` (the container's HEALTHCHECK) finds it from the same config.
+        probe = [ENGAGE, "--config", str(config), "healthcheck"]
+        checked = subprocess.run(probe, capture_output=True, text=True, check=False, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+        assert json.loads(checked.stdout)["status"] == "ok"
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -126,6 +122,8 @@ def test_the_daemon_process_serves_health_and_metrics_until_sigterm(
             process.kill()
     assert process.returncode == 0, output
     assert scrape(f"http://127.0.0.1:{port}/healthz") is None  # the endpoint closed with it
+    after = subprocess.run(probe, capture_output=True, text=True, check=False, timeout=60)
+    assert after.returncode == 1
 
 
 def test_a_metrics_address_without_a_port_is_refused_naming_file_and_key(tmp_path: Path) -> None:
