@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
@@ -21,6 +23,7 @@ from connector.sandbox import SandboxCRM
 from jobs.cli import main
 from jobs.demo.run import sandbox_env
 from jobs.store import Store
+from jobs.store.store import migration_config
 from tests.conftest import POSTGRES_URL, FakeClock, write_sandbox_config
 
 DOC = Path(__file__).parents[2] / "docs" / "operations.md"
@@ -130,3 +133,33 @@ def test_postgres_backup_and_restore_as_the_doc_says(
     )
     assert " ok " in f" {shown} "
     assert engagement_count(restored) == scored
+
+
+def test_the_upgrade_commands_as_the_doc_says(store_url: str, tmp_path: Path) -> None:
+    """A store the previous release left (revision 0015), on SQLite and on PostgreSQL."""
+    engine = sa.create_engine(store_url)
+    with engine.begin() as connection:
+        migrations = migration_config(connection)
+        command.upgrade(migrations, "0015")
+    engine.dispose()
+    # The newest revision, from the migration files (alembic's reading of them).
+    newest = ScriptDirectory.from_config(migrations).get_current_head()
+    config = tmp_path / "engage.toml"
+    config.write_text(
+        f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:1"\n'
+        f'[store]\nurl = "{store_url}"\n',
+        encoding="utf-8",
+    )
+    shown = run_block("db-upgrade", {"ENGAGE_CONFIG": str(config)}).splitlines()
+    assert shown == [
+        f"store: 0015; code: {newest} (run `engage db upgrade`)",
+        f"upgrade due: 0015 → {newest} (run `engage db upgrade`)",
+        f"store upgraded from 0015 to {newest}",
+        f"up to date ({newest})",
+    ]
+    assert newest != "0015"
+    engine = sa.create_engine(store_url)
+    with engine.connect() as connection:
+        revision = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        assert revision.scalar_one() == newest
+    engine.dispose()
