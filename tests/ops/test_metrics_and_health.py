@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -259,18 +260,16 @@ def calendar_samples(text: str) -> dict[tuple[str, str, str], tuple[float, float
     }
 
 
-def test_a_tier_whose_region_s_holiday_data_ends_next_year_degrades_health_and_metrics(
-    clock: FakeClock, sqlite_url: str, tmp_path: Path
-) -> None:
-    """The `holidays` package's tables end with 2100: on 23 Nov 2100 the Philippine calendar
-    has this year's data and none for 2101, which an SLA window opened in December reaches."""
+def scrape_with_tiers(
+    tiers: str, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> tuple[int, dict[str, Any], str]:
+    """/healthz (status, body) and /metrics of a daemon whose config adds ``tiers``, at the
+    clock's time."""
     with SandboxCRM(deals=5, accounts=2, clock=clock) as crm:
         config = write_sandbox_config(crm, sqlite_url, tmp_path)
         with config.open("a", encoding="utf-8") as file:
-            file.write(TIERS)
-        settings = load_settings(config, env=sandbox_env(crm))
-        clock.now = datetime(2100, 11, 23, 9, 0, tzinfo=UTC)
-        conn = connect(settings, clock=clock)
+            file.write(tiers)
+        conn = connect(load_settings(config, env=sandbox_env(crm)), clock=clock)
         server = start_ops_server(conn, lambda: True, address="127.0.0.1:0")
         assert server is not None
         try:
@@ -279,8 +278,17 @@ def test_a_tier_whose_region_s_holiday_data_ends_next_year_degrades_health_and_m
         finally:
             server.stop()
             conn.close()
-    assert status == 200, text  # degraded, not unhealthy: a restart cannot fix the data
-    body = json.loads(text)
+    return status, json.loads(text), metrics
+
+
+def test_a_tier_whose_region_s_holiday_data_ends_next_year_degrades_health_and_metrics(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The `holidays` package's tables end with 2100: on 23 Nov 2100 the Philippine calendar
+    has this year's data and none for 2101, which an SLA window opened in December reaches."""
+    clock.now = datetime(2100, 11, 23, 9, 0, tzinfo=UTC)
+    status, body, metrics = scrape_with_tiers(TIERS, clock, sqlite_url, tmp_path)
+    assert status == 200, body  # degraded, not unhealthy: a restart cannot fix the data
     assert (body["status"], body["calendar"]) == ("degraded", "missing")
     assert [(g["tier"], g["region"], g["year"], g["data"]) for g in body["calendar_gaps"]] == [
         ("Manila", "PH", 2101, "missing")
@@ -301,23 +309,11 @@ def test_china_beyond_the_state_council_notices_is_partial_and_health_stays_ok(
 ) -> None:
     """On 23 Nov 2026 (the test clock) `chinese_calendar` holds 2026, not 2027; the `holidays`
     package has 2027's statutory holidays but no make-up working days."""
-    with SandboxCRM(deals=5, accounts=2, clock=clock) as crm:
-        config = write_sandbox_config(crm, sqlite_url, tmp_path)
-        with config.open("a", encoding="utf-8") as file:
-            file.write(
-                '[sla.tiers.Shanghai]\ncalendar = { timezone = "Asia/Shanghai", region = "CN" }\n'
-                "goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }\n"
-            )
-        conn = connect(load_settings(config, env=sandbox_env(crm)), clock=clock)
-        server = start_ops_server(conn, lambda: True, address="127.0.0.1:0")
-        assert server is not None
-        try:
-            status, text = get(server, "/healthz")
-            metrics = get(server, "/metrics")[1]
-        finally:
-            server.stop()
-            conn.close()
-    body = json.loads(text)
+    shanghai = (
+        '[sla.tiers.Shanghai]\ncalendar = { timezone = "Asia/Shanghai", region = "CN" }\n'
+        "goals = { first_response_minutes = { P1 = 60 }, resolution_minutes = { P1 = 480 } }\n"
+    )
+    status, body, metrics = scrape_with_tiers(shanghai, clock, sqlite_url, tmp_path)
     assert (status, body["status"], body["calendar"]) == (200, "ok", "partial")
     assert [(g["tier"], g["year"], g["data"]) for g in body["calendar_gaps"]] == [
         ("Shanghai", 2027, "partial")
