@@ -10,6 +10,7 @@ import click
 
 from jobs.cli import context
 from jobs.cli.admin import fields, mappings
+from jobs.cli.alerts import alerts_group
 from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocation
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
@@ -85,5 +86,6 @@ for _command in (
     surveys_group,
     serve_command,
     db_group,
+    alerts_group,
 ):
     main.add_command(_command)
