@@ -80,11 +80,12 @@ def _section_problems(i: int, block: dict[str, Any]) -> list[str]:
     if fields is not None:
         if len(fields) > SLACK_FIELDS:
             problems.append(f"blocks[{i}]: at most 10 fields")
-        for f in fields:
-            if f.get("type") not in ("mrkdwn", "plain_text") or not (
-                0 < len(f.get("text", "")) <= SLACK_FIELD_CHARS
-            ):
-                problems.append(f"blocks[{i}]: a field is 1 to 2000 characters")
+        if any(
+            f.get("type") not in ("mrkdwn", "plain_text")
+            or not 0 < len(f.get("text", "")) <= SLACK_FIELD_CHARS
+            for f in fields
+        ):
+            problems.append(f"blocks[{i}]: a field is 1 to 2000 characters")
     return problems
 
 
@@ -119,9 +120,8 @@ def teams_problems(payload: Any) -> list[str]:
             for f in element.get("facts", [])
         ):
             problems.append(f"body[{i}]: facts are {{title, value}} strings")
-    for action in card.get("actions", []):
-        if action.get("type") != "Action.OpenUrl" or not action.get("url"):
-            problems.append("an action is not Action.OpenUrl with a url")
+    if any(a.get("type") != "Action.OpenUrl" or not a.get("url") for a in card.get("actions", [])):
+        problems.append("an action is not Action.OpenUrl with a url")
     return problems
 
 
@@ -196,8 +196,10 @@ class ChatWebhooks(ServedOnThread):
                 kind = self._kinds[name]
                 if kind == "slack" and parts.path == f"/services/TSANDBOX/B{name}/{token}":
                     return name
-                if kind == "teams" and parts.path.startswith(f"/workflows/{name}/") and (
-                    f"sig={token}" in parts.query
+                if (
+                    kind == "teams"
+                    and parts.path.startswith(f"/workflows/{name}/")
+                    and (f"sig={token}" in parts.query)
                 ):
                     return name
         return None

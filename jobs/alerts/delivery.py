@@ -16,6 +16,8 @@ credential). Messages name the route instead.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -104,3 +106,36 @@ def post_json(
         if status == 429 or status >= 500:
             raise NotDelivered(f"{what} answered {said} after {attempt} attempt(s)")
         raise Unsendable(f"{what} refused the message: {said}")
+
+
+class WebhookChannel:
+    """One route's webhook (Slack or Teams): each view becomes that service's payload.
+    ``seconds_between_posts``: the service's posting rate (the sleep is injected)."""
+
+    def __init__(
+        self,
+        url: str,
+        payload_of: Callable[[Any], Any],
+        *,
+        what: str,
+        session: requests.Session,
+        policy: RetryPolicy,
+        seconds_between_posts: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._url = url
+        self._payload_of = payload_of
+        self._what = what
+        self._session = session
+        self._policy = policy
+        self._between = seconds_between_posts
+        self._sleep = sleep
+        self._posted = False
+
+    def deliver(self, view: Any) -> None:
+        if self._posted and self._between:
+            self._sleep(self._between)
+        self._posted = True
+        post_json(
+            self._session, self._url, self._payload_of(view), what=self._what, policy=self._policy
+        )

@@ -5,19 +5,13 @@ deal, a context line) with ``text`` as the notification fallback
 Limits kept here (Slack's Block Kit reference): a header's text at most 150 characters, a
 section at most 10 fields of 2,000 characters and a text of 3,000, a button's text 75, a
 message 50 blocks. Slack posts about one message per second per webhook: consecutive posts
-through one channel object wait a second in between (the sleep is injected).
+through one channel wait a second in between (`SECONDS_BETWEEN_POSTS`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-import requests
-
-from connector.retry import RetryPolicy
-from jobs.alerts.delivery import post_json
 from jobs.alerts.render import View
 
 HEADER_CHARS = 150
@@ -66,33 +60,3 @@ def slack_payload(view: View) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(view.footer)}]}
         )
     return {"text": escape(view.fallback), "blocks": blocks}
-
-
-class SlackChannel:
-    def __init__(
-        self,
-        route: str,
-        url: str,
-        *,
-        session: requests.Session,
-        policy: RetryPolicy,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._route = route
-        self._url = url
-        self._session = session
-        self._policy = policy
-        self._sleep = sleep
-        self._posted = False
-
-    def deliver(self, view: View) -> None:
-        if self._posted:
-            self._sleep(SECONDS_BETWEEN_POSTS)
-        self._posted = True
-        post_json(
-            self._session,
-            self._url,
-            slack_payload(view),
-            what=f"the Slack webhook of route {self._route}",
-            policy=self._policy,
-        )

@@ -20,14 +20,15 @@ import requests
 from connector.redact import redact, register_secret
 from connector.retry import RetryPolicy
 from jobs.alerts.config import AlertsSection, RouteSection
+from jobs.alerts.delivery import WebhookChannel
 from jobs.alerts.digest import build_digest, digest_due
 from jobs.alerts.email import EmailChannel
 from jobs.alerts.events import observe_engagements, observe_job
 from jobs.alerts.links import deal_link
 from jobs.alerts.outbox import Channel, FaultHook, SendReport, send_outbox
 from jobs.alerts.planner import AlertPlan, plan_alerts
-from jobs.alerts.slack import SlackChannel
-from jobs.alerts.teams import TeamsChannel, retired_connector_problem
+from jobs.alerts.slack import SECONDS_BETWEEN_POSTS, slack_payload
+from jobs.alerts.teams import retired_connector_problem, teams_payload
 from jobs.config import Settings
 from jobs.store import Store
 from jobs.store.alerts import AlertStore, NewAlert
@@ -190,12 +191,16 @@ def opened_channels(
             except LookupError as exc:
                 channels[name] = str(exc)
                 continue
-            if route.channel == "slack":
-                channels[name] = SlackChannel(
-                    name, url, session=session, policy=policy, sleep=sleep
-                )
-            else:
-                channels[name] = TeamsChannel(name, url, session=session, policy=policy)
+            slack = route.channel == "slack"
+            channels[name] = WebhookChannel(
+                url,
+                slack_payload if slack else teams_payload,
+                what=f"the {'Slack webhook' if slack else 'Teams workflow'} of route {name}",
+                session=session,
+                policy=policy,
+                seconds_between_posts=SECONDS_BETWEEN_POSTS if slack else 0.0,
+                sleep=sleep,
+            )
         yield channels
 
 

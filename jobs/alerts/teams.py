@@ -13,10 +13,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
-from connector.retry import RetryPolicy
-from jobs.alerts.delivery import post_json
 from jobs.alerts.render import View
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -74,22 +70,3 @@ def teams_payload(view: View) -> dict[str, Any]:
         "type": "message",
         "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}],
     }
-
-
-class TeamsChannel:
-    def __init__(
-        self, route: str, url: str, *, session: requests.Session, policy: RetryPolicy
-    ) -> None:
-        self._route = route
-        self._url = url
-        self._session = session
-        self._policy = policy
-
-    def deliver(self, view: View) -> None:
-        post_json(
-            self._session,
-            self._url,
-            teams_payload(view),
-            what=f"the Teams workflow of route {self._route}",
-            policy=self._policy,
-        )

@@ -22,17 +22,15 @@ from jobs.cli import context
 from jobs.config import Settings, load_settings
 from jobs.outside_text import for_terminal
 from jobs.store.alerts import FAILED, PLANNED, SENDING, AlertStore
-from mappings.tomlfile import ConfigFileError
 
 if TYPE_CHECKING:
     from jobs.cli.context import Invocation
 
 
 def _settings(invocation: Invocation) -> Settings:
-    try:
-        return load_settings(invocation.config_path)
-    except ConfigFileError as exc:
-        context.fail(str(exc))
+    with context.refusing_setup_errors():  # a bad file: one line naming file and key, exit 2
+        settings = load_settings(invocation.config_path)
+    return settings
 
 
 def _say(line: str) -> None:

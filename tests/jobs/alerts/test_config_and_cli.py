@@ -53,8 +53,10 @@ def config_file(tmp_path: Path, alerts: str, store: str | None = None) -> Path:
             "route 'nowhere' is not in alerts.routes",
         ),
         (
-            '[alerts]\nrules = [{ event = "risk_level", routes = ["ops"] }]\n'
-            '[alerts.routes.ops]\nchannel = "email"\nto = "a@b.example"\n',
+            (
+                '[alerts]\nrules = [{ event = "risk_level", routes = ["ops"] }]\n'
+                '[alerts.routes.ops]\nchannel = "email"\nto = "a@b.example"\n'
+            ),
             "alerts.rules.0",
             "needs rise_by or levels",
         ),
