@@ -8,7 +8,7 @@ transition: it holds on the run that saw the rise only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -124,7 +124,7 @@ def observe_engagements(
     health: Mapping[str, EngagementHealth],
     seen: Mapping[str, tuple[str, str]],
     today: date,
-    link_of: Any,
+    link_of: Callable[[str], str | None],
 ) -> list[Observation]:
     """Every (engagement rule, engagement with health) pair; filtered-out pairs do not hold."""
     found: list[Observation] = []

@@ -82,7 +82,8 @@ def plan_step(
     plan = plan_alerts(config, observations, episodes, now=now, baseline=not seen and not episodes)
     run = AlertsRun(plan, due_digests(store, alerts, config, now))
     if not dry_run:
-        latest = {eid: (h.risk_level.value, h.sla_status.value) for eid, h in health.items()}
+        now_seen = {eid: (h.risk_level.value, h.sla_status.value) for eid, h in health.items()}
+        latest = {eid: v for eid, v in now_seen.items() if seen.get(eid) != v}  # changes only
         run.added = alerts.save_plan(plan.new_alerts + run.digests, plan.episodes, latest, now)
     return run
 
