@@ -127,25 +127,27 @@ class _RouteSender:
     def one(self, row: OutboxRow) -> None:
         if not self.store.claim([row.id]):
             return  # another sender took it
-        self._send([row], view_of(row))
-        self.report.alerts += row.kind == "alert"
+        if self._send([row], view_of(row)) and row.kind == "alert":
+            self.report.alerts += 1
 
     def summary(self, rows: list[OutboxRow], language: str) -> None:
         batch = f"summary:{rows[0].id}-{rows[-1].id}"
         if not self.store.claim([r.id for r in rows], batch):
             return
         contents = [json.loads(r.content) for r in rows]
-        self._send(rows, summary_view(self.route, contents, language, batch))
-        self.report.summaries += 1
-        self.report.alerts += len(rows)
+        if self._send(rows, summary_view(self.route, contents, language, batch)):
+            self.report.summaries += 1
+            self.report.alerts += len(rows)
 
-    def _send(self, rows: list[OutboxRow], view: View) -> None:
+    def _send(self, rows: list[OutboxRow], view: View) -> bool:
+        """Deliver one message for ``rows``; True when it was delivered and recorded."""
         ids = [r.id for r in rows]
         try:
             self.channel.deliver(view)
         except Revoked as exc:
             reason = redact(str(exc))
-            self.store.release(ids, reason, rows[0].attempts, None)
+            for row in rows:  # certainly not posted: they wait for the route to come back
+                self.store.release([row.id], reason, row.attempts, None)
             self.store.disable_route(self.route, reason, self.now)
             self.report.disabled[self.route] = reason
             log.warning("alerts: route %s disabled: %s", self.route, reason)
@@ -157,7 +159,7 @@ class _RouteSender:
             reason = redact(str(exc))
             self.store.fail(ids, reason)
             self.report.failed += [(i, reason) for i in ids]
-            return
+            return False
         except Uncertain as exc:
             self.store.note(ids, redact(str(exc)))
             log.warning("alerts: route %s: %s", self.route, redact(str(exc)))
@@ -166,6 +168,7 @@ class _RouteSender:
             self.fault(AFTER_SEND)
         self.store.mark_sent(ids, self.now)
         self.report.messages += 1
+        return True
 
     def _requeue(self, rows: list[OutboxRow], reason: str) -> None:
         for row in rows:

@@ -262,3 +262,25 @@ def test_alert_tables_match_the_migration(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert [d for d in diff if "alert" in repr(d)] == []
+
+
+def test_a_payload_the_service_refuses_fails_that_alert_only(
+    store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
+) -> None:
+    env: dict[str, str] = {}
+    settings = settings_with(
+        tmp_path, store_url, sla_alerts(slack_routes(chat, env, ops={})), env=env
+    )
+    ids = seeded(store, settings, clock(), 2)
+    chat.script["ops"] = [Answer(400, "invalid_blocks")]
+    clock.advance(minutes=15)
+    breach(store, ids, clock())
+    plan_step(store, settings, now=clock())
+    report = send_step(store, settings, now=clock(), env=env, sleep=lambda _s: None)
+    assert (report.messages, report.alerts) == (1, 1)
+    rows = {r.subject: r for r in AlertStore(store.engine).rows()}
+    assert (rows["E01"].state, rows["E02"].state) == ("failed", "sent")
+    assert (
+        rows["E01"].message
+        == "the Slack webhook of route ops refused the message: 400 invalid_blocks"
+    )
