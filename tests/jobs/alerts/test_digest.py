@@ -49,9 +49,11 @@ def digest_alerts(inbox: Inbox) -> dict[str, Any]:
                 "language": "en",
             },
             "li-mail": {"channel": "email", "to": "li@provider.example"},
+            "boss-mail": {"channel": "email", "to": "boss@provider.example"},
         },
         "people": {
-            "U1": {"name": "王芳", "route": "wang-mail", "language": "zh"},
+            "U1": {"name": "王芳", "route": "wang-mail", "language": "zh", "manager": "M1"},
+            "M1": {"name": "Boss", "route": "boss-mail"},
             "U2": {"name": "Li", "route": "li-mail"},
         },
         "digest": {"weekday": "mon", "at": "09:00", "riskiest": 5},
@@ -125,13 +127,25 @@ def test_the_weekly_digest_lists_exactly_the_engagements_that_changed_in_the_own
     # Monday 23 November 2026, 09:00 UTC is 17:00 in Shanghai: the 09:00 digest is due.
     run = plan_step(store, settings, now=clock())
     # U2's route is in UTC: their 09:00 digest is due now too, in English, with E13 only.
+    # M1 manages U1: their digest covers U1's engagements (M1 owns none).
     assert sorted((d.route, d.subject) for d in run.digests) == [
+        ("boss-mail", "M1"),
         ("li-mail", "U2"),
         ("wang-mail", "U1"),
     ]
     send_step(store, settings, now=clock())
     mails = {str(m["To"]): m for m in smtp_server.messages}
-    assert set(mails) == {"wang@provider.example", "li@provider.example"}
+    assert set(mails) == {"wang@provider.example", "li@provider.example", "boss@provider.example"}
+    boss = mails["boss@provider.example"].get_body(("plain",))
+    assert boss is not None
+    # Boss's route is in UTC: their week ends at 09:00 UTC, after E11 turned critical at 05:00
+    # UTC (which was after 09:00 in Shanghai, the end of 王芳's week).
+    assert _sections(boss.get_content())["Changed risk level"] == [
+        "Engagement 02 (ACME): low → high",
+        "Engagement 05 (ACME): medium → critical",
+        "Engagement 09 (ACME): high → low",
+        "Engagement 11 (ACME): low → critical",
+    ]
     li = mails["li@provider.example"].get_body(("plain",))
     assert li is not None
     assert _sections(li.get_content())["Changed risk level"] == ["Engagement 13 (ACME): low → high"]

@@ -284,3 +284,20 @@ def test_a_payload_the_service_refuses_fails_that_alert_only(
         rows["E01"].message
         == "the Slack webhook of route ops refused the message: 400 invalid_blocks"
     )
+
+
+def test_a_rules_filters_choose_the_engagements_it_alerts_on(
+    store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
+) -> None:
+    env: dict[str, str] = {}
+    alerts = sla_alerts(slack_routes(chat, env, ops={}))
+    alerts["rules"] = [
+        {"event": "sla_status", "routes": ["ops"], "owners": ["U9"]},  # nobody's: E.. are U1's
+        {"event": "sla_status", "name": "acme", "routes": ["ops"], "accounts": ["A1"]},
+    ]
+    settings = settings_with(tmp_path, store_url, alerts, env=env)
+    ids = seeded(store, settings, clock(), 2)
+    clock.advance(minutes=15)
+    breach(store, ids, clock())
+    run = plan_step(store, settings, now=clock())
+    assert sorted(a.key for a in run.plan.new_alerts) == ["ops|acme|E01|1", "ops|acme|E02|1"]
