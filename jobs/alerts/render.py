@@ -92,7 +92,7 @@ def summary_view(
     )
 
 
-def test_view(route: str, language: str) -> View:
+def sample_view(route: str, language: str) -> View:
     return View(
         title=say("title.test", language, route=route),
         sections=(("", (say("test.body", language),)),),

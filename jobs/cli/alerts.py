@@ -16,7 +16,7 @@ import click
 from connector.redact import redact
 from jobs.alerts.delivery import DeliveryError
 from jobs.alerts.outbox import SendReport
-from jobs.alerts.render import test_view
+from jobs.alerts.render import sample_view
 from jobs.alerts.steps import opened_channels, plan_step, send_step
 from jobs.cli import context
 from jobs.config import Settings, load_settings
@@ -58,7 +58,7 @@ def test_command(invocation: Invocation, route: str) -> None:
         if isinstance(channel, str):
             context.fail(channel)
         try:
-            channel.deliver(test_view(route, config.routes[route].language))
+            channel.deliver(sample_view(route, config.routes[route].language))
         except DeliveryError as exc:
             context.fail(redact(str(exc)), context.EXIT_FAILED)
     _say(f"sent a sample to route {route} ({config.routes[route].channel})")
