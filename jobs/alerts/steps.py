@@ -78,8 +78,10 @@ def plan_step(
         config.rules, engagements, health, seen, now.date(), link_function(settings)
     )
     if outcome is not None:
-        observations += observe_job(config.rules, outcome, message, connection)
-    plan = plan_alerts(config, observations, episodes, now=now, baseline=not seen and not episodes)
+        said = redact(message) if message else None  # it goes to a channel and the store
+        observations += observe_job(config.rules, outcome, said, connection)
+    # Baseline: no engagement seen yet (the run's own events are never a baseline).
+    plan = plan_alerts(config, observations, episodes, now=now, baseline=not seen)
     run = AlertsRun(plan, due_digests(store, alerts, config, now))
     if not dry_run:
         now_seen = {eid: (h.risk_level.value, h.sla_status.value) for eid, h in health.items()}
