@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connector.credits import Edition, daily_credit_allowance
 from jobs import config_env
+from jobs.alerts.config import AlertsSection
 from jobs.health.risk import RiskWeights
 from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
@@ -264,6 +265,7 @@ class Config(_Section):
     log: LogSection = LogSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()
+    alerts: AlertsSection = AlertsSection()
 
 
 class Settings:

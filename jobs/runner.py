@@ -26,6 +26,7 @@ from connector.odoo import OdooClient
 from connector.retry import RetryPolicy
 from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs import log_context
+from jobs.alerts.steps import after_run as alerts_after_run
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
 from jobs.fxiaoke_connect import fxiaoke_client
@@ -388,6 +389,17 @@ def run_job(
         conn.store.finish_run(run_id, result.status, counts, result.message, result.finished_at)
         if conn.meter is not None:
             conn.meter.save()  # the CRM's latest count of the org's credits, for `status`
+        if not dry_run and job in (Job.SCORE, Job.RUN):
+            # After scoring: the engagements that turned, and the run's own outcome (issue 24).
+            alerts_after_run(
+                conn.store,
+                conn.settings,
+                now=result.finished_at,
+                status=result.status.value,
+                message=result.message,
+                quarantined=result.push.quarantined if result.push else 0,
+                connection=connection_name(conn.settings),
+            )
         if not dry_run:
             conn.store.unlock(LOCK_NAME, holder)
         log_context.end()

@@ -10,6 +10,7 @@ import click
 
 from jobs.cli import context
 from jobs.cli.admin import fields, mappings
+from jobs.cli.alerts import alerts_group
 from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocation
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
@@ -87,5 +88,6 @@ for _command in (
     serve_command,
     db_group,
     healthcheck,
+    alerts_group,
 ):
     main.add_command(_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.store import alert_tables as alert_tables  # the alerts' tables join the metadata
 from jobs.store.store import FieldState as FieldState
 from jobs.store.store import Store as Store
 from jobs.store.store import encode_measures as encode_measures
