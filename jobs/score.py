@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from jobs import stopping
 from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health.engagement import score_engagement
@@ -274,7 +272,7 @@ def _start_worker(url: str, inputs: _Inputs) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Not Store.open: the parent has migrated the schema, and workers migrating at once race.
-    _worker = (Store(sa.create_engine(url)), inputs)
+    _worker = (Store.attach(url), inputs)
 
 
 def _score_chunk_in_worker(chunk: _Chunk) -> _ChunkResult:

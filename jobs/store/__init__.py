@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jobs.store.base import Connection as Connection
+from jobs.store.base import Engine as Engine
 from jobs.store.store import FieldState as FieldState
 from jobs.store.store import Store as Store
 from jobs.store.store import encode_measures as encode_measures

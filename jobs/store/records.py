@@ -63,6 +63,25 @@ def delete_meta_in(conn: sa.Connection, key: str) -> None:
     conn.execute(t.store_meta.delete().where(t.store_meta.c.key == key))
 
 
+def live_ids_in(conn: sa.Connection, kind: str) -> list[str]:
+    """CRM ids of the records of ``kind`` not deleted, in order."""
+    table = KIND_TABLES[kind]
+    query = sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
+    return list(conn.execute(query).scalars())
+
+
+def live_engagement_accounts_in(conn: sa.Connection) -> list[tuple[str, str, str]]:
+    """(crm id, account id, status) of every live engagement, by crm id: plain columns, not
+    validated engagements."""
+    e = t.engagements
+    query = (
+        sa.select(e.c.crm_id, e.c.account_id, e.c.status)
+        .where(e.c.deleted_at.is_(None))
+        .order_by(e.c.crm_id)
+    )
+    return [(crm_id, account_id, status) for crm_id, account_id, status in conn.execute(query)]
+
+
 class RecordTables(StoreBase):
     """Tables ``accounts``, ``contacts``, ``engagements``, ``sync_state``, ``meta``,
     ``skipped``: written here only."""
@@ -131,12 +150,8 @@ class RecordTables(StoreBase):
 
     def engagement_ids(self) -> list[str]:
         """Ids of the engagements not deleted, in order."""
-        table = t.engagements
-        query = (
-            sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
-        )
         with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+            return live_ids_in(conn, RecordKind.ENGAGEMENTS)
 
     def live_crm_ids(self, kind: str) -> set[str]:
         """CRM ids of ``kind`` held and not marked deleted (for CRMs without a deletion log)."""

@@ -167,6 +167,12 @@ class Store(RecordTables, HealthTables, RunTables, FactTables):
             raise _unavailable(engine, exc) from None
         return cls(engine)
 
+    @classmethod
+    def attach(cls, url: str) -> Store:
+        """The store at `url` as it is: no migration, no check of its revision (scoring's
+        worker processes, whose parent opened the store with `open`)."""
+        return cls(sa.create_engine(url))
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -33,10 +33,10 @@ from functools import partial
 from typing import Protocol
 
 from connector.retry import RetryPolicy
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import ChannelUnavailable, DeliveryUncertain, NotSent, Refused, Unsendable
 from jobs.surveys.records import PLANNED, SENDING, SENT, Invitation
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import sign
 
 log = logging.getLogger(__name__)

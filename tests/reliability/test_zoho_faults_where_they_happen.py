@@ -24,11 +24,11 @@ from connector.sandbox.faults import FaultKind, FaultPlan
 from jobs.demo.run import sandbox_settings
 from jobs.push.ledger import Ledger, RowStatus
 from jobs.runner import Connection, Job, connect, run_job
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.crm_channel import CrmChannel
 from jobs.surveys.followups import create_followups
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET
 

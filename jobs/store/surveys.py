@@ -189,35 +189,29 @@ class SurveyStore:
         """Back to the queue, as a person decided: failed or uncertain ("sending") invitations
         and reminders, by id (None: all of them). Returns the ids re-queued."""
         i = t.survey_invitations
-        chosen = [] if invitation_ids is None else list(invitation_ids)
-        done: list[str] = []
+
+        def requeued(conn: sa.Connection, column: sa.Column[Any], **values: Any) -> list[str]:
+            query = i.update().where(column.in_([FAILED, SENDING]))
+            if invitation_ids is not None:
+                query = query.where(i.c.id.in_(list(invitation_ids)))
+            return [r[0] for r in conn.execute(query.values(**values).returning(i.c.id))]
+
         with self.engine.begin() as conn:
-            main = i.update().where(i.c.state.in_([FAILED, SENDING]))
-            if invitation_ids is not None:
-                main = main.where(i.c.id.in_(chosen))
-            done += [
-                r[0]
-                for r in conn.execute(
-                    main.values(
-                        state=PLANNED,
-                        expires_at=None,
-                        attempts=0,
-                        retry_at=None,
-                        message="re-queued by a person",
-                    ).returning(i.c.id)
-                )
-            ]
-            reminders = i.update().where(i.c.reminder_state.in_([FAILED, SENDING]))
-            if invitation_ids is not None:
-                reminders = reminders.where(i.c.id.in_(chosen))
-            done += [
-                r[0]
-                for r in conn.execute(
-                    reminders.values(
-                        reminder_state=None, message="reminder re-queued by a person"
-                    ).returning(i.c.id)
-                )
-            ]
+            done = requeued(
+                conn,
+                i.c.state,
+                state=PLANNED,
+                expires_at=None,
+                attempts=0,
+                retry_at=None,
+                message="re-queued by a person",
+            )
+            done += requeued(
+                conn,
+                i.c.reminder_state,
+                reminder_state=None,
+                message="reminder re-queued by a person",
+            )
         return sorted(set(done))
 
     def note(self, invitation_id: str, message: str) -> None:
