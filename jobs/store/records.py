@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,57 +83,27 @@ def live_engagement_accounts_in(conn: sa.Connection) -> list[tuple[str, str, str
     return [(crm_id, account_id, status) for crm_id, account_id, status in conn.execute(query)]
 
 
+def _record_row(item: Account | Contact | Engagement, synced_at: datetime) -> dict[str, Any]:
+    """A synced record's row: its fields by name (the table's columns), the CRM's modification
+    time as ``crm_modified_at``, live again if it was deleted."""
+    row = item.model_dump(exclude={"modified_at"})
+    row.update(crm_modified_at=item.modified_at, deleted_at=None, synced_at=synced_at)
+    return row
+
+
 class RecordTables(StoreBase):
     """Tables ``accounts``, ``contacts``, ``engagements``, ``sync_state``, ``meta``,
     ``skipped``: written here only."""
 
     # --- synced records ------------------------------------------------------------------------
     def save_accounts(self, items: Sequence[Account], synced_at: datetime) -> None:
-        rows = [
-            {
-                "crm_id": a.crm_id,
-                "name": a.name,
-                "industry": a.industry,
-                "owner_id": a.owner_id,
-                "owner_name": a.owner_name,
-                "country": a.country,
-                "crm_modified_at": a.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for a in items
-        ]
-        self._upsert(t.accounts, rows, ["crm_id"])
+        self._upsert(t.accounts, [_record_row(a, synced_at) for a in items], ["crm_id"])
 
     def save_contacts(self, items: Sequence[Contact], synced_at: datetime) -> None:
-        rows = [
-            {
-                "crm_id": c.crm_id,
-                "account_id": c.account_id,
-                "first_name": c.first_name,
-                "last_name": c.last_name,
-                "email": c.email,
-                "title": c.title,
-                "email_opt_out": c.email_opt_out,
-                "crm_modified_at": c.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for c in items
-        ]
-        self._upsert(t.contacts, rows, ["crm_id"])
+        self._upsert(t.contacts, [_record_row(c, synced_at) for c in items], ["crm_id"])
 
     def save_engagements(self, items: Sequence[Engagement], synced_at: datetime) -> None:
-        rows = [
-            {
-                **e.model_dump(exclude={"modified_at", "status"}),
-                "status": e.status.value,
-                "crm_modified_at": e.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for e in items
-        ]
+        rows = [{**_record_row(e, synced_at), "status": e.status.value} for e in items]
         self._upsert(t.engagements, rows, ["crm_id"])
 
     def mark_deleted(self, kind: str, record_ids: Iterable[str], at: datetime) -> int:
