@@ -72,7 +72,7 @@ class _Facts:
     tickets: Mapping[str, Sequence[TicketTimes]]
     costs: Mapping[str, Sequence[CostAmount]]
     touchpoints: Mapping[str, Sequence[TouchpointTime]]
-    changes: Mapping[str, Sequence[ChangeValue]]
+    change_requests: Mapping[str, Sequence[ChangeValue]]
     #: engagement -> the earliest opened_at of all its tickets, also of those not loaded; only
     #: for the engagements without a status report (the SLA report clock reads it for no other).
     first_ticket_opened: Mapping[str, datetime]
@@ -91,7 +91,7 @@ class _Facts:
             store.tickets_since(ids, tickets_finished_since),
             store.scoring_costs(ids),
             touchpoints,
-            store.scoring_changes(ids),
+            store.scoring_change_requests(ids),
             store.first_tickets_opened(unreported) if unreported else {},
         )
 
@@ -355,7 +355,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             milestones=milestones,
             costs=facts.costs.get(eid, ()),
             touchpoints=touchpoints,
-            changes=facts.changes.get(eid, ()),
+            changes=facts.change_requests.get(eid, ()),
             sla_status=sla_status,
             sla_compliance=compliance,
             sla_next_breach=next_breach,
