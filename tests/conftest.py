@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -48,6 +49,29 @@ def cli_reads_the_test_clock(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) 
 def sandbox(clock: FakeClock) -> Iterator[SandboxCRM]:
     with SandboxCRM(clock=clock) as crm:
         yield crm
+
+
+#: What the sandbox stamps on each record it writes: two CRMs brought to the same state by
+#: different runs differ in these only.
+WRITE_STAMPS = frozenset({"Modified_Time", "Modified_By"})
+#: Health is computed by each store at its own (real) time: differs between two real runs.
+HEALTH_COMPUTED_AT = "Engagement_Health_Updated"
+
+
+def crm_state(
+    crm: SandboxCRM,
+    modules: tuple[str, ...] = ("Accounts", "Deals"),
+    skip: frozenset[str] = WRITE_STAMPS | {HEALTH_COMPUTED_AT},
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every record of ``modules`` as the sandbox holds it, without the fields in ``skip``:
+    what "the CRM exactly as after a clean run" compares."""
+    return {
+        module: {
+            rid: {k: v for k, v in record.items() if k not in skip}
+            for rid, record in crm.records(module).items()
+        }
+        for module in modules
+    }
 
 
 def write_sandbox_config(crm: SandboxCRM, store_url: str, tmp_path: Path) -> Path:
