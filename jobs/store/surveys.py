@@ -234,39 +234,26 @@ class SurveyStore:
         return result.rowcount == 1
 
     def mark_reminded(self, invitation_id: str, now: datetime) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=SENT, reminded_at=now)
-            )
+        self._move_reminder(invitation_id, SENDING, SENT, reminded_at=now)
 
     def release_reminder(self, invitation_id: str) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=None)
-            )
+        self._move_reminder(invitation_id, SENDING, None)
 
     def fail_reminder(self, invitation_id: str, message: str) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=FAILED, message=message)
-            )
+        self._move_reminder(invitation_id, SENDING, FAILED, message=message)
 
     def fail_released_reminder(self, invitation_id: str, message: str) -> None:
+        self._move_reminder(invitation_id, None, FAILED, message=message)
+
+    def _move_reminder(
+        self, invitation_id: str, old: str | None, new: str | None, **values: Any
+    ) -> None:
+        """The reminder's state from ``old`` (None: no reminder under way) to ``new``."""
         i = t.survey_invitations
+        was = i.c.reminder_state.is_(None) if old is None else i.c.reminder_state == old
         with self.engine.begin() as conn:
             conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state.is_(None))
-                .values(reminder_state=FAILED, message=message)
+                i.update().where(i.c.id == invitation_id, was).values(reminder_state=new, **values)
             )
 
     def _move(self, invitation_id: str, old: str, new: str, **values: Any) -> bool:
