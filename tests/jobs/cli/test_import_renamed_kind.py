@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from connector.sandbox import SandboxCRM
 from jobs.cli import main
@@ -21,15 +21,20 @@ ROWS = (
 )
 
 
-def test_the_old_kind_name_imports_as_change_requests_with_one_warning(
-    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
-) -> None:
+def import_as(kind: str, sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path) -> Result:
+    """`engage import KIND crs.csv` of the two change requests in `ROWS`."""
     config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
     path = tmp_path / "crs.csv"
     path.write_text(ROWS, encoding="utf-8")
-    runner = CliRunner(env={"COLUMNS": "200"})
+    return CliRunner(env={"COLUMNS": "200"}).invoke(
+        main, ["--config", str(config), "import", kind, str(path)]
+    )
 
-    result = runner.invoke(main, ["--config", str(config), "import", "changes", str(path)])
+
+def test_the_old_kind_name_imports_as_change_requests_with_one_warning(
+    sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
+) -> None:
+    result = import_as("changes", sandbox, sqlite_url, tmp_path)
 
     assert result.exit_code == 0, result.output
     warning = (
@@ -37,6 +42,7 @@ def test_the_old_kind_name_imports_as_change_requests_with_one_warning(
         "(write change_requests where you call `engage import`)"
     )
     assert result.stderr.strip().splitlines() == [warning]
+    path = tmp_path / "crs.csv"
     assert f"{path}: 2 change_requests row(s), 2 loaded (2 new or changed)" in result.stdout
     store = Store.attach(sqlite_url)
     try:
@@ -52,15 +58,10 @@ def test_the_old_kind_name_imports_as_change_requests_with_one_warning(
 def test_the_new_name_imports_without_a_warning_and_help_lists_only_it(
     sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
 ) -> None:
-    config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
-    path = tmp_path / "crs.csv"
-    path.write_text(ROWS, encoding="utf-8")
-    runner = CliRunner(env={"COLUMNS": "200"})
-
-    result = runner.invoke(main, ["--config", str(config), "import", "change_requests", str(path)])
+    result = import_as("change_requests", sandbox, sqlite_url, tmp_path)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
 
-    usage = runner.invoke(main, ["import", "--help"]).output
+    usage = CliRunner().invoke(main, ["import", "--help"]).output
     assert "change_requests" in usage
     assert "changes" not in usage.replace("change_requests", "")
