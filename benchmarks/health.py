@@ -212,7 +212,7 @@ def _touchpoints(rng: random.Random, e: Engagement) -> list[Touchpoint]:
     return result
 
 
-def _changes(rng: random.Random, e: Engagement) -> list[ChangeRequest]:
+def _change_requests(rng: random.Random, e: Engagement) -> list[ChangeRequest]:
     assert e.contract_value is not None
     return [
         ChangeRequest(
@@ -240,14 +240,14 @@ def generate(url: str, engagements: int, seed: int) -> dict[str, int]:
                 "tickets": [],
                 "costs": [],
                 "touchpoints": [],
-                "changes": [],
+                "change_requests": [],
             }
             for e in batch:
                 facts["milestones"] += _milestones(rng, e)
                 facts["tickets"] += [_ticket(rng, e, n) for n in range(TICKETS_PER_ENGAGEMENT)]
                 facts["costs"] += _costs(rng, e)
                 facts["touchpoints"] += _touchpoints(rng, e)
-                facts["changes"] += _changes(rng, e)
+                facts["change_requests"] += _change_requests(rng, e)
             store.save_engagements(batch, NOW - timedelta(hours=1))
             counts["engagements"] = counts.get("engagements", 0) + len(batch)
             for kind, items in facts.items():

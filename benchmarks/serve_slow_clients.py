@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import uvicorn
 
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import ServeSection, SurveysSection
 from jobs.surveys.serving import raise_descriptor_limit, server_config
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.web import create_app
 from tests.surveys.test_serve_limits import wait_until_closed
 

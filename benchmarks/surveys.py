@@ -20,9 +20,9 @@ from pathlib import Path
 from connector.sandbox import SandboxCRM
 from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
+from jobs.store.surveys import Invitation, SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import Invitation, SurveyStore
 
 SECRET = "benchmark-secret-0123456789"
 

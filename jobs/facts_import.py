@@ -29,7 +29,7 @@ from jobs.store import Store
 from jobs.store.schema import FACT_TABLES
 
 #: The kinds of facts, as `engage import KIND` names them.
-KINDS = ("milestones", "tickets", "costs", "touchpoints", "changes")
+KINDS = ("milestones", "tickets", "costs", "touchpoints", "change_requests")
 #: Where imported facts come from, in the store's ``source`` column.
 SOURCE = "file"
 #: Fields holding ``[start, end]`` intervals; in CSV written ``start/end;start/end``.

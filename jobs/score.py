@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from jobs import stopping
 from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health.engagement import score_engagement
@@ -74,7 +72,7 @@ class _Facts:
     tickets: Mapping[str, Sequence[TicketTimes]]
     costs: Mapping[str, Sequence[CostAmount]]
     touchpoints: Mapping[str, Sequence[TouchpointTime]]
-    changes: Mapping[str, Sequence[ChangeValue]]
+    change_requests: Mapping[str, Sequence[ChangeValue]]
     #: engagement -> the earliest opened_at of all its tickets, also of those not loaded; only
     #: for the engagements without a status report (the SLA report clock reads it for no other).
     first_ticket_opened: Mapping[str, datetime]
@@ -93,7 +91,7 @@ class _Facts:
             store.tickets_since(ids, tickets_finished_since),
             store.scoring_costs(ids),
             touchpoints,
-            store.scoring_changes(ids),
+            store.scoring_change_requests(ids),
             store.first_tickets_opened(unreported) if unreported else {},
         )
 
@@ -274,7 +272,7 @@ def _start_worker(url: str, inputs: _Inputs) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Not Store.open: the parent has migrated the schema, and workers migrating at once race.
-    _worker = (Store(sa.create_engine(url)), inputs)
+    _worker = (Store.attach(url), inputs)
 
 
 def _score_chunk_in_worker(chunk: _Chunk) -> _ChunkResult:
@@ -357,7 +355,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             milestones=milestones,
             costs=facts.costs.get(eid, ()),
             touchpoints=touchpoints,
-            changes=facts.changes.get(eid, ()),
+            changes=facts.change_requests.get(eid, ()),
             sla_status=sla_status,
             sla_compliance=compliance,
             sla_next_breach=next_breach,

@@ -227,18 +227,9 @@ def test_health_package_does_no_io() -> None:
 #: shrink: moving a module's SQL into jobs/store removes its line (the test below says so).
 SQL_OUTSIDE_STORE = {
     "jobs/config.py": "parses store_url with sqlalchemy.engine.make_url (no SQL)",
-    "jobs/score.py": "reads the scoring inputs in chunks for worker processes",
     "jobs/credits.py": "counts the day's API credits in its own table",
     "jobs/token_cache.py": "keeps sealed Zoho tokens in its own table",
     "jobs/facts_import.py": "upserts delivery facts in streamed batches",
-    "jobs/pull/activities.py": "parks activities whose deal is not stored yet",
-    "jobs/push/due.py": "push_basis / push_dirty: what to plan, compared in SQL",
-    "jobs/push/plan.py": "reads the planning inputs with the ledger in one query",
-    "jobs/push/ledger.py": "write_outcomes: the row ledger",
-    "jobs/push/pusher.py": "conflicts and ledger rows journaled in the push's transaction",
-    "jobs/push/echo.py": "the push's own writes (echo_until) in sync_state",
-    "jobs/surveys/store.py": "the surveys' own store (its tables, one owner)",
-    "jobs/surveys/feed.py": "reads survey scores for the scoring job",
 }
 
 

@@ -23,7 +23,7 @@ import re
 import threading
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, Protocol
 
@@ -54,19 +54,23 @@ class OdooSite:
     api_key: SecretStr
 
 
+@dataclass(frozen=True)
+class ModelCall:
+    """One call of a model's method: ``ids`` for methods on records, the other parameters by
+    name (``arguments``), and whether sending it twice is harmless (``idempotent``)."""
+
+    model: str
+    method: str
+    ids: Sequence[int] | None = None
+    context: Mapping[str, Any] | None = None
+    idempotent: bool = True
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
 class OdooRpc(Protocol):
     kind: ApiKind
 
-    def execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any: ...
+    def execute(self, call: ModelCall) -> Any: ...
 
 
 def _json_body(response: requests.Response) -> Any:
@@ -94,25 +98,16 @@ class Json2Rpc:
             "User-Agent": USER_AGENT,
         }
 
-    def execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        body: dict[str, Any] = dict(kwargs)
-        if ids is not None:
-            body["ids"] = list(ids)
-        if context:
-            body["context"] = dict(context)
+    def execute(self, call: ModelCall) -> Any:
+        body: dict[str, Any] = dict(call.arguments)
+        if call.ids is not None:
+            body["ids"] = list(call.ids)
+        if call.context:
+            body["context"] = dict(call.context)
         response = self._transport.request(
             "POST",
-            f"{self._site.url}/json/2/{model}/{method}",
-            idempotent=idempotent,
+            f"{self._site.url}/json/2/{call.model}/{call.method}",
+            idempotent=call.idempotent,
             headers=self._headers,
             json=body,
         )
@@ -136,9 +131,13 @@ class _LoginThenExecute:
     """The legacy APIs: ``common.authenticate`` once for the uid (whichever thread asks first),
     then ``object.execute_kw`` per call. Subclasses send one ``service`` call their own way."""
 
-    _site: OdooSite
-    _uid: int | None
-    _login_lock: threading.Lock
+    kind: ApiKind
+
+    def __init__(self, site: OdooSite, transport: HttpTransport) -> None:
+        self._site = site
+        self._transport = transport
+        self._uid: int | None = None
+        self._login_lock = threading.Lock()  # one login, whichever thread asks first
 
     def service(
         self, service: str, method: str, args: list[Any], *, idempotent: bool = True
@@ -160,27 +159,19 @@ class _LoginThenExecute:
                 self._uid = uid
             return self._uid
 
-    def execute(
-        self,
-        model: str,
-        method: str,
-        *,
-        ids: Sequence[int] | None = None,
-        context: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> Any:
+    def execute(self, call: ModelCall) -> Any:
         # Record methods take the ids as the first positional argument; @api.model methods
         # take none (call_kw decides by the method, §1 "Object service").
-        args: list[Any] = [list(ids)] if ids is not None else []
-        named = {k: v for k, v in kwargs.items() if v is not None}  # XML-RPC has no None
-        if method == "create" and "vals_list" in named:
+        args: list[Any] = [list(call.ids)] if call.ids is not None else []
+        # XML-RPC has no None.
+        named = {k: v for k, v in call.arguments.items() if v is not None}
+        if call.method == "create" and "vals_list" in named:
             # call_kw answers `result.id if isinstance(args[0], Mapping) else result.ids`
             # (odoo/api.py, 16–19): a create with its values named fails with IndexError, so
             # they go positionally. A list gives back a list of ids.
             args.append(named.pop("vals_list"))
-        if context:
-            named["context"] = dict(context)
+        if call.context:
+            named["context"] = dict(call.context)
         site = self._site
         return self.service(
             "object",
@@ -189,12 +180,12 @@ class _LoginThenExecute:
                 site.database,
                 self.uid(),
                 site.api_key.get_secret_value(),
-                model,
-                method,
+                call.model,
+                call.method,
                 args,
                 named,
             ],
-            idempotent=idempotent,
+            idempotent=call.idempotent,
         )
 
 
@@ -204,11 +195,8 @@ class JsonRpc(_LoginThenExecute):
     kind: ApiKind = "jsonrpc"
 
     def __init__(self, site: OdooSite, transport: HttpTransport) -> None:
-        self._site = site
-        self._transport = transport
+        super().__init__(site, transport)
         self._ids = itertools.count(1)
-        self._uid: int | None = None
-        self._login_lock = threading.Lock()  # one login, whichever thread asks first
 
     def service(
         self, service: str, method: str, args: list[Any], *, idempotent: bool = True
@@ -279,12 +267,6 @@ class XmlRpc(_LoginThenExecute):
     """XML-RPC: ``common.authenticate`` once, then ``object.execute_kw`` per call."""
 
     kind: ApiKind = "xmlrpc"
-
-    def __init__(self, site: OdooSite, transport: HttpTransport) -> None:
-        self._site = site
-        self._transport = transport
-        self._uid: int | None = None
-        self._login_lock = threading.Lock()
 
     def service(
         self, endpoint: str, method: str, args: list[Any], *, idempotent: bool = True

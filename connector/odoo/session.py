@@ -26,6 +26,7 @@ from connector.odoo.rpc import (
     Json2Rpc,
     JsonRpc,
     LegacyApiGone,
+    ModelCall,
     OdooRpc,
     OdooSite,
     XmlRpc,
@@ -110,11 +111,10 @@ class OdooSession:
         call = CallContext(
             self._site.url, self._site.database, self._site.login, model, method, self._key_worked
         )
+        request = ModelCall(model, method, ids, context, idempotent, kwargs)
         try:
             try:
-                result = rpc.execute(
-                    model, method, ids=ids, context=context, idempotent=idempotent, **kwargs
-                )
+                result = rpc.execute(request)
             except LegacyApiGone:
                 if self._api != "auto":
                     raise ConfigurationError(
@@ -124,9 +124,7 @@ class OdooSession:
                     ) from None
                 log.info("Odoo /%s answered 404; switching to JSON-2", rpc.kind)
                 rpc = self._rpc = Json2Rpc(self._site, self._transport)
-                result = rpc.execute(
-                    model, method, ids=ids, context=context, idempotent=idempotent, **kwargs
-                )
+                result = rpc.execute(request)
         except OdooFault as fault:
             error = to_connector_error(fault, call)
             if isinstance(error, AuthenticationError):

@@ -32,9 +32,9 @@ from jobs.alerts.teams import retired_connector_problem, teams_payload
 from jobs.config import Settings
 from jobs.store import Store
 from jobs.store.alerts import AlertStore, NewAlert
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SMTP_PASSWORD_ENV
 from jobs.surveys.mail import SmtpMailer
-from jobs.surveys.store import SurveyStore
 
 log = logging.getLogger(__name__)
 

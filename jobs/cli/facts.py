@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -20,9 +20,28 @@ from jobs.facts_import import KINDS, ImportFileError, ImportReport, import_file
 if TYPE_CHECKING:
     from jobs.cli.context import Invocation
 
+#: Kinds renamed, old name -> new: "changes" meant three things (issue 19). A script that still
+#: says the old name imports as the new, with a one-line warning, rather than break at upgrade.
+RENAMED_KINDS = {"changes": "change_requests"}
+
+
+class _KindChoice(click.Choice[str]):
+    """`KINDS`, plus the old names of renamed kinds (not listed in --help)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        new = RENAMED_KINDS.get(value)
+        if new is None:
+            return str(super().convert(value, param, ctx))
+        click.echo(
+            f"warning: KIND {value!r} is now {new!r}; importing as {new} "
+            f"(write {new} where you call `engage import`)",
+            err=True,
+        )
+        return new
+
 
 @click.command("import")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=_KindChoice(KINDS))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--encoding",

@@ -20,13 +20,13 @@ from rich.text import Text
 from jobs.cli import context
 from jobs.config import Settings, load_settings
 from jobs.outside_text import for_terminal
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SMTP_PASSWORD_ENV
 from jobs.surveys.followups import create_followups
 from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.outbox import Channel, OutboxReport, state_counts
 from jobs.surveys.results import results_by_engagement
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import MissingSecret, survey_secret
 from mappings.tomlfile import ConfigFileError
 

@@ -29,11 +29,11 @@ WITH_FACTS = 40
 
 
 def add_demo_facts(store: Store, now: datetime, seed: int = 11) -> dict[str, int]:
-    """Give some active engagements milestones, tickets, costs, reports and changes."""
+    """Give some active engagements milestones, tickets, costs, reports and change requests."""
     rng = random.Random(seed)
     active = [e for e in store.engagements() if e.status is EngagementStatus.ACTIVE][:WITH_FACTS]
     facts: dict[str, list] = {
-        k: [] for k in ("milestones", "tickets", "costs", "touchpoints", "changes")
+        k: [] for k in ("milestones", "tickets", "costs", "touchpoints", "change_requests")
     }
     for index, engagement in enumerate(active):
         _one_engagement(engagement, index, rng, now, facts)
@@ -96,7 +96,7 @@ def _one_engagement(
         )
     )
     if trouble:
-        facts["changes"].append(
+        facts["change_requests"].append(
             ChangeRequest(
                 external_id=f"{eid}-CR1",
                 engagement_id=eid,

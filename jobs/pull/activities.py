@@ -23,14 +23,13 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from connector.base import CRMClient, RecordPage
 from jobs.pull.cursors import advance
 from jobs.pull.deletions import pull_deletions
 from jobs.pull.read_ahead import read_ahead
 from jobs.store import Store
-from jobs.store import schema as t
+from jobs.store.activities import parked_on_stored_deals, replace_parked
+from jobs.store.records import live_engagement_accounts_in
 from mappings.domain import Activity, EngagementStatus, Touchpoint
 from mappings.engine import Mapper, RecordRejected
 
@@ -144,39 +143,14 @@ def _park(
     store: Store, kind: str, read: list[str], parked: list[Activity], now: datetime | None
 ) -> None:
     """Replace the parked rows of the activities ``read`` by those of ``parked``."""
-    table = t.parked_activities
     with store.engine.begin() as conn:
-        for start in range(0, len(read), 500):
-            batch = read[start : start + 500]
-            conn.execute(table.delete().where(table.c.kind == kind, table.c.activity_id.in_(batch)))
-        if parked and now is not None:
-            conn.execute(
-                table.insert(),
-                [
-                    {
-                        "kind": kind,
-                        "activity_id": a.crm_id,
-                        "related_id": a.related_id,
-                        "activity_kind": a.kind.value,
-                        "at": a.at,
-                        "seen_at": now,
-                    }
-                    for a in parked
-                ],
-            )
+        replace_parked(conn, kind, read, parked, now)
 
 
 def _unpark(store: Store, kind: str, module: str, now: datetime) -> int:
     """Touchpoints for the parked activities whose deal is now stored; returns how many."""
-    table, e = t.parked_activities, t.engagements
-    query = (
-        sa.select(table.c.activity_id, table.c.related_id, table.c.activity_kind, table.c.at)
-        .join(e, e.c.crm_id == table.c.related_id)
-        .where(table.c.kind == kind, e.c.deleted_at.is_(None))
-        .order_by(table.c.activity_id)
-    )
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = parked_on_stored_deals(conn, kind)
     if not rows:
         return 0
     touchpoints = [
@@ -202,20 +176,15 @@ def _engagements_by_account(store: Store) -> tuple[set[str], dict[str, list[str]
     """The ids of the live engagements, and the active ones by account: a call with the client
     concerns the work under way, not a deal still in the pipeline (whose status-report clock
     would otherwise start). Plain columns, not 100,000 validated engagements."""
-    e = t.engagements
-    query = (
-        sa.select(e.c.crm_id, e.c.account_id, e.c.status)
-        .where(e.c.deleted_at.is_(None))
-        .order_by(e.c.crm_id)
-    )
     known: set[str] = set()
     grouped: dict[str, list[str]] = {}
     active = EngagementStatus.ACTIVE.value
     with store.engine.connect() as conn:
-        for crm_id, account_id, status in conn.execute(query):
-            known.add(crm_id)
-            if status == active:
-                grouped.setdefault(account_id, []).append(crm_id)
+        rows = live_engagement_accounts_in(conn)
+    for crm_id, account_id, status in rows:
+        known.add(crm_id)
+        if status == active:
+            grouped.setdefault(account_id, []).append(crm_id)
     return known, grouped
 
 

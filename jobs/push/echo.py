@@ -31,12 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-
 from connector.base import WriteOutcome, WriteStatus
-from jobs.push.ledger import RowStatus
-from jobs.store import Store
-from jobs.store import schema as t
+from jobs.store import Connection, Store
+from jobs.store.ledger import pending_ids
 from jobs.store.records import meta_in, set_meta_in
 
 #: store_meta key: the CRM user id the plugin's writes are made as.
@@ -53,7 +50,7 @@ class OwnWrites:
     pending: list[str]
 
 
-def note_written(conn: sa.Connection, module: str, outcomes: Iterable[WriteOutcome]) -> None:
+def note_written(conn: Connection, module: str, outcomes: Iterable[WriteOutcome]) -> None:
     """Remember, in the caller's transaction, who wrote and when, from written outcomes."""
     newest: datetime | None = None
     user: str | None = None
@@ -84,14 +81,8 @@ def own_writes(store: Store, module: str, cursor: datetime | None) -> OwnWrites 
     until = _parse(store.meta(ECHO_UNTIL_PREFIX + module))
     if user is None or until is None or until < _aware(cursor):
         return None
-    ledger = t.write_ledger
     with store.engine.connect() as conn:
-        pending = conn.execute(
-            sa.select(ledger.c.record_id)
-            .where(ledger.c.module == module, ledger.c.status == RowStatus.PENDING.value)
-            .order_by(ledger.c.record_id)
-        ).scalars()
-        return OwnWrites(user_id=user, pending=list(pending))
+        return OwnWrites(user_id=user, pending=pending_ids(conn, module))
 
 
 def _aware(value: datetime) -> datetime:

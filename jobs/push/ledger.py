@@ -19,92 +19,30 @@ Only rows whose entry changes are written to the store, so a quiet run costs no 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
-
 from connector.base import WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
-from jobs.store import Store, outcomes
-from jobs.store import schema as t
-from jobs.store.bulk import among, upsert_many
+from jobs.store import Connection, Store, outcomes
+from jobs.store import ledger as stored
 from jobs.store.field_states import save_written
+from jobs.store.ledger import FAILED_STATUSES, SETTLED_STATUSES, LedgerRow, RowStatus, entry
 
+__all__ = [
+    "FAILED_STATUSES",
+    "SETTLED_STATUSES",
+    "Ledger",
+    "LedgerRow",
+    "RowDecision",
+    "RowStatus",
+    "decide_row",
+    "missing_fields",
+]
 
-class RowStatus(StrEnum):
-    PENDING = "pending"
-    WRITTEN = "written"
-    UNCHANGED = "unchanged"
-    CONFLICT = "conflict"
-    INVALID = "invalid"
-    RETRYING = "retrying"
-    QUARANTINED = "quarantined"
-
-
-#: Statuses `engage status --failed` lists: rows whose values are not in the CRM.
-FAILED_STATUSES = (RowStatus.INVALID, RowStatus.RETRYING, RowStatus.QUARANTINED)
 #: Statuses whose row is waiting for a later attempt.
 _REFUSED = frozenset(FAILED_STATUSES)
-#: Statuses of rows whose values the CRM holds: nothing more to do for them.
-SETTLED_STATUSES = (RowStatus.WRITTEN.value, RowStatus.UNCHANGED.value)
-#: Every column of a ledger row, in the order ``_entry`` gives them.
-_COLUMNS = (
-    "module",
-    "record_id",
-    "status",
-    "row_values",
-    "crm_code",
-    "field",
-    "message",
-    "attempts",
-    "next_retry_at",
-    "run_id",
-    "updated_at",
-)
-_KEYS = ("module", "record_id")
-#: What journaling a row sets: a new row starts with no attempts, an existing row keeps its
-#: count (and its last refusal's code and message) until the CRM answers.
-_JOURNAL_COLUMNS = (
-    "module",
-    "record_id",
-    "status",
-    "row_values",
-    "run_id",
-    "updated_at",
-    "attempts",
-)
-_JOURNAL_UPDATES = ("status", "row_values", "run_id", "updated_at")
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    module: str
-    record_id: str
-    status: RowStatus
-    values: dict[str, Any] | None
-    crm_code: str | None
-    field: str | None
-    message: str | None
-    attempts: int
-    next_retry_at: datetime | None
-    updated_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "module": self.module,
-            "record_id": self.record_id,
-            "status": self.status.value,
-            "crm_code": self.crm_code,
-            "field": self.field,
-            "message": self.message,
-            "attempts": self.attempts,
-            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
-            "updated_at": self.updated_at.isoformat(),
-            "values": self.values,
-        }
 
 
 class RowDecision(StrEnum):
@@ -133,7 +71,7 @@ def decide_row(
 
 
 class Ledger:
-    """Reads and writes the ``write_ledger`` table of a store (SQLite or PostgreSQL)."""
+    """The push's rules over the ``write_ledger`` table (its SQL: jobs/store/ledger.py)."""
 
     def __init__(self, store: Store, policy: RetryPolicy | None = None) -> None:
         self.store = store
@@ -144,56 +82,35 @@ class Ledger:
         """The rows of ``module`` (of ``record_ids`` only, when given). Settled rows (written,
         unchanged) come back without their values: a push needs only their status, and at
         100,000 records that saves the memory and the JSON parsing of all of them."""
+        if record_ids is not None and not record_ids:
+            return {}
         with self.store.engine.connect() as conn:
-            if record_ids is not None and not record_ids:
-                return {}
-            return _rows_where(conn, module, record_ids)
+            return stored.rows_of(conn, module, record_ids)
 
     def failed(self, limit: int | None = 50) -> list[LedgerRow]:
         """Rows whose values are not in the CRM, quarantined first, then by next retry."""
-        table = t.write_ledger
-        query = (
-            sa.select(table)
-            .where(table.c.status.in_([s.value for s in FAILED_STATUSES]))
-            .order_by(
-                (table.c.status != RowStatus.QUARANTINED.value),
-                table.c.next_retry_at,
-                table.c.module,
-                table.c.record_id,
-            )
-        )
-        if limit is not None:
-            query = query.limit(limit)
         with self.store.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query).mappings()]
+            return stored.failed_rows(conn, limit)
 
     def counts(self) -> dict[str, int]:
-        table = t.write_ledger
-        query = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
         with self.store.engine.connect() as conn:
-            return {status: int(n) for status, n in conn.execute(query)}
+            return stored.status_counts(conn)
 
     # --- writing (each inside the caller's transaction) --------------------------------------
     def journal(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         module: str,
         items: Sequence[tuple[str, dict[str, Any]]],
         run_id: int | None,
         now: datetime,
     ) -> None:
         """Mark rows ``pending`` with the values about to be sent (attempts are kept)."""
-        rows = [
-            (module, record_id, RowStatus.PENDING.value, values, run_id, now, 0)
-            for record_id, values in items
-        ]
-        upsert_many(
-            conn, t.write_ledger, _JOURNAL_COLUMNS, rows, keys=_KEYS, update=_JOURNAL_UPDATES
-        )
+        stored.journal(conn, module, items, run_id, now)
 
     def record(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         module: str,
         results: Sequence[tuple[str, dict[str, Any], WriteOutcome]],
         previous: Mapping[str, LedgerRow],
@@ -229,7 +146,7 @@ class Ledger:
                 delay = self.policy.row_retry_delay_seconds(attempts)
                 next_retry = now + timedelta(seconds=delay)
             rows.append(
-                _entry(
+                entry(
                     module,
                     record_id,
                     status,
@@ -260,51 +177,35 @@ class Ledger:
         save_written(conn, module, written, now)
         outcomes.add_history(conn, history)
         rows += self._settle_journaled(conn, module, written, run_id, now)
-        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
+        stored.put(conn, rows)
 
     def _settle_journaled(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         module: str,
         written: Sequence[tuple[str, dict[str, Any]]],
         run_id: int | None,
         now: datetime,
-    ) -> list[tuple[Any, ...]]:
+    ) -> list[stored.Entry]:
         """Mark the written rows ``written`` with one statement: their journal entry already
         holds the values sent (re-serialising them cost a tenth of a push of 10,000 deals).
         Returns whole entries to write instead when some rows do not exist (not journaled).
         A settled row's values are never read back, so only a missing row matters."""
         if not written:
             return []
-        table = t.write_ledger
         ids = [record_id for record_id, _ in written]
-        settled = conn.execute(
-            table.update()
-            # By key only: with a condition on the status, SQLite walks the status index
-            # through every pending row of the push, for each call.
-            .where(table.c.module == module, among(table.c.record_id, ids))
-            .values(
-                status=RowStatus.WRITTEN.value,
-                crm_code=None,
-                field=None,
-                message=None,
-                attempts=0,
-                next_retry_at=None,
-                run_id=run_id,
-                updated_at=now,
-            )
-        ).rowcount
+        settled = stored.settle_written(conn, module, ids, run_id, now)
         if settled == len(written):
             return []
         # Some were not journaled (not how the push calls this): write every entry whole.
         return [
-            _entry(module, record_id, RowStatus.WRITTEN, values, now, run_id)
+            entry(module, record_id, RowStatus.WRITTEN, values, now, run_id)
             for record_id, values in written
         ]
 
     def settle(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         module: str,
         unchanged: Iterable[str],
         conflicts: Mapping[str, tuple[str, str]],
@@ -320,17 +221,15 @@ class Ledger:
                 continue
             before = previous.get(record_id)
             if before is None or before.status in _REFUSED or before.status is RowStatus.CONFLICT:
-                rows.append(_entry(module, record_id, RowStatus.UNCHANGED, None, now, run_id))
+                rows.append(entry(module, record_id, RowStatus.UNCHANGED, None, now, run_id))
             elif before.status is RowStatus.PENDING:
                 # Its write landed before a crash, and a later push recorded the values.
-                rows.append(
-                    _entry(module, record_id, RowStatus.WRITTEN, before.values, now, run_id)
-                )
+                rows.append(entry(module, record_id, RowStatus.WRITTEN, before.values, now, run_id))
         for record_id, (field, message) in conflicts.items():
             before = previous.get(record_id)
             if before is None or before.status is not RowStatus.CONFLICT or before.field != field:
                 rows.append(
-                    _entry(
+                    entry(
                         module,
                         record_id,
                         RowStatus.CONFLICT,
@@ -341,11 +240,11 @@ class Ledger:
                         message=message,
                     )
                 )
-        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
+        stored.put(conn, rows)
 
     def mark_landed(
         self,
-        conn: sa.Connection,
+        conn: Connection,
         module: str,
         items: Sequence[tuple[str, dict[str, Any]]],
         run_id: int | None,
@@ -354,7 +253,7 @@ class Ledger:
         """Writes of an interrupted run that the CRM holds: written, without a second call."""
         save_written(conn, module, items, now)
         rows = [
-            _entry(
+            entry(
                 module,
                 record_id,
                 RowStatus.WRITTEN,
@@ -365,23 +264,12 @@ class Ledger:
             )
             for record_id, values in items
         ]
-        upsert_many(conn, t.write_ledger, _COLUMNS, rows, keys=_KEYS)
+        stored.put(conn, rows)
 
     def requeue(self, record_ids: Sequence[str] | None, now: datetime) -> int:
         """Quarantined rows (all, or those of ``record_ids``) become due at the next run."""
-        table = t.write_ledger
-        query = table.update().where(table.c.status == RowStatus.QUARANTINED.value)
-        if record_ids is not None:
-            query = query.where(table.c.record_id.in_(list(record_ids)))
-        query = query.values(
-            status=RowStatus.RETRYING.value,
-            attempts=0,
-            next_retry_at=None,
-            message="re-queued by `engage retry`",
-            updated_at=now,
-        )
         with self.store.engine.begin() as conn:
-            return int(conn.execute(query).rowcount or 0)
+            return stored.requeue(conn, record_ids, now)
 
 
 def missing_fields(store: Store) -> list[tuple[str, str, str]]:
@@ -392,71 +280,3 @@ def missing_fields(store: Store) -> list[tuple[str, str, str]]:
     """
     with store.engine.connect() as conn:
         return outcomes.fields_found_missing(conn)
-
-
-def _entry(
-    module: str,
-    record_id: str,
-    status: RowStatus,
-    values: dict[str, Any] | None,
-    now: datetime,
-    run_id: int | None,
-    *,
-    crm_code: str | None = None,
-    field: str | None = None,
-    message: str | None = None,
-    attempts: int = 0,
-    next_retry_at: datetime | None = None,
-) -> tuple[Any, ...]:
-    """A whole ledger row, its values in the order of ``_COLUMNS``."""
-    return (
-        module,
-        record_id,
-        status.value,
-        values,
-        crm_code,
-        field,
-        message,
-        attempts,
-        next_retry_at,
-        run_id,
-        now,
-    )
-
-
-def _rows_where(
-    conn: sa.Connection, module: str, record_ids: Collection[str] | None
-) -> dict[str, LedgerRow]:
-    table = t.write_ledger
-    settled = sa.select(table.c.record_id, table.c.status, table.c.updated_at).where(
-        table.c.module == module, table.c.status.in_(SETTLED_STATUSES)
-    )
-    open_rows = sa.select(table).where(
-        table.c.module == module, table.c.status.not_in(SETTLED_STATUSES)
-    )
-    if record_ids is not None:
-        settled = settled.where(among(table.c.record_id, record_ids))
-        open_rows = open_rows.where(among(table.c.record_id, record_ids))
-    rows = {
-        record_id: LedgerRow(
-            module, record_id, RowStatus(status), None, None, None, None, 0, None, at
-        )
-        for record_id, status, at in conn.execute(settled)
-    }
-    rows.update({r["record_id"]: _row(r) for r in conn.execute(open_rows).mappings()})
-    return rows
-
-
-def _row(r: Any) -> LedgerRow:
-    return LedgerRow(
-        module=r["module"],
-        record_id=r["record_id"],
-        status=RowStatus(r["status"]),
-        values=r["row_values"],
-        crm_code=r["crm_code"],
-        field=r["field"],
-        message=r["message"],
-        attempts=int(r["attempts"]),
-        next_retry_at=r["next_retry_at"],
-        updated_at=r["updated_at"],
-    )

@@ -17,23 +17,22 @@ writes one chunk while the next is planned. ``plan`` gathers every chunk into on
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
-
 from connector.base import FieldMeta
 from jobs.admin.mapping_check import value_problem
 from jobs.health.engagement import Riskiest, account_health
-from jobs.push.due import DueRecords, copied_health_columns
-from jobs.store import FieldState, Store
-from jobs.store import schema as t
-from jobs.store.bulk import among, id_slices
+from jobs.push.due import DueRecords
+from jobs.store import Connection, FieldState, Store
+from jobs.store.bulk import id_slices
 from jobs.store.field_states import stored_fields
 from jobs.store.health import decode_health
+from jobs.store.plan_inputs import health_value_columns, health_values, rollup_rows
+from jobs.store.records import RecordKind, live_ids_in
 from mappings.domain import AccountHealth, EngagementStatus, RiskLevel
 from mappings.engine import Mapper
 from mappings.spec import TargetField, WritePolicy
@@ -182,19 +181,14 @@ def wanted_chunks(
 
 def everything(store: Store, mapper: Mapper) -> DueRecords:
     """Every live engagement and account, as if all had changed."""
-    e, a = t.engagements, t.accounts
     with store.engine.connect() as conn:
-        engagements = conn.execute(
-            sa.select(e.c.crm_id).where(e.c.deleted_at.is_(None)).order_by(e.c.crm_id)
-        ).scalars()
-        accounts: Iterable[str] = (
-            conn.execute(
-                sa.select(a.c.crm_id).where(a.c.deleted_at.is_(None)).order_by(a.c.crm_id)
-            ).scalars()
+        engagements = live_ids_in(conn, RecordKind.ENGAGEMENTS)
+        accounts = (
+            live_ids_in(conn, RecordKind.ACCOUNTS)
             if mapper.spec.targets.accounts is not None
             else []
         )
-        return DueRecords(list(engagements), list(accounts), full=True)
+    return DueRecords(engagements, accounts, full=True)
 
 
 class FieldDecision(StrEnum):
@@ -325,22 +319,14 @@ class _EngagementValues:
         self.mapper = mapper
         self._known: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def of(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def of(self, conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Engagement id -> CRM field -> wanted value, for those of ``ids`` that are live
         engagements with health."""
-        e, h = t.engagements, t.engagement_health
         # Every value column (the ones the push's basis copies), JSON as its text: a key.
-        names = copied_health_columns()
-        json_columns = {n for n in names if isinstance(h.c[n].type, sa.JSON)}
-        columns = [sa.cast(h.c[n], sa.Text()) if n in json_columns else h.c[n] for n in names]
-        query = (
-            sa.select(h.c.engagement_id, e.c.status, *columns)
-            .join(e, e.c.crm_id == h.c.engagement_id)
-            .where(e.c.deleted_at.is_(None), among(h.c.engagement_id, ids))
-        )
+        names, json_columns = health_value_columns()
         wanted = {}
         lost = EngagementStatus.CLOSED_LOST.value
-        for engagement_id, status, *row in conn.execute(query):
+        for engagement_id, status, *row in health_values(conn, ids):
             # A lost deal keeps the health it had while open (it is no longer scored); what
             # the CRM gets then is the mapping's `on_close.lost`.
             closed = status == lost
@@ -362,60 +348,14 @@ class _EngagementValues:
         return wanted
 
 
-def rollups_of(conn: sa.Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
+def rollups_of(conn: Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
     """The roll-up of each of ``account_ids`` that is a live account with live engagements
-    (`jobs.health.engagement.account_health`): none for an account with an active engagement not scored.
-
-    Counted and ranked in SQL, one row per account: a push after a scoring run re-rolls most
-    accounts, and bringing each of their engagements into Python cost seconds at 100,000 deals.
-    """
-    e, h, a = t.engagements, t.engagement_health, t.accounts
-    active = e.c.status == EngagementStatus.ACTIVE.value
-    scored = h.c.engagement_id.is_not(None)
-    account = e.c.account_id
-    # The highest score, then the highest id compared as Python compares strings (byte order:
-    # PostgreSQL's default collation may order letters otherwise).
-    crm_id = e.c.crm_id.collate("C") if conn.dialect.name == "postgresql" else e.c.crm_id
-    ranked = (
-        sa.select(
-            e.c.account_id,
-            e.c.name,
-            h.c.risk_score,
-            h.c.risk_level,
-            sa.func.sum(sa.case((active, 1), else_=0)).over(partition_by=account).label("active"),
-            sa.func.sum(sa.case((sa.and_(active, ~scored), 1), else_=0))
-            .over(partition_by=account)
-            .label("unscored"),
-            sa.func.row_number()
-            .over(
-                order_by=(
-                    sa.case((sa.and_(active, scored), 1), else_=0).desc(),
-                    h.c.risk_score.desc(),
-                    crm_id.desc(),
-                ),
-                partition_by=account,
-            )
-            .label("rank"),
-        )
-        .select_from(
-            e.outerjoin(h, h.c.engagement_id == e.c.crm_id).join(
-                a, sa.and_(a.c.crm_id == e.c.account_id, a.c.deleted_at.is_(None))
-            )
-        )
-        .where(e.c.deleted_at.is_(None), among(e.c.account_id, account_ids))
-        .subquery()
-    )
-    query = sa.select(
-        ranked.c.account_id,
-        ranked.c.name,
-        ranked.c.risk_score,
-        ranked.c.risk_level,
-        ranked.c.active,
-    ).where(ranked.c.rank == 1, ranked.c.unscored == 0)
+    (`jobs.health.engagement.account_health`): none for an account with an active engagement
+    not scored. Counted and ranked in SQL (`jobs.store.plan_inputs.rollup_rows`)."""
     rollups = {}
-    for account_id, name, score, level, count in conn.execute(query):
+    for account_id, name, score, level, count in rollup_rows(conn, account_ids):
         riskiest = Riskiest(name, score, RiskLevel(level)) if count else None
-        rollups[account_id] = account_health(account_id, int(count), riskiest)
+        rollups[account_id] = account_health(account_id, count, riskiest)
     return rollups
 
 

@@ -31,15 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs import stopping
 from jobs.push import due, echo
 from jobs.push.ledger import Ledger, LedgerRow, RowDecision, decide_row
 from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
-from jobs.store import Store
+from jobs.store import Connection, Store
 from jobs.store import outcomes as stored_outcomes
 from mappings.engine import Mapper
 
@@ -434,7 +432,7 @@ class _Pusher:
         ]
 
     def _store_finished(
-        self, conn: sa.Connection, finished: list[tuple[_Finished, set[str]]]
+        self, conn: Connection, finished: list[tuple[_Finished, set[str]]]
     ) -> list[_Batch]:
         """Store the outcomes of calls that returned, in the caller's transaction; return the
         rows to send again once it commits: those refused only because a target field is gone
@@ -479,7 +477,7 @@ class _Pusher:
 
 def _record(
     pusher: _Pusher,
-    conn: sa.Connection,
+    conn: Connection,
     batch: _Batch,
     pairs: list[tuple[PlannedWrite, WriteOutcome]],
 ) -> None:
@@ -511,7 +509,7 @@ def _record(
 
 
 def _replace_conflicts(
-    conn: sa.Connection, module: str, record_ids: list[str], chunk: Plan, now: datetime
+    conn: Connection, module: str, record_ids: list[str], chunk: Plan, now: datetime
 ) -> None:
     """The conflicts standing now among ``record_ids``: older ones are resolved or superseded."""
     standing = [

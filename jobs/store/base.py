@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jobs.store.bulk import among
+
+#: The store's connection and engine, named for callers that pass one along (to share a
+#: transaction) without importing SQLAlchemy: only jobs/store issues SQL.
+Connection: TypeAlias = sa.Connection
+Engine: TypeAlias = sa.Engine
 
 
 class StoreBase:

@@ -91,7 +91,7 @@ class FactTables(StoreBase):
             "tickets": Ticket,
             "costs": CostEntry,
             "touchpoints": Touchpoint,
-            "changes": ChangeRequest,
+            "change_requests": ChangeRequest,
         }
         if kind not in models:
             raise ValueError(f"unknown kind of fact {kind!r}; one of {', '.join(models)}")
@@ -226,10 +226,10 @@ class FactTables(StoreBase):
         rows = self._fact_columns("touchpoints", TouchpointTime._fields, ids)
         return _by_engagement(TouchpointTime(eid, kinds[kind], at) for eid, kind, at in rows)
 
-    def scoring_changes(self, ids: Collection[str]) -> dict[str, list[ChangeValue]]:
+    def scoring_change_requests(self, ids: Collection[str]) -> dict[str, list[ChangeValue]]:
         """For scoring: `change_requests`, their values and statuses."""
         statuses = {s.value: s for s in ChangeStatus}
-        rows = self._fact_columns("changes", ChangeValue._fields, ids)
+        rows = self._fact_columns("change_requests", ChangeValue._fields, ids)
         return _by_engagement(ChangeValue(eid, value, statuses[s]) for eid, value, s in rows)
 
     def _fact_columns(
@@ -247,7 +247,7 @@ class FactTables(StoreBase):
         return self._facts_by_engagement("touchpoints", ids)
 
     def change_requests(self, ids: Collection[str] | None = None) -> dict[str, list[ChangeRequest]]:
-        return self._facts_by_engagement("changes", ids)
+        return self._facts_by_engagement("change_requests", ids)
 
     def delete_facts_of(self, kind: str, source: str, external_ids: Sequence[str]) -> int:
         """Delete facts of ``source`` whose external id is one of ``external_ids`` or starts with

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -63,57 +64,46 @@ def delete_meta_in(conn: sa.Connection, key: str) -> None:
     conn.execute(t.store_meta.delete().where(t.store_meta.c.key == key))
 
 
+def live_ids_in(conn: sa.Connection, kind: str) -> list[str]:
+    """CRM ids of the records of ``kind`` not deleted, in order."""
+    table = KIND_TABLES[kind]
+    query = sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
+    return list(conn.execute(query).scalars())
+
+
+def live_engagement_accounts_in(conn: sa.Connection) -> list[tuple[str, str, str]]:
+    """(crm id, account id, status) of every live engagement, by crm id: plain columns, not
+    validated engagements."""
+    e = t.engagements
+    query = (
+        sa.select(e.c.crm_id, e.c.account_id, e.c.status)
+        .where(e.c.deleted_at.is_(None))
+        .order_by(e.c.crm_id)
+    )
+    return [(crm_id, account_id, status) for crm_id, account_id, status in conn.execute(query)]
+
+
+def _record_row(item: Account | Contact | Engagement, synced_at: datetime) -> dict[str, Any]:
+    """A synced record's row: its fields by name (the table's columns), the CRM's modification
+    time as ``crm_modified_at``, live again if it was deleted."""
+    row = item.model_dump(exclude={"modified_at"})
+    row.update(crm_modified_at=item.modified_at, deleted_at=None, synced_at=synced_at)
+    return row
+
+
 class RecordTables(StoreBase):
     """Tables ``accounts``, ``contacts``, ``engagements``, ``sync_state``, ``meta``,
     ``skipped``: written here only."""
 
     # --- synced records ------------------------------------------------------------------------
     def save_accounts(self, items: Sequence[Account], synced_at: datetime) -> None:
-        rows = [
-            {
-                "crm_id": a.crm_id,
-                "name": a.name,
-                "industry": a.industry,
-                "owner_id": a.owner_id,
-                "owner_name": a.owner_name,
-                "country": a.country,
-                "crm_modified_at": a.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for a in items
-        ]
-        self._upsert(t.accounts, rows, ["crm_id"])
+        self._upsert(t.accounts, [_record_row(a, synced_at) for a in items], ["crm_id"])
 
     def save_contacts(self, items: Sequence[Contact], synced_at: datetime) -> None:
-        rows = [
-            {
-                "crm_id": c.crm_id,
-                "account_id": c.account_id,
-                "first_name": c.first_name,
-                "last_name": c.last_name,
-                "email": c.email,
-                "title": c.title,
-                "email_opt_out": c.email_opt_out,
-                "crm_modified_at": c.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for c in items
-        ]
-        self._upsert(t.contacts, rows, ["crm_id"])
+        self._upsert(t.contacts, [_record_row(c, synced_at) for c in items], ["crm_id"])
 
     def save_engagements(self, items: Sequence[Engagement], synced_at: datetime) -> None:
-        rows = [
-            {
-                **e.model_dump(exclude={"modified_at", "status"}),
-                "status": e.status.value,
-                "crm_modified_at": e.modified_at,
-                "deleted_at": None,
-                "synced_at": synced_at,
-            }
-            for e in items
-        ]
+        rows = [{**_record_row(e, synced_at), "status": e.status.value} for e in items]
         self._upsert(t.engagements, rows, ["crm_id"])
 
     def mark_deleted(self, kind: str, record_ids: Iterable[str], at: datetime) -> int:
@@ -131,12 +121,8 @@ class RecordTables(StoreBase):
 
     def engagement_ids(self) -> list[str]:
         """Ids of the engagements not deleted, in order."""
-        table = t.engagements
-        query = (
-            sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
-        )
         with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+            return live_ids_in(conn, RecordKind.ENGAGEMENTS)
 
     def live_crm_ids(self, kind: str) -> set[str]:
         """CRM ids of ``kind`` held and not marked deleted (for CRMs without a deletion log)."""

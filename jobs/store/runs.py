@@ -70,7 +70,7 @@ class RunTables(StoreBase):
     """Tables ``runs`` and ``job_locks``; the views of ``conflicts`` and ``write_outcomes``."""
 
     # Field state (what was written, what the CRM holds) is read and written a chunk of records
-    # at a time by jobs/store/field_states.py; the push replaces conflicts (jobs/push/pusher.py).
+    # at a time by jobs/store/field_states.py; conflicts and outcomes are written by outcomes.py.
 
     # --- conflicts -----------------------------------------------------------------------------
     def conflicts(self, limit: int = 50) -> list[ConflictRow]:

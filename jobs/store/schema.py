@@ -396,7 +396,7 @@ FACT_TABLES: dict[str, sa.Table] = {
     "tickets": tickets,
     "costs": cost_entries,
     "touchpoints": touchpoints,
-    "changes": change_requests,
+    "change_requests": change_requests,
 }
 
 #: The date each kind of fact is ordered by.
@@ -405,7 +405,7 @@ FACT_DATE_COLUMNS: dict[str, str] = {
     "tickets": "opened_at",
     "costs": "spent_on",
     "touchpoints": "at",
-    "changes": "raised_on",
+    "change_requests": "raised_on",
 }
 
 

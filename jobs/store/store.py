@@ -134,7 +134,8 @@ def migration_config(connection: sa.Connection) -> AlembicConfig:
 
 class Store(RecordTables, HealthTables, RunTables, FactTables):
     """The facade the rest of jobs/ uses; each group of tables is written by its own module
-    (records.py, health.py, runs.py, facts.py), the ledger's tables by jobs/store/field_states.py."""
+    (records.py, health.py, runs.py, facts.py). The push's tables have modules of functions that
+    take the caller's connection (ledger.py, push_state.py, outcomes.py, field_states.py)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -166,6 +167,12 @@ class Store(RecordTables, HealthTables, RunTables, FactTables):
             engine.dispose()
             raise _unavailable(engine, exc) from None
         return cls(engine)
+
+    @classmethod
+    def attach(cls, url: str) -> Store:
+        """The store at `url` as it is: no migration, no check of its revision (scoring's
+        worker processes, whose parent opened the store with `open`)."""
+        return cls(sa.create_engine(url))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -5,7 +5,7 @@ Pure (no I/O): ``config`` (the ``[surveys]`` section), ``triggers`` (which waves
 three together), ``records`` (rows as values), ``results`` (NPS/CSAT per engagement),
 ``tokens`` (signed links), ``i18n`` (the words, in English and Chinese).
 
-With I/O: ``store`` (the survey tables), ``steps`` (plan and send from the store), ``outbox``
+With I/O (the survey tables are jobs/store/surveys.py's): ``steps`` (plan and send from the store), ``outbox``
 (send each invitation at most once), ``mail`` (templates and SMTP), ``crm_channel`` (link on
 the Contact, Task for the owner), ``web`` (the response page), ``feed`` (results for scoring),
 ``followups`` (one CRM task per unhappy answer). See docs/surveys.md.

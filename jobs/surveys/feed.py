@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import sqlalchemy as sa
-
+from jobs.store import Engine
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.results import SurveyScore, results_by_engagement
-from jobs.surveys.store import SurveyStore
 
 
-def survey_scores(engine: sa.Engine, role_weights: Mapping[str, float]) -> dict[str, SurveyScore]:
+def survey_scores(engine: Engine, role_weights: Mapping[str, float]) -> dict[str, SurveyScore]:
     """engagement id -> its survey NPS and CSAT mean; engagements without answers are absent."""
     store = SurveyStore(engine)
     results = results_by_engagement(store.responses(), store.sent_counts(), role_weights)

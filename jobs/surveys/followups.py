@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from connector.base import CRMClient, NewTask, WriteStatus
 from connector.errors import ConnectorError, certainly_not_applied
 from connector.retry import RetryPolicy
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.records import Response
 from jobs.surveys.results import is_unhappy
-from jobs.surveys.store import SurveyStore
 from mappings.domain import Engagement
 
 #: Days the account owner has to follow up.

@@ -197,24 +197,9 @@ class SmtpMailer:
             if all(code >= 500 for code in codes):
                 raise Refused(f"the mail server refused the recipient ({why})") from None
             raise NotSent(f"the mail server deferred the recipient ({why})") from None
-        except smtplib.SMTPSenderRefused as exc:
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
             self._forget_if_closed(smtp)
-            why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
-            if exc.smtp_code >= 500:
-                raise Refused(
-                    f"the mail server refused the sender ({why})", stage="message"
-                ) from None
-            raise ChannelUnavailable(f"the mail server deferred the sender ({why})") from None
-        except smtplib.SMTPDataError as exc:
-            self._forget_if_closed(smtp)
-            why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
-            if exc.smtp_code >= 500:
-                raise Refused(
-                    f"the mail server refused the message ({why})", stage="message"
-                ) from None
-            if exc.smtp_code == 421:
-                raise ChannelUnavailable(f"the mail server closed the session ({why})") from None
-            raise NotSent(f"the mail server deferred the message ({why})") from None
+            raise _refusal(exc) from None
         except (TimeoutError, OSError, smtplib.SMTPServerDisconnected) as exc:
             self._smtp = None
             raise DeliveryUncertain(
@@ -240,6 +225,21 @@ class EmailChannel:
         message = build_message(invitation, link, sender=self._sender, reminder=reminder, now=now)
         assert invitation.email is not None  # build_message refuses an invitation without one
         self._mailer.send(message, parseaddr(self._sender)[1], invitation.email.strip())
+
+
+def _refusal(exc: smtplib.SMTPSenderRefused | smtplib.SMTPDataError) -> Exception:
+    """What a refused sender (MAIL FROM) or message (DATA) means, by its reply code: 5xx is
+    final for this message; a deferred sender, or a 421, means the server takes no mail now;
+    another 4xx defers this message only."""
+    what = "sender" if isinstance(exc, smtplib.SMTPSenderRefused) else "message"
+    why = f"{exc.smtp_code} {_reply(exc.smtp_error)}"
+    if exc.smtp_code >= 500:
+        return Refused(f"the mail server refused the {what} ({why})", stage="message")
+    if what == "sender":
+        return ChannelUnavailable(f"the mail server deferred the sender ({why})")
+    if exc.smtp_code == 421:
+        return ChannelUnavailable(f"the mail server closed the session ({why})")
+    return NotSent(f"the mail server deferred the message ({why})")
 
 
 def _reply(text: bytes | str) -> str:

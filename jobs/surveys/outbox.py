@@ -33,10 +33,10 @@ from functools import partial
 from typing import Protocol
 
 from connector.retry import RetryPolicy
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import ChannelUnavailable, DeliveryUncertain, NotSent, Refused, Unsendable
 from jobs.surveys.records import PLANNED, SENDING, SENT, Invitation
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import sign
 
 log = logging.getLogger(__name__)
@@ -201,8 +201,9 @@ def send_outbox(
     else:
         verdicts = _Verdicts(store, report, now, policy or RetryPolicy())
         try:
-            _send_invitations(store, channel, config, secret, now, fault, report, verdicts)
-            _send_reminders(store, channel, config, secret, now, fault, report, verdicts)
+            sending = _Sending(store, channel, config, secret, now, fault, report, verdicts)
+            sending.invitations()
+            sending.reminders()
         except DeliveryUncertain as exc:
             log.warning("survey delivery stopped: %s", exc)
         except _Stop as exc:
@@ -245,100 +246,105 @@ def _deliver(
     return False
 
 
-def _send_invitations(
-    store: SurveyStore,
-    channel: Channel,
-    config: SurveysSection,
-    secret: str,
-    now: datetime,
-    fault: FaultHook | None,
-    report: OutboxReport,
-    verdicts: _Verdicts,
-) -> None:
-    for invitation in store.invitations(PLANNED):
-        if invitation.retry_at is not None and invitation.retry_at > now:
-            continue  # backing off after a certain failure
-        expires_at = now + timedelta(days=config.expiry_days)
-        if not store.claim(invitation.id, expires_at):
-            continue  # another sender took it
-        claimed = replace(invitation, state=SENDING, expires_at=expires_at)
-        link = survey_link(config, invitation.id, expires_at, secret)
-        try:
-            accepted = _deliver(
-                channel,
-                claimed,
-                link,
-                reminder=False,
-                now=now,
-                verdicts=verdicts,
-                release=partial(store.release, invitation.id),
-            )
-        except Unsendable as exc:
-            store.mark_failed(invitation.id, str(exc))
-            report.failed.append((invitation.id, str(exc)))
-            continue
-        except DeliveryUncertain as exc:
-            store.note(invitation.id, str(exc))
-            raise
-        if not accepted:
-            continue
-        if fault is not None:
-            fault(AFTER_SEND)
-        store.mark_sent(invitation.id, now)
-        report.sent += 1
-        verdicts.accept()
+@dataclass
+class _Sending:
+    """One run of the outbox: what both passes (invitations, then reminders) work with."""
+
+    store: SurveyStore
+    channel: Channel
+    config: SurveysSection
+    secret: str
+    now: datetime
+    fault: FaultHook | None
+    report: OutboxReport
+    verdicts: _Verdicts
+
+    def invitations(self) -> None:
+        store, now = self.store, self.now
+        for invitation in store.invitations(PLANNED):
+            if invitation.retry_at is not None and invitation.retry_at > now:
+                continue  # backing off after a certain failure
+            expires_at = now + timedelta(days=self.config.expiry_days)
+            if not store.claim(invitation.id, expires_at):
+                continue  # another sender took it
+            claimed = replace(invitation, state=SENDING, expires_at=expires_at)
+            try:
+                accepted = self._deliver(
+                    claimed,
+                    expires_at,
+                    reminder=False,
+                    release=partial(store.release, invitation.id),
+                )
+            except Unsendable as exc:
+                store.mark_failed(invitation.id, str(exc))
+                self.report.failed.append((invitation.id, str(exc)))
+                continue
+            except DeliveryUncertain as exc:
+                store.note(invitation.id, str(exc))
+                raise
+            if accepted:
+                store.mark_sent(invitation.id, now)
+                self.report.sent += 1
+                self.verdicts.accept()
+
+    def reminders(self) -> None:
+        if not self.config.reminder_after_days:
+            return
+        store, now = self.store, self.now
+        due_before = now - timedelta(days=self.config.reminder_after_days)
+        for invitation in store.invitations(SENT):
+            if (
+                invitation.reminder_state is not None
+                or invitation.answered_at is not None
+                or invitation.sent_at is None
+                or invitation.sent_at > due_before
+                or invitation.expires_at is None
+                or invitation.expires_at <= now
+            ):
+                continue
+            if not store.claim_reminder(invitation.id):
+                continue
+            try:
+                accepted = self._deliver(
+                    invitation,
+                    invitation.expires_at,
+                    reminder=True,
+                    release=partial(_release_reminder, store, invitation.id),
+                )
+            except Unsendable as exc:
+                store.fail_reminder(invitation.id, f"reminder not sendable: {exc}")
+                continue
+            if accepted:
+                store.mark_reminded(invitation.id, now)
+                self.report.reminded += 1
+                self.verdicts.accept()
+
+    def _deliver(
+        self,
+        invitation: Invitation,
+        expires_at: datetime,
+        *,
+        reminder: bool,
+        release: Callable[[str], object],
+    ) -> bool:
+        """`_deliver` with the invitation's link; the fault hook after an accepted send."""
+        link = survey_link(self.config, invitation.id, expires_at, self.secret)
+        accepted = _deliver(
+            self.channel,
+            invitation,
+            link,
+            reminder=reminder,
+            now=self.now,
+            verdicts=self.verdicts,
+            release=release,
+        )
+        if accepted and self.fault is not None:
+            self.fault(AFTER_SEND)
+        return accepted
 
 
 def _release_reminder(store: SurveyStore, invitation_id: str, _message: str) -> None:
     store.release_reminder(invitation_id)  # tried again on the next run
-
-
-def _send_reminders(
-    store: SurveyStore,
-    channel: Channel,
-    config: SurveysSection,
-    secret: str,
-    now: datetime,
-    fault: FaultHook | None,
-    report: OutboxReport,
-    verdicts: _Verdicts,
-) -> None:
-    if not config.reminder_after_days:
-        return
-    due_before = now - timedelta(days=config.reminder_after_days)
-    for invitation in store.invitations(SENT):
-        if (
-            invitation.reminder_state is not None
-            or invitation.answered_at is not None
-            or invitation.sent_at is None
-            or invitation.sent_at > due_before
-            or invitation.expires_at is None
-            or invitation.expires_at <= now
-        ):
-            continue
-        if not store.claim_reminder(invitation.id):
-            continue
-        link = survey_link(config, invitation.id, invitation.expires_at, secret)
-        try:
-            accepted = _deliver(
-                channel,
-                invitation,
-                link,
-                reminder=True,
-                now=now,
-                verdicts=verdicts,
-                release=partial(_release_reminder, store, invitation.id),
-            )
-        except Unsendable as exc:
-            store.fail_reminder(invitation.id, f"reminder not sendable: {exc}")
-            continue
-        if not accepted:
-            continue
-        if fault is not None:
-            fault(AFTER_SEND)
-        store.mark_reminded(invitation.id, now)
-        report.reminded += 1
-        verdicts.accept()
 
 
 def state_counts(store: SurveyStore, now: datetime) -> dict[str, int]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.outbox import Channel, FaultHook, OutboxReport, send_outbox
 from jobs.surveys.planner import SurveyPlan, plan_surveys
-from jobs.surveys.store import SurveyStore
 
 
 def plan_step(

@@ -26,10 +26,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.i18n import from_accept_language, texts
 from jobs.surveys.records import Invitation
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.templating import environment
 from jobs.surveys.tokens import (
     TokenError,

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,43 +15,26 @@ from jobs.demo.run import sandbox_env, sandbox_settings
 from jobs.runner import LOCK_NAME, Job, JobAlreadyRunning, connect, run_job
 from jobs.store import Store
 from tests.conftest import FakeClock, write_sandbox_config
-
-ENGAGE = str(Path(sys.executable).with_name("engage"))
-
-
-def wait_for(predicate: object, timeout_seconds: float = 60.0) -> None:
-    """Poll for an event (not a timing assertion); fail if it never happens."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    pytest.fail("the daemon did not finish a run in time")
+from tests.daemon_process import daemon_until
 
 
 def test_daemon_runs_keeps_no_job_in_the_store_and_stops_cleanly_on_sigterm(
     sandbox: SandboxCRM, sqlite_url: str, tmp_path: Path
 ) -> None:
     config = write_sandbox_config(sandbox, sqlite_url, tmp_path)
-    process = subprocess.Popen(
-        [ENGAGE, "--config", str(config), "daemon"],
-        env={**os.environ, **sandbox_env(sandbox)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    store = Store.open(sqlite_url)
-    try:
-        wait_for(lambda: any(r.status == "ok" for r in store.runs()))
+
+    def no_pickled_job(store: Store) -> None:
         # The schedule comes from the config and stays in memory: no pickled job in the store.
         assert "apscheduler_jobs" not in sa.inspect(store.engine).get_table_names()
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        store.close()
-    assert process.returncode == 0, output
+
+    returncode, output = daemon_until(
+        sandbox,
+        config,
+        sqlite_url,
+        until=lambda store: any(r.status == "ok" for r in store.runs()),
+        while_running=no_pickled_job,
+    )
+    assert returncode == 0, output
     assert "daemon stopped" in output
     assert sandbox.count("update", "Deals") >= 1
 

@@ -10,10 +10,7 @@ a whole run. The marker must not exist.
 from __future__ import annotations
 
 import base64
-import os
 import pickle
-import signal
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.sandbox import SandboxCRM
-from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from tests.conftest import write_sandbox_config
-from tests.e2e.test_daemon import ENGAGE, wait_for
+from tests.daemon_process import daemon_until
 
 
 class _CreatesMarker:
@@ -104,27 +100,17 @@ def test_a_pickle_written_into_every_table_is_never_run_by_the_daemon(
     assert {"engagements", "runs", "store_meta", "job_locks", "write_ledger"} <= set(written)
 
     config = write_sandbox_config(sandbox, store_url, tmp_path)
-    process = subprocess.Popen(
-        [ENGAGE, "--config", str(config), "daemon"],
-        env={**os.environ, **sandbox_env(sandbox)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    store = Store.open(store_url)
-    try:
+    returncode, output = daemon_until(
+        sandbox,
+        config,
+        store_url,
         # The daemon runs at once on start: a run of its own, finished (whatever its outcome).
-        wait_for(
-            lambda: any(r.started_at.year > 2020 and r.finished_at for r in store.runs(limit=50))
-        )
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        store.close()
+        until=lambda store: any(
+            r.started_at.year > 2020 and r.finished_at for r in store.runs(limit=50)
+        ),
+    )
     assert not marker.exists(), output
-    assert process.returncode == 0, output
+    assert returncode == 0, output
     # The payload is proven live: loading it does create the marker.
     pickle.loads(payload).close()
     assert marker.exists()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from jobs.cli import main
+from tests.demo_checks import (
+    assert_a_whole_demo,
+    assert_every_scored_deal_is_read_back,
+    run_demo,
+    written_by,
+)
 
 
 @pytest.mark.parametrize(
@@ -18,38 +21,16 @@ def test_demo_against_odoo_reads_the_written_values_back(
     tmp_path: Path, api: str, server: str
 ) -> None:
     db = tmp_path / "demo.db"
-    result = CliRunner(env={"COLUMNS": "300"}).invoke(
-        main, ["demo", "--crm", "odoo", "--odoo-api", api, "--db", str(db), "--deals", "80"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "SANDBOX ODOO" in result.output
-    assert f"talked to {server}" in result.output
-    first = re.search(r"first run: ok;.*?records\s+written\s+(\d+)", result.output, re.DOTALL)
-    assert first is not None and int(first.group(1)) > 0
-    matched = re.search(
-        r"(\d+)\s+of\s+(\d+)\s+scored\s+deals\s+in\s+the\s+CRM\s+hold", result.output
-    )
-    assert matched is not None, result.output
-    assert matched.group(1) == matched.group(2) and int(matched.group(2)) > 0
-    second = re.search(
-        r"second run, nothing changed in the CRM: ok;.*?records\s+written\s+(\d+)",
-        result.output,
-        re.DOTALL,
-    )
-    assert second is not None and second.group(1) == "0"
-    status = CliRunner().invoke(main, ["--config", str(db.with_suffix(".toml")), "status"])
-    assert status.exit_code == 0, status.output
-    assert "last runs" in status.output
+    output = run_demo(db, "--crm", "odoo", "--odoo-api", api, "--deals", "80")
+    assert "SANDBOX ODOO" in output
+    assert f"talked to {server}" in output
+    assert written_by(output, "first run") > 0
+    assert_a_whole_demo(output, db)
 
 
 def test_demo_over_xmlrpc_when_asked(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
-    result = CliRunner(env={"COLUMNS": "300"}).invoke(
-        main, ["demo", "--crm", "odoo", "--odoo-api", "xmlrpc", "--db", str(db), "--deals", "40"]
+    output = run_demo(
+        tmp_path / "demo.db", "--crm", "odoo", "--odoo-api", "xmlrpc", "--deals", "40"
     )
-    assert result.exit_code == 0, result.output
-    assert "talked to Odoo over xmlrpc" in result.output
-    matched = re.search(
-        r"(\d+)\s+of\s+(\d+)\s+scored\s+deals\s+in\s+the\s+CRM\s+hold", result.output
-    )
-    assert matched is not None and matched.group(1) == matched.group(2)
+    assert "talked to Odoo over xmlrpc" in output
+    assert_every_scored_deal_is_read_back(output)

@@ -4,41 +4,20 @@ leaves, and every row's outcome in the ledger. A stopped run is simply run again
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
-from jobs.demo.run import sandbox_settings
 from jobs.push.ledger import Ledger, RowStatus
-from jobs.runner import Connection, Job, RunResult, connect, run_job
+from jobs.runner import Connection, Job, RunResult, run_job
 from tests.conftest import FakeClock
+from tests.reliability.connections import every_record, open_connection
 
 DEALS, ACCOUNTS = 5000, 300
 #: The statuses that mean "not finished yet".
 UNSETTLED = {RowStatus.PENDING, RowStatus.RETRYING, RowStatus.INVALID}
-
-
-def crm_state(crm: SandboxCRM) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every record of every module, without the times the CRM stamps on each write."""
-    return {
-        module: {
-            rid: {k: v for k, v in record.items() if k not in ("Modified_Time", "Modified_By")}
-            for rid, record in crm.records(module).items()
-        }
-        for module in ("Accounts", "Contacts", "Deals")
-    }
-
-
-def open_connection(crm: SandboxCRM, clock: FakeClock, tmp_path: Path, name: str) -> Connection:
-    store_url = f"sqlite:///{tmp_path / name}"
-    policy = RetryPolicy(sleep=lambda _: None, random=random.Random(5).random)
-    return connect(
-        sandbox_settings(crm, store_url, tmp_path / "engage.toml"), clock=clock, policy=policy
-    )
 
 
 def run_until_settled(conn: Connection, clock: FakeClock, limit: int = 40) -> list[RunResult]:
@@ -65,7 +44,7 @@ def test_five_thousand_deals_through_ten_percent_faults_end_exactly_as_a_clean_r
         SandboxCRM(deals=DEALS, accounts=ACCOUNTS, clock=clean_clock) as clean,
         SandboxCRM(deals=DEALS, accounts=ACCOUNTS, clock=faulty_clock) as faulty,
     ):
-        assert crm_state(clean) == crm_state(faulty)  # the same org to begin with
+        assert every_record(clean) == every_record(faulty)  # the same org to begin with
         clean_conn = open_connection(clean, clean_clock, tmp_path, "clean.db")
         assert run_job(clean_conn, Job.RUN).status == "ok"
         clean_conn.close()
@@ -91,7 +70,7 @@ def test_five_thousand_deals_through_ten_percent_faults_end_exactly_as_a_clean_r
         assert faulty.count("token") <= 1 + injector.counts.tokens_expired
         assert injector.counts.rows_refused >= 1
 
-        assert crm_state(faulty) == crm_state(clean)
+        assert every_record(faulty) == every_record(clean)
 
         # Every row the plugin wrote has its outcome in the ledger, and it is "written".
         wanted = {

@@ -4,44 +4,23 @@ twice, and leave the CRM exactly as a clean run does."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultPlan
 from jobs.config import Config, Settings
-from jobs.demo.run import sandbox_env, sandbox_settings
+from jobs.demo.run import sandbox_env
 from jobs.pull.full_sync import FULL_SYNC_KEY
 from jobs.pull.sync import MAPPING_FINGERPRINT
 from jobs.push.ledger import Ledger, RowStatus
-from jobs.runner import Connection, Job, RunResult, connect, run_job
+from jobs.runner import Job, RunResult, connect, run_job
 from tests.conftest import FakeClock
+from tests.reliability.connections import every_record, open_connection
 
 DEALS, ACCOUNTS = 1500, 150
-MODULES = ("Accounts", "Contacts", "Deals")
 UNSETTLED = {RowStatus.PENDING, RowStatus.RETRYING, RowStatus.INVALID}
-
-
-def crm_state(crm: SandboxCRM) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every record of every module, without the stamps the CRM puts on each write."""
-    return {
-        module: {
-            rid: {k: v for k, v in record.items() if k not in ("Modified_Time", "Modified_By")}
-            for rid, record in crm.records(module).items()
-        }
-        for module in MODULES
-    }
-
-
-def open_connection(crm: SandboxCRM, clock: FakeClock, tmp_path: Path, name: str) -> Connection:
-    # The one retry policy, with its sleep injected: the test never waits on the wall clock.
-    policy = RetryPolicy(sleep=lambda _: None, random=random.Random(5).random)
-    settings = sandbox_settings(crm, f"sqlite:///{tmp_path / name}", tmp_path / f"{name}.toml")
-    return connect(settings, clock=clock, policy=policy)
 
 
 def test_runs_under_30_percent_429s_and_10_percent_5xx_finish_the_first_full_sync_and_push(
@@ -78,7 +57,7 @@ def test_runs_under_30_percent_429s_and_10_percent_5xx_finish_the_first_full_syn
         assert stopped_mid_sync >= 2, statuses
         assert conn.store.meta(MAPPING_FINGERPRINT) and not conn.store.meta(FULL_SYNC_KEY)
 
-        assert crm_state(faulty) == crm_state(clean)
+        assert every_record(faulty) == every_record(clean)
         # No record came back in more than two answers over all the runs (a stop re-reads at
         # most the last stored page's second, never the pages before it).
         assert faulty.served and max(faulty.served.values()) <= 2, Counter(faulty.served.values())

@@ -19,12 +19,22 @@ from jobs.config import load_settings
 from jobs.demo.run import sandbox_env
 from jobs.push.ledger import Ledger, RowStatus
 from jobs.push.plan import plan
-from jobs.runner import Job, connect, run_job
+from jobs.push.pusher import PushReport
+from jobs.runner import Connection, Job, connect, run_job
 from jobs.store import Store
 from jobs.store import schema as t
 from tests.conftest import FakeClock, write_sandbox_config
 
 REFUSED_FIELD = "Engagement_Risk_Level"
+
+
+def push_later(conn: Connection, sandbox: SandboxCRM, clock: FakeClock, minutes: int) -> PushReport:
+    """The push report of a run ``minutes`` later; the sandbox counts only its calls."""
+    clock.advance(minutes=minutes)
+    sandbox.reset_calls()
+    result = run_job(conn, Job.PUSH)
+    assert result.push is not None
+    return result.push
 
 
 def test_three_invalid_rows_in_a_batch_of_100_are_kept_retried_and_quarantined(
@@ -57,29 +67,21 @@ def test_three_invalid_rows_in_a_batch_of_100_are_kept_retried_and_quarantined(
     assert {rows[rid].status for rid in landed} == {RowStatus.WRITTEN}
 
     # Before the backoff has passed, the next run leaves them alone: no call at all.
-    clock.advance(minutes=5)
-    sandbox.reset_calls()
-    early = run_job(conn, Job.PUSH)
-    assert early.push is not None and early.push.deferred == 3
+    assert push_later(conn, sandbox, clock, 5).deferred == 3
     assert sandbox.count("update") == 0
 
     # Retried on each later run once due, with doubling waits, then quarantined at the 5th.
     waits = [15, 30, 60, 120]
     for attempt, wait in enumerate(waits, start=2):
-        clock.advance(minutes=wait)
-        sandbox.reset_calls()
-        again = run_job(conn, Job.PUSH)
+        again = push_later(conn, sandbox, clock, wait)
         assert sandbox.count("update", "Deals") == 1
         assert sorted(r["id"] for r in sandbox.last_update_body["data"]) == refused  # type: ignore[index]
-        assert again.push is not None and again.push.refused == 3
+        assert again.refused == 3
         rows = ledger.rows("Deals")
         assert {rows[rid].attempts for rid in refused} == {attempt}
     assert {rows[rid].status for rid in refused} == {RowStatus.QUARANTINED}
 
-    clock.advance(days=2)
-    sandbox.reset_calls()
-    later = run_job(conn, Job.PUSH)
-    assert later.push is not None and later.push.quarantined == 3
+    assert push_later(conn, sandbox, clock, 2 * 24 * 60).quarantined == 3
     assert sandbox.count("update") == 0
 
     runner = CliRunner(env={**sandbox_env(sandbox), "COLUMNS": "250"})

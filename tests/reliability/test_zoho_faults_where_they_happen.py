@@ -10,50 +10,27 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connector.base import NewField
-from connector.retry import RetryPolicy
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultKind, FaultPlan
-from jobs.demo.run import sandbox_settings
 from jobs.push.ledger import Ledger, RowStatus
-from jobs.runner import Connection, Job, connect, run_job
+from jobs.runner import Connection, Job, run_job
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.crm_channel import CrmChannel
 from jobs.surveys.followups import create_followups
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
+from tests.reliability.connections import every_record, open_connection
 from tests.surveys.conftest import SECRET
 
 DEALS, ACCOUNTS = 300, 60
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def open_connection(crm: SandboxCRM, clock: FakeClock, tmp_path: Path, name: str) -> Connection:
-    policy = RetryPolicy(sleep=lambda _: None, random=random.Random(5).random)
-    return connect(
-        sandbox_settings(crm, f"sqlite:///{tmp_path / name}", tmp_path / f"{name}.toml"),
-        clock=clock,
-        policy=policy,
-    )
-
-
-def crm_state(crm: SandboxCRM) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every record, without the times and user the CRM stamps on each write."""
-    return {
-        module: {
-            rid: {k: v for k, v in record.items() if k not in ("Modified_Time", "Modified_By")}
-            for rid, record in crm.records(module).items()
-        }
-        for module in ("Accounts", "Contacts", "Deals")
-    }
 
 
 @pytest.mark.parametrize("lost", [FaultKind.RESET, FaultKind.SERVER_ERROR])
@@ -81,7 +58,7 @@ def test_a_push_call_applied_then_unanswered_ends_as_a_clean_run(
         assert result.status == "ok", result.message
         assert injector.counts.answers_lost == 1
 
-        assert crm_state(faulty) == crm_state(clean)
+        assert every_record(faulty) == every_record(clean)
         # The lost call's rows were sent again (a PUT by id is idempotent) and only those.
         received = injector.counts.rows_received
         assert sorted(set(received.values())) == [1, 2]

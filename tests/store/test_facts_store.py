@@ -139,11 +139,11 @@ def test_costs_touchpoints_and_changes_round_trip(store: Store) -> None:
     )
     assert store.save_facts("costs", [cost], "file", NOW) == 1
     assert store.save_facts("touchpoints", [touch], "file", NOW) == 1
-    assert store.save_facts("changes", [change], "file", NOW) == 1
+    assert store.save_facts("change_requests", [change], "file", NOW) == 1
     assert store.cost_entries() == {"D1": [cost]}
     assert store.touchpoints() == {"D1": [touch]}
     assert store.change_requests() == {"D2": [change]}
-    for kind, fact in (("costs", cost), ("touchpoints", touch), ("changes", change)):
+    for kind, fact in (("costs", cost), ("touchpoints", touch), ("change_requests", change)):
         assert store.save_facts(kind, [fact], "file", NOW + timedelta(days=1)) == 0
 
 
@@ -239,7 +239,7 @@ def test_scoring_reads_the_same_values_as_the_fact_models(store: Store) -> None:
         ("milestones", milestones),
         ("costs", costs),
         ("touchpoints", touchpoints),
-        ("changes", changes),
+        ("change_requests", changes),
     ):
         store.save_facts(kind, facts, "file", NOW)
     ids = ["D1", "D2", "D3"]
@@ -254,11 +254,11 @@ def test_scoring_reads_the_same_values_as_the_fact_models(store: Store) -> None:
     same(store.scoring_milestones(ids), store.milestones(ids))
     same(store.scoring_costs(ids), store.cost_entries(ids))
     same(store.scoring_touchpoints(ids), store.touchpoints(ids))
-    same(store.scoring_changes(ids), store.change_requests(ids))
+    same(store.scoring_change_requests(ids), store.change_requests(ids))
     touch = store.scoring_touchpoints(ids)["D1"][0]
     assert touch.kind is TouchpointKind.STATUS_REPORT
     assert touch.at == touchpoints[0].at
-    assert store.scoring_changes(ids)["D2"][0].status is ChangeStatus.REJECTED
+    assert store.scoring_change_requests(ids)["D2"][0].status is ChangeStatus.REJECTED
     assert store.scoring_milestones(["D3"]) == {}
 
 

@@ -25,10 +25,10 @@ from playwright.sync_api import Browser, sync_playwright
 from connector.sandbox import SandboxCRM
 from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.web import SecurityHeaders, create_app
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Inbox

@@ -14,9 +14,9 @@ from jobs.cli import main
 from jobs.config import load_settings
 from jobs.demo.run import sandbox_env
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from mappings.tomlfile import ConfigFileError
 from tests.conftest import FakeClock, write_sandbox_config
 from tests.surveys.conftest import SECRET, Captured, Inbox, contact, engagement

@@ -8,10 +8,10 @@ from connector.base import NewField
 from connector.sandbox import SandboxCRM
 from jobs.demo.run import sandbox_settings
 from jobs.runner import Connection, Job, connect, run_job
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.crm_channel import CrmChannel
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET
 

@@ -3,6 +3,7 @@ HTTP and a real SMTP server (aiosmtpd), which keeps every envelope and raw messa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,10 +17,10 @@ from jobs.config import load_settings
 from jobs.demo.run import sandbox_env
 from jobs.store import Store
 from jobs.store import schema as t
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock, write_sandbox_config
 from tests.surveys.conftest import SECRET, Captured, Inbox, contact, engagement
 
@@ -143,22 +144,42 @@ def test_followups_the_crm_certainly_did_not_create_are_created_once_it_is_back(
     store.close()
 
 
-def seeded_config(tmp_path: Path, store_url: str, inbox: Inbox, clock: FakeClock, n: int) -> Path:
-    """n contacts in one account, one engagement: a wave of n invitations, planned."""
-    store = Store.open(store_url)
-    store.save_engagements([engagement("D1")], clock())
-    store.save_contacts([contact(f"C{k}") for k in range(1, n + 1)], clock())
-    store.close()
+def mail_config(tmp_path: Path, store_url: str, inbox: Inbox, extra: str = "") -> Path:
+    """A config with the store, the SMTP server and no CRM to reach (the surveys need none)."""
     config = tmp_path / "engage.toml"
     config.write_text(
         f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
         f'[store]\nurl = "{store_url}"\n'
-        f'[surveys.smtp]\nhost = "{inbox.host}"\nport = {inbox.port}\n'
-        "[surveys.fatigue]\naccount_cap = 0\n",
+        f'[surveys.smtp]\nhost = "{inbox.host}"\nport = {inbox.port}\n' + extra,
         encoding="utf-8",
     )
-    assert engage(config, "surveys", "plan").exit_code == 0
     return config
+
+
+@pytest.fixture
+def survey_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+
+
+@pytest.fixture
+def seeded(
+    tmp_path: Path, store_url: str, smtp_server: Inbox, clock: FakeClock, survey_secret: None
+) -> Callable[[int], Path]:
+    """``seeded(n)``: n contacts in one account, one engagement, a wave of n invitations
+    planned; returns the config."""
+
+    def seed(n: int) -> Path:
+        store = Store.open(store_url)
+        store.save_engagements([engagement("D1")], clock())
+        store.save_contacts([contact(f"C{k}") for k in range(1, n + 1)], clock())
+        store.close()
+        config = mail_config(
+            tmp_path, store_url, smtp_server, "[surveys.fatigue]\naccount_cap = 0\n"
+        )
+        assert engage(config, "surveys", "plan").exit_code == 0
+        return config
+
+    return seed
 
 
 def states(store_url: str) -> list[tuple[str, str, int]]:
@@ -169,14 +190,9 @@ def states(store_url: str) -> list[tuple[str, str, int]]:
 
 
 def test_a_server_refusing_every_message_keeps_the_wave_in_the_queue(
-    tmp_path: Path,
-    store_url: str,
-    clock: FakeClock,
-    smtp_server: Inbox,
-    monkeypatch: pytest.MonkeyPatch,
+    seeded: Callable[[int], Path], store_url: str, clock: FakeClock, smtp_server: Inbox
 ) -> None:
-    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
-    config = seeded_config(tmp_path, store_url, smtp_server, clock, 6)
+    config = seeded(6)
     smtp_server.replies["DATA"] = "554 5.7.0 Transaction failed: policy"
 
     refused = engage(config, "surveys", "send")
@@ -197,14 +213,9 @@ def test_a_server_refusing_every_message_keeps_the_wave_in_the_queue(
 
 
 def test_one_unknown_mailbox_among_good_ones_fails_only_that_one(
-    tmp_path: Path,
-    store_url: str,
-    clock: FakeClock,
-    smtp_server: Inbox,
-    monkeypatch: pytest.MonkeyPatch,
+    seeded: Callable[[int], Path], store_url: str, clock: FakeClock, smtp_server: Inbox
 ) -> None:
-    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
-    config = seeded_config(tmp_path, store_url, smtp_server, clock, 4)
+    config = seeded(4)
     smtp_server.refused |= {"c1@client.example", "c2@client.example", "c4@client.example"}
 
     result = engage(config, "surveys", "send")
@@ -236,14 +247,9 @@ def test_one_unknown_mailbox_among_good_ones_fails_only_that_one(
 
 
 def test_a_temporary_refusal_waits_with_backoff_then_sends(
-    tmp_path: Path,
-    store_url: str,
-    clock: FakeClock,
-    smtp_server: Inbox,
-    monkeypatch: pytest.MonkeyPatch,
+    seeded: Callable[[int], Path], store_url: str, clock: FakeClock, smtp_server: Inbox
 ) -> None:
-    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
-    config = seeded_config(tmp_path, store_url, smtp_server, clock, 2)
+    config = seeded(2)
     smtp_server.replies["RCPT"] = "451 4.7.1 Greylisted, try again later"
 
     deferred = engage(config, "surveys", "send")
@@ -264,14 +270,9 @@ def test_a_temporary_refusal_waits_with_backoff_then_sends(
 
 
 def test_a_mail_server_that_is_down_stops_the_send_with_the_reason_and_exit_75(
-    tmp_path: Path,
-    store_url: str,
-    clock: FakeClock,
-    smtp_server: Inbox,
-    monkeypatch: pytest.MonkeyPatch,
+    seeded: Callable[[int], Path], store_url: str, clock: FakeClock, smtp_server: Inbox
 ) -> None:
-    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
-    config = seeded_config(tmp_path, store_url, smtp_server, clock, 3)
+    config = seeded(3)
     config.write_text(
         config.read_text(encoding="utf-8").replace(f"port = {smtp_server.port}", "port = 9"),
         encoding="utf-8",
@@ -287,13 +288,8 @@ def test_a_mail_server_that_is_down_stops_the_send_with_the_reason_and_exit_75(
 
 
 def test_one_address_on_contacts_in_three_accounts_gets_one_invitation(
-    tmp_path: Path,
-    store_url: str,
-    clock: FakeClock,
-    smtp_server: Inbox,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, store_url: str, clock: FakeClock, smtp_server: Inbox, survey_secret: None
 ) -> None:
-    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
     store = Store.open(store_url)
     store.save_engagements([engagement(f"D{n}", account_id=f"A{n}") for n in (1, 2, 3)], clock())
     # One person, entered in three accounts; the CRM kept the case and spaces people typed.
@@ -308,13 +304,7 @@ def test_one_address_on_contacts_in_three_accounts_gets_one_invitation(
         clock(),
     )
     store.close()
-    config = tmp_path / "engage.toml"
-    config.write_text(
-        f'[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
-        f'[store]\nurl = "{store_url}"\n'
-        f'[surveys.smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\n',
-        encoding="utf-8",
-    )
+    config = mail_config(tmp_path, store_url, smtp_server)
 
     planned = engage(config, "surveys", "plan")
     sent = engage(config, "surveys", "send")

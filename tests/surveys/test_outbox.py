@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from jobs.cli import main
 from jobs.store import Store
 from jobs.store.schema import metadata
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.mail import EmailChannel, SmtpMailer
 from jobs.surveys.outbox import OutboxReport
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Inbox, contact, engagement
 

@@ -12,12 +12,12 @@ from connector.sandbox import SandboxCRM
 from jobs.demo.run import sandbox_settings
 from jobs.runner import Job, connect, run_job
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.followups import create_followups
 from jobs.surveys.records import Response
 from jobs.surveys.results import summarize
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Captured, contact, engagement
 

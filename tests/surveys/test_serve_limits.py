@@ -24,10 +24,10 @@ import pytest
 import uvicorn
 
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import ServeSection, SurveysSection
 from jobs.surveys.serving import server_config
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.web import SecurityHeaders, create_app
 from tests.conftest import FakeClock
 from tests.surveys.conftest import SECRET, Captured, contact, engagement

@@ -10,9 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import csrf_token
 from jobs.surveys.web import CSRF_COOKIE, create_app
 from tests.conftest import FakeClock

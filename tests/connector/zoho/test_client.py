@@ -884,6 +884,18 @@ def read_others(client: ZohoClient, **kwargs: Any) -> list[list[dict[str, Any]]]
     return [page.records for page in pages if page.records]
 
 
+def add_coql_rows(rsps: responses.RequestsMock, rows: list[dict[str, Any]], more: bool) -> None:
+    """The next COQL answer: ``rows`` (id, Modified_Time), more to come or not."""
+    body = {"data": rows, "info": {"count": len(rows), "more_records": more}}
+    rsps.add(responses.POST, COQL_URL, json=body)
+
+
+def refuse_coql(rsps: responses.RequestsMock, status: int, body: dict[str, Any]) -> None:
+    """COQL refused with ``status`` and ``body``; the plain read answers one deal."""
+    rsps.add(responses.POST, COQL_URL, status=status, json=body)
+    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
+
+
 def test_nobody_else_changed_anything_one_coql_call_and_no_record_read(
     rsps: responses.RequestsMock, client: ZohoClient
 ) -> None:
@@ -907,17 +919,8 @@ def test_past_200_the_keyset_continues_after_the_last_row_and_records_come_by_id
     first = [
         {"id": str(1000 + i), "Modified_Time": "2026-11-02T10:00:00+00:00"} for i in range(200)
     ]
-    rsps.add(
-        responses.POST, COQL_URL, json={"data": first, "info": {"count": 200, "more_records": True}}
-    )
-    rsps.add(
-        responses.POST,
-        COQL_URL,
-        json={
-            "data": [{"id": "2000", "Modified_Time": "2026-11-03T10:00:00+00:00"}],
-            "info": {"count": 1, "more_records": False},
-        },
-    )
+    add_coql_rows(rsps, first, more=True)
+    add_coql_rows(rsps, [{"id": "2000", "Modified_Time": "2026-11-03T10:00:00+00:00"}], more=False)
     rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1000")], more=False))
 
     pages = read_others(client)
@@ -939,14 +942,7 @@ def test_unanswered_rows_are_read_only_when_zoho_shows_them_written_by_us(
 ) -> None:
     add_token(rsps)
     rsps.add(responses.POST, COQL_URL, status=204)  # nobody else changed anything
-    rsps.add(
-        responses.POST,
-        COQL_URL,
-        json={
-            "data": [{"id": "7", "Modified_Time": "2026-11-02T10:00:00+00:00"}],
-            "info": {"count": 1, "more_records": False},
-        },
-    )
+    add_coql_rows(rsps, [{"id": "7", "Modified_Time": "2026-11-02T10:00:00+00:00"}], more=False)
     rsps.add(responses.GET, DEALS_URL, json=page_body([deal("7")], more=False))
 
     assert read_others(client, also_ids=["7", "8"]) == [[deal("7")]]
@@ -959,13 +955,9 @@ def test_coql_refused_for_scope_or_syntax_falls_back_to_a_plain_read_for_good(
     rsps: responses.RequestsMock, client: ZohoClient
 ) -> None:
     add_token(rsps)
-    rsps.add(
-        responses.POST,
-        COQL_URL,
-        status=401,
-        json={"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope"},
+    refuse_coql(
+        rsps, 401, {"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope"}
     )
-    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
 
     assert read_others(client) == [[deal("1")]]
     assert read_others(client) == [[deal("1")]]  # not asked again
@@ -983,12 +975,8 @@ def test_a_syntax_refusal_is_the_other_reading_and_reads_plainly_too(
     rsps: responses.RequestsMock, client: ZohoClient
 ) -> None:
     add_token(rsps)
-    rsps.add(
-        responses.POST,
-        COQL_URL,
-        status=400,
-        json={"code": "SYNTAX_ERROR", "details": {"clause": "where"}, "message": "error"},
+    refuse_coql(
+        rsps, 400, {"code": "SYNTAX_ERROR", "details": {"clause": "where"}, "message": "error"}
     )
-    rsps.add(responses.GET, DEALS_URL, json=page_body([deal("1")], more=False))
 
     assert read_others(client) == [[deal("1")]]

@@ -11,8 +11,8 @@ from typing import Any
 
 from jobs.alerts.steps import plan_step, send_step
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.records import Invitation
-from jobs.surveys.store import SurveyStore
 from mappings.domain import Engagement, RiskLevel, SlaStatus
 from tests.conftest import FakeClock
 from tests.jobs.alerts.conftest import health, settings_with

@@ -189,35 +189,29 @@ class SurveyStore:
         """Back to the queue, as a person decided: failed or uncertain ("sending") invitations
         and reminders, by id (None: all of them). Returns the ids re-queued."""
         i = t.survey_invitations
-        chosen = [] if invitation_ids is None else list(invitation_ids)
-        done: list[str] = []
+
+        def requeued(conn: sa.Connection, column: sa.Column[Any], **values: Any) -> list[str]:
+            query = i.update().where(column.in_([FAILED, SENDING]))
+            if invitation_ids is not None:
+                query = query.where(i.c.id.in_(list(invitation_ids)))
+            return [r[0] for r in conn.execute(query.values(**values).returning(i.c.id))]
+
         with self.engine.begin() as conn:
-            main = i.update().where(i.c.state.in_([FAILED, SENDING]))
-            if invitation_ids is not None:
-                main = main.where(i.c.id.in_(chosen))
-            done += [
-                r[0]
-                for r in conn.execute(
-                    main.values(
-                        state=PLANNED,
-                        expires_at=None,
-                        attempts=0,
-                        retry_at=None,
-                        message="re-queued by a person",
-                    ).returning(i.c.id)
-                )
-            ]
-            reminders = i.update().where(i.c.reminder_state.in_([FAILED, SENDING]))
-            if invitation_ids is not None:
-                reminders = reminders.where(i.c.id.in_(chosen))
-            done += [
-                r[0]
-                for r in conn.execute(
-                    reminders.values(
-                        reminder_state=None, message="reminder re-queued by a person"
-                    ).returning(i.c.id)
-                )
-            ]
+            done = requeued(
+                conn,
+                i.c.state,
+                state=PLANNED,
+                expires_at=None,
+                attempts=0,
+                retry_at=None,
+                message="re-queued by a person",
+            )
+            done += requeued(
+                conn,
+                i.c.reminder_state,
+                reminder_state=None,
+                message="reminder re-queued by a person",
+            )
         return sorted(set(done))
 
     def note(self, invitation_id: str, message: str) -> None:
@@ -240,39 +234,26 @@ class SurveyStore:
         return result.rowcount == 1
 
     def mark_reminded(self, invitation_id: str, now: datetime) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=SENT, reminded_at=now)
-            )
+        self._move_reminder(invitation_id, SENDING, SENT, reminded_at=now)
 
     def release_reminder(self, invitation_id: str) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=None)
-            )
+        self._move_reminder(invitation_id, SENDING, None)
 
     def fail_reminder(self, invitation_id: str, message: str) -> None:
-        i = t.survey_invitations
-        with self.engine.begin() as conn:
-            conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state == SENDING)
-                .values(reminder_state=FAILED, message=message)
-            )
+        self._move_reminder(invitation_id, SENDING, FAILED, message=message)
 
     def fail_released_reminder(self, invitation_id: str, message: str) -> None:
+        self._move_reminder(invitation_id, None, FAILED, message=message)
+
+    def _move_reminder(
+        self, invitation_id: str, old: str | None, new: str | None, **values: Any
+    ) -> None:
+        """The reminder's state from ``old`` (None: no reminder under way) to ``new``."""
         i = t.survey_invitations
+        was = i.c.reminder_state.is_(None) if old is None else i.c.reminder_state == old
         with self.engine.begin() as conn:
             conn.execute(
-                i.update()
-                .where(i.c.id == invitation_id, i.c.reminder_state.is_(None))
-                .values(reminder_state=FAILED, message=message)
+                i.update().where(i.c.id == invitation_id, was).values(reminder_state=new, **values)
             )
 
     def _move(self, invitation_id: str, old: str, new: str, **values: Any) -> bool:
