@@ -18,7 +18,7 @@ import functools
 import json
 import operator
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ def jira_error(status: int, *messages: str, **errors: str) -> Reply:
 def jira_time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
