@@ -254,3 +254,22 @@ def test_a_project_named_in_the_deal_field_is_linked_to_that_deal(
     assert sorted(t.external_id for t in store.tickets()["D7"]) == sorted(
         [keys["first"], keys["second"]]
     )
+
+
+def test_a_fact_pulled_then_imported_by_file_under_the_same_id_is_one_fact(
+    world: DeliveryWorld, store: Store, clock: FakeClock
+) -> None:
+    keys = seed_acme(world)
+    pull_source(world.source({"ACME": "D1"}), store, clock=clock)
+    by_file = Ticket(
+        external_id=keys["second"],
+        engagement_id="D1",
+        priority=TicketPriority.P4,
+        opened_at=at(21, 9),
+    )
+
+    store.save_facts("tickets", [by_file], "file", clock())
+
+    same = [t for t in store.tickets()["D1"] if t.external_id == keys["second"]]
+    assert len(same) == 1 and same[0].priority is TicketPriority.P4
+    assert store.fact_ids("tickets", "file") == set()
