@@ -28,7 +28,6 @@ from mappings.domain import (
     TouchpointKind,
 )
 
-
 #: The source of `engage import`'s facts (jobs/facts_import.py ``SOURCE``).
 FILE_SOURCE = "file"
 
