@@ -441,8 +441,3 @@ def to_milestones(
             )
         )
     return milestones, skipped
-
-
-def item_fields(item: WorkItem) -> dict[str, Any]:
-    """The item's extra fields (for messages and tests)."""
-    return dict(item.fields)

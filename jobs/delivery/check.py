@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from connector.errors import AuthenticationError, ConfigurationError, ConnectorError
 from jobs.delivery.pull import ConfiguredSource, vocabulary_problems
-from jobs.store.delivery import DeliveryTables
 from mappings.delivery import named_for, project_links, split_project_field
 
 
@@ -58,7 +57,3 @@ def check_source(source: ConfiguredSource, deal_projects: dict[str, str]) -> lis
                 words_checked.add(line)
                 problems.append(f"{where}: {line}")
     return problems
-
-
-def deal_projects_of(tables: DeliveryTables) -> dict[str, str]:
-    return tables.deal_projects()
