@@ -28,6 +28,7 @@ from jobs.cli.run import (
     trend,
 )
 from jobs.cli.sandbox import SANDBOX_PORT, demo, sandbox
+from jobs.cli.sources import sources_group
 from jobs.cli.surveys import serve_command, surveys_group
 
 __all__ = [
@@ -89,5 +90,6 @@ for _command in (
     db_group,
     healthcheck,
     alerts_group,
+    sources_group,
 ):
     main.add_command(_command)
