@@ -71,7 +71,7 @@ class DeliveryWorld:
                 "resolved_statuses": [self.statuses["resolved"]],
             },
             "costs": {"hourly_rate": "80"},
-            "changes": {"types": [self.change_type]},
+            "change_requests": {"types": [self.change_type]},
         }
         for section, values in overrides.items():
             data[section] = {**data.get(section, {}), **values}
@@ -218,6 +218,27 @@ WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {
 }
 
 
+#: The tools whose API gives status history (first response, waits on the client) and time
+#: logs: the contract tests of those run over these only (a tool without them is not skipped,
+#: it is not asked).
+WITH_HISTORY = {"jira"}
+WITH_TIME_LOGS = {"jira"}
+
+
 @pytest.fixture(params=sorted(WORLDS))
 def world(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[DeliveryWorld]:
+    yield from WORLDS[request.param](clock)
+
+
+@pytest.fixture(params=sorted(WITH_HISTORY))
+def world_with_history(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> Iterator[DeliveryWorld]:
+    yield from WORLDS[request.param](clock)
+
+
+@pytest.fixture(params=sorted(WITH_TIME_LOGS))
+def world_with_time_logs(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> Iterator[DeliveryWorld]:
     yield from WORLDS[request.param](clock)

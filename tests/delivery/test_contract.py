@@ -151,10 +151,9 @@ def test_wrong_credentials_are_one_line_naming_the_source_and_nothing_is_stored(
 
 
 def test_waiting_on_the_client_comes_from_the_status_history(
-    world: DeliveryWorld, store: Store, clock: FakeClock
+    world_with_history: DeliveryWorld, store: Store, clock: FakeClock
 ) -> None:
-    if not world.keeps_history:
-        pytest.skip(f"{world.name}'s API gives no status history")
+    world = world_with_history
     world.add_project("ACME")
     p2 = next(k for k, v in world.priorities.items() if v == "P2")
     key = world.add_item("ACME", priority=p2, created=at(16, 9), type=world.ticket_type)
@@ -221,10 +220,9 @@ def test_sources_check_lists_every_problem_at_once_and_writes_nothing(
 
 
 def test_costs_are_hours_times_the_rate(
-    world: DeliveryWorld, store: Store, clock: FakeClock
+    world_with_time_logs: DeliveryWorld, store: Store, clock: FakeClock
 ) -> None:
-    if "state" not in world.extra or not hasattr(world.extra["state"], "log_work"):
-        pytest.skip(f"{world.name} keeps no time logs")
+    world = world_with_time_logs
     keys = seed_acme(world)
     world.extra["state"].log_work(keys["first"], at(20, 9), 5400)  # 1.5 h
 
