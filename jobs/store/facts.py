@@ -48,6 +48,7 @@ class MilestoneProgress(NamedTuple):
     """A stored milestone as scoring reads it: what the risk model and SLA engine read."""
 
     engagement_id: str
+    name: str  # named by the schedule driver
     planned_date: date
     planned_value: Decimal
     percent_complete: float

@@ -82,7 +82,8 @@ def test_activities_become_touchpoints_and_a_slipped_status_meeting_shows(
     assert second.sync is not None
     assert second.sync.kinds["activities.meetings"].deleted == len(meetings)
     drivers = deals[deal_id]["Engagement_Risk_Drivers"]
-    assert "No status report for 20 days (weekly)" in drivers
+    # 20 days since the last status meeting, one due every 7: 13 days overdue.
+    assert "Weekly status report 13 days overdue (goal: every 7 days)" in drivers
     assert "已 20 天未发送状态报告（每周一次）" in drivers
     conn.close()
 

@@ -255,6 +255,9 @@ def test_the_communication_factor_holds_each_tier_to_its_own_report_cadence(stor
     score(store, HealthSection(), clock=lambda: NOW)
     health = store.health()
     gold_late = [d.en for d in health["D1"].drivers if d.code == "report_overdue"]
-    assert gold_late == ["No status report for 14 days (weekly)"]
+    # 14 days since the last report, due every 7: 7 days overdue.
+    assert gold_late == [
+        "Weekly status report 7 days overdue (goal: every 7 days) — send this week's report"
+    ]
     # 14 days after the last report is on time for Bronze: no such driver.
     assert [d for d in health["D2"].drivers if d.code == "report_overdue"] == []
