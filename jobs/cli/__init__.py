@@ -13,6 +13,7 @@ from jobs.cli.admin import fields, mappings
 from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocation
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
+from jobs.cli.messages import messages_group
 from jobs.cli.run import (
     daemon,
     plan_command,
@@ -85,5 +86,6 @@ for _command in (
     surveys_group,
     serve_command,
     db_group,
+    messages_group,
 ):
     main.add_command(_command)
