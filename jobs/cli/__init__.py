@@ -14,6 +14,7 @@ from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocat
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
 from jobs.cli.messages import messages_group
+from jobs.cli.report import report_group
 from jobs.cli.run import (
     daemon,
     plan_command,
@@ -87,5 +88,6 @@ for _command in (
     serve_command,
     db_group,
     messages_group,
+    report_group,
 ):
     main.add_command(_command)

@@ -24,6 +24,7 @@ from jobs.demo.fxiaoke import (
     fxiaoke_status_section,
     settings_with_found_fields,
 )
+from jobs.demo.history import DEMO_WEEKS, backfill_history
 from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
 from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
@@ -106,6 +107,11 @@ def run_demo(
             console.print(
                 "delivery facts added, as `engage import` would: "
                 + ", ".join(f"{n} {kind}" for kind, n in added.items())
+            )
+            rows = backfill_history(conn, conn.clock())
+            console.print(
+                f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "
+                f"from today's facts ({rows} history rows), so `engage report` has weeks to draw"
             )
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)

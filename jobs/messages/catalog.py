@@ -6,7 +6,7 @@ tables; a message's key is its dotted path (``driver.report_overdue.weekly``). A
 for the units that are counted (``unit.days``). A field's format spec says how its value is
 written in the locale: ``{late:days}`` is ``late`` through the plural message ``unit.days``
 ("1 day", "2 days"; "1 天"), ``{spi:dec2}`` a decimal with two places, ``{share:pct}`` a
-percentage (the value in 0..100), ``{planned:date}`` a date in the locale's medium form; a
+percentage (the value in 0..100), ``{planned:date}`` a date in the locale's medium form (``{d:day}``: month and day); a
 plain number is grouped as the locale groups it. A message missing from a locale falls back to
 English (``engage messages check`` lists them).
 
@@ -26,7 +26,7 @@ from importlib import resources
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal, format_percent
 
 #: The locales shipped, English first: the fallback of every other.
@@ -85,7 +85,9 @@ def _number(locale: str, spec: str, value: float) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _date(locale: str, value: date) -> str:
+def _date(locale: str, value: date, spec: str = "date") -> str:
+    if spec == "day":  # month and day, as the locale writes them ("Nov 20", "11月20日")
+        return format_skeleton("MMMd", value, locale=locale)
     return format_date(value, "medium", locale=locale)
 
 
@@ -95,8 +97,8 @@ class _LocaleFormatter(string.Formatter):
         self.locale = locale
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        if format_spec == "date" and isinstance(value, date):
-            return _date(self.locale, value)
+        if format_spec in ("date", "day") and isinstance(value, date):
+            return _date(self.locale, value, format_spec)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return str(value) if not format_spec else format(value, format_spec)
         if format_spec in ("", "pct", "dec1", "dec2"):
@@ -143,6 +145,10 @@ class Words:
         form = _plural_rule(locale)(abs(value))
         pattern = forms.get(form, forms["other"])
         return pattern.format(n=_number(locale, "", value))
+
+    def format(self, locale: str, value: Any, spec: str = "") -> str:
+        """One value as a message field with format `spec` is written in `locale`."""
+        return self._formatters.get(locale, self._formatters[FALLBACK]).format_field(value, spec)
 
     def both(self, key: str, **params: Any) -> tuple[str, str]:
         """The English and Chinese text of one message: what a driver or a roll-up carries."""
