@@ -261,3 +261,33 @@ def test_the_communication_factor_holds_each_tier_to_its_own_report_cadence(stor
     ]
     # 14 days after the last report is on time for Bronze: no such driver.
     assert [d for d in health["D2"].drivers if d.code == "report_overdue"] == []
+
+
+def test_a_late_status_report_counts_in_the_communication_factor_only(store: Store) -> None:
+    """The SLA's status-report rule and the communication factor read the same fact; it counts
+    once, as the communication factor's driver. The deal's SLA status still says Breached."""
+    store.save_engagements([engagement("D1")], NOW)  # Gold: a report every 7 days
+    store.save_facts(
+        "touchpoints",
+        [
+            Touchpoint(
+                external_id="D1-R1",
+                engagement_id="D1",
+                kind="status_report",
+                at=NOW - timedelta(days=20),
+            )
+        ],
+        "file",
+        NOW,
+    )
+    score(store, HealthSection(), clock=lambda: NOW)
+    health = store.health()["D1"]
+    assert health.sla_status is SlaStatus.BREACHED  # the SLA's own status is unchanged
+    codes = [d.code for d in health.drivers]
+    assert codes.count("report_overdue") == 1
+    assert [c for c in codes if c.startswith("sla_")] == []
+    (late,) = [d for d in health.drivers if d.code == "report_overdue"]
+    assert late.en == (
+        "Weekly status report 13 days overdue (goal: every 7 days) — send this week's report"
+    )
+    assert late.zh == "周报已逾期 13 天（约定每 7 天一次）— 请本周发送周报"
