@@ -7,6 +7,8 @@ runs a second time to show that nothing unchanged is written again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -57,7 +59,9 @@ def run_demo(
     console: Console | None = None,
     crm_kind: str = "zoho",
     odoo_api: OdooApi = "json2",
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
+    """`clock`: the demo's time (tests pass theirs); the machine's by default."""
     console = console or Console()
     banners = {"odoo": ODOO_SANDBOX_BANNER, "fxiaoke": FXIAOKE_SANDBOX_BANNER}
     console.print(f"[bold yellow]{banners.get(crm_kind, SANDBOX_BANNER)}[/]")
@@ -96,7 +100,7 @@ def run_demo(
             f"store {db.name} upgraded from {before or 'none (a new store)'} to schema {after} "
             "(the demo upgrades its store on its own)"
         )
-        conn = connect(settings)
+        conn = connect(settings, clock=clock)
         try:
             run_job(conn, Job.SYNC)
             if isinstance(conn.client, OdooClient):
