@@ -34,7 +34,7 @@ def check_command(invocation: Invocation) -> None:
     words = words_of(invocation)
     found = problems(words)
     for problem in found:
-        context.console.print(problem.line(words), markup=False, highlight=False)
+        context.console.print(problem.line(words), markup=False, highlight=False, soft_wrap=True)
     english = len(words.messages[FALLBACK])
     if found:
         context.fail(f"{len(found)} of {english} messages need a translation", context.EXIT_FAILED)
@@ -49,4 +49,4 @@ def list_command(invocation: Invocation, lang: str) -> None:
     words = words_of(invocation)
     for key in sorted(words.messages[FALLBACK]):
         shown = words.message(key, lang)
-        context.console.print(f"{key} = {shown!r}", markup=False, highlight=False)
+        context.console.print(f"{key} = {shown!r}", markup=False, highlight=False, soft_wrap=True)

@@ -71,6 +71,7 @@ def report_group(
         f"with {len(written.images)} charts as PNG beside it",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
