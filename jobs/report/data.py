@@ -33,6 +33,7 @@ from mappings.domain import RiskLevel
 COMPARED_WEEKS = (4, 12)
 #: Weeks drawn when `--since` is not given.
 DEFAULT_WEEKS = 12
+_LEVELS = {level.value: level for level in LEVEL_ORDER}
 #: CPI or SPI outside this range is an outlier, named on the chart.
 NORMAL_RANGE = (0.8, 1.25)
 NAMED_OUTLIERS = 10
@@ -124,7 +125,7 @@ def load_portfolio(
     cutoffs = sorted({*weeks[:-1], *compared})
     week_index = {c: i for i, c in enumerate(cutoffs)}
     acc = _Accumulator(len(cutoffs))
-    for eid, rows in _grouped(history(engine, portfolio)):
+    for eid, rows in _grouped(history(engine, portfolio, cutoffs[0])):
         engagement = by_id.get(eid)
         if engagement is not None:
             acc.add(engagement, rows, cutoffs)
@@ -177,7 +178,7 @@ class _Accumulator:
             if at < 0:
                 continue
             row = rows[at]
-            level = RiskLevel(row.risk_level)
+            level = _LEVELS[row.risk_level]
             self.levels[i][level] += 1
             self.level_at[i][engagement.crm_id] = level
             self._measure(i, tier, owner, row.sla_compliance, row.nps, row.csat)

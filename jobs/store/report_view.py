@@ -96,24 +96,42 @@ def scored_engagements(engine: sa.Engine, portfolio: PortfolioFilter) -> list[Re
         ]
 
 
-def history(engine: sa.Engine, portfolio: PortfolioFilter) -> Iterator[HistoryRow]:
-    """Every history row of the engagements in the filter, by engagement then time, streamed."""
+def history(engine: sa.Engine, portfolio: PortfolioFilter, since: datetime) -> Iterator[HistoryRow]:
+    """The history rows of the engagements in the filter that tell their state from `since` on:
+    each engagement's latest row at or before `since`, and every row after it; by engagement,
+    then time, streamed. (A year of weekly history behind a 12-week report is mostly never
+    read.)"""
     hh, e = t.health_history, t.engagements
+    columns = (
+        hh.c.engagement_id,
+        hh.c.recorded_at,
+        hh.c.risk_level,
+        hh.c.sla_compliance,
+        hh.c.nps,
+        hh.c.csat,
+    )
+    latest_before = (
+        sa.select(hh.c.engagement_id, sa.func.max(hh.c.recorded_at).label("at"))
+        .where(hh.c.recorded_at <= since)
+        .group_by(hh.c.engagement_id)
+        .subquery()
+    )
+    starting = sa.select(*columns).join(
+        latest_before,
+        sa.and_(
+            latest_before.c.engagement_id == hh.c.engagement_id,
+            latest_before.c.at == hh.c.recorded_at,
+        ),
+    )
+    after = sa.select(*columns).where(hh.c.recorded_at > since)
+    rows = sa.union_all(starting, after).subquery()
     query = _where(
-        sa.select(
-            hh.c.engagement_id,
-            hh.c.recorded_at,
-            hh.c.risk_level,
-            hh.c.sla_compliance,
-            hh.c.nps,
-            hh.c.csat,
-        ).join(e, e.c.crm_id == hh.c.engagement_id),
-        portfolio,
-    ).order_by(hh.c.engagement_id, hh.c.recorded_at, hh.c.id)
+        sa.select(*rows.c).join(e, e.c.crm_id == rows.c.engagement_id), portfolio
+    ).order_by(rows.c.engagement_id, rows.c.recorded_at)
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=HISTORY_BATCH).execute(query)
-        for rows in result.partitions():
-            for row in rows:
+        for part in result.partitions():
+            for row in part:
                 yield HistoryRow(*row)
 
 
