@@ -58,7 +58,7 @@ def report_group(
     words = words_of(invocation)
     with context.opened_store(invocation, read_only=True) as store:
         rendered, count = build_report(
-            store.engine,
+            store,
             PortfolioFilter(owner=owner, account=account),
             now=now,
             since=start,

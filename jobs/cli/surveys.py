@@ -289,9 +289,7 @@ def serve_command(invocation: Invocation, host: str, port: int) -> None:
     secret = _secret()
     # The same opening as every store-only command: a store that is down is exit 75, one line.
     with context.opened_store(invocation) as store:
-        report = report_route(
-            store.engine, secret=secret, clock=invocation.clock, words=settings.words
-        )
+        report = report_route(store, secret=secret, clock=invocation.clock, words=settings.words)
         app = create_app(
             SurveyStore(store.engine),
             settings.config.surveys,

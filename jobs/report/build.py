@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from jobs.messages.catalog import Words
 from jobs.report.data import load_portfolio
 from jobs.report.page import RenderedReport, render
+from jobs.store import Store
 from jobs.store.report_view import PortfolioFilter
 
 
@@ -22,7 +21,7 @@ class WrittenReport:
 
 
 def build_report(
-    engine: sa.Engine,
+    store: Store,
     filters: PortfolioFilter,
     *,
     now: datetime,
@@ -31,7 +30,7 @@ def build_report(
     words: Words,
 ) -> tuple[RenderedReport, int]:
     """The rendered report and how many engagements it covers."""
-    portfolio = load_portfolio(engine, filters, now=now, since=since)
+    portfolio = load_portfolio(store, filters, now=now, since=since)
     return render(portfolio, words, language, filters), len(portfolio.engagements)
 
 

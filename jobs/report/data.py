@@ -15,9 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from jobs.health.engagement import LEVEL_ORDER
+from jobs.store import Store
 from jobs.store.report_view import (
     EarnedValue,
     HistoryRow,
@@ -115,17 +114,17 @@ def week_cutoffs(now: datetime, since: datetime | None) -> list[datetime]:
 
 
 def load_portfolio(
-    engine: sa.Engine, portfolio: PortfolioFilter, *, now: datetime, since: datetime | None
+    store: Store, portfolio: PortfolioFilter, *, now: datetime, since: datetime | None
 ) -> Portfolio:
     """Every figure of the report for the engagements in `portfolio`."""
-    engagements = scored_engagements(engine, portfolio)
+    engagements = scored_engagements(store.engine, portfolio)
     by_id = {e.crm_id: e for e in engagements}
     weeks = week_cutoffs(now, since)
     compared = [now - timedelta(weeks=w) for w in COMPARED_WEEKS]
     cutoffs = sorted({*weeks[:-1], *compared})
     week_index = {c: i for i, c in enumerate(cutoffs)}
     acc = _Accumulator(len(cutoffs))
-    for eid, rows in _grouped(history(engine, portfolio, cutoffs[0])):
+    for eid, rows in _grouped(history(store.engine, portfolio, cutoffs[0])):
         engagement = by_id.get(eid)
         if engagement is not None:
             acc.add(engagement, rows, cutoffs)
@@ -150,7 +149,7 @@ def load_portfolio(
         nps_by_week=acc.mean_series(acc.nps, drawn),
         csat_by_week=acc.mean_series(acc.csat, drawn),
     )
-    result.ev_points = _ev_points(engagements, earned_values(engine, portfolio, now.date()))
+    result.ev_points = _ev_points(engagements, earned_values(store.engine, portfolio, now.date()))
     return result
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from jobs.messages.catalog import Words
 from jobs.report import links
 from jobs.report.build import build_report
+from jobs.store import Store
 from jobs.store.report_view import PortfolioFilter
 
 REPORT_CSP = (
@@ -29,7 +29,7 @@ _REFUSED = {403: "This link is not valid.", 410: "This link has expired; ask for
 
 
 def report_route(
-    engine: sa.Engine, *, secret: str, clock: Callable[[], datetime], words: Words
+    store: Store, *, secret: str, clock: Callable[[], datetime], words: Words
 ) -> Route:
     async def report(request: Request) -> Response:
         now = clock()
@@ -40,7 +40,7 @@ def report_route(
         language = "zh" if request.query_params.get("lang") == "zh" else "en"
         rendered, _count = await run_in_threadpool(
             build_report,
-            engine,
+            store,
             PortfolioFilter(),
             now=now,
             since=None,

@@ -15,6 +15,7 @@ from jobs.demo.run import sandbox_env
 from jobs.messages.catalog import shipped_messages
 from jobs.runner import Job, connect, run_job
 from tests.conftest import FakeClock
+from tests.jobs.messages.test_catalogs import config_with_override
 
 FIELD = "Engagement_Risk_Drivers"
 #: Next steps of the contract rules (the sandbox's deals have no delivery facts yet).
@@ -93,14 +94,7 @@ def test_an_override_file_changes_a_driver_in_the_crm_after_the_next_push(
 def test_a_bad_override_file_is_refused_naming_the_file_and_key(
     tmp_path: Path, content: str, message: str
 ) -> None:
-    (tmp_path / "words.toml").write_text(content, encoding="utf-8")
-    config = tmp_path / "engage.toml"
-    config.write_text(
-        '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1"\n'
-        f'[store]\nurl = "sqlite:///{tmp_path / "e.db"}"\n'
-        '[messages]\noverride_file = "words.toml"\n',
-        encoding="utf-8",
-    )
+    config = config_with_override(tmp_path, content)
     result = CliRunner().invoke(main, ["--config", str(config), "messages", "check"])
     assert result.exit_code == 2
     assert message in result.output

@@ -23,13 +23,13 @@ from jobs.health.risk import (
 )
 from mappings.domain import (
     CostEntry,
-    Engagement,
     EngagementStatus,
     Milestone,
     RiskLevel,
     SlaStatus,
     Touchpoint,
 )
+from tests.jobs.health.test_engagement import deal
 
 TODAY = date(2026, 11, 29)
 
@@ -57,20 +57,6 @@ def milestone(name: str, planned: date, **extra: object) -> Milestone:
             **extra,
         }
     )
-
-
-def deal(**changes: object) -> Engagement:
-    values: dict[str, object] = {
-        "crm_id": "D1",
-        "name": "Managed Service Desk",
-        "account_id": "A1",
-        "stage": "Closed Won",
-        "status": EngagementStatus.ACTIVE,
-        "end_date": date(2028, 1, 1),
-        "sla_tier": "Gold",
-    }
-    values.update(changes)
-    return Engagement.model_validate(values)
 
 
 @dataclass(frozen=True)

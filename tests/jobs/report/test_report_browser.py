@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 from rich.console import Console
 
 from jobs.cli import main
 from jobs.demo.run import run_demo
 from tests.conftest import FakeClock
-from tests.surveys.test_browser import ARTIFACTS, CHROMIUM_ARGS, ensure_chromium
+from tests.surveys.test_browser import ARTIFACTS, browser
+
+__all__ = ["browser"]  # the survey test's fixture: Debian's Chromium, launched once
 
 LEVELS = ("low", "medium", "high", "critical")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = ensure_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

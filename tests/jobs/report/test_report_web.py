@@ -34,7 +34,7 @@ STRICT_CSP = (
 def client(store: Store, clock: FakeClock) -> Iterator[TestClient]:
     store.save_engagements([engagement("D1"), engagement("D2", end_date=None)], clock())
     score(store, HealthSection(), clock=clock)
-    route = report_route(store.engine, secret=SECRET, clock=clock, words=Words.shipped())
+    route = report_route(store, secret=SECRET, clock=clock, words=Words.shipped())
     app = create_app(
         SurveyStore(store.engine),
         SurveysSection(),
