@@ -92,5 +92,6 @@ def link_command(invocation: Invocation, address: str, days: int, lang: str) -> 
     with context.refusing_setup_errors():
         base_url = load_settings(invocation.config_path).config.surveys.base_url
     expires = links.expiry(invocation.clock(), days)
-    context.console.print(links.mint(base_url, address, secret, expires, lang), markup=False)
+    link = links.mint(base_url, address, secret, expires, lang)
+    context.console.print(link, markup=False, highlight=False, soft_wrap=True)  # one line, whole
     context.err_line(f"valid until {expires:%Y-%m-%d %H:%M} UTC, for {address}")

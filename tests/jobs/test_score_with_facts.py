@@ -195,6 +195,18 @@ def test_trend_shows_every_computed_score(sqlite_url: str, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert f"+{history[1][1] - history[0][1]}" in result.output
     assert f"trend: rising ({history[0][1]} → {history[1][1]} over 2 computations)" in result.output
+    # Then every driver of the latest score, not only the CRM field's three.
+    listed = result.output.split("drivers (", 1)[1].splitlines()
+    count = int(listed[0].split(")")[0])
+    assert count == len(listed) - 1
+    assert any(
+        line.endswith(
+            "Go-live is 4 days late (planned Nov 20, 2026) — agree a new date with the client"
+        )
+        for line in listed[1:]
+    )
+    chinese = CliRunner().invoke(main, ["--config", str(config), "trend", "D1", "--lang", "zh"])
+    assert "Go-live 已延期 4 天（计划 2026年11月20日）— 请与客户商定新日期" in chinese.output
 
 
 def test_worker_processes_score_exactly_as_one_process_does(
