@@ -204,16 +204,26 @@ def _exact_percent(percent: float) -> Decimal:
 def driver(words: Words, code: str, points: float, fact: str, step: str, **params: Any) -> Driver:
     """One driver in English and Chinese: the fact (message ``driver.<fact>``, naming its size
     and the goal it misses), then the next step (``step.<step>``)."""
+    en, zh = _sentences(words, fact, step, tuple(params.items()))
+    return Driver(code=code, points=round(points), en=en, zh=zh)
+
+
+@functools.lru_cache(maxsize=16384)
+def _sentences(
+    words: Words, fact: str, step: str, params: tuple[tuple[str, Any], ...]
+) -> tuple[str, str]:
+    """Kept: across a portfolio the same facts recur (days late, cadences, counts), and
+    rendering a sentence pair costs several times what the rest of a factor does."""
     en, zh = (
         words.text(
             "driver.with_step",
             locale,
-            fact=words.text(f"driver.{fact}", locale, **params),
+            fact=words.text(f"driver.{fact}", locale, **dict(params)),
             step=words.text(f"step.{step}", locale),
         )
         for locale in LOCALES
     )
-    return Driver(code=code, points=round(points), en=en, zh=zh)
+    return en, zh
 
 
 def schedule_factor(

@@ -91,6 +91,14 @@ def _date(locale: str, value: date, spec: str = "date") -> str:
     return format_date(value, "medium", locale=locale)
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(pattern: str) -> tuple[tuple[str, str | None, str], ...]:
+    """A pattern, parsed once: (literal text, field name or None, format spec) in order."""
+    return tuple(
+        (literal, name, spec or "") for literal, name, spec, _ in string.Formatter().parse(pattern)
+    )
+
+
 class _LocaleFormatter(string.Formatter):
     def __init__(self, words: Words, locale: str) -> None:
         self.words = words
@@ -135,7 +143,11 @@ class Words:
         message = self.message(key, locale)
         if not isinstance(message, str):
             raise TypeError(f"message {key} has plural forms: use count()")
-        return self._formatters.get(locale, self._formatters[FALLBACK]).vformat(message, (), params)
+        formatter = self._formatters.get(locale, self._formatters[FALLBACK])
+        return "".join(
+            literal + (formatter.format_field(params[name], spec) if name is not None else "")
+            for literal, name, spec in _parts(message)
+        )
 
     def count(self, unit: str, value: float, locale: str) -> str:
         """``unit.<unit>`` for `value`: the CLDR plural form of the locale ("1 day", "2 天")."""
