@@ -6,6 +6,7 @@ says which environment variable to use instead.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,9 @@ from jobs.alerts.config import AlertsSection
 from jobs.delivery.config import DeliverySection
 from jobs.health.risk import RiskWeights
 from jobs.health.sla import SlaPolicy
+from jobs.messages.catalog import Words
+from jobs.messages.config import MessagesSection
+from jobs.messages.overrides import load_words
 from jobs.surveys.config import SurveysSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
@@ -268,6 +272,7 @@ class Config(_Section):
     push: PushSection = PushSection()
     alerts: AlertsSection = AlertsSection()
     sources: DeliverySection = DeliverySection()
+    messages: MessagesSection = MessagesSection()
 
 
 class Settings:
@@ -277,6 +282,11 @@ class Settings:
         self.config = config
         self.path = path
         self._env = env
+
+    @functools.cached_property
+    def words(self) -> Words:
+        """The message catalogs, with the company's override file (`[messages]`) over them."""
+        return load_words(self.config.messages, self.path)
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -331,7 +341,9 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
         if variable is None:
             raise
         raise ConfigFileError(f"environment variable {variable}", exc.key, exc.message) from None
-    return Settings(config, path, env)
+    settings = Settings(config, path, env)
+    settings.words  # noqa: B018 - a bad override file is refused now, naming its file and key
+    return settings
 
 
 #: Keys a file may still have from an older version: (section, key) -> what to write instead.

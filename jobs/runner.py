@@ -341,6 +341,7 @@ def run_job(
                 recompute=recompute,
                 survey_weights=config.surveys.role_weights,
                 report=result.score,
+                words=conn.settings.words,
             )
         if job in (Job.PUSH, Job.RUN):
             log_context.step("push")

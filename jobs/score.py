@@ -35,8 +35,9 @@ from typing import Any
 from jobs import stopping
 from jobs.config import HealthSection, RiskSection, SlaSection
 from jobs.health.engagement import score_engagement
-from jobs.health.risk import DEFAULT_REPORT_CADENCE_DAYS, DeliveryFacts
+from jobs.health.risk import DEFAULT_REPORT_CADENCE_DAYS, DEFAULT_SLA_GOAL_PCT, DeliveryFacts
 from jobs.health.sla import TicketMeasure, evaluate
+from jobs.messages.catalog import Words
 from jobs.store import Store, encode_measures
 from jobs.store.store import (
     ChangeValue,
@@ -107,6 +108,7 @@ def score(
     survey_weights: Mapping[str, float] | None = None,
     workers: int | None = None,
     report: ScoreReport | None = None,
+    words: Words | None = None,
 ) -> ScoreReport:
     """Recompute what changed. ``recompute`` redoes everything and re-measures finished SLA
     items under the current policies (the explicit recompute of a new policy version).
@@ -116,6 +118,8 @@ def score(
     `MAX_WORKERS`) from `PARALLEL_FROM` engagements on, else none (all in this process).
     ``report``, when given, is filled in as chunks are saved (a run stopped mid-way tells what
     it scored).
+    ``words``: the message catalogs the drivers are written from (a change of wording, e.g. a
+    company override, rescores every engagement, so the CRM gets it at the next push).
     """
     inputs = _Inputs(
         bands=bands,
@@ -123,6 +127,7 @@ def score(
         sla=sla or SlaSection(),
         now=clock(),
         recompute=recompute,
+        words=words or Words.shipped(),
     )
     if recompute:
         store.clear_measures()
@@ -166,6 +171,7 @@ class _Inputs:
     sla: SlaSection
     now: datetime
     recompute: bool
+    words: Words
 
     @property
     def settings_key(self) -> str:
@@ -174,6 +180,7 @@ class _Inputs:
                 self.bands.model_dump(),
                 self.risk.model_dump(mode="json"),
                 self.sla.model_dump(mode="json"),
+                self.words.digest,
             ],
             sort_keys=True,
         )
@@ -338,6 +345,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
         milestones, touchpoints = facts.milestones.get(eid, ()), facts.touchpoints.get(eid, ())
         policy = sla.tiers.get(engagement.sla_tier or "")
         sla_status, compliance, next_breach = SlaStatus.NOT_MEASURED, None, None
+        factor_status, goal_pct = None, DEFAULT_SLA_GOAL_PCT
         if policy is not None:
             sla_result = evaluate(
                 policy,
@@ -350,6 +358,8 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             )
             sla_status = sla_result.status
             compliance, next_breach = sla_result.compliance_pct, sla_result.next_breach_at
+            factor_status = sla_result.factor_status
+            goal_pct = policy.goals.tickets_met_pct or policy.goals.on_time_milestones_pct
             result.measures[eid] = encode_measures(_finished(sla_result.measures))
         delivery = DeliveryFacts(
             milestones=milestones,
@@ -359,6 +369,8 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             sla_status=sla_status,
             sla_compliance=compliance,
             sla_next_breach=next_breach,
+            sla_factor_status=factor_status,
+            sla_goal_pct=goal_pct,
             # The survey tables are the source; before any answer, what was last scored stays.
             nps=survey.nps if survey else (old.nps if old else None),
             previous_nps=old.nps if old and survey else None,
@@ -373,6 +385,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             previous=old,
             facts=delivery,
             weights=risk.weights,
+            words=inputs.words,
         )
         if health is None:
             continue

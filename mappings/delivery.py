@@ -181,7 +181,10 @@ class DeliveryMapping(_Spec):
         }
 
     def types_named(self) -> dict[str, list[str]]:
-        return {"tickets.types": self.tickets.types, "change_requests.types": self.change_requests.types}
+        return {
+            "tickets.types": self.tickets.types,
+            "change_requests.types": self.change_requests.types,
+        }
 
 
 def load_delivery_mapping(path: Path | str) -> DeliveryMapping:

@@ -216,7 +216,9 @@ class Mapper:
         return {
             EngagementOutput.RISK_SCORE: health.risk_score,
             EngagementOutput.RISK_LEVEL: health.risk_level.value,
-            EngagementOutput.RISK_DRIVERS: drivers_text(health, target.drivers_language),
+            EngagementOutput.RISK_DRIVERS: drivers_text(
+                health, target.drivers_language, _drivers_length(target.fields)
+            ),
             EngagementOutput.SLA_STATUS: health.sla_status.value,
             EngagementOutput.SLA_COMPLIANCE: health.sla_compliance,
             EngagementOutput.NEXT_SLA_DEADLINE: _optional_datetime(health.next_sla_deadline),
@@ -304,10 +306,24 @@ def _record_id(raw: Mapping[str, Any]) -> str | None:
     return str(raw["id"]) if raw.get("id") is not None else None
 
 
-def drivers_text(health: EngagementHealth, language: str) -> str:
+#: How many drivers the CRM field holds; the store keeps them all (`engage trend`, the report).
+FIELD_DRIVERS = 3
+
+
+def drivers_text(health: EngagementHealth, language: str, length: int | None = None) -> str:
+    """The top `FIELD_DRIVERS` drivers, one a line, as many whole ones as fit in `length`
+    characters (the field's `truncate`); a first one longer than that is cut by `truncate`."""
     if not health.drivers:
         return _bilingual("No risk signals", "暂无风险信号", language)
-    return "\n".join(_bilingual(d.en, d.zh, language) for d in health.drivers)
+    lines = [_bilingual(d.en, d.zh, language) for d in health.drivers[:FIELD_DRIVERS]]
+    while length is not None and len(lines) > 1 and len("\n".join(lines)) > length:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _drivers_length(fields: Mapping[Any, TargetField]) -> int | None:
+    rule = fields.get(EngagementOutput.RISK_DRIVERS)
+    return rule.truncate if rule is not None else None
 
 
 def _bilingual(en: str, zh: str, language: str) -> str:

@@ -55,7 +55,9 @@ class ValueKind(StrEnum):
 OUTPUT_KINDS: dict[str, tuple[ValueKind, int]] = {
     EngagementOutput.RISK_SCORE: (ValueKind.INTEGER, 3),
     EngagementOutput.RISK_LEVEL: (ValueKind.CHOICE, 8),
-    EngagementOutput.RISK_DRIVERS: (ValueKind.TEXT, 600),
+    # Three bilingual lines of fact, goal and next step (~250 characters each with a short
+    # milestone name; the catalogs' longest fact and step are about 100 and 55).
+    EngagementOutput.RISK_DRIVERS: (ValueKind.TEXT, 900),
     EngagementOutput.SLA_STATUS: (ValueKind.CHOICE, 12),
     EngagementOutput.SLA_COMPLIANCE: (ValueKind.NUMBER, 6),
     EngagementOutput.NEXT_SLA_DEADLINE: (ValueKind.DATETIME, 25),

@@ -15,6 +15,8 @@ from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocat
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
 from jobs.cli.ops import healthcheck
+from jobs.cli.messages import messages_group
+from jobs.cli.report import report_group
 from jobs.cli.run import (
     daemon,
     plan_command,
@@ -91,5 +93,7 @@ for _command in (
     healthcheck,
     alerts_group,
     sources_group,
+    messages_group,
+    report_group,
 ):
     main.add_command(_command)

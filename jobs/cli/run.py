@@ -423,11 +423,16 @@ def print_status(
 
 @click.command()
 @click.argument("engagement_id")
+@click.option(
+    "--lang", type=click.Choice(["en", "zh"]), default="en", help="Language of the drivers."
+)
 @click.pass_obj
-def trend(invocation: Invocation, engagement_id: str) -> None:
-    """Every risk score computed for one engagement (deal id), oldest first, with the change."""
+def trend(invocation: Invocation, engagement_id: str, lang: str) -> None:
+    """Every risk score computed for one engagement (deal id), oldest first, with the change,
+    then every driver of the latest score (the CRM field holds the top three)."""
     with context.opened_store(invocation, read_only=True) as store:
         history = store.health_history(engagement_id)
+        latest = store.health([engagement_id]).get(engagement_id)
     if not history:
         context.fail(f"no risk score recorded for {engagement_id}", context.EXIT_FAILED)
     table = Table(title=f"risk score history of {engagement_id}")
@@ -442,6 +447,11 @@ def trend(invocation: Invocation, engagement_id: str) -> None:
     first, last = history[0][1], history[-1][1]
     direction = "rising" if last > first else "falling" if last < first else "flat"
     context.console.print(f"trend: {direction} ({first} → {last} over {len(history)} computations)")
+    if latest is not None and latest.drivers:
+        context.console.print(f"drivers ({len(latest.drivers)}):")
+        for d in latest.drivers:
+            line = f"  {d.points:>3}  {d.en if lang == 'en' else d.zh}"
+            context.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command()

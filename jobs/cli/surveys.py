@@ -280,7 +280,9 @@ def status_command(invocation: Invocation) -> None:
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.pass_obj
 def serve_command(invocation: Invocation, host: str, port: int) -> None:
-    """Serve the survey response page (links from `engage surveys send` point here)."""
+    """Serve the survey response page (links from `engage surveys send` point here) and the
+    portfolio report at /report (links from `engage report link`)."""
+    from jobs.report.web import report_route
     from jobs.surveys.serving import serve
     from jobs.surveys.web import create_app
 
@@ -288,10 +290,13 @@ def serve_command(invocation: Invocation, host: str, port: int) -> None:
     secret = _secret()
     # The same opening as every store-only command: a store that is down is exit 75, one line.
     with context.opened_store(invocation) as store:
+        report = report_route(store, secret=secret, clock=invocation.clock, words=settings.words)
         app = create_app(
             SurveyStore(store.engine),
             settings.config.surveys,
             secret=secret,
             clock=invocation.clock,
+            words=settings.words,
+            extra_routes=[report],
         )
         serve(app, settings.config.surveys.serve, host=host, port=port)

@@ -7,6 +7,8 @@ runs a second time to show that nothing unchanged is written again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -25,6 +27,7 @@ from jobs.demo.fxiaoke import (
     fxiaoke_status_section,
     settings_with_found_fields,
 )
+from jobs.demo.history import DEMO_WEEKS, backfill_history
 from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_status_section
 from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
@@ -58,7 +61,9 @@ def run_demo(
     console: Console | None = None,
     crm_kind: str = "zoho",
     odoo_api: OdooApi = "json2",
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
+    """`clock`: the demo's time (tests pass theirs); the machine's by default."""
     console = console or Console()
     banners = {"odoo": ODOO_SANDBOX_BANNER, "fxiaoke": FXIAOKE_SANDBOX_BANNER}
     console.print(f"[bold yellow]{banners.get(crm_kind, SANDBOX_BANNER)}[/]")
@@ -98,7 +103,7 @@ def run_demo(
             f"store {db.name} upgraded from {before or 'none (a new store)'} to schema {after} "
             "(the demo upgrades its store on its own)"
         )
-        conn = connect(settings)
+        conn = connect(settings, clock=clock)
         try:
             run_job(conn, Job.SYNC)
             if isinstance(conn.client, OdooClient):
@@ -114,6 +119,10 @@ def run_demo(
             console.print(
                 f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
                 f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
+            rows = backfill_history(conn, conn.clock())
+            console.print(
+                f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "
+                f"from today's facts ({rows} history rows), so `engage report` has weeks to draw"
             )
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from jobs.config import HealthSection
 from jobs.health.risk import DeliveryFacts, RiskWeights, assess
+from jobs.messages.catalog import LOCALES, Words
 from mappings.domain import (
     AccountHealth,
     Engagement,
@@ -28,14 +29,10 @@ from mappings.domain import (
     RiskLevel,
 )
 
+#: How many drivers the CRM field holds (the mapping cuts the list; the store keeps them all
+#: for `engage trend` and the report).
 TOP_DRIVERS = 3
 LEVEL_ORDER = [RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL]
-LEVEL_ZH = {
-    RiskLevel.LOW: "低",
-    RiskLevel.MEDIUM: "中",
-    RiskLevel.HIGH: "高",
-    RiskLevel.CRITICAL: "严重",
-}
 
 
 def risk_level(score: int, bands: HealthSection) -> RiskLevel:
@@ -56,6 +53,7 @@ def score_engagement(
     previous: EngagementHealth | None = None,
     facts: DeliveryFacts | None = None,
     weights: RiskWeights | None = None,
+    words: Words | None = None,
 ) -> EngagementHealth | None:
     """Health for one engagement, or ``None`` for a lost deal (nothing to deliver, nothing to say).
 
@@ -67,12 +65,12 @@ def score_engagement(
     facts = facts or DeliveryFacts(
         nps=previous.nps if previous else None, csat=previous.csat if previous else None
     )
-    assessment = assess(engagement, facts, weights or RiskWeights(), now.date())
+    assessment = assess(engagement, facts, weights or RiskWeights(), now.date(), words)
     health = EngagementHealth(
         engagement_id=engagement.crm_id,
         risk_score=assessment.score,
         risk_level=risk_level(assessment.score, bands),
-        drivers=assessment.drivers[:TOP_DRIVERS],
+        drivers=assessment.drivers,  # all of them: the mapping writes the top three
         sla_status=facts.sla_status,
         sla_compliance=facts.sla_compliance,
         next_sla_deadline=facts.sla_next_breach,
@@ -94,30 +92,38 @@ class Riskiest:
     risk_level: RiskLevel
 
 
-def account_health(account_id: str, active: int, riskiest: Riskiest | None) -> AccountHealth:
+def account_health(
+    account_id: str, active: int, riskiest: Riskiest | None, words: Words | None = None
+) -> AccountHealth:
     """The roll-up of an account with ``active`` scored active engagements (none unscored), of
     which ``riskiest`` (None when there are none): the level of its riskiest active engagement,
     and a one-line summary. The push counts and ranks them in SQL (`jobs.push.plan.rollups_of`); an
     account with an active engagement not scored yet gets no roll-up rather than a wrong one."""
+    words = words or Words.shipped()
     if riskiest is None:
+        en, zh = words.both("account.none")
         return AccountHealth(
             account_id=account_id,
             risk_level=None,
             active_engagements=0,
-            summary_en="No active engagements",
-            summary_zh="暂无进行中的项目",
+            summary_en=en,
+            summary_zh=zh,
         )
-    noun = "engagement" if active == 1 else "engagements"
+    en, zh = (
+        words.text(
+            "account.summary",
+            locale,
+            active=active,
+            name=riskiest.name,
+            score=riskiest.risk_score,
+            level=words.text(f"level.{riskiest.risk_level.value.lower()}", locale),
+        )
+        for locale in LOCALES
+    )
     return AccountHealth(
         account_id=account_id,
         risk_level=riskiest.risk_level,
         active_engagements=active,
-        summary_en=(
-            f"{active} active {noun}; riskiest: {riskiest.name} "
-            f"(score {riskiest.risk_score}, {riskiest.risk_level.value})"
-        ),
-        summary_zh=(
-            f"{active} 个进行中的项目；风险最高：{riskiest.name}"
-            f"（{riskiest.risk_score} 分，{LEVEL_ZH[riskiest.risk_level]}）"
-        ),
+        summary_en=en,
+        summary_zh=zh,
     )

@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from jobs.messages.catalog import LOCALES, Words
 from mappings.domain import (
     ChangeFact,
     ChangeStatus,
@@ -101,7 +103,16 @@ class DeliveryFacts:
     #: Calendar days between two status reports: the SLA tier's `status_report_every_days`,
     #: or `DEFAULT_REPORT_CADENCE_DAYS` for an engagement with no tier or no cadence in it.
     report_cadence_days: int = 7
+    #: The SLA status without its status-report rule: what the SLA factor reads, since the
+    #: communication factor owns a missing report (None: the same as `sla_status`).
+    sla_factor_status: SlaStatus | None = None
+    #: The tier's goal the compliance % is read against (`tickets_met_pct`, else
+    #: `on_time_milestones_pct`).
+    sla_goal_pct: float = 90.0  # DEFAULT_SLA_GOAL_PCT
 
+
+#: The goal named when a tier gives none: `on_time_milestones_pct`'s default.
+DEFAULT_SLA_GOAL_PCT = 90.0
 
 #: The weekly report: the cadence of an engagement whose SLA tier sets none.
 DEFAULT_REPORT_CADENCE_DAYS = 7
@@ -122,23 +133,34 @@ class Assessment:
 
 
 def assess(
-    engagement: Engagement, facts: DeliveryFacts, weights: RiskWeights, today: date
+    engagement: Engagement,
+    facts: DeliveryFacts,
+    weights: RiskWeights,
+    today: date,
+    words: Words | None = None,
 ) -> Assessment:
-    """The engagement's risk score and the reasons, largest contribution first."""
+    """The engagement's risk score and the reasons, largest contribution first; the sentences
+    from `words` (the shipped catalogs by default)."""
+    words = words or Words.shipped()
     milestones = facts.milestones
     # Two factors read the earned value: worked out once (this runs for every engagement).
     earned = earned_value(milestones) if milestones else None
     results = [
         r
         for r in (
-            schedule_factor(milestones, today, earned=earned),
-            cost_factor(milestones, facts.costs, earned=earned),
-            sla_factor(facts.sla_status, facts.sla_compliance),
-            satisfaction_factor(facts.nps, facts.previous_nps, facts.csat),
-            communication_factor(facts.touchpoints, facts.report_cadence_days, today),
-            contract_factor(engagement, today),
-            quality_factor(milestones),
-            scope_factor(facts.changes, engagement.contract_value),
+            schedule_factor(milestones, today, earned=earned, words=words),
+            cost_factor(milestones, facts.costs, earned=earned, words=words),
+            sla_factor(
+                facts.sla_factor_status or facts.sla_status,
+                facts.sla_compliance,
+                goal_pct=facts.sla_goal_pct,
+                words=words,
+            ),
+            satisfaction_factor(facts.nps, facts.previous_nps, facts.csat, words=words),
+            communication_factor(facts.touchpoints, facts.report_cadence_days, today, words=words),
+            contract_factor(engagement, today, words=words),
+            quality_factor(milestones, words=words),
+            scope_factor(facts.changes, engagement.contract_value, words=words),
         )
         if r is not None
     ]
@@ -179,13 +201,44 @@ def _exact_percent(percent: float) -> Decimal:
     return Decimal(str(percent))
 
 
+def driver(words: Words, code: str, points: float, fact: str, step: str, **params: Any) -> Driver:
+    """One driver in English and Chinese: the fact (message ``driver.<fact>``, naming its size
+    and the goal it misses), then the next step (``step.<step>``)."""
+    en, zh = _sentences(words, fact, step, tuple(params.items()))
+    return Driver(code=code, points=round(points), en=en, zh=zh)
+
+
+@functools.lru_cache(maxsize=16384)
+def _sentences(
+    words: Words, fact: str, step: str, params: tuple[tuple[str, Any], ...]
+) -> tuple[str, str]:
+    """Kept: across a portfolio the same facts recur (days late, cadences, counts), and
+    rendering a sentence pair costs several times what the rest of a factor does."""
+    en, zh = (
+        words.text(
+            "driver.with_step",
+            locale,
+            fact=words.text(f"driver.{fact}", locale, **dict(params)),
+            step=words.text(f"step.{step}", locale),
+        )
+        for locale in LOCALES
+    )
+    return en, zh
+
+
 def schedule_factor(
-    milestones: Sequence[MilestoneFact], today: date, *, earned: Decimal | None = None
+    milestones: Sequence[MilestoneFact],
+    today: date,
+    *,
+    earned: Decimal | None = None,
+    words: Words | None = None,
 ) -> FactorResult | None:
-    """`earned`: the `earned_value` of `milestones`, when the caller has it."""
+    """`earned`: the `earned_value` of `milestones`, when the caller has it. The overdue
+    driver names the most overdue milestone (the earliest planned, then the first listed)."""
     due = [m for m in milestones if m.planned_date <= today]
     if not milestones or not due:
         return None
+    words = words or Words.shipped()
     planned = sum((m.planned_value for m in due), Decimal(0))
     if earned is None:
         earned = earned_value(milestones)
@@ -197,28 +250,26 @@ def schedule_factor(
         spi_score = _clamp((1 - spi) / PERFORMANCE_SPAN * 100)
         scores.append(spi_score)
         if spi_score > 0:
-            drivers.append(
-                Driver(
-                    code="spi",
-                    points=round(spi_score),
-                    en=f"Schedule performance SPI {spi:.2f} (earned value behind plan)",
-                    zh=f"进度绩效指数 SPI {spi:.2f}（挣值落后于计划）",
-                )
-            )
+            drivers.append(driver(words, "spi", spi_score, "spi", "spi", spi=spi))
     if overdue:
-        late = max((today - m.planned_date).days for m in overdue)
+        worst = min(overdue, key=lambda m: m.planned_date)
+        late = (today - worst.planned_date).days
         overdue_score = _clamp(25 * len(overdue) + late)
         scores.append(overdue_score)
-        noun = "milestone" if len(overdue) == 1 else "milestones"
-        en, zh = (
-            f"{len(overdue)} {noun} overdue, up to {late} days",
-            f"{len(overdue)} 个里程碑逾期，最长 {late} 天",
+        fact = "milestone_late" if len(overdue) == 1 else "milestones_late"
+        drivers.append(
+            driver(
+                words,
+                "milestones_overdue",
+                overdue_score,
+                fact,
+                "milestone_late",
+                name=worst.name,
+                late=late,
+                planned=worst.planned_date,
+                count=len(overdue),
+            )
         )
-        # The most overdue one by name (a tool's release: "Release 2.1 is 9 days late").
-        worst = getattr(min(overdue, key=lambda m: m.planned_date), "name", None)
-        if worst:
-            en, zh = f"{en}: {worst} is {late} days late", f"{zh}：{worst} 已延期 {late} 天"
-        drivers.append(Driver(code="milestones_overdue", points=round(overdue_score), en=en, zh=zh))
     if not scores:
         return None
     return FactorResult(Factor.SCHEDULE, max(scores), tuple(drivers))
@@ -229,6 +280,7 @@ def cost_factor(
     costs: Sequence[CostFact],
     *,
     earned: Decimal | None = None,
+    words: Words | None = None,
 ) -> FactorResult | None:
     """`earned`: the `earned_value` of `milestones`, when the caller has it."""
     actual = sum((c.amount for c in costs), Decimal(0))
@@ -241,45 +293,54 @@ def cost_factor(
     budget = sum((m.planned_value for m in milestones), Decimal(0))
     drivers: tuple[Driver, ...] = ()
     if score > 0:
-        spent = f"{float(actual / budget) * 100:.0f}%" if budget else "—"
-        done = f"{float(earned / budget) * 100:.0f}%" if budget else "—"
-        drivers = (
-            Driver(
-                code="cpi",
-                points=round(score),
-                en=f"Cost performance CPI {cpi:.2f}: {spent} of budget spent, {done} done",
-                zh=f"成本绩效指数 CPI {cpi:.2f}：预算已花费 {spent}，完成 {done}",
-            ),
-        )
+        words = words or Words.shipped()
+        if budget:
+            spent, done = float(actual / budget) * 100, float(earned / budget) * 100
+            found = driver(words, "cpi", score, "cpi", "cpi", cpi=cpi, spent=spent, done=done)
+        else:
+            found = driver(words, "cpi", score, "cpi_no_budget", "cpi", cpi=cpi)
+        drivers = (found,)
     return FactorResult(Factor.COST, score, drivers)
 
 
-def sla_factor(status: SlaStatus, compliance: float | None) -> FactorResult | None:
+def sla_factor(
+    status: SlaStatus,
+    compliance: float | None,
+    *,
+    goal_pct: float = DEFAULT_SLA_GOAL_PCT,
+    words: Words | None = None,
+) -> FactorResult | None:
+    """`status`: the SLA status without the status-report rule (the communication factor
+    owns a missing report). `goal_pct`: the tier's goal the compliance % is read against."""
     if status is SlaStatus.NOT_MEASURED:
         return None
-    shown = f"{compliance:.0f}%" if compliance is not None else "—"
+    words = words or Words.shipped()
+    params: dict[str, Any] = {"compliance": compliance, "goal": goal_pct}
     if status is SlaStatus.BREACHED:
-        score, en, zh = 100.0, f"SLA breached (compliance {shown})", f"SLA 已违约（达标率 {shown}）"
-    elif status is SlaStatus.AT_RISK:
-        score, en, zh = (
-            60.0,
-            f"SLA at risk (compliance {shown})",
-            f"SLA 有违约风险（达标率 {shown}）",
+        score = 100.0
+        # With no compliance % yet, only an open ticket past its goal can breach.
+        fact, step = (
+            ("sla_breached", "sla_breached")
+            if compliance is not None
+            else ("sla_breached_open", "sla_open")
         )
+    elif status is SlaStatus.AT_RISK:
+        score = 60.0
+        fact, step = ("sla_at_risk" if compliance is not None else "sla_at_risk_open"), "sla_open"
     else:
         score = min(40.0, _clamp((100 - (compliance if compliance is not None else 100)) * 2))
-        en, zh = f"SLA compliance {shown}", f"SLA 达标率 {shown}"
-    drivers = (
-        (Driver(code=f"sla_{status.value}", points=round(score), en=en, zh=zh),) if score else ()
-    )
+        fact, step = "sla_compliance", "sla_compliance"
+    code = f"sla_{status.value}"
+    drivers = (driver(words, code, score, fact, step, **params),) if score else ()
     return FactorResult(Factor.SLA, score, drivers)
 
 
 def satisfaction_factor(
-    nps: int | None, previous_nps: int | None, csat: float | None
+    nps: int | None, previous_nps: int | None, csat: float | None, *, words: Words | None = None
 ) -> FactorResult | None:
     if nps is None and csat is None:
         return None  # no survey yet
+    words = words or Words.shipped()
     scores = [0.0]
     drivers = []
     if nps is not None:
@@ -287,91 +348,95 @@ def satisfaction_factor(
         if previous_nps is not None and previous_nps - nps >= 20:
             nps_score = _clamp(nps_score + 20)
             drivers.append(
-                Driver(
-                    code="nps_falling",
-                    points=round(nps_score),
-                    en=f"NPS fell from {previous_nps} to {nps}",
-                    zh=f"NPS 从 {previous_nps} 降至 {nps}",
+                driver(
+                    words,
+                    "nps_falling",
+                    nps_score,
+                    "nps_falling",
+                    "nps_falling",
+                    previous=previous_nps,
+                    nps=nps,
                 )
             )
         elif nps_score > 0:
-            drivers.append(
-                Driver(code="nps_low", points=round(nps_score), en=f"NPS {nps}", zh=f"NPS 为 {nps}")
-            )
+            drivers.append(driver(words, "nps_low", nps_score, "nps_low", "nps_low", nps=nps))
         scores.append(nps_score)
     if csat is not None:
         csat_score = _clamp((4 - csat) * 50)
         if csat_score > 0:
-            drivers.append(
-                Driver(
-                    code="csat_low",
-                    points=round(csat_score),
-                    en=f"CSAT {csat:.1f} of 5",
-                    zh=f"客户满意度 {csat:.1f}/5",
-                )
-            )
+            drivers.append(driver(words, "csat_low", csat_score, "csat_low", "csat_low", csat=csat))
         scores.append(csat_score)
     return FactorResult(Factor.SATISFACTION, max(scores), tuple(drivers))
 
 
 def communication_factor(
-    touchpoints: Sequence[TouchpointFact], cadence_days: int, today: date
+    touchpoints: Sequence[TouchpointFact],
+    cadence_days: int,
+    today: date,
+    *,
+    words: Words | None = None,
 ) -> FactorResult | None:
+    """The one factor that counts a missing or late status report (the SLA factor does not)."""
     if not touchpoints:
         return None  # communication is not tracked for this engagement yet
     reports = [t.at.date() for t in touchpoints if t.kind is TouchpointKind.STATUS_REPORT]
-    if not reports:
-        days = None
-        score = 100.0
-    else:
-        days = (today - max(reports)).days
-        score = _clamp((days / cadence_days - 1) * 50)
+    days = (today - max(reports)).days if reports else None
+    score = 100.0 if days is None else _clamp((days / cadence_days - 1) * 50)
     drivers: tuple[Driver, ...] = ()
     if score > 0:
-        every = "weekly" if cadence_days == 7 else f"every {cadence_days} days"
-        every_zh = "每周一次" if cadence_days == 7 else f"每 {cadence_days} 天一次"
-        en = (
-            f"No status report for {days} days ({every})"
-            if days is not None
-            else f"No status report recorded ({every})"
-        )
-        zh = (
-            f"已 {days} 天未发送状态报告（{every_zh}）"
-            if days is not None
-            else f"未记录状态报告（{every_zh}）"
-        )
-        drivers = (Driver(code="report_overdue", points=round(score), en=en, zh=zh),)
+        words = words or Words.shipped()
+        if days is None:
+            found = driver(
+                words, "report_overdue", score, "report_never", "report_never", cadence=cadence_days
+            )
+        else:
+            fact = "report_overdue.weekly" if cadence_days == 7 else "report_overdue.other"
+            found = driver(
+                words,
+                "report_overdue",
+                score,
+                fact,
+                "report_overdue",
+                overdue=days - cadence_days,
+                cadence=cadence_days,
+            )
+        drivers = (found,)
     return FactorResult(Factor.COMMUNICATION, score, drivers)
 
 
-def contract_factor(engagement: Engagement, today: date) -> FactorResult | None:
+def contract_factor(
+    engagement: Engagement, today: date, *, words: Words | None = None
+) -> FactorResult | None:
     if engagement.status is EngagementStatus.CLOSED_LOST:
         return None
-    drivers = tuple(risk_drivers(engagement, today))
+    drivers = tuple(risk_drivers(engagement, today, words=words))
     return FactorResult(Factor.CONTRACT, _clamp(sum(d.points for d in drivers)), drivers)
 
 
-def quality_factor(milestones: Sequence[MilestoneFact]) -> FactorResult | None:
+def quality_factor(
+    milestones: Sequence[MilestoneFact], *, words: Words | None = None
+) -> FactorResult | None:
     if not milestones:
         return None
     rejected = sum(m.rejected_count for m in milestones)
     score = _clamp(35 * rejected)
     drivers: tuple[Driver, ...] = ()
     if rejected:
-        noun = "delivery" if rejected == 1 else "deliveries"
         drivers = (
-            Driver(
-                code="rejected_deliveries",
-                points=round(score),
-                en=f"{rejected} {noun} rejected by the client",
-                zh=f"客户拒收交付 {rejected} 次",
+            driver(
+                words or Words.shipped(),
+                "rejected_deliveries",
+                score,
+                "rejected_deliveries",
+                "rejected_deliveries",
+                count=rejected,
             ),
         )
     return FactorResult(Factor.QUALITY, score, drivers)
 
 
 def scope_factor(
-    changes: Sequence[ChangeFact], contract_value: Decimal | None
+    changes: Sequence[ChangeFact], contract_value: Decimal | None, *, words: Words | None = None
 ) -> FactorResult | None:
     if not changes or not contract_value:
         return None
@@ -383,41 +448,38 @@ def scope_factor(
     drivers: tuple[Driver, ...] = ()
     if score > 0:
         drivers = (
-            Driver(
-                code="scope_growth",
-                points=round(score),
-                en=f"Change requests worth {ratio:.0%} of the contract ({pending} pending)",
-                zh=f"变更请求金额占合同 {ratio:.0%}（{pending} 项待批）",
+            driver(
+                words or Words.shipped(),
+                "scope_growth",
+                score,
+                "scope_growth",
+                "scope_growth",
+                share=ratio * 100,
+                pending=pending,
             ),
         )
     return FactorResult(Factor.SCOPE, score, drivers)
 
 
-def risk_drivers(engagement: Engagement, today: date) -> list[Driver]:
+def risk_drivers(
+    engagement: Engagement, today: date, *, words: Words | None = None
+) -> list[Driver]:
     """Every rule that fires for this engagement, largest first."""
+    words = words or Words.shipped()
     drivers: list[Driver] = []
     if engagement.status is EngagementStatus.ACTIVE:
-        drivers.extend(_contract_drivers(engagement, today))
+        drivers.extend(_contract_drivers(engagement, today, words))
         if not engagement.sla_tier:
-            drivers.append(
-                Driver(code="no_sla_tier", points=5, en="No SLA tier agreed", zh="未约定 SLA 等级")
-            )
+            drivers.append(driver(words, "no_sla_tier", 5, "no_sla_tier", "no_sla_tier"))
     elif engagement.status is EngagementStatus.PIPELINE:
-        drivers.extend(_pipeline_drivers(engagement, today))
+        drivers.extend(_pipeline_drivers(engagement, today, words))
     return sorted(drivers, key=lambda d: (-d.points, d.code))
 
 
-def _contract_drivers(engagement: Engagement, today: date) -> list[Driver]:
+def _contract_drivers(engagement: Engagement, today: date, words: Words) -> list[Driver]:
     end = engagement.end_date
     if end is None:
-        return [
-            Driver(
-                code="no_contract_end",
-                points=15,
-                en="No contract end date recorded",
-                zh="未记录合同结束日期",
-            )
-        ]
+        return [driver(words, "no_contract_end", 15, "no_contract_end", "no_contract_end")]
     days_left = (end - today).days
     renewal = engagement.renewal_status
     if renewal is RenewalStatus.RENEWED:
@@ -427,26 +489,20 @@ def _contract_drivers(engagement: Engagement, today: date) -> list[Driver]:
         if days_left > 90:
             return []
         return [
-            Driver(
-                code="contract_closing",
-                points=5,
-                en=f"Planned close: the client is not renewing (ends in {max(days_left, 0)} days)",
-                zh=f"计划结束：客户不续约（{max(days_left, 0)} 天后到期）",
+            driver(
+                words,
+                "contract_closing",
+                5,
+                "contract_closing",
+                "contract_closing",
+                days=max(days_left, 0),
             )
         ]
     in_progress = renewal is RenewalStatus.IN_PROGRESS
     if days_left < 0:
+        rule = "contract_ended_renewing" if in_progress else "contract_ended"
         return [
-            Driver(
-                code="contract_ended",
-                points=25 if in_progress else 45,
-                en=f"Contract ended {-days_left} days ago; renewal still in progress"
-                if in_progress
-                else f"Contract ended {-days_left} days ago with no renewal recorded",
-                zh=f"合同已于 {-days_left} 天前到期，续约仍在进行"
-                if in_progress
-                else f"合同已于 {-days_left} 天前到期，未见续约",
-            )
+            driver(words, "contract_ended", 25 if in_progress else 45, rule, rule, days=-days_left)
         ]
     if days_left <= 30:
         points = 35
@@ -454,46 +510,30 @@ def _contract_drivers(engagement: Engagement, today: date) -> list[Driver]:
         points = 20
     else:
         return []
-    if in_progress:
-        # Renewal under way: half the concern, said so.
-        return [
-            Driver(
-                code="contract_ending",
-                points=points // 2,
-                en=f"Contract ends in {days_left} days; renewal in progress",
-                zh=f"合同将在 {days_left} 天后到期，续约进行中",
-            )
-        ]
-    return [
-        Driver(
-            code="contract_ending",
-            points=points,
-            en=f"Contract ends in {days_left} days",
-            zh=f"合同将在 {days_left} 天后到期",
-        )
-    ]
+    # Renewal under way: half the concern, said so.
+    rule = "contract_ending_renewing" if in_progress else "contract_ending"
+    points = points // 2 if in_progress else points
+    return [driver(words, "contract_ending", points, rule, rule, days=days_left)]
 
 
-def _pipeline_drivers(engagement: Engagement, today: date) -> list[Driver]:
+def _pipeline_drivers(engagement: Engagement, today: date, words: Words) -> list[Driver]:
     drivers = []
     if engagement.closing_date is not None and engagement.closing_date < today:
         late = (today - engagement.closing_date).days
+        points = min(40, 20 + 5 * (late // 15))
         drivers.append(
-            Driver(
-                code="close_date_passed",
-                points=min(40, 20 + 5 * (late // 15)),
-                en=f"Expected close date passed {late} days ago",
-                zh=f"预计成交日期已过 {late} 天",
+            driver(
+                words,
+                "close_date_passed",
+                points,
+                "close_date_passed",
+                "close_date_passed",
+                days=late,
             )
         )
     if engagement.start_date is not None and engagement.start_date < today:
         late = (today - engagement.start_date).days
         drivers.append(
-            Driver(
-                code="started_unsigned",
-                points=30,
-                en=f"Work was due to start {late} days ago but the deal is not won",
-                zh=f"计划开工已过 {late} 天，合同仍未签署",
-            )
+            driver(words, "started_unsigned", 30, "started_unsigned", "started_unsigned", days=late)
         )
     return drivers

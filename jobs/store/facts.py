@@ -51,13 +51,12 @@ class MilestoneProgress(NamedTuple):
     """A stored milestone as scoring reads it: what the risk model and SLA engine read."""
 
     engagement_id: str
+    name: str  # named by the schedule driver
     planned_date: date
     planned_value: Decimal
     percent_complete: float
     delivered_date: date | None
     rejected_count: int
-    #: For the drivers' words ("Release 2.1 is 9 days late").
-    name: str
 
 
 class CostAmount(NamedTuple):

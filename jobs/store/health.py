@@ -158,6 +158,9 @@ class HealthTables(StoreBase):
                 "risk_level": h.risk_level.value,
                 "sla_status": h.sla_status.value,
                 "recorded_at": h.updated_at,
+                "sla_compliance": h.sla_compliance,
+                "nps": h.nps,
+                "csat": h.csat,
             }
             for h in items
         ]

@@ -218,6 +218,10 @@ health_history = sa.Table(
     sa.Column("risk_level", sa.String(16), nullable=False),
     sa.Column("sla_status", sa.String(32), nullable=False),
     sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    #: For the report's lines over time (migration 0020); NULL in rows recorded before it.
+    sa.Column("sla_compliance", sa.Float),
+    sa.Column("nps", sa.Integer),
+    sa.Column("csat", sa.Float),
 )
 
 #: Per CRM record: for each target field, what the plugin last wrote and what the CRM held at

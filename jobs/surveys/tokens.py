@@ -53,18 +53,25 @@ def _mac(secret: str, purpose: str, message: str) -> str:
     return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
-def sign(invitation_id: str, expires_at: datetime, secret: str) -> str:
+#: What a link opens: the MAC covers it, so a survey link never opens the report, nor the
+#: reverse, though both are signed with the same secret.
+SURVEY_LINK = "survey-link"
+REPORT_LINK = "report-link"
+
+
+def sign(invitation_id: str, expires_at: datetime, secret: str, purpose: str = SURVEY_LINK) -> str:
+    """`invitation_id`: 32 hex digits (a survey invitation, or a report link's recipient)."""
     payload = f"{invitation_id}.{int(expires_at.timestamp())}"
-    return f"{payload}.{_mac(secret, 'survey-link', payload)}"
+    return f"{payload}.{_mac(secret, purpose, payload)}"
 
 
-def verify(token: str, secret: str, now: datetime) -> str:
+def verify(token: str, secret: str, now: datetime, purpose: str = SURVEY_LINK) -> str:
     """The invitation id of a genuine, unexpired token; raises ``TokenError`` otherwise."""
     match = _SHAPE.fullmatch(token)
     if match is None:
         raise TokenError("malformed")
     invitation_id, expiry, mac = match.groups()
-    if not hmac.compare_digest(mac, _mac(secret, "survey-link", f"{invitation_id}.{expiry}")):
+    if not hmac.compare_digest(mac, _mac(secret, purpose, f"{invitation_id}.{expiry}")):
         raise TokenError("forged")
     if now >= datetime.fromtimestamp(int(expiry), UTC):
         raise TokenError("expired")

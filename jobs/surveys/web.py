@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,10 +23,11 @@ from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.store.surveys import SurveyStore
+from jobs.messages.catalog import Words
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.i18n import from_accept_language, texts
 from jobs.surveys.records import Invitation
@@ -96,15 +97,19 @@ def create_app(
     *,
     secret: str,
     clock: Callable[[], datetime],
+    words: Words | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> SecurityHeaders:
     """The response page as an ASGI app. Long because its routes are closures over the store,
-    the secret, the clock and the rate limiter, so they are defined inside it."""
+    the secret, the clock and the rate limiter, so they are defined inside it.
+    ``words``: the catalogs (with the company's overrides); ``extra_routes``: other pages
+    `engage serve` serves beside it (the portfolio report, jobs/report/web.py)."""
     limiter = RateLimiter(config.rate_limit_per_minute, clock)
     secure_cookie = config.base_url.startswith("https://")
     env = environment()
 
     def page(name: str, language: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(t=texts(language), **context)
+        html = env.get_template(name).render(t=texts(language, words), **context)
         return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
     def request_language(request: Request, invitation: Invitation | None = None) -> str:
@@ -115,7 +120,7 @@ def create_app(
     def error(request: Request, key: str, status: int, invitation: Invitation | None = None,
               **fmt: str) -> HTMLResponse:  # fmt: skip
         language = request_language(request, invitation)
-        message = texts(language)[key].format(**fmt)
+        message = texts(language, words)[key].format(**fmt)
         return page("error.html", language, status, message=message)
 
     def resolve(request: Request, token: str) -> Invitation | HTMLResponse:
@@ -204,6 +209,7 @@ def create_app(
                 Route("/s/{token}", show, methods=["GET"]),
                 Route("/s/{token}", submit, methods=["POST"]),
                 Route("/healthz", health, methods=["GET"]),
+                *extra_routes,
             ]
         )
     )

@@ -231,9 +231,7 @@ def world(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Delivery
 
 
 @pytest.fixture(params=sorted(WITH_HISTORY))
-def world_with_history(
-    request: pytest.FixtureRequest, clock: FakeClock
-) -> Iterator[DeliveryWorld]:
+def world_with_history(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[DeliveryWorld]:
     yield from WORLDS[request.param](clock)
 
 

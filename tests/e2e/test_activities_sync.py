@@ -62,7 +62,7 @@ def test_activities_become_touchpoints_and_a_slipped_status_meeting_shows(
 
     # A weekly status meeting marks the status report; let one deal's meetings stop 20 days ago.
     deal_id, meetings = _deal_with_only_recent_status_meetings(sandbox, synced, clock())
-    assert "No status report" not in (deals[deal_id]["Engagement_Risk_Drivers"] or "")
+    assert "status report" not in (deals[deal_id]["Engagement_Risk_Drivers"] or "")
     for meeting_id in meetings:
         sandbox.delete("Events", meeting_id)
     clock.advance(minutes=5)
@@ -82,8 +82,9 @@ def test_activities_become_touchpoints_and_a_slipped_status_meeting_shows(
     assert second.sync is not None
     assert second.sync.kinds["activities.meetings"].deleted == len(meetings)
     drivers = deals[deal_id]["Engagement_Risk_Drivers"]
-    assert "No status report for 20 days (weekly)" in drivers
-    assert "已 20 天未发送状态报告（每周一次）" in drivers
+    # 20 days since the last status meeting, one due every 7: 13 days overdue.
+    assert "Weekly status report 13 days overdue (goal: every 7 days)" in drivers
+    assert "周报已逾期 13 天（约定每 7 天一次）" in drivers
     conn.close()
 
 

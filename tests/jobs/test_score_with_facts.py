@@ -195,6 +195,18 @@ def test_trend_shows_every_computed_score(sqlite_url: str, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert f"+{history[1][1] - history[0][1]}" in result.output
     assert f"trend: rising ({history[0][1]} → {history[1][1]} over 2 computations)" in result.output
+    # Then every driver of the latest score, not only the CRM field's three.
+    listed = result.output.split("drivers (", 1)[1].splitlines()
+    count = int(listed[0].split(")")[0])
+    assert count == len(listed) - 1
+    assert any(
+        line.endswith(
+            "Go-live is 4 days late (planned Nov 20, 2026) — agree a new date with the client"
+        )
+        for line in listed[1:]
+    )
+    chinese = CliRunner().invoke(main, ["--config", str(config), "trend", "D1", "--lang", "zh"])
+    assert "Go-live 已延期 4 天（计划 2026年11月20日）— 请与客户商定新日期" in chinese.output
 
 
 def test_worker_processes_score_exactly_as_one_process_does(
@@ -255,6 +267,39 @@ def test_the_communication_factor_holds_each_tier_to_its_own_report_cadence(stor
     score(store, HealthSection(), clock=lambda: NOW)
     health = store.health()
     gold_late = [d.en for d in health["D1"].drivers if d.code == "report_overdue"]
-    assert gold_late == ["No status report for 14 days (weekly)"]
+    # 14 days since the last report, due every 7: 7 days overdue.
+    assert gold_late == [
+        "Weekly status report 7 days overdue (goal: every 7 days) — send this week's report"
+    ]
     # 14 days after the last report is on time for Bronze: no such driver.
     assert [d for d in health["D2"].drivers if d.code == "report_overdue"] == []
+
+
+def test_a_late_status_report_counts_in_the_communication_factor_only(store: Store) -> None:
+    """The SLA's status-report rule and the communication factor read the same fact; it counts
+    once, as the communication factor's driver. The deal's SLA status still says Breached."""
+    store.save_engagements([engagement("D1")], NOW)  # Gold: a report every 7 days
+    store.save_facts(
+        "touchpoints",
+        [
+            Touchpoint(
+                external_id="D1-R1",
+                engagement_id="D1",
+                kind="status_report",
+                at=NOW - timedelta(days=20),
+            )
+        ],
+        "file",
+        NOW,
+    )
+    score(store, HealthSection(), clock=lambda: NOW)
+    health = store.health()["D1"]
+    assert health.sla_status is SlaStatus.BREACHED  # the SLA's own status is unchanged
+    codes = [d.code for d in health.drivers]
+    assert codes.count("report_overdue") == 1
+    assert [c for c in codes if c.startswith("sla_")] == []
+    (late,) = [d for d in health.drivers if d.code == "report_overdue"]
+    assert late.en == (
+        "Weekly status report 13 days overdue (goal: every 7 days) — send this week's report"
+    )
+    assert late.zh == "周报已逾期 13 天（约定每 7 天一次）— 请本周发送周报"

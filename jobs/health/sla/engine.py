@@ -120,6 +120,9 @@ class SlaResult:
     measures: tuple[TicketMeasure, ...]
     #: Short English sentences: why the status is what it is, worst first.
     reasons: tuple[str, ...]
+    #: The status without the status-report rule: what the risk model's SLA factor reads, as
+    #: a late report counts in the communication factor only (docs/health.md, §2.1).
+    factor_status: SlaStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,7 @@ def evaluate(
         f"of its {_WORDS[m.metric]} goal"
         for m in near_goal
     ]
+    others_breached, others_at_risk = bool(breached), bool(at_risk)
     if report is not None:
         cadence = _count(policy.goals.status_report_every_days or 0, "day")
         if now > report.due_at:
@@ -333,6 +337,11 @@ def evaluate(
         next_breach_at=min(deadlines, default=None),
         measures=tuple(measures),
         reasons=(*breached, *at_risk, *missed),
+        factor_status=SlaStatus.BREACHED
+        if others_breached
+        else SlaStatus.AT_RISK
+        if others_at_risk
+        else SlaStatus.COMPLIANT,
     )
 
 

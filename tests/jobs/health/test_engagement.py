@@ -34,13 +34,25 @@ def deal(**changes: object) -> Engagement:
     ("end_in_days", "score", "level", "text"),
     [
         pytest.param(400, 0, RiskLevel.LOW, None, id="far-from-end"),
-        pytest.param(60, 20, RiskLevel.LOW, "Contract ends in 60 days", id="within-90-days"),
-        pytest.param(12, 35, RiskLevel.MEDIUM, "Contract ends in 12 days", id="within-30-days"),
+        pytest.param(
+            60,
+            20,
+            RiskLevel.LOW,
+            "Contract ends in 60 days (goal: renewal agreed 90 days ahead) — start the renewal talk",
+            id="within-90-days",
+        ),
+        pytest.param(
+            12,
+            35,
+            RiskLevel.MEDIUM,
+            "Contract ends in 12 days (goal: renewal agreed 90 days ahead) — start the renewal talk",
+            id="within-30-days",
+        ),
         pytest.param(
             -5,
             45,
             RiskLevel.MEDIUM,
-            "Contract ended 5 days ago with no renewal recorded",
+            "Contract ended 5 days ago with no renewal recorded — record the renewal or close the deal",
             id="ended",
         ),
     ],
@@ -74,8 +86,8 @@ def test_drivers_are_bilingual_and_capped_at_three() -> None:
     assert health.risk_score == 60
     assert health.risk_level is RiskLevel.HIGH
     assert [d.zh for d in health.drivers] == [
-        "预计成交日期已过 31 天",
-        "计划开工已过 10 天，合同仍未签署",
+        "预计成交日期已过 31 天— 请更新预计成交日期或阶段",
+        "计划开工已过 10 天，合同仍未签署— 请在继续工作前签署合同",
     ]
 
 
@@ -108,20 +120,24 @@ def test_bands_come_from_the_config() -> None:
     [
         pytest.param("renewed", 12, 0, None, id="renewed"),
         pytest.param(
-            "in_progress", 12, 17, "Contract ends in 12 days; renewal in progress", id="in-progress"
+            "in_progress",
+            12,
+            17,
+            "Contract ends in 12 days; renewal in progress — get the renewal signed before the end date",
+            id="in-progress",
         ),  # 35 // 2
         pytest.param(
             "in_progress",
             -5,
             25,
-            "Contract ended 5 days ago; renewal still in progress",
+            "Contract ended 5 days ago; renewal still in progress — get the renewal signed",
             id="ended-in-progress",
         ),
         pytest.param(
             "not_renewing",
             40,
             5,
-            "Planned close: the client is not renewing (ends in 40 days)",
+            "Planned close: the client is not renewing (ends in 40 days) — plan the handover with the client",
             id="planned-close",
         ),
         pytest.param("not_renewing", 200, 0, None, id="planned-close-far"),

@@ -62,10 +62,16 @@ def test_schedule_spi_and_overdue_milestones() -> None:
     assert result is not None
     assert result.score == pytest.approx(83.333, abs=0.01)
     assert [d.en for d in result.drivers] == [
-        "Schedule performance SPI 0.75 (earned value behind plan)",
-        "1 milestone overdue, up to 12 days: Milestone 2 is 12 days late",
+        (
+            "Schedule performance SPI 0.75 (goal: 1.00 or more)"
+            " — re-plan the remaining work with the delivery lead"
+        ),
+        "Milestone 2 is 12 days late (planned Nov 11, 2026) — agree a new date with the client",
     ]
-    assert result.drivers[1].zh == "1 个里程碑逾期，最长 12 天：Milestone 2 已延期 12 天"
+    assert (
+        result.drivers[1].zh
+        == "Milestone 2 已延期 12 天（计划 2026年11月11日）— 请与客户商定新日期"
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,7 +103,10 @@ def test_cost_cpi() -> None:
     result = cost_factor([milestone(1, 30, 400, 25)], [cost(100), cost(20)])
     assert result is not None
     assert result.score == pytest.approx(55.56, abs=0.01)
-    assert result.drivers[0].en == "Cost performance CPI 0.83: 30% of budget spent, 25% done"
+    assert result.drivers[0].en == (
+        "Cost performance CPI 0.83: 30% of budget spent, 25% done (goal: 1.00 or more)"
+        " — review the spending with the delivery lead"
+    )
 
 
 def test_ac_zero_is_left_out() -> None:
@@ -184,7 +193,10 @@ def test_quality_and_scope() -> None:
     # (15,000 + 10,000) / 100,000 = 25 % -> 0.25 / 0.3 * 100 = 83.3; one pending.
     scope = scope_factor(changes, Decimal(100000))
     assert scope is not None and scope.score == pytest.approx(83.33, abs=0.01)
-    assert scope.drivers[0].en == "Change requests worth 25% of the contract (1 pending)"
+    assert scope.drivers[0].en == (
+        "Change requests worth 25% of the contract, 1 pending (goal: under 30%)"
+        " — agree a contract amendment for the changes"
+    )
 
 
 def test_missing_factors_are_left_out_and_the_rest_reweighted() -> None:

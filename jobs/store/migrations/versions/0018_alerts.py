@@ -1,7 +1,7 @@
 """alerts: the outbox, episodes, what was last seen, disabled routes
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 
 New tables for jobs/alerts (issue 24); nothing to carry over.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """delivery sources: cursors, projects seen and their links, the deal's project field
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 
 Delivery facts are pulled from the delivery tools (Jira, PingCode...; jobs/delivery/): each
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
