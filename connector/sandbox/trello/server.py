@@ -7,7 +7,8 @@ It follows research/fxiaoke_and_tools.md Part B and Trello's developer guide, no
   one, OAuth 1 signed; the signature is not checked, as Trello does not need one for a token);
   a wrong key answers 401 ``invalid key``, a wrong token 401 ``invalid token`` (plain text);
 - ``/1/boards/{id}`` with ``/lists``, ``/labels``, ``/cards[/{filter}]``, ``/actions``;
-  ``/1/cards/{id}`` with ``/actions``; ``/1/lists/{id}``. A malformed id answers 400
+  ``/1/cards/{id}`` with ``/actions``; ``/1/lists/{id}``; ``/1/members/me`` (with its own
+  limit of 100 requests per 900 s). A malformed id answers 400
   ``invalid id``, an unknown one 404 ``The requested resource was not found.``;
 - actions newest first, ``filter`` (types, or ``type:field`` such as ``updateCard:idList``),
   ``since``/``before`` (a date or an action id), ``limit`` (default 50, at most 1000), ``page``.
@@ -37,6 +38,8 @@ TRELLO_SANDBOX_BANNER = "SANDBOX TRELLO — a local imitation of Trello's REST A
 TOKEN_LIMIT = 100
 KEY_LIMIT = 300
 WINDOW = timedelta(seconds=10)
+MEMBERS_LIMIT = 100
+MEMBERS_WINDOW = timedelta(seconds=900)
 MAX_ACTIONS = 1000
 _ID = re.compile(r"^[0-9a-f]{24}$")
 _NOT_FOUND = "The requested resource was not found."
@@ -67,6 +70,8 @@ class TrelloSandbox(ServedOnThread):
         self.actions: list[dict[str, Any]] = []
         self.token_window = SlidingWindow(TOKEN_LIMIT, WINDOW, self._clock)
         self.key_window = SlidingWindow(KEY_LIMIT, WINDOW, self._clock)
+        #: Trello's extra limit on ``/1/members/``: 100 requests per 900 s.
+        self.members_window = SlidingWindow(MEMBERS_LIMIT, MEMBERS_WINDOW, self._clock)
         self.calls: list[Call] = []
         self.refused_429 = 0
 
@@ -283,6 +288,26 @@ class TrelloSandbox(ServedOnThread):
             )
         if request.method != "GET":
             return Reply(403, "the sandbox is read-only")  # our clients only read
+        if request.path.startswith("/1/members/"):
+            if self.members_window.admit(token) is not None:
+                self.refused_429 += 1
+                return Reply(
+                    429,
+                    {
+                        "error": "RATE_LIMIT_EXCEEDED",
+                        "message": "Exceeded rate limit to /1/members",
+                    },
+                )
+            if request.path == "/1/members/me":
+                return Reply(
+                    200,
+                    {
+                        "id": "5a0000000000000000000001",
+                        "username": "sandbox",
+                        "fullName": "Sandbox Member",
+                    },
+                )
+            return Reply(404, _NOT_FOUND)
         return self._route(request.path.split("/")[2:], request.query)
 
     def _route(self, parts: list[str], query: dict[str, str]) -> Reply:

@@ -19,9 +19,9 @@ def seed_worktile_projects(
         project = sandbox.add_project(name, identifier)
         projects[name] = project
         sandbox.add_task(
-            project, "里程碑：一期验收", state="进行中", due=now - 9 * day, at=now - 50 * day
+            project, "一期验收", kind="里程碑", state="进行中", due=now - 9 * day, at=now - 50 * day
         )
-        sandbox.add_task(project, "里程碑：二期上线", due=now + 20 * day, at=now - 50 * day)
+        sandbox.add_task(project, "二期上线", kind="里程碑", due=now + 20 * day, at=now - 50 * day)
         sandbox.add_task(
             project, "工单：登录页报错", state="已完成", priority="较高", at=now - 5 * day
         )

@@ -13,7 +13,8 @@ the sandbox can answer in either reading, for the client to be tested against bo
   and ``page_size`` (at most 100 here, UNCONFIRMED), answering ``items`` or ``value``
   (``list_field``) with ``total`` and ``has_more``;
 - a task has ``_id``, ``identifier``, ``title``, ``project_id``, ``created_at``/``updated_at``
-  (10-digit seconds), a ``task_state`` ``{name, type}``, a ``priority`` ``{name}``, and its due
+  (10-digit seconds), a ``task_state`` ``{name, type}``, a ``priority`` ``{name}``, a
+  ``task_type`` ``{name}`` ("任务", "里程碑"…: UNCONFIRMED field), and its due
   date either as ``due: {date, with_time}`` or flat ``due_at`` (``due_shape``);
 - errors: ``{"ok": false, "error_code", "error_message"}``, in an HTTP 200 or with a 4xx status
   (``errors_in_200``). 1103 is an invalid or expired token (seen in public code); the sandbox's
@@ -100,6 +101,7 @@ class WorktileSandbox(ServedOnThread):
         *,
         state: str = "未开始",
         priority: str = "普通",
+        kind: str = "任务",
         due: datetime | None = None,
         at: datetime | None = None,
     ) -> str:
@@ -117,6 +119,7 @@ class WorktileSandbox(ServedOnThread):
                 "updated_at": moment,
                 "task_state": {"name": state, "type": _STATE_TYPES.get(state, 1)},
                 "priority": {"name": priority},
+                "task_type": {"name": kind},
                 "due": int(due.timestamp()) if due else None,
             }
             return task_id
