@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import requests
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
@@ -42,16 +41,16 @@ class SandboxTokens(AccessTokenProvider):
     async def get_authorization_token(
         self, uri: str, additional_authentication_context: dict[str, Any] | None = None
     ) -> str:
-        answer = requests.post(
-            f"{self.sandbox.url}/{self.sandbox.tenant}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.sandbox.client_id,
-                "client_secret": self.secret,
-                "scope": "https://graph.microsoft.com/.default",
-            },
-            timeout=5,
-        )
+        async with httpx.AsyncClient(timeout=5) as http:
+            answer = await http.post(
+                f"{self.sandbox.url}/{self.sandbox.tenant}/oauth2/v2.0/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.sandbox.client_id,
+                    "client_secret": self.secret,
+                    "scope": "https://graph.microsoft.com/.default",
+                },
+            )
         return str(answer.json().get("access_token", ""))
 
     def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
