@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from connector.credits import Edition, daily_credit_allowance
 from jobs import config_env
+from jobs.delivery.config import DeliverySection
 from jobs.health.risk import RiskWeights
 from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
@@ -264,6 +265,7 @@ class Config(_Section):
     log: LogSection = LogSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()
+    sources: DeliverySection = DeliverySection()
 
 
 class Settings:
@@ -273,6 +275,11 @@ class Settings:
         self.config = config
         self.path = path
         self._env = env
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment the secrets come from (delivery sources read theirs from it)."""
+        return self._env
 
     @property
     def mapping_path(self) -> Path:

@@ -28,6 +28,8 @@ from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from jobs import log_context
 from jobs.config import Settings
 from jobs.credits import StoreCreditMeter, first_credits_back_at
+from jobs.delivery.pull import DeliveryReport
+from jobs.delivery.step import pull_configured
 from jobs.fxiaoke_connect import fxiaoke_client
 from jobs.health.sla.calendar import RegionDataMissing
 from jobs.odoo_connect import odoo_client
@@ -52,7 +54,8 @@ class Job(StrEnum):
     SYNC = "sync"
     SCORE = "score"  # recompute health from the store; no CRM call
     PUSH = "push"
-    RUN = "run"  # sync, score, push
+    RUN = "run"  # sync, delivery sources, score, push
+    SOURCES = "sources"  # only the delivery sources (`engage sync --sources`)
 
 
 #: One lock for every job of a connection: a sync must not run beside a run's sync, nor a
@@ -223,6 +226,7 @@ class RunResult:
     sync: SyncReport | None = None
     score: ScoreReport | None = None
     push: PushReport | None = None
+    delivery: DeliveryReport | None = None
     message: str | None = None
     #: What stopped or failed the job, for the exit code (a setup error is exit 2).
     error: ConnectorError | None = None
@@ -258,6 +262,8 @@ class RunResult:
             counts.update({"scored": self.score.scored, "health_changed": self.score.changed})
         if self.push:
             counts.update({f"push_{k}": v for k, v in self.push.counts().items()})
+        if self.delivery:
+            counts.update({f"delivery_{k}": v for k, v in self.delivery.totals().items()})
         return counts
 
 
@@ -305,6 +311,19 @@ def run_job(
                 full=full,
                 deletions_every=_deletions_every(conn),
             )
+        sources = conn.settings.config.sources.delivery
+        if job in (Job.RUN, Job.SOURCES) and sources:
+            log_context.step("delivery")
+            result.delivery = pull_configured(
+                sources,
+                conn.settings.path,
+                conn.settings.env,
+                conn.store,
+                clock=conn.clock,
+                run_id=run_id,
+                full=full,
+                policy=conn.policy,
+            )
         if job in (Job.SCORE, Job.RUN):
             log_context.step("score")
             log.info("scoring engagements")
@@ -349,6 +368,10 @@ def run_job(
                 f"field(s) {gone} no longer exist in the CRM: their values were not written, "
                 "the other fields were; run `engage mappings check`"
             )
+        if result.delivery and result.delivery.lines():
+            # A source that failed, or a mapping word the tool lacks: the rest was done.
+            result.status = RunStatus.PARTIAL
+            result.message = "; ".join(filter(None, [result.message, *result.delivery.lines()]))
     except RunInterrupted as exc:
         result.status = RunStatus.INTERRUPTED
         done = result.done_so_far()

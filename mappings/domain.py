@@ -72,6 +72,9 @@ class Engagement(_Domain):
     sla_tier: str | None = None
     #: Map the CRM's renewal field here (with `map` for its labels); empty means none recorded.
     renewal_status: RenewalStatus | None = None
+    #: The delivery projects of this engagement, as the deal's field holds them (e.g. Zoho's
+    #: ``Jira_Project``): one key or several, separated by commas (docs/delivery.md, linking).
+    delivery_projects: str | None = None
     modified_at: datetime | None = None
 
     @field_validator("end_date")

@@ -26,6 +26,7 @@ from jobs.cli.run import (
     trend,
 )
 from jobs.cli.sandbox import SANDBOX_PORT, demo, sandbox
+from jobs.cli.sources import sources_group
 from jobs.cli.surveys import serve_command, surveys_group
 
 __all__ = [
@@ -85,5 +86,6 @@ for _command in (
     surveys_group,
     serve_command,
     db_group,
+    sources_group,
 ):
     main.add_command(_command)

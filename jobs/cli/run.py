@@ -33,6 +33,7 @@ from jobs.runner import (
     shown_runs,
 )
 from jobs.store import Store
+from jobs.store.delivery import DeliveryTables
 from jobs.store.runs import RunStatus
 
 
@@ -111,6 +112,13 @@ def print_result(result: RunResult) -> None:
                 f"{c.read} read, {c.stored} stored, {c.skipped} skipped, {c.deleted} deleted"
                 + (f", {c.filtered} left out {why}" if c.filtered else ""),
             )
+    for name, d in (result.delivery.sources if result.delivery else {}).items():
+        table.add_row(
+            f"delivery {name}",
+            f"{d.projects} projects, {d.items_read} items and {d.releases_read} releases read, "
+            f"{sum(d.changed.values())} facts changed, {d.skipped} skipped, {d.deleted} deleted"
+            + (", failed" if d.error else ""),
+        )
     if result.score:
         table.add_row("score", f"{result.score.scored} scored, {result.score.changed} changed")
     if result.push:
@@ -133,14 +141,18 @@ def print_result(result: RunResult) -> None:
 
 @click.command()
 @click.option("--full", is_flag=True, help="Re-read every record, not only the changed ones.")
+@click.option(
+    "--sources", "delivery", is_flag=True, help="Pull the delivery sources (Jira...) instead."
+)
 @click.pass_obj
-def sync(invocation: Invocation, full: bool) -> None:
+def sync(invocation: Invocation, full: bool, delivery: bool) -> None:
     """Pull accounts, contacts and deals changed since the last sync.
 
-    After the mapping changes, the next sync re-reads everything by itself.
+    After the mapping changes, the next sync re-reads everything by itself. With --sources:
+    pull the delivery facts of the [sources.delivery.*] tools instead (`engage run` does both).
     """
     with context.opened(invocation) as conn:
-        exit_for(run_and_report(conn, Job.SYNC, full=full))
+        exit_for(run_and_report(conn, Job.SOURCES if delivery else Job.SYNC, full=full))
 
 
 @click.command()
@@ -300,6 +312,19 @@ def retry(invocation: Invocation, everything: bool, records: tuple[str, ...]) ->
 SKIPS_SHOWN = 50
 
 
+def print_delivery_projects(store: Store) -> None:
+    """The delivery sources' projects that are not linked, and why (nothing when all are)."""
+    unlinked = [p for p in DeliveryTables(store.engine).projects() if p.engagement_id is None]
+    if not unlinked:
+        return
+    table = Table(title=f"delivery projects not linked to an engagement ({len(unlinked)})")
+    for column in ("source", "project", "why"):
+        table.add_column(column, overflow="fold")
+    for p in unlinked:
+        table.add_row(p.source, p.project_key, p.problem or "")
+    context.console.print(table)
+
+
 def print_status(
     store: Store,
     *,
@@ -353,6 +378,7 @@ def print_status(
     for s in shown:
         skips.add_row(s.kind, s.record_id, s.reason)
     context.console.print(skips)
+    print_delivery_projects(store)
     if len(shown) < skipped:
         context.console.print(
             f"{skipped} skipped records; the latest {len(shown)} are listed above: "

@@ -174,6 +174,8 @@ engagements = sa.Table(
     sa.Column("billing_model", sa.String(120)),
     sa.Column("sla_tier", sa.String(64)),
     sa.Column("renewal_status", sa.String(32)),
+    #: The deal's field naming its delivery projects (jobs/delivery/, docs/delivery.md).
+    sa.Column("delivery_projects", sa.String(255)),
     sa.Column("crm_modified_at", UtcDateTime()),
     sa.Column("deleted_at", UtcDateTime()),
     sa.Column("synced_at", UtcDateTime(), nullable=False),

@@ -1,0 +1,29 @@
+"""Each tool's client, built from its config section (jobs/delivery/connect.py `FACTORIES`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connector.delivery.base import DeliverySource
+from connector.delivery.jira import JiraAuth, JiraClient
+from mappings.delivery import load_delivery_mapping
+
+if TYPE_CHECKING:
+    from jobs.delivery.connect import SourceContext
+
+
+def jira_source(context: SourceContext) -> DeliverySource:
+    section = context.section
+    if section.chosen_auth == "oauth":
+        auth = JiraAuth(access_token=context.secret("access_token"))
+    else:
+        auth = JiraAuth(email=section.email, api_token=context.secret("token"))
+    mapping = load_delivery_mapping((context.config_path.parent / section.mapping).resolve())
+    extra = [mapping.changes.value_field] if mapping.changes.value_field else []
+    return JiraClient(
+        section.base_url, auth, context.transport, extra_fields=extra, clock=context.clock
+    )
+
+
+def pingcode_source(context: SourceContext) -> DeliverySource:
+    raise NotImplementedError("the PingCode client comes in the next commit")

@@ -1,0 +1,155 @@
+"""The delivery-source contract: one fixture, parametrized over every delivery tool, each a
+sandbox over real HTTP with its client and a mapping in that tool's words.
+
+A ``DeliveryWorld`` is what a contract test needs of a tool: its client and mapping, and how a
+person acts in the tool (add a project, a release, an item; move an item to a status; delete
+it) through the sandbox's own helpers, plus the sandbox's counters (calls, writes). Adding a
+tool to the contract is adding a world and its fixture to ``WORLDS`` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from connector.delivery.base import DeliverySource
+from connector.delivery.jira import JiraAuth, JiraClient
+from connector.http import HttpTransport
+from connector.retry import RetryPolicy
+from connector.sandbox.jira import JiraState, SandboxJira
+from jobs.delivery.pull import ConfiguredSource
+from mappings.delivery import DeliveryMapping
+from tests.conftest import FakeClock
+
+#: The words of a tool a contract test uses, by meaning.
+MEANINGS = ("open", "working", "waiting", "resolved")
+
+
+@dataclass
+class DeliveryWorld:
+    """One tool for the contract tests (see the module docstring)."""
+
+    name: str
+    client: DeliverySource
+    #: The tool's words: status by meaning (MEANINGS), priorities P1..P4 by the tool's name,
+    #: a priority the tool has that the mapping leaves out, item types.
+    statuses: dict[str, str]
+    priorities: dict[str, str]
+    unmapped_priority: str
+    ticket_type: str
+    change_type: str
+    add_project: Callable[[str], str]
+    add_release: Callable[..., str]
+    add_item: Callable[..., str]
+    move: Callable[[str, str, datetime], None]
+    delete: Callable[[str], None]
+    #: API calls the sandbox answered; calls that changed something there.
+    calls: Callable[[], int]
+    writes: Callable[[], int]
+    #: A client of the same tool whose credentials the tool refuses.
+    client_with_wrong_credentials: Callable[[], DeliverySource]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def mapping(self, links: dict[str, str], **overrides: Any) -> DeliveryMapping:
+        data: dict[str, Any] = {
+            "tool": self.client.tool,
+            "link": {"deal_field": True, "projects": links},
+            "tickets": {
+                "types": [self.ticket_type],
+                "priority": self.priorities,
+                "first_response_statuses": [self.statuses["working"]],
+                "waiting_statuses": [self.statuses["waiting"]],
+                "resolved_statuses": [self.statuses["resolved"]],
+            },
+            "costs": {"hourly_rate": "80"},
+            "changes": {"types": [self.change_type]},
+        }
+        for section, values in overrides.items():
+            data[section] = {**data.get(section, {}), **values}
+        return DeliveryMapping.model_validate(data)
+
+    def source(self, links: dict[str, str], **overrides: Any) -> ConfiguredSource:
+        return ConfiguredSource(self.name, self.client, self.mapping(links, **overrides))
+
+
+def no_sleep() -> RetryPolicy:
+    """The one retry policy with its sleeps recorded, never slept."""
+    waits: list[float] = []
+    policy = RetryPolicy(sleep=waits.append, random=lambda: 1.0)
+    policy.waits = waits  # type: ignore[attr-defined]
+    return policy
+
+
+def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
+    state = JiraState(clock=clock)
+    state.add_account("pm@example.com", "jira-token-1", time_zone="Asia/Shanghai")
+    sandbox = SandboxJira(state)
+    url = sandbox.start()
+
+    def client(token: str) -> JiraClient:
+        auth = JiraAuth(email="pm@example.com", api_token=token)
+        return JiraClient(url, auth, HttpTransport(policy=no_sleep()), clock=clock)
+
+    def add_project(key: str) -> str:
+        state.add_project(key, f"Project {key}")
+        return key
+
+    def add_release(project: str, name: str, due: date | None, released: bool = False) -> str:
+        return state.add_version(project, name, due, released=released).id
+
+    def add_item(
+        project: str,
+        *,
+        priority: str | None,
+        created: datetime,
+        type: str | None = None,
+        status: str = "To Do",
+    ) -> str:
+        issue = state.add_issue(
+            project,
+            type=type or "Service Request",
+            status=status,
+            priority=priority,
+            created=created,
+        )
+        return issue.key
+
+    try:
+        yield DeliveryWorld(
+            name="jira",
+            client=client("jira-token-1"),
+            statuses={
+                "open": "To Do",
+                "working": "In Progress",
+                "waiting": "Waiting for customer",
+                "resolved": "Resolved",
+            },
+            priorities={"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4"},
+            unmapped_priority="Lowest",
+            ticket_type="Service Request",
+            change_type="Change Request",
+            add_project=add_project,
+            add_release=add_release,
+            add_item=add_item,
+            move=lambda key, status, at: state.move(key, status, at),
+            delete=state.delete,
+            calls=lambda: sum(state.calls.values()),
+            writes=lambda: state.writes,
+            client_with_wrong_credentials=lambda: client("not-the-token"),
+            extra={"state": state, "sandbox": sandbox},
+        )
+    finally:
+        sandbox.stop()
+
+
+#: Every delivery tool in the contract: name -> world factory (a generator over the clock).
+WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {"jira": jira_world}
+
+
+@pytest.fixture(params=sorted(WORLDS))
+def world(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[DeliveryWorld]:
+    yield from WORLDS[request.param](clock)
