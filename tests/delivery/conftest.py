@@ -53,6 +53,13 @@ class DeliveryWorld:
     #: A client of the same tool whose credentials the tool refuses.
     client_with_wrong_credentials: Callable[[], DeliverySource]
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The tool keeps each item's status history (Planner and Worktile do not: no first
+    #: response, no waiting intervals).
+    keeps_history: bool = True
+    #: A second pull reads only what changed (Planner's v1.0 has no delta: it reads all).
+    reads_changes_only: bool = True
+    #: The tool lists its statuses, priorities and types (Worktile does not: not checked).
+    lists_words: bool = True
 
     def mapping(self, links: dict[str, str], **overrides: Any) -> DeliveryMapping:
         data: dict[str, Any] = {
@@ -148,6 +155,16 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
 
 #: Every delivery tool in the contract: name -> world factory (a generator over the clock).
 WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {"jira": jira_world}
+
+
+def _add_board_worlds() -> None:
+    # Imported here: the worlds module builds on DeliveryWorld above.
+    from tests.delivery.worlds_boards import planner_world, trello_world, worktile_world
+
+    WORLDS.update(trello=trello_world, planner=planner_world, worktile=worktile_world)
+
+
+_add_board_worlds()
 
 
 @pytest.fixture(params=sorted(WORLDS))

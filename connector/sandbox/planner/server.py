@@ -7,7 +7,8 @@ It follows research/fxiaoke_and_tools.md Part B and Microsoft Learn, not our cli
   errors as Entra ID writes them: ``invalid_client`` (AADSTS7000215, a wrong secret, 401),
   ``unauthorized_client`` (AADSTS700016, an unknown app), ``invalid_request`` (AADSTS90002, an
   unknown tenant), ``invalid_scope``;
-- ``GET /v1.0/planner/plans/{id}``, ``/buckets``, ``/tasks`` (``@odata.nextLink`` with a
+- ``GET /v1.0/planner/plans/{id}``, ``/details`` (the labels' names, ``categoryDescriptions``),
+  ``/buckets``, ``/tasks`` (``@odata.nextLink`` with a
   ``$skiptoken``, ``$select``, ``$top``), ``/v1.0/planner/tasks/{id}``; tasks carry
   ``percentComplete``, ``dueDateTime``, ``completedDateTime``, ``bucketId``, ``priority``;
 - Graph's errors ``{"error": {"code", "message", "innerError"}}``: 401
@@ -68,6 +69,9 @@ class PlannerSandbox(ServedOnThread):
         self.plans: dict[str, dict[str, Any]] = {}
         self.buckets: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.details: dict[str, dict[str, Any]] = {}
+        #: Requests that would change something (refused: the sandbox is read-only).
+        self.writes = 0
         self.calls: list[Call] = []
         self.tokens_issued = 0
         self.refused_429 = 0
@@ -77,9 +81,25 @@ class PlannerSandbox(ServedOnThread):
         return self.clock()
 
     # --- what a test or a person does in Planner ---------------------------------------------
-    def add_plan(self, title: str, buckets: tuple[str, ...]) -> str:
+    def add_plan(
+        self,
+        title: str,
+        buckets: tuple[str, ...],
+        *,
+        labels: tuple[str, ...] = (),
+        plan_id: str | None = None,
+    ) -> str:
+        """A plan with ``buckets``; ``labels`` name its categories (category1, category2…)."""
         with self._lock:
-            plan_id = self._new_id()
+            plan_id = plan_id or self._new_id()
+            self.details[plan_id] = {
+                "id": plan_id,
+                "sharedWith": {},
+                "categoryDescriptions": {
+                    f"category{n}": (labels[n - 1] if n <= len(labels) else None)
+                    for n in range(1, 26)
+                },
+            }
             group = self._new_id()
             self.plans[plan_id] = {
                 "id": plan_id,
@@ -114,10 +134,13 @@ class PlannerSandbox(ServedOnThread):
         percent: int = 0,
         completed: datetime | None = None,
         priority: int = 5,
+        labels: tuple[str, ...] = (),
         at: datetime | None = None,
     ) -> str:
         with self._lock:
             task_id = self._new_id()
+            names = self.details[plan_id]["categoryDescriptions"]
+            categories = {c: True for c, name in names.items() if name in labels}
             self.tasks[task_id] = {
                 "id": task_id,
                 "planId": plan_id,
@@ -138,7 +161,7 @@ class PlannerSandbox(ServedOnThread):
                 "checklistItemCount": 0,
                 "activeChecklistItemCount": 0,
                 "conversationThreadId": None,
-                "appliedCategories": {},
+                "appliedCategories": categories,
                 "assignments": {},
                 "createdBy": {"user": {"id": "sandbox-user", "displayName": None}},
             }
@@ -245,6 +268,7 @@ class PlannerSandbox(ServedOnThread):
         if wait is not None:
             return self._too_many(max(1, math.ceil(wait)))
         if request.method != "GET":
+            self.writes += 1
             return _graph_error(405, "MethodNotAllowed", "The sandbox is read-only.")
         return self._route(request)
 
@@ -271,6 +295,8 @@ class PlannerSandbox(ServedOnThread):
         rest = parts[3:]
         if not rest:
             return Reply(200, _entity(plan, request.query.get("$select")))
+        if rest == ["details"]:
+            return Reply(200, _entity(self.details[plan["id"]], request.query.get("$select")))
         if rest == ["buckets"]:
             rows = [b for b in self.buckets.values() if b["planId"] == plan["id"]]
             return Reply(200, {"@odata.context": _CONTEXT + "buckets", "value": rows})

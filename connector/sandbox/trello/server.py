@@ -6,7 +6,9 @@ It follows research/fxiaoke_and_tools.md Part B and Trello's developer guide, no
   oauth_consumer_key="…", oauth_token="…"`` header Trello also accepts (py-trello sends that
   one, OAuth 1 signed; the signature is not checked, as Trello does not need one for a token);
   a wrong key answers 401 ``invalid key``, a wrong token 401 ``invalid token`` (plain text);
-- ``/1/boards/{id}`` with ``/lists``, ``/labels``, ``/cards[/{filter}]``, ``/actions``;
+- ``/1/boards/{id}`` (or its short link) with ``/lists``, ``/labels``, ``/customFields``,
+  ``/cards[/{filter}]`` (``customFieldItems=true`` adds the cards' custom field values),
+  ``/actions``;
   ``/1/cards/{id}`` with ``/actions``; ``/1/lists/{id}``; ``/1/members/me`` (with its own
   limit of 100 requests per 900 s). A malformed id answers 400
   ``invalid id``, an unknown one 404 ``The requested resource was not found.``;
@@ -66,6 +68,9 @@ class TrelloSandbox(ServedOnThread):
         self.lists: dict[str, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
         self.cards: dict[str, dict[str, Any]] = {}
+        self.custom_fields: dict[str, dict[str, Any]] = {}
+        #: Requests that would change something (the sandbox refuses them: clients only read).
+        self.writes = 0
         #: Every action, oldest first.
         self.actions: list[dict[str, Any]] = []
         self.token_window = SlidingWindow(TOKEN_LIMIT, WINDOW, self._clock)
@@ -80,17 +85,27 @@ class TrelloSandbox(ServedOnThread):
 
     # --- what a test or a person does on the board -------------------------------------------
     def add_board(
-        self, name: str, lists: list[str] | tuple[str, ...], labels: tuple[str, ...] = ()
+        self,
+        name: str,
+        lists: list[str] | tuple[str, ...],
+        labels: tuple[str, ...] = (),
+        *,
+        priorities: tuple[str, ...] = (),
+        short_link: str | None = None,
     ) -> str:
+        """A board with ``lists`` and ``labels``; ``priorities``: the options of a "Priority"
+        dropdown custom field (Trello's Custom Fields), as teams add one."""
         with self._lock:
             board_id = self._new_id()
+            short = short_link or board_id[-8:]
             self.boards[board_id] = {
                 "id": board_id,
                 "name": name,
                 "desc": "",
                 "closed": False,
-                "url": f"https://trello.com/b/{board_id[-8:]}",
-                "shortUrl": f"https://trello.com/b/{board_id[-8:]}",
+                "shortLink": short,
+                "url": f"https://trello.com/b/{short}",
+                "shortUrl": f"https://trello.com/b/{short}",
                 "idOrganization": None,
                 "dateLastActivity": iso_z(self.clock()),
             }
@@ -112,7 +127,50 @@ class TrelloSandbox(ServedOnThread):
                     "name": label_name,
                     "color": color,
                 }
+            if priorities:
+                field_id = self._new_id()
+                self.custom_fields[field_id] = {
+                    "id": field_id,
+                    "idModel": board_id,
+                    "modelType": "board",
+                    "fieldGroup": field_id,
+                    "name": "Priority",
+                    "pos": 16384,
+                    "type": "list",
+                    "display": {"cardFront": True},
+                    "options": [
+                        {
+                            "id": self._new_id(),
+                            "idCustomField": field_id,
+                            "value": {"text": text},
+                            "color": "none",
+                            "pos": 16384 * (n + 1),
+                        }
+                        for n, text in enumerate(priorities)
+                    ],
+                }
             return board_id
+
+    def set_priority(self, card_id: str, text: str | None) -> None:
+        """Pick the card's "Priority" option (None: clear it), as a person does on the card."""
+        with self._lock:
+            card = self.cards[card_id]
+            field = next(f for f in self.custom_fields.values() if f["idModel"] == card["idBoard"])
+            card["customFieldItems"] = (
+                [
+                    {
+                        "id": self._new_id(),
+                        "idValue": next(
+                            o["id"] for o in field["options"] if o["value"]["text"] == text
+                        ),
+                        "idCustomField": field["id"],
+                        "idModel": card_id,
+                        "modelType": "card",
+                    }
+                ]
+                if text is not None
+                else []
+            )
 
     def list_id(self, board_id: str, name: str) -> str:
         return next(
@@ -137,6 +195,7 @@ class TrelloSandbox(ServedOnThread):
         due: datetime | None = None,
         start: datetime | None = None,
         labels: tuple[str, ...] = (),
+        priority: str | None = None,
         at: datetime | None = None,
     ) -> str:
         """A card created in ``list_name`` at ``at`` (default: now), with its createCard action."""
@@ -166,7 +225,10 @@ class TrelloSandbox(ServedOnThread):
                 "idMembers": [],
                 "idChecklists": [],
                 "badges": {"checkItems": 0, "checkItemsChecked": 0, "comments": 0},
+                "customFieldItems": [],
             }
+            if priority is not None:
+                self.set_priority(card_id, priority)
             self._act("createCard", card_id, moment, {"list": self._list_ref(list_id)})
             return card_id
 
@@ -287,6 +349,7 @@ class TrelloSandbox(ServedOnThread):
                 429, {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
             )
         if request.method != "GET":
+            self.writes += 1
             return Reply(403, "the sandbox is read-only")  # our clients only read
         if request.path.startswith("/1/members/"):
             if self.members_window.admit(token) is not None:
@@ -312,6 +375,10 @@ class TrelloSandbox(ServedOnThread):
 
     def _route(self, parts: list[str], query: dict[str, str]) -> Reply:
         resource, ident, rest = parts[0], parts[1] if len(parts) > 1 else "", parts[2:]
+        if resource == "boards" and not _ID.match(ident):
+            # Boards are also addressed by their short link (8 characters in Trello; any
+            # length here, so tests can name a board "ACME").
+            ident = next((b for b, row in self.boards.items() if row["shortLink"] == ident), ident)
         if not _ID.match(ident):
             return Reply(400, "invalid id")
         if resource == "boards":
@@ -337,6 +404,8 @@ class TrelloSandbox(ServedOnThread):
             wanted = query.get("filter", "open")
             rows = [r for r in self.lists.values() if r["idBoard"] == board_id]
             return Reply(200, [r for r in rows if _filter_closed(r, wanted)])
+        if rest == ["customFields"]:
+            return Reply(200, [f for f in self.custom_fields.values() if f["idModel"] == board_id])
         if rest == ["labels"]:
             limit = min(int(query.get("limit", 50) or 50), 1000)
             return Reply(200, [r for r in self.labels.values() if r["idBoard"] == board_id][:limit])
@@ -357,7 +426,11 @@ class TrelloSandbox(ServedOnThread):
 
     def _card_json(self, card: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         full = dict(card, labels=[self.labels[i] for i in card["idLabels"] if i in self.labels])
-        return _select(full, query.get("fields"))
+        items = full.pop("customFieldItems")
+        chosen = _select(full, query.get("fields"))
+        if query.get("customFieldItems") == "true":
+            chosen["customFieldItems"] = items  # only when asked, as Trello does
+        return chosen
 
     def _actions(
         self, query: dict[str, str], *, board_id: str | None = None, card_id: str | None = None
@@ -367,7 +440,7 @@ class TrelloSandbox(ServedOnThread):
         page = int(query.get("page", 0) or 0)
         rows = [
             a
-            for a in reversed(self.actions)
+            for a in sorted(self.actions, key=lambda a: str(a["id"]), reverse=True)
             if (board_id is None or a["data"]["board"]["id"] == board_id)
             and (card_id is None or a["data"]["card"]["id"] == card_id)
             and _kind_wanted(a, kinds)
