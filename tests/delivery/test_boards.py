@@ -185,7 +185,7 @@ def test_a_milestone_card_is_a_milestone_delivered_the_day_its_due_date_was_comp
 def test_trellos_429_is_waited_out_for_a_whole_window_on_the_injected_clock(
     trello: TrelloSandbox, clock: FakeClock
 ) -> None:
-    board = studio_board(trello)
+    studio_board(trello)
     # Another app spends the same token: the sandbox lets only 3 calls per 10 s through.
     trello.token_window = SlidingWindow(3, timedelta(seconds=10), trello.clock)
     client, pacer, retry = trello_client(trello, clock)
@@ -369,10 +369,14 @@ def test_trello_bad_input_is_one_line_each(trello: TrelloSandbox, clock: FakeClo
     assert token_line.startswith("delivery source studio: credentials: trello refused them: ")
     assert "invalid token" in token_line
     assert problems == [
-        "delivery source studio: link.projects.NOBOARD1: project NOBOARD1 (linked to D2) does "
-        "not exist in trello or the credentials cannot see it",
-        "delivery source studio: tickets.waiting_statuses: list 'Waiting on client' does not "
-        "exist in trello",
+        (
+            "delivery source studio: link.projects.NOBOARD1: project NOBOARD1 (linked to D2) does "
+            "not exist in trello or the credentials cannot see it"
+        ),
+        (
+            "delivery source studio: tickets.waiting_statuses: list 'Waiting on client' does not "
+            "exist in trello"
+        ),
     ]
 
 
@@ -397,10 +401,14 @@ def test_planner_bad_input_is_one_line_each(planner: PlannerSandbox, clock: Fake
     assert secret_line.startswith("delivery source pmo: credentials: planner refused them: ")
     assert "AADSTS7000215" in secret_line and "\n" not in secret_line
     assert problems == [
-        "delivery source pmo: link.projects.NO-PLAN: project NO-PLAN (linked to D2) does not "
-        "exist in planner or the credentials cannot see it",
-        "delivery source pmo: milestones.item_statuses: bucket 'Milestone' does not exist in "
-        "planner",
+        (
+            "delivery source pmo: link.projects.NO-PLAN: project NO-PLAN (linked to D2) does not "
+            "exist in planner or the credentials cannot see it"
+        ),
+        (
+            "delivery source pmo: milestones.item_statuses: bucket 'Milestone' does not exist in "
+            "planner"
+        ),
     ]
 
 
@@ -424,6 +432,8 @@ def test_worktile_bad_input_is_one_line_each(clock: FakeClock) -> None:
     assert secret_line.startswith("delivery source cn: credentials: worktile refused them: ")
     assert "client_id sandbox-worktile-app" in secret_line
     assert problems == [
-        "delivery source cn: link.projects.NOPE: project NOPE (linked to D2) does not exist in "
-        "worktile or the credentials cannot see it"
+        (
+            "delivery source cn: link.projects.NOPE: project NOPE (linked to D2) does not exist in "
+            "worktile or the credentials cannot see it"
+        )
     ]
