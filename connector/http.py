@@ -65,6 +65,7 @@ class HttpTransport:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         observer: CallObserver | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        retry_after_header: str = "Retry-After",
     ) -> None:
         self.session = session or requests.Session()
         self.policy = policy or RetryPolicy()
@@ -72,6 +73,8 @@ class HttpTransport:
         self.observer = observer
         #: The connection's calls in flight, halved on a 429 and grown back on successes.
         self.concurrency = AdaptiveConcurrency(max_in_flight)
+        #: Where a 429 says how long to wait (PingCode: ``x-pc-retry-after``).
+        self.retry_after_header = retry_after_header
 
     def request(
         self,
@@ -164,7 +167,7 @@ class HttpTransport:
                 status, attempt, idempotent=idempotent
             ):
                 log.info("%s %s returned %s, retrying", method, safe_url(url), status)
-                self.policy.wait(attempt, response.headers.get("Retry-After"))
+                self.policy.wait(attempt, response.headers.get(self.retry_after_header))
                 continue
             if status == 429:
                 raise RateLimitedError(

@@ -102,6 +102,9 @@ class WorkItemPage:
 
     items: tuple[WorkItem, ...]
     cursor: str | None
+    #: Keys of items the tool reports deleted since the cursor (tools that say so, such as
+    #: PingCode's ``is_deleted``); the others are noticed by `work_item_keys`.
+    deleted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ class EndpointLimiter:
 
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
+    #: Other tools' limits (PingCode: 200 per minute, connector/delivery/pingcode.py).
+    calls_per_window: int = CALLS_PER_WINDOW
+    window: timedelta = WINDOW
+    #: Named in the log line when the limiter waits.
+    tool: str = "Fxiaoke"
     _calls: dict[str, deque[datetime]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -30,13 +35,20 @@ class EndpointLimiter:
         with self._lock:
             calls = self._calls.setdefault(path, deque())
             now = self.clock()
-            while calls and now - calls[0] >= WINDOW:
+            while calls and now - calls[0] >= self.window:
                 calls.popleft()
-            if len(calls) >= CALLS_PER_WINDOW:
-                delay = (calls[0] + WINDOW - now).total_seconds()
-                log.info("Fxiaoke allows 100 calls per 20 s on %s: waiting %.1f s", path, delay)
+            if len(calls) >= self.calls_per_window:
+                delay = (calls[0] + self.window - now).total_seconds()
+                log.info(
+                    "%s allows %d calls per %d s on %s: waiting %.1f s",
+                    self.tool,
+                    self.calls_per_window,
+                    self.window.total_seconds(),
+                    path,
+                    delay,
+                )
                 self.sleep(delay)
                 now = self.clock()
-                while calls and now - calls[0] >= WINDOW:
+                while calls and now - calls[0] >= self.window:
                     calls.popleft()
             calls.append(now)

@@ -221,7 +221,8 @@ class _Pull:
             e.crm_id: e.contract_value for e in self.store.engagements(ids=set(links.values()))
         }
         rows: list[ProjectRow] = []
-        read_all = True
+        read_all = True  # every linked project was read: releases not seen are gone
+        keys_complete = self.scan_keys  # ...and every item key listed: items not seen are gone
         seen_releases: set[str] = set()
         live_keys: set[str] = set()
         now = self.clock()
@@ -242,15 +243,17 @@ class _Pull:
             seen_releases |= {milestone_id(r) for r in releases}
             self._store_milestones(releases, engagement_id, contract_values.get(engagement_id))
             self._pull_items(project, engagement_id)
-            if self.scan_keys and read_all:
+            if keys_complete:
                 keys = self.client.work_item_keys(project)
                 if keys is None:
-                    read_all = False
+                    keys_complete = False
                 else:
                     live_keys |= keys
         self.tables.save_projects(self.name, rows)
-        if read_all:
-            self._delete_gone(seen_releases, live_keys)
+        if read_all and self.mapping.milestones.enabled:
+            self._delete("milestones", self.stored["milestones"] - seen_releases)
+        if read_all and keys_complete:
+            self._forget_items(self._stored_item_keys() - live_keys)
 
     def _check_vocabulary(self, project: DeliveryProject) -> None:
         """A status or type the mapping names that the tool does not have: one line each
@@ -296,6 +299,8 @@ class _Pull:
         cursor = self.tables.cursor(self.name, stream)
         for page in self.client.work_item_pages(project, cursor):
             self._store_items(page.items, engagement_id)
+            if page.deleted:
+                self._forget_items(set(page.deleted))
             if page.cursor is not None and page.cursor != cursor:
                 # After the page's facts are committed: a crash before this re-reads the page.
                 self.tables.set_cursor(self.name, stream, page.cursor, self.clock())
@@ -340,17 +345,17 @@ class _Pull:
         self._delete("costs", stale_costs)
         self.store.clear_skips(kind, fine)
 
-    def _delete_gone(self, seen_releases: set[str], live_keys: set[str]) -> None:
-        """Facts of releases and items the tool no longer has (every project was read)."""
-        if self.mapping.milestones.enabled:
-            self._delete("milestones", self.stored["milestones"] - seen_releases)
-        if not self.scan_keys:
+    def _stored_item_keys(self) -> set[str]:
+        costs = {x.split("/worklog/")[0] for x in self.stored["costs"]}
+        return self.stored["tickets"] | self.stored["changes"] | costs
+
+    def _forget_items(self, keys: set[str]) -> None:
+        """Items the tool no longer has: their tickets, change requests and costs leave."""
+        if not keys:
             return
-        self._delete("tickets", self.stored["tickets"] - live_keys)
-        self._delete("changes", self.stored["changes"] - live_keys)
-        self._delete(
-            "costs", {x for x in self.stored["costs"] if x.split("/worklog/")[0] not in live_keys}
-        )
+        self._delete("tickets", keys)
+        self._delete("changes", keys)
+        self._delete("costs", {x for x in self.stored["costs"] if x.split("/worklog/")[0] in keys})
 
 
 #: What a tool calls the places its items' statuses are (Trello's lists, Planner's buckets).

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from connector.delivery.base import DeliverySource
 from connector.delivery.jira import JiraAuth, JiraClient
+from connector.delivery.pingcode import PingCodeClient, PingCodeCredentials
+from jobs.token_cache import StoreTokenCache
 from mappings.delivery import load_delivery_mapping
 
 if TYPE_CHECKING:
@@ -26,4 +30,13 @@ def jira_source(context: SourceContext) -> DeliverySource:
 
 
 def pingcode_source(context: SourceContext) -> DeliverySource:
-    raise NotImplementedError("the PingCode client comes in the next commit")
+    section = context.section
+    credentials = PingCodeCredentials(
+        client_id=section.client_id or "",
+        client_secret=SecretStr(context.secret("client_secret")),
+    )
+    # The 30-day enterprise token is kept in the store, sealed, like the CRMs' tokens.
+    cache = StoreTokenCache(context.store) if context.store is not None else None
+    return PingCodeClient(
+        section.base_url, credentials, context.transport, clock=context.clock, cache=cache
+    )

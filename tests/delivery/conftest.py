@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from connector.delivery.base import DeliverySource
 from connector.delivery.jira import JiraAuth, JiraClient
+from connector.delivery.pingcode import PingCodeClient, PingCodeCredentials
 from connector.http import HttpTransport
 from connector.retry import RetryPolicy
 from connector.sandbox.jira import JiraState, SandboxJira
+from connector.sandbox.pingcode import PingCodeState, SandboxPingCode
 from jobs.delivery.pull import ConfiguredSource
 from mappings.delivery import DeliveryMapping
 from tests.conftest import FakeClock
@@ -52,10 +55,9 @@ class DeliveryWorld:
     writes: Callable[[], int]
     #: A client of the same tool whose credentials the tool refuses.
     client_with_wrong_credentials: Callable[[], DeliverySource]
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: The tool keeps each item's status history (Planner and Worktile do not: no first
-    #: response, no waiting intervals).
+    #: Whether the tool's API gives status history (first response, waits on the client).
     keeps_history: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
     #: A second pull reads only what changed (Planner's v1.0 has no delta: it reads all).
     reads_changes_only: bool = True
     #: The tool lists its statuses, priorities and types (Worktile does not: not checked).
@@ -153,8 +155,71 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         sandbox.stop()
 
 
+def pingcode_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
+    state = PingCodeState(clock=clock)
+    state.add_app("engage-app", "pc-secret-1")
+    sandbox = SandboxPingCode(state)
+    url = sandbox.start()
+
+    def client(secret: str) -> PingCodeClient:
+        credentials = PingCodeCredentials("engage-app", SecretStr(secret))
+        return PingCodeClient(url, credentials, HttpTransport(policy=no_sleep()), clock=clock)
+
+    def add_project(key: str) -> str:
+        state.add_project(key, f"项目 {key}")
+        return key
+
+    def add_release(project: str, name: str, due: date | None, released: bool = False) -> str:
+        end = datetime.combine(due, time(18), tzinfo=UTC) if due else None
+        stage = "published" if released else "pending"
+        return state.add_version(project, name, end, stage=stage, progress=1.0 if released else 0.0)
+
+    def add_item(
+        project: str,
+        *,
+        priority: str | None,
+        created: datetime,
+        type: str | None = None,
+        status: str = "新建",
+    ) -> str:
+        return state.add_item(
+            project, type=type or "issue", state=status, priority=priority, created_at=created
+        )
+
+    try:
+        yield DeliveryWorld(
+            name="pingcode",
+            client=client("pc-secret-1"),
+            statuses={
+                "open": "新建",
+                "working": "进行中",
+                "waiting": "等待客户",
+                "resolved": "已完成",
+            },
+            priorities={"最高": "P1", "较高": "P2", "普通": "P3", "较低": "P4"},
+            unmapped_priority="最低",
+            ticket_type="事务",
+            change_type="变更",
+            add_project=add_project,
+            add_release=add_release,
+            add_item=add_item,
+            move=lambda key, status, at: state.move(key, status, at),
+            delete=state.delete,
+            calls=lambda: sum(state.calls.values()),
+            writes=lambda: state.writes,
+            client_with_wrong_credentials=lambda: client("not-the-secret"),
+            keeps_history=False,
+            extra={"state": state, "sandbox": sandbox},
+        )
+    finally:
+        sandbox.stop()
+
+
 #: Every delivery tool in the contract: name -> world factory (a generator over the clock).
-WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {"jira": jira_world}
+WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {
+    "jira": jira_world,
+    "pingcode": pingcode_world,
+}
 
 
 def _add_board_worlds() -> None:
