@@ -1,21 +1,27 @@
 """Keeping a delivery tool's client under the tool's documented request rate.
 
-Trello allows 100 requests per 10 s per token; Worktile and Graph throttle too. Rather than run
-into their 429s, a client's session waits, before each request it sends (each retry included),
-until the last ``limit`` requests fit in ``window``: the same sliding window the tools count
-in. The clock and the sleep are injected, so tests count calls without waiting.
+Trello allows 100 requests per 10 s per token; Worktile throttles too. Rather than run into
+their 429s, a client's session waits before each request it sends (each retry included) until
+the last ``limit`` requests fit in ``window``: the sliding window the tools count in, which is
+`connector/fxiaoke/limits.py` `EndpointLimiter` (one budget for the whole client here). A 429
+without Retry-After (Trello: another app spending the same key) closes the pacer for a whole
+window. The clock and the sleep are injected, so tests count calls without waiting.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+
+from connector.fxiaoke.limits import EndpointLimiter
+
+#: The one "endpoint" a pacer counts: these tools count per token or per app, not per path.
+EVERY_CALL = "*"
 
 
 class CallPacer:
@@ -28,40 +34,36 @@ class CallPacer:
         *,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tool: str = "the tool",
     ) -> None:
         if limit < 1:
             raise ValueError("a pacer needs a limit of at least one call")
-        self.limit = limit
         self.window = window
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.sleep = sleep
-        self._sent: deque[datetime] = deque()
+        self._sleep = sleep
+        self._limiter = EndpointLimiter(
+            clock=self.clock, sleep=self._slept, calls_per_window=limit, window=window, tool=tool
+        )
         self._closed_until: datetime | None = None
         self._lock = threading.Lock()
         #: Seconds slept in all, for benchmarks and `-v` output.
         self.waited_seconds = 0.0
 
+    def _slept(self, seconds: float) -> None:
+        self.waited_seconds += seconds
+        self._sleep(seconds)
+
     def wait_for_slot(self) -> None:
         with self._lock:
-            while True:
-                now = self.clock()
-                if self._closed_until is not None and now < self._closed_until:
-                    pause = (self._closed_until - now).total_seconds()
-                    self.waited_seconds += pause
-                    self.sleep(pause)
-                    continue
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                pause = (self._sent[0] + self.window - now).total_seconds()
-                self.waited_seconds += pause
-                self.sleep(pause)
+            closed = self._closed_until
+        now = self.clock()
+        if closed is not None and now < closed:
+            self._slept((closed - now).total_seconds())
+        self._limiter.wait(EVERY_CALL)
 
     def refused(self) -> None:
-        """The tool answered 429 without a Retry-After (Trello: another app on the same key,
-        or a count we cannot see): no call until a whole window has passed."""
+        """The tool answered 429 without a Retry-After: no call until a whole window has
+        passed."""
         with self._lock:
             self._closed_until = self.clock() + self.window
 

@@ -30,7 +30,8 @@ def _mapping(context: SourceContext) -> DeliveryMapping:
 
 def _pace(context: SourceContext, limit: int, window: timedelta) -> None:
     """Send the source's requests through a session paced at ``limit`` per ``window``."""
-    context.transport.session = PacedSession(CallPacer(limit, window, clock=context.clock))
+    pacer = CallPacer(limit, window, clock=context.clock, tool=context.section.kind)
+    context.transport.session = PacedSession(pacer)
 
 
 def trello_source(context: SourceContext) -> DeliverySource:
