@@ -17,6 +17,7 @@ from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 from connector.sandbox.fxiaoke import FXIAOKE_SANDBOX_BANNER, FxiaokeSandbox
 from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
+from jobs.demo.boards import describe_pulls, pull_demo_boards, show_tool_drivers
 from jobs.demo.facts import add_demo_facts
 from jobs.demo.fxiaoke import (
     fxiaoke_sandbox,
@@ -107,10 +108,15 @@ def run_demo(
                 "delivery facts added, as `engage import` would: "
                 + ", ".join(f"{n} {kind}" for kind, n in added.items())
             )
+            linked = pull_demo_boards(conn.store, conn.clock())
+            console.print(
+                "pulled from the Trello, Planner and Worktile sandboxes: " + describe_pulls(linked)
+            )
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)
             show_health(console, conn)
             show_read_back(console, conn)
+            show_tool_drivers(console, conn, linked)
             second = run_job(conn, Job.RUN)
             report_run(console, "second run, nothing changed in the CRM", second)
         finally:

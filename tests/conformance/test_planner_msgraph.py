@@ -76,7 +76,7 @@ def sdk(sandbox: PlannerSandbox, http: httpx.AsyncClient) -> GraphServiceClient:
 
 def test_the_sdk_reads_a_plan_its_buckets_and_every_page_of_tasks(planner: PlannerSandbox) -> None:
     plan_id = seed_planner_plans(planner, planner.clock())["Service desk rollout"]
-    add_many_tasks(planner, plan_id, 4)  # 8 tasks: pages of 3, 3, 2
+    add_many_tasks(planner, plan_id, 4)  # 9 tasks (5 seeded): pages of 3, 3, 3
 
     async def read() -> tuple[str, list[str], list[tuple[str, int]], int]:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -97,7 +97,7 @@ def test_the_sdk_reads_a_plan_its_buckets_and_every_page_of_tasks(planner: Plann
     assert buckets == ["Milestones", "To do", "In progress", "Waiting for client", "Done"]
     assert pages == 3
     assert tasks[0] == ("Pilot go-live", 100)
-    assert len(tasks) == 8
+    assert len(tasks) == 9
 
 
 def test_the_sdk_reads_dates_as_aware_datetimes(planner: PlannerSandbox) -> None:

@@ -36,6 +36,8 @@ def seed_planner_plans(
         sandbox.add_task(
             plan, "Done", "Train the first-line team", percent=100, completed=now - day
         )
+        # Overdue: 60 % done, 15 days after its due date.
+        sandbox.add_task(plan, "Milestones", "Knowledge base live", due=now - 15 * day, percent=60)
     return plans
 
 

@@ -2,8 +2,8 @@
 
 Each board has the lists a studio uses (the mapping names them) and two labels: "Milestone"
 cards are deliverables with a due date, "Request" cards are the client's tickets. One request
-waits on the client for a while, one milestone is delivered late, so the demo's drivers have
-something to say.
+waits on the client for a while, one milestone was delivered late and one is overdue, so the
+demo's drivers have something to say.
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ def seed_trello_boards(
         sandbox.move_card(logo, "Doing", at=now - 4 * day)
         sandbox.move_card(logo, "Done", at=now - 2 * day)
         sandbox.add_card(board, "Backlog", "New icon set", labels=("Request",), at=now - day)
+        sandbox.add_card(
+            board,
+            "Review",
+            "Print-ready files",
+            due=now - 12 * day,
+            labels=("Milestone",),
+            at=start,
+        )  # overdue: still in review, 12 days after its due date
     return boards
 
 

@@ -26,6 +26,14 @@ def seed_worktile_projects(
             project, "工单：登录页报错", state="已完成", priority="较高", at=now - 5 * day
         )
         sandbox.add_task(project, "工单：导出很慢", state="待确认", at=now - 2 * day)
+        sandbox.add_task(
+            project,
+            "培训完成",
+            kind="里程碑",
+            state="进行中",
+            due=now - 16 * day,
+            at=now - 50 * day,
+        )
     return projects
 
 
