@@ -357,7 +357,7 @@ def _error(path: str, response: requests.Response, field: str | None) -> Excepti
     body = trim_body(response.content)
     if status == 401 and "invalid key" in text:
         return AuthenticationError(
-            "Trello refused the API key (invalid key): check api_key",
+            "Trello refused the API key (invalid key): check app_key",
             http_status=status,
             body_excerpt=body,
         )

@@ -38,7 +38,7 @@ def trello_source(context: SourceContext) -> DeliverySource:
     mapping = _mapping(context)
     _pace(context, trello.TOKEN_LIMIT, trello.LIMIT_WINDOW)
     return trello.TrelloClient(
-        context.section.api_key or "",
+        context.section.app_key or "",
         context.secret("token"),
         context.transport,
         base_url=context.section.base_url,

@@ -49,8 +49,9 @@ class DeliverySourceSection(_Section):
     email: str | None = None
     #: PingCode, Worktile, Planner: the app's client id (its secret comes from the environment).
     client_id: str | None = None
-    #: Trello: the Power-Up's API key (not a secret; the member's token is).
-    api_key: str | None = None
+    #: Trello: the API key of the Power-Up (not a secret: it is public in every call; the
+    #: member's token is). Not named api_key: that name is kept for secrets, refused here.
+    app_key: str | None = None
     #: Planner: the Entra ID tenant (directory) id, and where its token endpoint is (default
     #: ``https://login.microsoftonline.com``; base_url is Graph, ``https://graph.microsoft.com``).
     tenant: str | None = None
@@ -91,9 +92,9 @@ class DeliverySourceSection(_Section):
 
 def _check_part_two(section: DeliverySourceSection) -> None:
     """What Trello, Worktile and Planner sections need beside their secret."""
-    if section.kind == "trello" and not section.api_key:
+    if section.kind == "trello" and not section.app_key:
         raise ValueError(
-            "Trello needs api_key (the Power-Up's key; the token is in the environment)"
+            "Trello needs app_key (the API key of its Power-Up; the token is in the environment)"
         )
     if section.kind in ("worktile", "planner") and not section.client_id:
         raise ValueError(

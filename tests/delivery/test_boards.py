@@ -364,7 +364,7 @@ def test_trello_bad_input_is_one_line_each(trello: TrelloSandbox, clock: FakeClo
 
     assert key_line == (
         "delivery source studio: credentials: trello refused them: Trello refused the API key "
-        "(invalid key): check api_key HTTP 401"
+        "(invalid key): check app_key HTTP 401"
     )
     assert token_line.startswith("delivery source studio: credentials: trello refused them: ")
     assert "invalid token" in token_line
