@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ CALLS_PER_MINUTE = 190
 REFRESH_MARGIN = timedelta(days=1)
 TOKEN_LIFETIME = timedelta(days=30)
 RETRY_AFTER_HEADER = "x-pc-retry-after"
+MAX_RETRY_AFTER_SECONDS = 60.0
 _SEAL_CONTEXT = b"engage/pingcode-enterprise-token/v1"
 
 
@@ -192,6 +193,12 @@ class PingCodeClient:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.transport = transport
         transport.retry_after_header = RETRY_AFTER_HEADER
+        # PingCode tells how long the minute has left (up to 60 s): wait that long, not the
+        # policy's usual cap (a copy: the policy object may be shared).
+        transport.policy = replace(
+            transport.policy,
+            max_delay_seconds=max(transport.policy.max_delay_seconds, MAX_RETRY_AFTER_SECONDS),
+        )
         self.tokens = PingCodeTokens(
             self.base_url, credentials, transport, clock=self.clock, cache=cache
         )
@@ -331,8 +338,8 @@ class PingCodeClient:
             # documented ("大于"), so the cursor's own second is read again either way.
             params["updated_between"] = f"{int(cursor) - 1},"
         newest = int(cursor) if cursor else 0
-        pages = list(self._pages("/v1/project/work_items", params, field=project.key))
-        for number, page in enumerate(pages, start=1):
+        pages = _with_last(self._pages("/v1/project/work_items", params, field=project.key))
+        for last, page in pages:
             items, deleted = [], []
             for raw in page:
                 newest = max(newest, int(raw.get("updated_at") or 0))
@@ -340,13 +347,25 @@ class PingCodeClient:
                     deleted.append(str(raw.get("identifier") or raw["id"]))
                 else:
                     items.append(_work_item(project, raw, names))
-            last = number == len(pages)
             yield WorkItemPage(
                 tuple(items), str(newest) if last and newest else None, tuple(deleted)
             )
 
     def work_item_keys(self, project: DeliveryProject) -> set[str] | None:
         return None  # deletions come with the incremental read (include_deleted)
+
+
+def _with_last(
+    pages: Iterator[list[dict[str, Any]]],
+) -> Iterator[tuple[bool, list[dict[str, Any]]]]:
+    """Each page with whether it is the last (one page read ahead)."""
+    previous: list[dict[str, Any]] | None = None
+    for page in pages:
+        if previous is not None:
+            yield False, previous
+        previous = page
+    if previous is not None:
+        yield True, previous
 
 
 def _work_item(

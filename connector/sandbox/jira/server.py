@@ -18,7 +18,7 @@ import functools
 import json
 import operator
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ def jira_error(status: int, *messages: str, **errors: str) -> Reply:
 def jira_time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -171,11 +172,13 @@ class SandboxJira(ServedOnThread):
             return Reply(200, [])
         if route == "search/jql" and method in ("GET", "POST"):
             return self._search(payload if method == "POST" else self._query_body(query), account)
-        m = re.fullmatch(r"project/([^/]+)(/version)?", route)
+        m = re.fullmatch(r"project/([^/]+)(/version|/versions)?", route)
         if m and method == "GET":
             project = state.projects.get(m.group(1))
             if project is None:
                 return jira_error(404, f"No project could be found with key '{m.group(1)}'.")
+            if m.group(2) == "/versions":  # every version, unpaged (the older resource)
+                return Reply(200, self._versions(project.key, one))
             if m.group(2):
                 return self._page(self._versions(project.key, one), one, VERSIONS_PAGE_MAX)
             return Reply(200, {"id": project.id, "key": project.key, "name": project.name})

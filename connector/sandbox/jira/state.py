@@ -88,6 +88,8 @@ class JiraState:
         #: Retry-After values of the next calls to refuse with 429 (first first).
         self.throttle: list[int] = []
         self._next_id = 10000
+        #: The last issue number of each project (keys are never reused, as in Jira).
+        self._numbers: Counter[str] = Counter()
 
     # --- setting up ------------------------------------------------------------------------------
     def new_id(self) -> str:
@@ -135,11 +137,8 @@ class JiraState:
         **extra: Any,
     ) -> JiraIssue:
         with self.lock:
-            number = 1 + sum(1 for i in self.issues.values() if i.project == project)
-            key = f"{project}-{number}"
-            while key in self.issues:
-                number += 1
-                key = f"{project}-{number}"
+            self._numbers[project] += 1
+            key = f"{project}-{self._numbers[project]}"
             at = created or self.clock()
             issue = JiraIssue(
                 self.new_id(), key, project, type, status, priority, at, updated or at, **extra

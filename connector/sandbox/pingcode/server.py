@@ -307,13 +307,20 @@ class SandboxPingCode(ServedOnThread):
             return self._work_items(query)
         return 404, {"code": "100404", "message": f"no resource {path} in the sandbox"}, {}
 
-    def _page(self, values: list[Any], query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    def _page(
+        self,
+        values: list[Any],
+        query: dict[str, str],
+        render: Callable[[Any], Any] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         try:
             size = min(int(query.get("page_size", DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE)
             index = int(query.get("page_index", 0))
         except ValueError:
             return 400, {"code": "100010", "message": "page_size and page_index are numbers"}, {}
         chunk = values[index * size : (index + 1) * size]
+        if render is not None:
+            chunk = [render(v) for v in chunk]
         return (
             200,
             {"page_size": size, "page_index": index, "total": len(values), "values": chunk},
@@ -351,7 +358,7 @@ class SandboxPingCode(ServedOnThread):
             and (low is None or ts(i.updated_at) > low)  # type: ignore[operator]
             and (high is None or ts(i.updated_at) <= high)  # type: ignore[operator]
         ]
-        return self._page([self._item(i) for i in found], query)
+        return self._page(found, query, self._item)
 
     def _item(self, i: PcWorkItem) -> dict[str, Any]:
         version = self.state.versions.get(i.version_id or "")
