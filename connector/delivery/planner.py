@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 
+from connector.delivery.answers import json_object
 from connector.delivery.base import (
     DeliveryProject,
     Release,
@@ -34,12 +35,11 @@ from connector.delivery.base import (
     WorkItem,
     WorkItemPage,
 )
-from connector.delivery.tokens import ShortLivedToken
+from connector.delivery.tokens import ShortLivedToken, bearer_headers
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
     RecordError,
-    UnavailableError,
     trim_body,
 )
 from connector.http import HttpTransport
@@ -111,7 +111,7 @@ class PlannerClient:
                 "scope": GRAPH_SCOPE,
             },
         )
-        body = _json(response)
+        body = json_object(response, "Microsoft")
         if response.status_code >= 400 or "access_token" not in body:
             said = str(body.get("error_description") or body.get("error") or "").split("\r")[0]
             raise AuthenticationError(
@@ -132,7 +132,7 @@ class PlannerClient:
                 "GET",
                 url if url.startswith("http") else f"{self.graph_url}/v1.0{url}",
                 idempotent=True,
-                headers=_bearer(token),
+                headers=bearer_headers(token),
                 params=params,
             )
             if response.status_code == 401 and attempt == 1:
@@ -141,7 +141,7 @@ class PlannerClient:
             break
         if response.status_code >= 400:
             raise _error(url, response, field)
-        return _json(response)
+        return json_object(response, "Microsoft")
 
     def _pages(self, url: str, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Each page of a Graph collection, following ``@odata.nextLink`` as it is given."""
@@ -270,21 +270,9 @@ def _work_item(
     )
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise UnavailableError(
-            f"Microsoft answered {response.status_code} without JSON",
-            http_status=response.status_code,
-            body_excerpt=trim_body(response.content),
-        ) from None
-    return body if isinstance(body, dict) else {}
-
-
 def _error(url: str, response: requests.Response, field: str | None) -> Exception:
     status = response.status_code
-    error = _json(response).get("error") or {}
+    error = json_object(response, "Microsoft").get("error") or {}
     said = str(error.get("message") or "")[:160] if isinstance(error, dict) else ""
     code = str(error.get("code") or "") if isinstance(error, dict) else ""
     body = trim_body(response.content)
@@ -321,10 +309,3 @@ def _error(url: str, response: requests.Response, field: str | None) -> Exceptio
         http_status=status,
         body_excerpt=body,
     )
-
-
-def _bearer(token: str) -> Callable[[], dict[str, str]]:
-    def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers

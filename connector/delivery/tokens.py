@@ -41,3 +41,12 @@ class ShortLivedToken:
     def refused(self) -> None:
         """The tool said the token is invalid: the next ``value`` fetches a new one."""
         self._value = None
+
+
+def bearer_headers(token: str) -> Callable[[], dict[str, str]]:
+    """The ``headers`` callable of one request (connector/http.py): this token, as a bearer."""
+
+    def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers

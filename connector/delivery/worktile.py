@@ -33,6 +33,7 @@ from typing import Any
 
 import requests
 
+from connector.delivery.answers import json_object
 from connector.delivery.base import (
     DeliveryProject,
     Release,
@@ -40,12 +41,11 @@ from connector.delivery.base import (
     WorkItem,
     WorkItemPage,
 )
-from connector.delivery.tokens import ShortLivedToken
+from connector.delivery.tokens import ShortLivedToken, bearer_headers
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
     RecordError,
-    UnavailableError,
     trim_body,
 )
 from connector.http import HttpTransport
@@ -97,7 +97,7 @@ class WorktileClient:
             idempotent=True,
             json={"client_id": self.client_id, "client_secret": self._secret},
         )
-        body = _json(response)
+        body = json_object(response, "Worktile")
         token = body.get("tenant_access_token") or body.get("access_token")
         if response.status_code >= 400 or body.get("ok") is False or not token:
             raise AuthenticationError(
@@ -118,10 +118,10 @@ class WorktileClient:
                 "GET",
                 f"{self.base_url}/open-api{path}",
                 idempotent=True,
-                headers=_bearer(token),
+                headers=bearer_headers(token),
                 params=params,
             )
-            body = _json(response)
+            body = json_object(response, "Worktile")
             refused = response.status_code >= 400 or body.get("ok") is False
             if refused and _code(body) == INVALID_TOKEN and attempt == 1:
                 self.token.refused()
@@ -272,18 +272,6 @@ def _work_item(project: DeliveryProject, task: Mapping[str, Any]) -> WorkItem:
     )
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise UnavailableError(
-            f"Worktile answered {response.status_code} without JSON",
-            http_status=response.status_code,
-            body_excerpt=trim_body(response.content),
-        ) from None
-    return body if isinstance(body, dict) else {}
-
-
 def _code(body: Mapping[str, Any]) -> int | None:
     try:
         return int(body.get("error_code"))  # type: ignore[arg-type]
@@ -318,10 +306,3 @@ def _error(
         http_status=response.status_code,
         body_excerpt=excerpt,
     )
-
-
-def _bearer(token: str) -> Callable[[], dict[str, str]]:
-    def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
