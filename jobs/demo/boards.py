@@ -9,6 +9,7 @@ stop once pulled: the facts are in the store, and the run scores and pushes them
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,10 +50,11 @@ def linked_mapping(tool: str, project: str, engagement_id: str) -> DeliveryMappi
     return DeliveryMapping.model_validate(data)
 
 
-def pull_demo_boards(store: Store, now: datetime) -> list[LinkedTool]:
-    """Seed, link and pull one engagement per tool; what each pull did."""
+def pull_demo_boards(store: Store, now: datetime, avoid: Collection[str] = ()) -> list[LinkedTool]:
+    """Seed, link and pull one engagement per tool (none of ``avoid``: the deals the demo
+    linked to Jira and PingCode); what each pull did."""
     active = [e for e in store.engagements() if e.status is EngagementStatus.ACTIVE]
-    with_facts = set(store.milestones()) | set(store.tickets())
+    with_facts = set(store.milestones()) | set(store.tickets()) | set(avoid)
     spare = [e for e in active if e.crm_id not in with_facts][:3]
     if len(spare) < 3:
         spare = active[-3:]  # a small demo: every active engagement has file facts

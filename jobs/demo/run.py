@@ -18,6 +18,7 @@ from connector.sandbox.fxiaoke import FXIAOKE_SANDBOX_BANNER, FxiaokeSandbox
 from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
 from jobs.demo.boards import describe_pulls, pull_demo_boards, show_tool_drivers
+from jobs.demo.delivery import DemoDelivery
 from jobs.demo.facts import add_demo_facts
 from jobs.demo.fxiaoke import (
     fxiaoke_sandbox,
@@ -29,6 +30,7 @@ from jobs.demo.odoo import OdooApi, odoo_sandbox, odoo_sandbox_settings, odoo_st
 from jobs.push.plan import same_value
 from jobs.runner import Connection, Job, RunResult, connect, run_job
 from jobs.store.store import upgrade_at
+from mappings.domain import Engagement
 from mappings.spec import EngagementOutput
 
 SHOWN_ROWS = 15
@@ -70,7 +72,7 @@ def run_demo(
         sandbox = fxiaoke_sandbox(deals)
     else:
         sandbox = SandboxCRM(deals=deals)
-    with sandbox as crm:
+    with sandbox as crm, DemoDelivery(db.parent) as delivery:
         crm.start()
         console.print(f"sandbox CRM listening on {crm.url} with {deals} deals")
         # Also written next to the DB so that `engage status` can read the demo's store.
@@ -90,6 +92,7 @@ def run_demo(
             )
         else:
             settings = sandbox_settings(crm, store_url, config_path)
+        settings = delivery.settings(settings)
         write_status_config(settings)
         before, after = upgrade_at(store_url)
         console.print(
@@ -108,15 +111,21 @@ def run_demo(
                 "delivery facts added, as `engage import` would: "
                 + ", ".join(f"{n} {kind}" for kind, n in added.items())
             )
-            linked = pull_demo_boards(conn.store, conn.clock())
+            linked = delivery.seed(conn.store, conn.clock().date())
             console.print(
-                "pulled from the Trello, Planner and Worktile sandboxes: " + describe_pulls(linked)
+                f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
+                f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
+            )
+            tools = pull_demo_boards(conn.store, conn.clock(), avoid=set(delivery.linked.values()))
+            console.print(
+                "pulled from the Trello, Planner and Worktile sandboxes: " + describe_pulls(tools)
             )
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)
             show_health(console, conn)
             show_read_back(console, conn)
-            show_tool_drivers(console, conn, linked)
+            show_delivery_drivers(console, conn, linked)
+            show_tool_drivers(console, conn, tools)
             second = run_job(conn, Job.RUN)
             report_run(console, "second run, nothing changed in the CRM", second)
         finally:
@@ -151,6 +160,12 @@ def report_run(console: Console, title: str, result: RunResult) -> None:
         f"scored {counts.get('scored', 0)}, records written {writes}, "
         f"unchanged {counts.get('push_unchanged', 0)}"
     )
+    if result.delivery:
+        for name, d in result.delivery.sources.items():
+            console.print(
+                f"  delivery source {name}: {d.items_read} items and {d.releases_read} releases "
+                f"read, {sum(d.changed.values())} facts stored, {d.skipped} skipped"
+            )
     if result.message:
         console.print(f"[red]{result.message}[/]")
 
@@ -217,3 +232,25 @@ def show_read_back(console: Console, conn: Connection) -> None:
         f"[bold green]{matching} of {len(health)}[/] scored deals in the CRM hold exactly the "
         "values computed here."
     )
+
+
+def show_delivery_drivers(
+    console: Console, conn: Connection, linked: dict[str, Engagement]
+) -> None:
+    """The drivers the CRM holds now on the deals linked to the delivery tools (read back
+    through the CRM API): a fact pulled from Jira or PingCode, in the deal's own field."""
+    target = conn.mapper.spec.targets.engagements
+    rule = target.fields.get(EngagementOutput.RISK_DRIVERS)
+    if rule is None:
+        return
+    ids = {e.crm_id for e in linked.values()}
+    in_crm = {
+        record["id"]: record
+        for page in conn.client.iter_pages(target.module, [rule.field])
+        for record in page.records
+        if record.get("id") in ids
+    }
+    console.print("\n[bold]from the delivery tools[/], read back from the CRM field " + rule.field)
+    for tool, engagement in linked.items():
+        drivers = str(in_crm.get(engagement.crm_id, {}).get(rule.field) or "")
+        console.print(f"  {engagement.name} ({tool}): {drivers}", markup=False)

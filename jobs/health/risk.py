@@ -210,14 +210,15 @@ def schedule_factor(
         overdue_score = _clamp(25 * len(overdue) + late)
         scores.append(overdue_score)
         noun = "milestone" if len(overdue) == 1 else "milestones"
-        drivers.append(
-            Driver(
-                code="milestones_overdue",
-                points=round(overdue_score),
-                en=f"{len(overdue)} {noun} overdue, up to {late} days",
-                zh=f"{len(overdue)} 个里程碑逾期，最长 {late} 天",
-            )
+        en, zh = (
+            f"{len(overdue)} {noun} overdue, up to {late} days",
+            f"{len(overdue)} 个里程碑逾期，最长 {late} 天",
         )
+        # The most overdue one by name (a tool's release: "Release 2.1 is 9 days late").
+        worst = getattr(min(overdue, key=lambda m: m.planned_date), "name", None)
+        if worst:
+            en, zh = f"{en}: {worst} is {late} days late", f"{zh}：{worst} 已延期 {late} 天"
+        drivers.append(Driver(code="milestones_overdue", points=round(overdue_score), en=en, zh=zh))
     if not scores:
         return None
     return FactorResult(Factor.SCHEDULE, max(scores), tuple(drivers))

@@ -53,6 +53,8 @@ class MilestoneProgress(NamedTuple):
     percent_complete: float
     delivered_date: date | None
     rejected_count: int
+    #: For the drivers' words ("Release 2.1 is 9 days late").
+    name: str
 
 
 class CostAmount(NamedTuple):

@@ -25,6 +25,10 @@ def test_demo_shows_health_and_reads_it_back_from_the_crm(tmp_path: Path) -> Non
     # Delivery facts drive the drivers read back from the CRM field, in both languages.
     read_back = result.output.split("read back from the CRM API", 1)[1]
     assert re.search(r"milestones\s+overdue", read_back) and "个里程碑逾期" in read_back
+    # A delivery fact pulled from a tool (not a file) is named in a deal's drivers in the CRM.
+    from_tools = result.output.split("from the delivery tools, read back from the CRM", 1)[1]
+    assert "Release 2.1 is 9 days late" in from_tools  # Jira's version
+    assert "版本 2.1 已延期 9 天" in from_tools  # PingCode's
     matched = re.search(
         r"(\d+)\s+of\s+(\d+)\s+scored\s+deals\s+in\s+the\s+CRM\s+hold", result.output
     )

@@ -30,7 +30,16 @@ def test_each_tools_engagement_has_a_driver_from_that_tools_facts(tmp_path: Path
     # Each tool's seed has one milestone overdue by a number of days of its own: Trello's
     # "Print-ready files" 12, Planner's "Knowledge base live" 15, Worktile's "培训完成" 16
     # (with "一期验收", 9 days, it is two there).
-    assert re.search(r"1 milestone overdue, up to 12 days", rows["trello"])
-    assert re.search(r"1 milestone overdue, up to 15 days", rows["planner"])
-    assert re.search(r"2 milestones overdue, up to 16 days", rows["worktile"])
-    assert "个里程碑逾期，最长 16 天" in rows["worktile"]
+    assert re.search(
+        r"1 milestone overdue, up to 12 days: Print-ready files is 12 days late", rows["trello"]
+    )
+    assert re.search(
+        r"1 milestone overdue, up to 15 days: Knowledge base live is 15 days late", rows["planner"]
+    )
+    assert re.search(
+        r"2 milestones overdue, up to 16 days: 培训完成 is 16 days late", rows["worktile"]
+    )
+    assert "培训完成 已延期 16 天" in rows["worktile"]
+    # Three deals, one per tool.
+    deals = re.findall(r"│ (\d{10,}) │", table)
+    assert len(set(deals)) == 3

@@ -156,7 +156,17 @@ class SandboxJira(ServedOnThread):
                 {"accountId": account_id, "emailAddress": email, "timeZone": zone, "active": True},
             )
         if method == "GET" and route == "serverInfo":
-            return Reply(200, {"deploymentType": "Cloud", "version": "1001.0.0-SNAPSHOT"})
+            return Reply(
+                200,
+                {
+                    "baseUrl": "http://sandbox.invalid",
+                    "deploymentType": "Cloud",
+                    "version": "1001.0.0-SNAPSHOT",
+                    "versionNumbers": [1001, 0, 0],
+                    "buildNumber": 100286,
+                    "serverTitle": "Sandbox Jira (not a real Jira)",
+                },
+            )
         if method == "GET" and route == "status":
             return Reply(200, [self._status(s) for s in state.statuses])
         if method == "GET" and route == "issuetype":

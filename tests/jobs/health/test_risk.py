@@ -63,9 +63,9 @@ def test_schedule_spi_and_overdue_milestones() -> None:
     assert result.score == pytest.approx(83.333, abs=0.01)
     assert [d.en for d in result.drivers] == [
         "Schedule performance SPI 0.75 (earned value behind plan)",
-        "1 milestone overdue, up to 12 days",
+        "1 milestone overdue, up to 12 days: Milestone 2 is 12 days late",
     ]
-    assert result.drivers[1].zh == "1 个里程碑逾期，最长 12 天"
+    assert result.drivers[1].zh == "1 个里程碑逾期，最长 12 天：Milestone 2 已延期 12 天"
 
 
 @pytest.mark.parametrize(
