@@ -120,6 +120,7 @@ def describe_pulls(linked: list[LinkedTool]) -> str:
         f"{item.tool} {item.project} → deal {item.engagement_id}: {item.report.releases_read} "
         f"milestones, {item.report.items_read} items"
         + (f" ({item.report.error})" if item.report.error else "")
+        + "".join(f" ({line})" for line in item.report.problems)
         for item in linked
     )
 

@@ -66,7 +66,11 @@ def test_py_trello_reads_boards_lists_labels_and_cards(trello: TrelloSandbox) ->
             "Review",
             "Done",
         ]
-        assert [label.name for label in board.get_labels()] == ["Milestone", "Request"]
+        assert [label.name for label in board.get_labels()] == [
+            "Milestone",
+            "Request",
+            "Change request",
+        ]
         cards = {card.name: card for card in board.all_cards()}
         assert cards["Concept boards"].is_due_complete is True
         assert cards["Final artwork"].is_due_complete is False

@@ -107,7 +107,7 @@ def studio_board(sandbox: TrelloSandbox, short_link: str = "STUDIO01") -> str:
     return sandbox.add_board(
         "Brand refresh",
         DEMO_LISTS,
-        (*DEMO_LABELS, "Change request"),
+        DEMO_LABELS,
         priorities=PRIORITIES,
         short_link=short_link,
     )

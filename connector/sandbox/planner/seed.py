@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from .server import PlannerSandbox
 
 DEMO_BUCKETS = ("Milestones", "To do", "In progress", "Waiting for client", "Done")
+DEMO_LABELS = ("Change request", "Incident")
 
 
 def seed_planner_plans(
@@ -20,7 +21,7 @@ def seed_planner_plans(
     day = timedelta(days=1)
     plans: dict[str, str] = {}
     for title in titles:
-        plan = sandbox.add_plan(title, DEMO_BUCKETS)
+        plan = sandbox.add_plan(title, DEMO_BUCKETS, labels=DEMO_LABELS)
         plans[title] = plan
         sandbox.add_task(
             plan,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from .server import TrelloSandbox
 
 DEMO_LISTS = ("Backlog", "Doing", "Waiting for client", "Review", "Done")
-DEMO_LABELS = ("Milestone", "Request")
+DEMO_LABELS = ("Milestone", "Request", "Change request")
 
 
 def seed_trello_boards(

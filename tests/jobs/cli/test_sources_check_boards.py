@@ -3,6 +3,7 @@ clients built from the config (secrets from the environment), one line per probl
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.sandbox.planner import PlannerSandbox
-from connector.sandbox.trello import TrelloSandbox
+from connector.sandbox import SandboxCRM
+from connector.sandbox.planner import PlannerSandbox, seed_planner_plans
+from connector.sandbox.trello import TrelloSandbox, seed_trello_boards
 from connector.sandbox.trello.seed import DEMO_LABELS, DEMO_LISTS
-from connector.sandbox.worktile import WorktileSandbox
+from connector.sandbox.worktile import WorktileSandbox, seed_worktile_projects
 from jobs.cli import main
+from jobs.demo.run import sandbox_env
+from jobs.store import Store
 from jobs.store.store import upgrade_at
 from tests.conftest import FakeClock
 
@@ -72,9 +76,7 @@ def test_sources_check_names_each_tools_problem_in_one_line(
     tools: tuple[TrelloSandbox, PlannerSandbox, WorktileSandbox], tmp_path: Path
 ) -> None:
     trello, planner, worktile = tools
-    trello.add_board(
-        "Brand refresh", DEMO_LISTS, (*DEMO_LABELS, "Change request"), short_link="STUDIO01"
-    )
+    trello.add_board("Brand refresh", DEMO_LISTS, DEMO_LABELS, short_link="STUDIO01")
     worktile.add_project("客服外包", "KF")
     linked_mapping(tmp_path, "trello", "STUDIO01", drop_waiting=True)
     linked_mapping(tmp_path, "planner", "NO-SUCH-PLAN")
@@ -139,3 +141,44 @@ def test_a_trello_section_without_its_api_key_names_the_file_and_key(tmp_path: P
     assert result.exit_code == 2, result.output
     assert "engage.toml" in result.output and "sources.delivery.studio" in result.output
     assert "trello needs app_key" in result.output
+
+
+def test_sync_sources_pulls_each_tool_through_its_configured_client(
+    tools: tuple[TrelloSandbox, PlannerSandbox, WorktileSandbox],
+    sandbox: SandboxCRM,
+    tmp_path: Path,
+    clock: FakeClock,
+) -> None:
+    trello, planner, worktile = tools
+    now = clock()
+    board = seed_trello_boards(trello, now)["Brand refresh"]
+    plan = seed_planner_plans(planner, now)["Service desk rollout"]
+    seed_worktile_projects(worktile, now)
+    linked_mapping(tmp_path, "trello", str(trello.boards[board]["shortLink"]))
+    linked_mapping(tmp_path, "planner", plan)
+    linked_mapping(tmp_path, "worktile", "KF")
+    path = write_config(tmp_path, trello, planner, worktile)
+    text = path.read_text(encoding="utf-8").replace("http://127.0.0.1:9", sandbox.url)
+    path.write_text(text, encoding="utf-8")
+    env = {
+        **sandbox_env(sandbox),
+        "ENGAGE_DELIVERY_STUDIO_TOKEN": trello.token,
+        "ENGAGE_DELIVERY_PMO_CLIENT_SECRET": planner.client_secret,
+        "ENGAGE_DELIVERY_CN_CLIENT_SECRET": worktile.client_secret,
+    }
+
+    result = CliRunner(env=env).invoke(main, ["--config", str(path), "sync", "--sources"])
+
+    assert result.exit_code == 0, result.output
+    # The seeds: Trello 3 milestone cards and 2 requests; Planner 3 milestone tasks and 2
+    # others; Worktile 3 milestone tasks and 2 tickets.
+    for name in ("studio", "pmo", "cn"):
+        assert re.search(
+            rf"delivery {name}\s+│ 1 projects, 2 items and 3 releases read", result.output
+        ), result.output
+    store = Store.open(f"sqlite:///{tmp_path / 'engage.db'}", upgrade=False)
+    try:
+        assert len(store.milestones()["D1"]) == 9
+        assert len(store.tickets()["D1"]) == 6
+    finally:
+        store.close()
