@@ -113,3 +113,22 @@ def test_py_trello_board_actions_since_a_date(trello: TrelloSandbox) -> None:
     assert [(a["data"]["card"]["name"], a["data"]["listAfter"]["name"]) for a in actions] == [
         ("Logo colours wrong on dark mode", "Done")
     ]
+
+
+def test_py_trello_reads_the_priority_dropdown_as_trello_shapes_it(trello: TrelloSandbox) -> None:
+    board_id = trello.add_board(
+        "B", ["Todo"], ("Request",), priorities=("Highest", "High", "Medium", "Low")
+    )
+    trello.add_card(board_id, "Todo", "urgent one", labels=("Request",), priority="Highest")
+    trello.add_card(board_id, "Todo", "no priority", labels=("Request",))
+    board = clients(trello)[0].get_board(board_id)
+
+    (definition,) = board.get_custom_field_definitions()
+    cards = {card.name: card for card in board.all_cards()}  # asks customFieldItems=true
+
+    assert (definition.name, definition.field_type) == ("Priority", "list")
+    assert sorted(definition.list_options.values()) == ["High", "Highest", "Low", "Medium"]
+    assert [(f.name, f.value) for f in cards["urgent one"].custom_fields] == [
+        ("Priority", "Highest")
+    ]
+    assert cards["no priority"].custom_fields == []

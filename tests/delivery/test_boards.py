@@ -437,3 +437,31 @@ def test_worktile_bad_input_is_one_line_each(clock: FakeClock) -> None:
             "worktile or the credentials cannot see it"
         )
     ]
+
+
+def test_an_expired_graph_token_is_fetched_again_once(
+    planner: PlannerSandbox, clock: FakeClock
+) -> None:
+    planner.add_plan("P", BUCKETS, plan_id="PLAN-A")
+    client, _ = planner_client(planner, clock)
+    client.project("PLAN-A")
+    planner.expire_tokens()  # revoked before its hour was up: Graph answers 401
+
+    assert client.project("PLAN-A").name == "P"
+    assert planner.tokens_issued == 2
+    assert planner.graph_calls() == 3  # the first read, the refused one, its retry
+
+
+def test_a_refused_trello_token_is_in_no_error_and_no_log(
+    trello: TrelloSandbox, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    studio_board(trello)
+    wrong, _, _ = trello_client(trello, clock, token="a-wrong-token-0123456789")
+    caplog.set_level("DEBUG")
+
+    (line,) = check_sources(
+        [ConfiguredSource("studio", wrong, mapping("trello", {"STUDIO01": "D1"}))], {}
+    )
+
+    assert "a-wrong-token-0123456789" not in line
+    assert "a-wrong-token-0123456789" not in caplog.text
