@@ -97,6 +97,8 @@ class PlannerClient:
         self.token = ShortLivedToken(self._fetch_token, self.clock)
         #: The last full listing of each plan's work items, for ``work_item_keys`` in the same run.
         self._listed: dict[str, set[str]] = {}
+        #: The task pages ``releases`` read, for ``work_item_pages`` (then dropped).
+        self._read: dict[str, list[list[dict[str, Any]]]] = {}
 
     # --- the request path ------------------------------------------------------------------
     def _fetch_token(self) -> tuple[str, float]:
@@ -170,8 +172,12 @@ class PlannerClient:
         )
 
     def releases(self, project: DeliveryProject) -> Iterator[Release]:
+        """The milestone tasks. The plan's tasks read here serve ``work_item_pages`` right
+        after (the pull asks for both in turn): one reading of the plan per pull, not two."""
         buckets = self._buckets(project)
-        for page in self._task_pages(project):
+        pages = list(self._task_pages(project))
+        self._read[project.id] = pages
+        for page in pages:
             for task in page:
                 if buckets.get(task.get("bucketId", "")) in self.milestone_buckets:
                     yield _release(project, task, buckets)
@@ -183,7 +189,7 @@ class PlannerClient:
         buckets = self._buckets(project)
         labels = self._labels(project)
         listed: set[str] = set()
-        pages = list(self._task_pages(project))
+        pages = self._read.pop(project.id, None) or list(self._task_pages(project))
         for number, page in enumerate(pages, start=1):
             items = tuple(
                 _work_item(project, task, buckets, labels)

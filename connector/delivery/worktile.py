@@ -88,6 +88,8 @@ class WorktileClient:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.token = ShortLivedToken(self._fetch_token, self.clock)
         self._listed: dict[str, set[str]] = {}
+        #: The task pages ``releases`` read, for ``work_item_pages`` (then dropped).
+        self._read: dict[str, list[list[dict[str, Any]]]] = {}
 
     # --- the request path ------------------------------------------------------------------
     def _fetch_token(self) -> tuple[str, float]:
@@ -170,7 +172,11 @@ class WorktileClient:
         return Vocabulary()
 
     def releases(self, project: DeliveryProject) -> Iterator[Release]:
-        for task in self._tasks(project):
+        """The milestone tasks. The pages read here serve ``work_item_pages`` right after
+        (the pull asks for both in turn): one reading of the project per pull, not two."""
+        pages = list(self._task_pages(project))
+        self._read[project.id] = pages
+        for task in (t for page in pages for t in page):
             if _type(task) in self.milestone_types:
                 yield _release(project, task)
 
@@ -181,9 +187,7 @@ class WorktileClient:
         listed: set[str] = set()
         newest = since
         pages = []
-        for page in self._pages(
-            "/mission/get-project-tasks-by-page", {"project_id": project.id}, project.key
-        ):
+        for page in self._read.pop(project.id, None) or self._task_pages(project):
             tasks = [t for t in page if _type(t) not in self.milestone_types]
             listed.update(_key(t) for t in tasks)
             newest = max([newest, *(int(t.get("updated_at") or 0) for t in tasks)])
@@ -204,10 +208,13 @@ class WorktileClient:
         return {_key(t) for t in self._tasks(project) if _type(t) not in self.milestone_types}
 
     def _tasks(self, project: DeliveryProject) -> Iterator[dict[str, Any]]:
-        for page in self._pages(
-            "/mission/get-project-tasks-by-page", {"project_id": project.id}, project.key
-        ):
+        for page in self._task_pages(project):
             yield from page
+
+    def _task_pages(self, project: DeliveryProject) -> Iterator[list[dict[str, Any]]]:
+        return self._pages(
+            "/mission/get-project-tasks-by-page", {"project_id": project.id}, project.key
+        )
 
 
 def _type(task: Mapping[str, Any]) -> str:

@@ -33,9 +33,16 @@ def seed_planner_plans(
             at=now - 60 * day,
         )
         sandbox.add_task(plan, "Milestones", "Full rollout", due=now + 30 * day, percent=50)
-        sandbox.add_task(plan, "In progress", "Migrate the knowledge base", priority=3)
         sandbox.add_task(
-            plan, "Done", "Train the first-line team", percent=100, completed=now - day
+            plan, "In progress", "Migrate the knowledge base", priority=3, at=now - 6 * day
+        )
+        sandbox.add_task(
+            plan,
+            "Done",
+            "Train the first-line team",
+            percent=100,
+            completed=now - day,
+            at=now - 5 * day,
         )
         # Overdue: 60 % done, 15 days after its due date.
         sandbox.add_task(plan, "Milestones", "Knowledge base live", due=now - 15 * day, percent=60)

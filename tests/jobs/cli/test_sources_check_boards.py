@@ -167,14 +167,19 @@ def test_sync_sources_pulls_each_tool_through_its_configured_client(
         "ENGAGE_DELIVERY_CN_CLIENT_SECRET": worktile.client_secret,
     }
 
-    result = CliRunner(env=env).invoke(main, ["--config", str(path), "sync", "--sources"])
+    # Wide enough that no table row wraps.
+    result = CliRunner(env={**env, "COLUMNS": "300"}).invoke(
+        main, ["--config", str(path), "sync", "--sources"]
+    )
 
     assert result.exit_code == 0, result.output
     # The seeds: Trello 3 milestone cards and 2 requests; Planner 3 milestone tasks and 2
     # others; Worktile 3 milestone tasks and 2 tickets.
     for name in ("studio", "pmo", "cn"):
         assert re.search(
-            rf"delivery {name}\s+│ 1 projects, 2 items and 3 releases read", result.output
+            rf"delivery {name}\s+│ 1 projects, 2 items and 3 releases read, 5 facts changed, "
+            r"0 skipped, 0 deleted",
+            result.output,
         ), result.output
     store = Store.open(f"sqlite:///{tmp_path / 'engage.db'}", upgrade=False)
     try:
