@@ -246,6 +246,21 @@ def project_links(
     return links, problems
 
 
+def named_for(
+    mapping: DeliveryMapping, deal_projects: Mapping[str, Sequence[str]], source: str
+) -> set[str]:
+    """The project keys linked to this source by name: the static table's, and the deal
+    fields' written ``SOURCE:KEY``. A plain key in a deal field may belong to another source
+    (one field can list a Jira and a PingCode project): its absence here is no problem."""
+    named = set(mapping.link.projects)
+    if mapping.link.deal_field:
+        for keys in deal_projects.values():
+            named |= {
+                k.partition(":")[2] for k in keys if k.partition(":")[0] == source and ":" in k
+            }
+    return named
+
+
 def split_project_field(value: str | None) -> tuple[str, ...]:
     """The keys a deal's project field holds: one, or several separated by commas or spaces."""
     if not value:
@@ -436,8 +451,3 @@ def to_milestones(
             )
         )
     return milestones, skipped
-
-
-def item_fields(item: WorkItem) -> dict[str, Any]:
-    """The item's extra fields (for messages and tests)."""
-    return dict(item.fields)

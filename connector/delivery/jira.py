@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -386,8 +386,3 @@ def describe_jira_error(response: requests.Response) -> str:
     if isinstance(errors, dict):
         messages += [f"{k}: {v}" for k, v in errors.items()]
     return "; ".join(messages)
-
-
-def minute_floor(moment: datetime) -> datetime:
-    """JQL's precision: the minute a time falls in."""
-    return moment - timedelta(seconds=moment.second, microseconds=moment.microsecond)

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 from connector.errors import AuthenticationError, ConfigurationError, ConnectorError
 from jobs.delivery.pull import ConfiguredSource, vocabulary_problems
-from jobs.store.delivery import DeliveryTables
-from mappings.delivery import project_links, split_project_field
+from mappings.delivery import named_for, project_links, split_project_field
 
 
 def check_sources(sources: Sequence[ConfiguredSource], deal_projects: dict[str, str]) -> list[str]:
@@ -34,15 +33,17 @@ def check_source(source: ConfiguredSource, deal_projects: dict[str, str]) -> lis
         return [f"{where}: credentials: {client.tool} refused them: {exc}"]
     except ConnectorError as exc:
         return [f"{where}: base_url: cannot reach {client.tool}: {exc}"]
-    links, link_problems = project_links(
-        source.mapping, {e: split_project_field(v) for e, v in deal_projects.items()}, name
-    )
+    fields = {e: split_project_field(v) for e, v in deal_projects.items()}
+    links, link_problems = project_links(source.mapping, fields, name)
+    named = named_for(source.mapping, fields, name)
     problems = [f"{where}: link: {line}" for line in link_problems]
     words_checked: set[str] = set()
     for key in sorted(links):
         try:
             project = client.project(key)
         except ConfigurationError:
+            if key not in named:
+                continue  # a plain key in a deal's field: perhaps another tool's project
             problems.append(
                 f"{where}: link.projects.{key}: project {key} (linked to {links[key]}) does "
                 f"not exist in {client.tool} or the credentials cannot see it"
@@ -56,7 +57,3 @@ def check_source(source: ConfiguredSource, deal_projects: dict[str, str]) -> lis
                 words_checked.add(line)
                 problems.append(f"{where}: {line}")
     return problems
-
-
-def deal_projects_of(tables: DeliveryTables) -> dict[str, str]:
-    return tables.deal_projects()

@@ -44,6 +44,7 @@ from mappings.delivery import (
     is_change,
     is_ticket,
     milestone_id,
+    named_for,
     project_links,
     split_project_field,
     to_change,
@@ -210,11 +211,9 @@ class _Pull:
 
     def run(self) -> None:
         self.client.check()
-        links, problems = project_links(
-            self.mapping,
-            {e: split_project_field(v) for e, v in self.tables.deal_projects().items()},
-            self.name,
-        )
+        deal_projects = {e: split_project_field(v) for e, v in self.tables.deal_projects().items()}
+        links, problems = project_links(self.mapping, deal_projects, self.name)
+        named = named_for(self.mapping, deal_projects, self.name)
         for line in problems:
             self.report.problems.append(f"delivery source {self.name}: link: {line}")
         contract_values = {
@@ -230,9 +229,12 @@ class _Pull:
             try:
                 project = self.client.project(key)
             except ConfigurationError as exc:
-                read_all = False
                 why = f"project {key} does not exist in {self.client.tool} or cannot be seen"
-                self.report.problem(f"link.projects.{key}", f"{why} ({exc.message})")
+                if key in named:
+                    read_all = False
+                    self.report.problem(f"link.projects.{key}", f"{why} ({exc.message})")
+                else:  # a plain key in a deal's field: perhaps another tool's project
+                    why += f" (named by deal {engagement_id}'s field)"
                 rows.append(ProjectRow(self.name, key, None, None, why, now))
                 continue
             rows.append(ProjectRow(self.name, key, project.name, engagement_id, None, now))

@@ -45,14 +45,25 @@ class LinkedTool:
 
 def linked_mapping(tool: str, project: str, engagement_id: str) -> DeliveryMapping:
     """The shipped default mapping of ``tool``, its project linked to the engagement."""
-    data = load_delivery_mapping(MAPPINGS / f"delivery-{tool}.toml").model_dump(mode="json")
+    data = load_delivery_mapping(MAPPINGS / f"{tool}-delivery.toml").model_dump(mode="json")
     data["link"]["projects"] = {project: engagement_id}
     return DeliveryMapping.model_validate(data)
 
 
-def pull_demo_boards(store: Store, now: datetime, avoid: Collection[str] = ()) -> list[LinkedTool]:
+def pull_demo_boards(
+    store: Store, now: datetime, avoid: Collection[str] = (), console: Console | None = None
+) -> list[LinkedTool]:
     """Seed, link and pull one engagement per tool (none of ``avoid``: the deals the demo
-    linked to Jira and PingCode); what each pull did."""
+    linked to Jira and PingCode); what each pull did, also told on ``console``."""
+    linked = _seed_and_pull(store, now, avoid)
+    if console is not None and linked:
+        console.print(
+            "pulled from the Trello, Planner and Worktile sandboxes: " + describe_pulls(linked)
+        )
+    return linked
+
+
+def _seed_and_pull(store: Store, now: datetime, avoid: Collection[str]) -> list[LinkedTool]:
     active = [e for e in store.engagements() if e.status is EngagementStatus.ACTIVE]
     with_facts = set(store.milestones()) | set(store.tickets()) | set(avoid)
     spare = [e for e in active if e.crm_id not in with_facts][:3]

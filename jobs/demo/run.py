@@ -17,7 +17,7 @@ from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 from connector.sandbox.fxiaoke import FXIAOKE_SANDBOX_BANNER, FxiaokeSandbox
 from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
-from jobs.demo.boards import describe_pulls, pull_demo_boards, show_tool_drivers
+from jobs.demo.boards import pull_demo_boards, show_tool_drivers
 from jobs.demo.delivery import DemoDelivery
 from jobs.demo.facts import add_demo_facts
 from jobs.demo.fxiaoke import (
@@ -116,10 +116,7 @@ def run_demo(
                 f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
                 f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
             )
-            tools = pull_demo_boards(conn.store, conn.clock(), avoid=set(delivery.linked.values()))
-            console.print(
-                "pulled from the Trello, Planner and Worktile sandboxes: " + describe_pulls(tools)
-            )
+            tools = pull_demo_boards(conn.store, conn.clock(), delivery.linked.values(), console)
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)
             show_health(console, conn)

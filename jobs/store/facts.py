@@ -28,6 +28,9 @@ from mappings.domain import (
     TouchpointKind,
 )
 
+#: The source of `engage import`'s facts (jobs/facts_import.py ``SOURCE``).
+FILE_SOURCE = "file"
+
 
 class TicketTimes(NamedTuple):
     """A stored ticket as scoring reads it: what the SLA engine measures, no more."""
@@ -377,6 +380,8 @@ class FactWriter:
             batch = rows[start : start + 1000]
             if self._adopt_from is not None:
                 self._adopt([r["external_id"] for r in batch])
+            if source == FILE_SOURCE:
+                self._defer_to_tools(batch)
             # A fact moved to another engagement changes the one it left too.
             held = sa.select(table.c.external_id, table.c.engagement_id).where(
                 table.c.source == source,
@@ -388,6 +393,18 @@ class FactWriter:
             self.touched |= {eid for _, eid in touched} | {
                 before[x] for x, _ in touched if x in before
             }
+
+    def _defer_to_tools(self, batch: list[dict[str, Any]]) -> None:
+        """A file row whose external id a delivery tool's pull already stores is that fact:
+        it updates the tool's row (the next pull sets the tool's values again), never a twin."""
+        table = self._table
+        query = sa.select(table.c.external_id, table.c.source).where(
+            table.c.source != FILE_SOURCE,
+            among(table.c.external_id, [r["external_id"] for r in batch]),
+        )
+        owners = {str(xid): str(owner) for xid, owner in self._conn.execute(query)}
+        for row in batch:
+            row["source"] = owners.get(row["external_id"], row["source"])
 
     def _adopt(self, external_ids: list[str]) -> None:
         """Facts of `_adopt_from` with these ids pass to this writer's source (where it holds

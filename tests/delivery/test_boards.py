@@ -38,7 +38,7 @@ PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 
 
 def mapping(tool: str, links: dict[str, str], **changes: object) -> DeliveryMapping:
-    shipped = load_delivery_mapping(MAPPINGS / f"delivery-{tool}.toml")
+    shipped = load_delivery_mapping(MAPPINGS / f"{tool}-delivery.toml")
     data = shipped.model_dump(mode="json")
     data["link"]["projects"] = links
     for dotted, value in changes.items():

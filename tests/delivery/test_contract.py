@@ -11,7 +11,7 @@ import pytest
 from jobs.delivery.check import check_sources
 from jobs.delivery.pull import pull_source, skip_kind
 from jobs.store import Store
-from mappings.domain import ChangeStatus, Ticket, TicketPriority
+from mappings.domain import ChangeStatus, Engagement, Ticket, TicketPriority
 from tests.conftest import FakeClock
 from tests.delivery.conftest import DeliveryWorld
 
@@ -233,3 +233,43 @@ def test_costs_are_hours_times_the_rate(
     (cost,) = store.cost_entries()["D1"]
     assert cost.amount == Decimal("120.00")  # 1.5 h x 80
     assert cost.spent_on == date(2026, 11, 20)
+
+
+def test_a_project_named_in_the_deal_field_is_linked_to_that_deal(
+    world: DeliveryWorld, store: Store, clock: FakeClock
+) -> None:
+    keys = seed_acme(world)
+    deal = Engagement(
+        crm_id="D7",
+        name="Acme support",
+        account_id="A1",
+        stage="Closed Won",
+        delivery_projects=f"OTHER, {world.name}:ACME",
+    )
+    store.save_engagements([deal], clock())
+
+    report = pull_source(world.source({}), store, clock=clock)
+
+    assert report.problems == []
+    assert sorted(t.external_id for t in store.tickets()["D7"]) == sorted(
+        [keys["first"], keys["second"]]
+    )
+
+
+def test_a_fact_pulled_then_imported_by_file_under_the_same_id_is_one_fact(
+    world: DeliveryWorld, store: Store, clock: FakeClock
+) -> None:
+    keys = seed_acme(world)
+    pull_source(world.source({"ACME": "D1"}), store, clock=clock)
+    by_file = Ticket(
+        external_id=keys["second"],
+        engagement_id="D1",
+        priority=TicketPriority.P4,
+        opened_at=at(21, 9),
+    )
+
+    store.save_facts("tickets", [by_file], "file", clock())
+
+    same = [t for t in store.tickets()["D1"] if t.external_id == keys["second"]]
+    assert len(same) == 1 and same[0].priority is TicketPriority.P4
+    assert store.fact_ids("tickets", "file") == set()

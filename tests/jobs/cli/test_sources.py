@@ -156,3 +156,27 @@ def test_sync_sources_pulls_the_tool_and_leaves_the_crm_alone(
     finally:
         store.close()
     assert sandbox.calls == []
+
+
+def test_status_shows_skipped_items_and_unlinked_projects_with_their_reasons(
+    sandbox: SandboxCRM, jira: JiraState, tmp_path: Path
+) -> None:
+    jira.add_issue("ACME", priority="Lowest", created=datetime(2026, 11, 21, 9, tzinfo=UTC))
+    path = write_config(tmp_path, sandbox, jira, broken=False)
+    mapping = tmp_path / "jira.toml"
+    mapping.write_text(
+        mapping.read_text(encoding="utf-8").replace('ACME = "D1"', 'ACME = "D1"\nNOPE = "D2"'),
+        encoding="utf-8",
+    )
+    runner = CliRunner(env={**env(sandbox), "COLUMNS": "250"})
+
+    pulled = runner.invoke(main, ["--config", str(path), "sync", "--sources"])
+    status = runner.invoke(main, ["--config", str(path), "status"])
+
+    assert pulled.exit_code == 1  # partial: one linked project is missing
+    assert "delivery source jira: link.projects.NOPE: project NOPE does not exist" in pulled.output
+    assert status.exit_code == 0, status.output
+    assert "jira:items" in status.output and "ACME-2" in status.output
+    assert "priority 'Lowest' is not in the priority map" in status.output
+    assert "delivery projects not linked to an engagement (1)" in status.output
+    assert "NOPE" in status.output

@@ -37,13 +37,13 @@ def tools(clock: FakeClock) -> Iterator[tuple[TrelloSandbox, PlannerSandbox, Wor
 
 
 def linked_mapping(tmp_path: Path, tool: str, project: str, *, drop_waiting: bool = False) -> str:
-    text = (MAPPINGS / f"delivery-{tool}.toml").read_text(encoding="utf-8")
+    text = (MAPPINGS / f"{tool}-delivery.toml").read_text(encoding="utf-8")
     text = text.replace("[link.projects]\n", f'[link.projects]\n"{project}" = "D1"\n', 1)
     if drop_waiting:
         text = text.replace(
             'waiting_statuses = ["Waiting for client"]', 'waiting_statuses = ["Waiting on client"]'
         )
-    name = f"delivery-{tool}.toml"
+    name = f"{tool}-delivery.toml"
     (tmp_path / name).write_text(text, encoding="utf-8")
     return name
 
@@ -58,14 +58,14 @@ def write_config(
         '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
         f'[store]\nurl = "{store_url}"\n'
         "[sources.delivery.studio]\n"
-        f'kind = "trello"\nmapping = "delivery-trello.toml"\nbase_url = "{trello.url}"\n'
+        f'kind = "trello"\nmapping = "trello-delivery.toml"\nbase_url = "{trello.url}"\n'
         f'app_key = "{trello.key}"\n'
         "[sources.delivery.pmo]\n"
-        f'kind = "planner"\nmapping = "delivery-planner.toml"\nbase_url = "{planner.url}"\n'
+        f'kind = "planner"\nmapping = "planner-delivery.toml"\nbase_url = "{planner.url}"\n'
         f'login_url = "{planner.url}"\ntenant = "{planner.tenant}"\n'
         f'client_id = "{planner.client_id}"\n'
         "[sources.delivery.cn]\n"
-        f'kind = "worktile"\nmapping = "delivery-worktile.toml"\nbase_url = "{worktile.url}"\n'
+        f'kind = "worktile"\nmapping = "worktile-delivery.toml"\nbase_url = "{worktile.url}"\n'
         f'client_id = "{worktile.client_id}"\n',
         encoding="utf-8",
     )
@@ -127,12 +127,12 @@ def test_a_missing_token_names_the_variable_to_set(
 
 
 def test_a_trello_section_without_its_api_key_names_the_file_and_key(tmp_path: Path) -> None:
-    shutil.copy(MAPPINGS / "delivery-trello.toml", tmp_path)
+    shutil.copy(MAPPINGS / "trello-delivery.toml", tmp_path)
     path = tmp_path / "engage.toml"
     path.write_text(
         '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
         "[sources.delivery.studio]\n"
-        'kind = "trello"\nmapping = "delivery-trello.toml"\nbase_url = "https://api.trello.com"\n',
+        'kind = "trello"\nmapping = "trello-delivery.toml"\nbase_url = "https://api.trello.com"\n',
         encoding="utf-8",
     )
 
