@@ -62,6 +62,13 @@ class DeliveryWorld:
     reads_changes_only: bool = True
     #: The tool lists its statuses, priorities and types (Worktile does not: not checked).
     lists_words: bool = True
+    #: How many items the client reads per page of the tool's paged listing (Trello: the
+    #: board's actions): a project with one more needs a second page.
+    page_size: int = 100
+    #: The tool refuses the next call with its 429 (None: the sandbox has no such hook), and
+    #: how many 429s the sandbox has sent.
+    throttle: Callable[[], None] | None = None
+    refusals: Callable[[], int] | None = None
 
     def mapping(self, links: dict[str, str], **overrides: Any) -> DeliveryMapping:
         data: dict[str, Any] = {
@@ -150,6 +157,7 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             writes=lambda: state.writes,
             client_with_wrong_credentials=lambda: client("not-the-token"),
             extra={"state": state, "sandbox": sandbox},
+            throttle=lambda: state.throttle_next(1, retry_after=3),
         )
     finally:
         sandbox.stop()

@@ -123,6 +123,9 @@ def trello_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             writes=lambda: sandbox.writes,
             client_with_wrong_credentials=lambda: client("not-the-token"),
             extra={"sandbox": sandbox},
+            page_size=1000,  # actions per page
+            throttle=lambda: sandbox.throttle_next(1),
+            refusals=lambda: sandbox.refused_429,
         )
     finally:
         sandbox.stop()
@@ -212,6 +215,9 @@ def planner_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             keeps_history=False,
             reads_changes_only=False,
             extra={"sandbox": sandbox},
+            page_size=2,
+            throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
+            refusals=lambda: sandbox.refused_429,
         )
     finally:
         sandbox.stop()
@@ -293,6 +299,8 @@ def worktile_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             keeps_history=False,
             lists_words=False,
             extra={"sandbox": sandbox},
+            throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
+            refusals=lambda: sandbox.refused_429,
         )
     finally:
         sandbox.stop()

@@ -79,6 +79,7 @@ class TrelloSandbox(ServedOnThread):
         self.members_window = SlidingWindow(MEMBERS_LIMIT, MEMBERS_WINDOW, self._clock)
         self.calls: list[Call] = []
         self.refused_429 = 0
+        self._throttle = 0  # the next calls refused as over the token's limit
 
     def _clock(self) -> datetime:
         return self.clock()
@@ -279,6 +280,12 @@ class TrelloSandbox(ServedOnThread):
         with self._lock:
             del self.lists[self.list_id(board_id, name)]
 
+    def throttle_next(self, calls: int) -> None:
+        """The next ``calls`` API calls are refused as over the token's limit (as when another
+        app spends the same token)."""
+        with self._lock:
+            self._throttle += calls
+
     def api_calls(self, prefix: str = "/1/") -> int:
         return sum(1 for c in self.calls if c.path.startswith(prefix))
 
@@ -340,6 +347,12 @@ class TrelloSandbox(ServedOnThread):
             return Reply(401, "invalid key")
         if token != self.token:
             return Reply(401, "invalid token")
+        if self._throttle:
+            self._throttle -= 1
+            self.refused_429 += 1
+            return Reply(
+                429, {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
+            )
         if self.key_window.admit(key) is not None:
             self.refused_429 += 1
             return Reply(429, {"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"})

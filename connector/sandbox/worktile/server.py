@@ -78,6 +78,7 @@ class WorktileSandbox(ServedOnThread):
         self.calls: list[Call] = []
         self.tokens_issued = 0
         self.refused_429 = 0
+        self._throttle: list[int] = []  # Retry-After seconds of the next calls to refuse
 
     def _clock(self) -> datetime:
         return self.clock()
@@ -143,6 +144,11 @@ class WorktileSandbox(ServedOnThread):
         with self._lock:
             del self.tasks[task_id]
 
+    def throttle_next(self, calls: int, retry_after_seconds: int) -> None:
+        """The next ``calls`` API calls are answered 429 with this Retry-After."""
+        with self._lock:
+            self._throttle.extend([retry_after_seconds] * calls)
+
     def expire_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -194,7 +200,7 @@ class WorktileSandbox(ServedOnThread):
         expires = self._tokens.get(token)
         if expires is None or expires <= self.clock():
             return self._error(401, INVALID_TOKEN, "invalid access token")
-        wait = self.window.admit(token)
+        wait = self._throttle.pop(0) if self._throttle else self.window.admit(token)
         if wait is not None:
             self.refused_429 += 1
             reply = self._error(429, SANDBOX_CODES["rate"], "too many requests")
