@@ -365,7 +365,7 @@ def _score_chunk(store: Store, chunk: _Chunk, inputs: _Inputs) -> _ChunkResult:
             milestones=milestones,
             costs=facts.costs.get(eid, ()),
             touchpoints=touchpoints,
-            changes=facts.change_requests.get(eid, ()),
+            change_requests=facts.change_requests.get(eid, ()),
             sla_status=sla_status,
             sla_compliance=compliance,
             sla_next_breach=next_breach,

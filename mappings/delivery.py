@@ -119,6 +119,11 @@ class MilestonesSpec(_Spec):
     value_share: dict[str, float] = Field(default_factory=dict)
     #: Archived releases (Jira) are usually abandoned plans: left out unless set.
     include_archived: bool = False
+    #: Tools without releases (Trello, Planner, Worktile): their items of these types (Trello
+    #: labels, Worktile task types) or in these statuses (Trello lists, Planner buckets) are
+    #: the milestones; the client reads them as releases, not as work items.
+    item_types: list[str] = Field(default_factory=list)
+    item_statuses: list[str] = Field(default_factory=list)
 
 
 class TicketsSpec(_Spec):
@@ -178,12 +183,14 @@ class DeliveryMapping(_Spec):
             "tickets.resolved_statuses": self.tickets.resolved_statuses,
             "change_requests.approved_statuses": self.change_requests.approved_statuses,
             "change_requests.rejected_statuses": self.change_requests.rejected_statuses,
+            "milestones.item_statuses": self.milestones.item_statuses,
         }
 
     def types_named(self) -> dict[str, list[str]]:
         return {
             "tickets.types": self.tickets.types,
             "change_requests.types": self.change_requests.types,
+            "milestones.item_types": self.milestones.item_types,
         }
 
 

@@ -23,6 +23,9 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 SECRETS_BY_TOOL: dict[str, dict[str, tuple[str, ...]]] = {
     "jira": {"basic": ("token",), "oauth": ("access_token",)},
     "pingcode": {"client_credentials": ("client_secret",)},
+    "trello": {"token": ("token",)},
+    "worktile": {"client_credentials": ("client_secret",)},
+    "planner": {"client_credentials": ("client_secret",)},
 }
 
 
@@ -44,8 +47,15 @@ class DeliverySourceSection(_Section):
     auth: str | None = None
     #: Jira basic: the Atlassian account's e-mail (not a secret; the token is).
     email: str | None = None
-    #: PingCode: the app's client id (its secret comes from the environment).
+    #: PingCode, Worktile, Planner: the app's client id (its secret comes from the environment).
     client_id: str | None = None
+    #: Trello: the API key of the Power-Up (not a secret: it is public in every call; the
+    #: member's token is). Not named api_key: that name is kept for secrets, refused here.
+    app_key: str | None = None
+    #: Planner: the Entra ID tenant (directory) id, and where its token endpoint is (default
+    #: ``https://login.microsoftonline.com``; base_url is Graph, ``https://graph.microsoft.com``).
+    tenant: str | None = None
+    login_url: str | None = None
     enabled: bool = True
     #: Notice deleted work items (one listing of the keys per project and run).
     deletions: bool = True
@@ -72,11 +82,26 @@ class DeliverySourceSection(_Section):
             raise ValueError(
                 "PingCode needs client_id (the app's; its secret is in the environment)"
             )
+        _check_part_two(self)
         return self
 
     @property
     def chosen_auth(self) -> str:
         return self.auth or next(iter(SECRETS_BY_TOOL[self.kind]))
+
+
+def _check_part_two(section: DeliverySourceSection) -> None:
+    """What Trello, Worktile and Planner sections need beside their secret."""
+    if section.kind == "trello" and not section.app_key:
+        raise ValueError(
+            "Trello needs app_key (the API key of its Power-Up; the token is in the environment)"
+        )
+    if section.kind in ("worktile", "planner") and not section.client_id:
+        raise ValueError(
+            f"{section.kind} needs client_id (the app's; its secret is in the environment)"
+        )
+    if section.kind == "planner" and not section.tenant:
+        raise ValueError("Planner needs tenant (the Entra ID directory id of the app)")
 
 
 class DeliverySection(_Section):

@@ -73,8 +73,21 @@ def _pingcode(context: SourceContext) -> DeliverySource:
     return pingcode_source(context)
 
 
+def _boards(kind: str) -> SourceFactory:
+    def build(context: SourceContext) -> DeliverySource:
+        from jobs.delivery import boards
+
+        return boards.FACTORIES[kind](context)
+
+    return build
+
+
 #: kind -> how its client is built.
-FACTORIES: dict[str, SourceFactory] = {"jira": _jira, "pingcode": _pingcode}
+FACTORIES: dict[str, SourceFactory] = {
+    "jira": _jira,
+    "pingcode": _pingcode,
+    **{kind: _boards(kind) for kind in ("trello", "worktile", "planner")},
+}
 
 
 @dataclass

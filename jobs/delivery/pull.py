@@ -360,12 +360,17 @@ class _Pull:
         self._delete("costs", {x for x in self.stored["costs"] if x.split("/worklog/")[0] in keys})
 
 
+#: What a tool calls the places its items' statuses are (Trello's lists, Planner's buckets).
+STATUS_WORDS = {"trello": "list", "planner": "bucket"}
+
+
 def vocabulary_problems(mapping: DeliveryMapping, words: Vocabulary, tool: str) -> list[str]:
     """Statuses, priorities and types the mapping names that the tool does not have, one
     line each naming the mapping key (a tool that does not list a kind of word: not checked)."""
     statuses, priorities, types = words.statuses, words.priorities, words.types
+    word = STATUS_WORDS.get(tool, "status")
     problems = [
-        f"{key}: status {status!r} does not exist in {tool}"
+        f"{key}: {word} {status!r} does not exist in {tool}"
         for key, named in mapping.statuses_named().items()
         for status in named
         if statuses and status not in statuses

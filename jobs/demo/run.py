@@ -19,6 +19,7 @@ from connector.sandbox import SANDBOX_BANNER, SandboxCRM
 from connector.sandbox.fxiaoke import FXIAOKE_SANDBOX_BANNER, FxiaokeSandbox
 from connector.sandbox.odoo.server import ODOO_SANDBOX_BANNER, OdooSandbox
 from jobs.config import SECRET_ENV, Config, Settings
+from jobs.demo.boards import pull_demo_boards, show_tool_drivers
 from jobs.demo.delivery import DemoDelivery
 from jobs.demo.facts import add_demo_facts
 from jobs.demo.fxiaoke import (
@@ -124,11 +125,13 @@ def run_demo(
                 f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "
                 f"from today's facts ({rows} history rows), so `engage report` has weeks to draw"
             )
+            tools = pull_demo_boards(conn.store, conn.clock(), delivery.linked.values(), console)
             first = run_job(conn, Job.RUN)
             report_run(console, "first run", first)
             show_health(console, conn)
             show_read_back(console, conn)
             show_delivery_drivers(console, conn, linked)
+            show_tool_drivers(console, conn, tools)
             second = run_job(conn, Job.RUN)
             report_run(console, "second run, nothing changed in the CRM", second)
         finally:

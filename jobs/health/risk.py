@@ -93,7 +93,7 @@ class DeliveryFacts:
     milestones: Sequence[MilestoneFact] = ()
     costs: Sequence[CostFact] = ()
     touchpoints: Sequence[TouchpointFact] = ()
-    changes: Sequence[ChangeFact] = ()
+    change_requests: Sequence[ChangeFact] = ()
     sla_status: SlaStatus = SlaStatus.NOT_MEASURED
     sla_compliance: float | None = None
     sla_next_breach: datetime | None = None
@@ -160,7 +160,7 @@ def assess(
             communication_factor(facts.touchpoints, facts.report_cadence_days, today, words=words),
             contract_factor(engagement, today, words=words),
             quality_factor(milestones, words=words),
-            scope_factor(facts.changes, engagement.contract_value, words=words),
+            scope_factor(facts.change_requests, engagement.contract_value, words=words),
         )
         if r is not None
     ]

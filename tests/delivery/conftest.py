@@ -58,6 +58,17 @@ class DeliveryWorld:
     #: Whether the tool's API gives status history (first response, waits on the client).
     keeps_history: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    #: A second pull reads only what changed (Planner's v1.0 has no delta: it reads all).
+    reads_changes_only: bool = True
+    #: The tool lists its statuses, priorities and types (Worktile does not: not checked).
+    lists_words: bool = True
+    #: How many items the client reads per page of the tool's paged listing (Trello: the
+    #: board's actions): a project with one more needs a second page.
+    page_size: int = 100
+    #: The tool refuses the next call with its 429 (None: the sandbox has no such hook), and
+    #: how many 429s the sandbox has sent.
+    throttle: Callable[[], None] | None = None
+    refusals: Callable[[], int] | None = None
 
     def mapping(self, links: dict[str, str], **overrides: Any) -> DeliveryMapping:
         data: dict[str, Any] = {
@@ -146,6 +157,7 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             writes=lambda: state.writes,
             client_with_wrong_credentials=lambda: client("not-the-token"),
             extra={"state": state, "sandbox": sandbox},
+            throttle=lambda: state.throttle_next(1, retry_after=3),
         )
     finally:
         sandbox.stop()
@@ -218,11 +230,28 @@ WORLDS: dict[str, Callable[[FakeClock], Iterator[DeliveryWorld]]] = {
 }
 
 
-#: The tools whose API gives status history (first response, waits on the client) and time
-#: logs: the contract tests of those run over these only (a tool without them is not skipped,
-#: it is not asked).
-WITH_HISTORY = {"jira"}
+def _add_board_worlds() -> None:
+    # Imported here: the worlds module builds on DeliveryWorld above.
+    from tests.delivery.worlds_boards import planner_world, trello_world, worktile_world
+
+    WORLDS.update(trello=trello_world, planner=planner_world, worktile=worktile_world)
+
+
+_add_board_worlds()
+
+#: What only some tools can do: the contract tests of it run over those tools only (a tool
+#: without it is not skipped, it is not asked). `test_the_capability_lists_match_the_worlds`
+#: holds these to the worlds' own flags.
+#: Status history (first response, waits on the client):
+WITH_HISTORY = {"jira", "trello"}
+#: Time logs (costs):
 WITH_TIME_LOGS = {"jira"}
+#: A sandbox hook that answers the next call with the tool's 429:
+WITH_THROTTLE = {"jira", "planner", "trello", "worktile"}
+
+
+def keeps_time_logs(world: DeliveryWorld) -> bool:
+    return "state" in world.extra and hasattr(world.extra["state"], "log_work")
 
 
 @pytest.fixture(params=sorted(WORLDS))
@@ -237,6 +266,13 @@ def world_with_history(request: pytest.FixtureRequest, clock: FakeClock) -> Iter
 
 @pytest.fixture(params=sorted(WITH_TIME_LOGS))
 def world_with_time_logs(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> Iterator[DeliveryWorld]:
+    yield from WORLDS[request.param](clock)
+
+
+@pytest.fixture(params=sorted(WITH_THROTTLE))
+def world_with_throttle(
     request: pytest.FixtureRequest, clock: FakeClock
 ) -> Iterator[DeliveryWorld]:
     yield from WORLDS[request.param](clock)

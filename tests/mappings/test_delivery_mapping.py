@@ -22,7 +22,16 @@ from mappings.tomlfile import ConfigFileError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["jira-delivery.toml", "pingcode-delivery.toml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "jira-delivery.toml",
+        "pingcode-delivery.toml",
+        "trello-delivery.toml",
+        "worktile-delivery.toml",
+        "planner-delivery.toml",
+    ],
+)
 def test_the_shipped_delivery_mappings_load(name: str) -> None:
     mapping = load_delivery_mapping(ROOT / "mappings" / name)
     assert mapping.tool == name.split("-")[0]
