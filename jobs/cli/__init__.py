@@ -14,8 +14,8 @@ from jobs.cli.alerts import alerts_group
 from jobs.cli.context import EXIT_CONFIG, EXIT_FAILED, EXIT_RETRY_LATER, Invocation
 from jobs.cli.db import db_group
 from jobs.cli.facts import import_command
-from jobs.cli.ops import healthcheck
 from jobs.cli.messages import messages_group
+from jobs.cli.ops import healthcheck
 from jobs.cli.report import report_group
 from jobs.cli.run import (
     daemon,

@@ -120,6 +120,7 @@ def run_demo(
             console.print(
                 f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
                 f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
+            )
             rows = backfill_history(conn, conn.clock())
             console.print(
                 f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "

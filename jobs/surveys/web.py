@@ -26,8 +26,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.store.surveys import SurveyStore
 from jobs.messages.catalog import Words
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.i18n import from_accept_language, texts
 from jobs.surveys.records import Invitation

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pytest
-
 from jobs.delivery.check import check_sources
 from jobs.delivery.pull import pull_source, skip_kind
 from jobs.store import Store
@@ -17,9 +15,9 @@ from tests.delivery.conftest import (
     WITH_HISTORY,
     WITH_THROTTLE,
     WITH_TIME_LOGS,
+    DeliveryWorld,
     keeps_time_logs,
 )
-from tests.delivery.conftest import DeliveryWorld
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from jobs.delivery.pull import pull_source
 from jobs.store import Store
 from tests.conftest import FakeClock

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from jobs.surveys.store import SurveyStore
 from starlette.testclient import TestClient
 
 from jobs.config import HealthSection
@@ -17,7 +18,6 @@ from jobs.report.web import report_route
 from jobs.score import score
 from jobs.store import Store
 from jobs.surveys.config import SurveysSection
-from jobs.surveys.store import SurveyStore
 from jobs.surveys.tokens import sign
 from jobs.surveys.web import create_app
 from tests.conftest import FakeClock
