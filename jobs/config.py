@@ -18,6 +18,7 @@ from jobs import config_env
 from jobs.health.risk import RiskWeights
 from jobs.health.sla import SlaPolicy
 from jobs.surveys.config import SurveysSection
+from jobs.workers.config import ClusterSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
 
@@ -264,6 +265,7 @@ class Config(_Section):
     log: LogSection = LogSection()
     surveys: SurveysSection = SurveysSection()
     push: PushSection = PushSection()
+    cluster: ClusterSection = ClusterSection()
 
 
 class Settings:

@@ -27,6 +27,7 @@ from jobs.cli.run import (
 )
 from jobs.cli.sandbox import SANDBOX_PORT, demo, sandbox
 from jobs.cli.surveys import serve_command, surveys_group
+from jobs.cli.workers import cluster_group, connections_group, worker_command
 
 __all__ = [
     "EXIT_CONFIG",
@@ -85,5 +86,8 @@ for _command in (
     surveys_group,
     serve_command,
     db_group,
+    connections_group,
+    worker_command,
+    cluster_group,
 ):
     main.add_command(_command)
