@@ -128,11 +128,11 @@ def test_the_worker_on_an_sqlite_store_says_postgresql_is_needed_and_exits_2(
     for command in (["worker"], ["cluster", "init"], ["connections", "list"]):
         code, out = engage("--config", str(config), *command)
         assert code == 2, command
-        lines = out.strip().splitlines()
-        assert lines == [
+        expected = (
             "error: workers need a PostgreSQL store, not sqlite (keep `engage daemon` for one "
             "machine, or point [store] url or --cluster at PostgreSQL)"
-        ]
+        )
+        assert out.strip().splitlines() == [expected]
 
 
 def test_a_worker_before_cluster_init_says_to_run_it(pg_schema: Callable[[], str]) -> None:
