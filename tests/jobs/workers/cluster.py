@@ -4,6 +4,7 @@ and the reference: the same sandboxes after one clean in-process run."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -75,7 +76,9 @@ class Cluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def engage(self, *args: str) -> str:
-        done = subprocess.run([ENGAGE, *args], env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [ENGAGE, *args], env=self.env, capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -95,7 +98,7 @@ class Cluster:
         return (self.tmp_path / f"worker-{label}.log").read_text(errors="replace")
 
     def runs(self, name: str) -> list[RunRow]:
-        store = Store.open(self.stores[name], upgrade=False)
+        store = Store.open(self.stores[name])  # it may not be migrated yet
         try:
             return sorted(store.runs(10_000), key=lambda r: r.id)
         finally:
@@ -206,4 +209,4 @@ def overlaps(runs: list[RunRow]) -> list[tuple[int, int]]:
         (r.started_at, r.finished_at or datetime.max.replace(tzinfo=r.started_at.tzinfo), r.id)
         for r in runs
     )
-    return [(a[2], b[2]) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    return [(a[2], b[2]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]

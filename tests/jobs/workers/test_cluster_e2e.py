@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import FakeClock
 from tests.jobs.workers.cluster import (
     EVERY_SECONDS,
+    Cluster,
     assert_ends_as_after_clean_runs,
     cluster,
     overlaps,
@@ -71,30 +72,31 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("steady")
         for kill in range(KILLS):
+            before = live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
             victim = live.start_worker("victim")
-            time.sleep(rng.uniform(1.0, 4.0))  # a random moment of its work
-            # The runs the victim works for just now (its jobs hold their leases).
-            held = {
-                name
-                for (name,) in live.sql(
-                    "SELECT c.name FROM connections c JOIN procrastinate_jobs j "
-                    "ON c.lease_holder = 'job:' || j.id WHERE j.status = 'doing' AND "
-                    "j.worker_id = (SELECT max(id) FROM procrastinate_workers)"
-                )
-            }
+            wait_for(
+                "the victim to register",
+                lambda before=before: (  # type: ignore[misc]
+                    live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
+                    > before
+                ),
+            )
+            worker_id = live.sql("SELECT max(id) FROM procrastinate_workers")[0][0]
+            # Kill it at a seeded moment of a run, a scoring chunk or a push of its own.
+            wait_for("the victim to take a job", lambda w=worker_id: bool(doing(live, w)), 60)  # type: ignore[misc]
+            time.sleep(rng.uniform(0, 0.3))
+            jobs = doing(live, worker_id)
             killed_at = datetime.now(UTC)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             start = time.monotonic()
-            for name in held:
+            for job_id, task, name in jobs:
                 wait_for(
-                    f"kill {kill}: {name} run again",
-                    lambda name=name: any(  # type: ignore[misc]
-                        r.started_at > killed_at for r in live.runs(name)
-                    ),
-                    seconds=60,
+                    f"kill {kill}: {task} of {name} taken up",
+                    taken_up(live, job_id, task, name, killed_at),
+                    60,
                 )
-            if held:
+            if jobs:
                 recoveries.append(time.monotonic() - start)
         last_kill = datetime.now(UTC)
         for name in live.stores:
@@ -114,7 +116,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
             "AND task_name IN ('engage.run', 'engage.push')"
         )[0][0]
-    assert len(recoveries) >= 5, f"only {len(recoveries)} kills hit a run"
+    assert len(recoveries) >= KILLS - 2, f"only {len(recoveries)} kills hit a job"
     # Taken over within 5 s of the stale limit (+ one tick, as a run waits to be due).
     assert max(recoveries) <= STALE + 5 + EVERY_SECONDS, recoveries
     print(
@@ -123,3 +125,28 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
         f"{reaped} stalled run/push jobs failed by the reaper; "
         f"{time.monotonic() - began:.0f} s in all"
     )
+
+
+def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
+    """The victim's jobs of a connection's run in progress: (id, task, connection)."""
+    return [
+        (int(i), str(task), str(name))
+        for i, task, name in live.sql(
+            "SELECT id, task_name, args->>'connection' FROM procrastinate_jobs "
+            "WHERE status = 'doing' AND worker_id = :worker AND task_name IN "
+            "('engage.run', 'engage.score_chunk', 'engage.push')",
+            worker=worker_id,
+        )
+    ]
+
+
+def taken_up(
+    live: Cluster, job_id: int, task: str, name: str, killed_at: datetime
+) -> Callable[[], bool]:
+    """A dead run or push is failed and the next run starts; a dead chunk is run again."""
+    if task == "engage.score_chunk":
+        return lambda: (
+            live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
+            == [("succeeded",)]
+        )
+    return lambda: any(r.started_at > killed_at for r in live.runs(name))
