@@ -104,6 +104,10 @@ def add_command(
             definition = read_definition(name, path, variables)
         except ConnectionDefinitionError as exc:
             context.fail(str(exc))
+    with context.refusing_setup_errors():
+        # The connection's own store, migrated now: workers find it ready (and a worker killed
+        # during a first migration is not how the store begins).
+        Store.open(definition.settings.store_url).close()
     with _cluster(invocation, cluster_url) as store:
         new = save_definition(
             ConnectionTables(store.engine),

@@ -1,0 +1,136 @@
+"""Two orgs with small credit budgets and a concurrency cap of 2, four `engage worker`
+processes: neither org ever goes past its budget or its cap (the sandboxes count), and both
+finish their work over several days' budget windows (the sandboxes' clock moved a day at a
+time, the cluster's org windows with it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connector.sandbox import SandboxCRM
+from jobs.store import Store
+from tests.conftest import FakeClock
+from tests.jobs.workers.cluster import ENGAGE, wait_for
+from tests.jobs.workers.conftest import SHORT_TIMINGS, zoho_config, zoho_env
+
+pytestmark = pytest.mark.postgres
+
+#: Credits per org and day: a first run of one connection needs more than one day's worth.
+BUDGET = 40
+CAP = 2
+DAYS_AT_MOST = 12
+#: Org A: two connections on one Zoho org (sandbox); org B: one.
+CONNECTIONS = {"a1": "A", "a2": "A", "b1": "B"}
+
+
+def test_two_orgs_never_pass_their_budget_or_cap_and_finish_over_several_days(
+    tmp_path: Path, pg_schema: Callable[[], str], clock: FakeClock
+) -> None:
+    began = time.monotonic()
+    cluster_url = pg_schema()
+    env = dict(os.environ) | SHORT_TIMINGS | {"ENGAGE_CLUSTER_URL": cluster_url}
+    extra = (
+        f"org_concurrency = {CAP}\norg_credit_budget = {BUDGET}\ncredit_block = 10\n"
+        "[push]\nwrite_concurrency = 1\n"
+    )
+    sandboxes = {
+        org: SandboxCRM(accounts=20, deals=60, clock=clock, daily_credits=BUDGET)
+        for org in ("A", "B")
+    }
+    stores = {name: pg_schema() for name in CONNECTIONS}
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for crm in sandboxes.values():
+            crm.__enter__()
+        subprocess.run([ENGAGE, "cluster", "init"], env=env, check=True, capture_output=True)
+        for name, org in CONNECTIONS.items():
+            crm = sandboxes[org]
+            path = zoho_config(
+                tmp_path / f"{name}.toml", crm, stores[name], f'org = "{org}"\n' + extra, 2
+            )
+            subprocess.run(
+                [ENGAGE, "connections", "add", name, "--config", str(path)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            env |= zoho_env(name, crm)
+        workers = [
+            subprocess.Popen(
+                [ENGAGE, "worker", "--concurrency", "2"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(4)
+        ]
+        engine = sa.create_engine(cluster_url)
+        days, spent = 0, dict.fromkeys(sandboxes, 0)
+        while not all(_finished(stores[name]) for name in CONNECTIONS):
+            days += 1
+            assert days <= DAYS_AT_MOST, "the orgs did not finish their work"
+            # A day's window: wait until every connection has used it (its last run stopped
+            # for credits, or it is done).
+            wait_for(
+                f"day {days}'s budget to be spent or the work done",
+                lambda: all(_stuck_or_done(stores[name]) for name in CONNECTIONS),
+                120,
+            )
+            for org, crm in sandboxes.items():
+                used = crm.org_credits_used()
+                assert used <= BUDGET, f"org {org} spent {used} credits in a day of {BUDGET}"
+                spent[org] += used
+            # The next day, for the sandboxes and for the cluster's org windows.
+            for crm in sandboxes.values():
+                crm.advance_clock(days=1)
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "UPDATE org_limits SET window_start = window_start "
+                        "- make_interval(secs => window_seconds)"
+                    )
+                )
+        engine.dispose()
+        for org, crm in sandboxes.items():
+            assert crm.peak_in_flight <= CAP, f"org {org}: {crm.peak_in_flight} calls at once"
+            assert crm.count("update", "Deals") > 0, org
+        assert days >= 2, "the budget was never binding: the test proves nothing"
+    finally:
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.wait(timeout=60)
+        for crm in sandboxes.values():
+            crm.__exit__(None, None, None)
+    print(
+        f"\ntwo orgs, budget {BUDGET}/day, cap {CAP}, 4 workers: finished in {days} days, "
+        f"credits {spent}, peak calls {[c.peak_in_flight for c in sandboxes.values()]}; "
+        f"{time.monotonic() - began:.0f} s"
+    )
+
+
+def _runs(url: str) -> list[tuple[str, str | None]]:
+    """The connection's runs, newest first: (status, message)."""
+    store = Store.open(url)
+    try:
+        return [(r.status, r.message) for r in store.runs(1000)]
+    finally:
+        store.close()
+
+
+def _finished(url: str) -> bool:
+    """A run went through to its end once (later runs spend credits on syncs, and stop)."""
+    return any(status in ("ok", "partial") for status, _ in _runs(url))
+
+
+def _stuck_or_done(url: str) -> bool:
+    runs = _runs(url)
+    last = runs[0] if runs else ("", None)
+    return _finished(url) or (last[0] == "stopped" and "credit" in (last[1] or ""))
