@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from jobs.store import cluster_tables as t
 
 _table = t.org_limits
+_window = sa.func.make_interval(0, 0, 0, 0, 0, 0, _table.c.window_seconds)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,13 @@ class OrgLimitTables:
             rows = conn.execute(sa.select(_table).order_by(_table.c.org)).all()
         return [OrgLimits(**row._mapping) for row in rows]
 
-    def reserve(self, org: str, credits: int, now: datetime) -> bool:
-        """Reserve ``credits`` of the org's budget in the current window, all or nothing."""
+    def reserve(self, org: str, credits: int, now: datetime) -> datetime | None:
+        """Reserve ``credits`` of the org's budget in the current window, all or nothing: when
+        that window ends (credits reserved in it are not spent after), or None if they do not
+        fit."""
         window_over = sa.or_(
             _table.c.window_start.is_(None),
-            _table.c.window_start + sa.func.make_interval(0, 0, 0, 0, 0, 0, _table.c.window_seconds)
-            <= now,
+            _table.c.window_start + _window <= now,
         )
         used_now = sa.case((window_over, 0), else_=_table.c.used)
         stmt = (
@@ -83,10 +85,11 @@ class OrgLimitTables:
                 used=used_now + credits,
                 window_start=sa.case((window_over, now), else_=_table.c.window_start),
             )
-            .returning(_table.c.used)
+            .returning(_table.c.window_start + _window)
         )
         with self.engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            ends: datetime | None = conn.execute(stmt).scalar_one_or_none()
+        return ends
 
     def give_back(self, org: str, credits: int, reserved_at: datetime) -> None:
         """Return unspent credits reserved at ``reserved_at``, if their window is still on (a

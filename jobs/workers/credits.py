@@ -2,7 +2,9 @@
 (jobs/store/org_limits.py) before the connection's own meter counts it.
 
 Credits are reserved a block at a time (``[cluster] credit_block``) and spent from the block in
-memory; what is left of it goes back to the org when the job ends (`close`). Near the end of the
+memory; what is left of it goes back to the org when the job ends (`close`). A block is spent
+only in the window it was reserved in: once that window ends, its rest is void and the next
+call reserves in the new window (else the new window's count would miss it). Near the end of the
 budget, where a whole block no longer fits, only what the call needs is asked for, so the org
 can spend its budget to the last credit.
 """
@@ -35,14 +37,18 @@ class OrgReservingMeter:
         self.block = block
         self.clock = clock
         self._lock = threading.Lock()
-        #: Reserved from the org and not spent yet, and when it was reserved.
+        #: Reserved from the org and not spent yet, when it was reserved, and when the window
+        #: it was reserved in ends (after which it is void: the window's credits are counted).
         self.held = 0
         self._reserved_at: datetime | None = None
+        self._void_at: datetime | None = None
         #: Credits reserved from the org by this meter (the blocks), for tests and status.
         self.reserved = 0
 
     def charge(self, credits: int) -> None:
         with self._lock:
+            if self._void_at is not None and self.clock() >= self._void_at:
+                self.held = 0  # reserved in a window that has ended
             if self.held < credits:
                 self._reserve(credits)
             self.held -= credits
@@ -71,10 +77,13 @@ class OrgReservingMeter:
     def _reserve(self, credits: int) -> None:
         now = self.clock()
         for ask in dict.fromkeys((max(self.block, credits - self.held), credits - self.held)):
-            if self.limits.reserve(self.org, ask, now):
+            ends = self.limits.reserve(self.org, ask, now)
+            if ends is not None:
+                if self._void_at is not None and ends != self._void_at:
+                    self.held = 0  # a new window: what is left of the old one is void
                 self.held += ask
                 self.reserved += ask
-                self._reserved_at = now
+                self._reserved_at, self._void_at = now, ends
                 return
         raise CreditBudgetExceededError(
             f"the org {self.org}'s credit budget for this window is reserved by its workers; "

@@ -61,7 +61,7 @@ def test_many_threads_reserving_at_once_never_pass_the_budget(
     granted: list[bool] = []
 
     def reserve() -> None:
-        granted.extend(limits.reserve("acme", 30, clock()) for _ in range(20))
+        granted.extend(limits.reserve("acme", 30, clock()) is not None for _ in range(20))
 
     threads = [threading.Thread(target=reserve) for _ in range(8)]
     for thread in threads:
@@ -109,6 +109,21 @@ def test_a_killed_job_over_reserves_at_most_one_block_and_never_overspends(
     # call by call (a whole block no longer fits). Lost to the kill: 95, less than a block.
     assert spent == 150 == survivor_inner.charged
     assert limits.limits("acme").used == 250  # type: ignore[union-attr]
+
+
+def test_a_block_is_not_spent_after_the_window_it_was_reserved_in(
+    cluster: Store, clock: FakeClock
+) -> None:
+    limits = OrgLimitTables(cluster.engine)
+    limits.set_limits("acme", budget=150, concurrency=2, window_seconds=3600)
+    meter = OrgReservingMeter(CountingMeter(), limits, "acme", block=100, clock=clock)
+    meter.charge(1)  # block of 100 in the first window; 99 held
+    clock.advance(hours=1)  # the window ends: the 99 are void, not spent in the next one
+    meter.charge(1)
+    assert meter.reserved == 200
+    assert limits.limits("acme").used == 100  # type: ignore[union-attr]
+    meter.close()  # 99 of the new window's block go back
+    assert limits.limits("acme").used == 1  # type: ignore[union-attr]
 
 
 def test_a_new_window_starts_from_zero(cluster: Store, clock: FakeClock) -> None:
