@@ -1,4 +1,4 @@
-"""The jobs workers run, and how each is locked.
+"""The jobs workers run (named ``engage.<task>`` in procrastinate), and how each is locked.
 
 =============  =====================  ======================  ===============================
 task           lock                   queueing_lock           on a stalled worker (reaper)

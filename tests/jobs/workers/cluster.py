@@ -118,7 +118,7 @@ class Cluster:
             self.engage("connections", "pause", name)
         wait_for(
             "the runs in progress to finish",
-            lambda: not self.sql("SELECT name FROM connections WHERE lease_expires_at IS NOT NULL"),
+            lambda: not self.sql("SELECT name FROM connections WHERE lease_expires_at > now()"),
         )
 
     def stop_workers(self) -> None:

@@ -139,3 +139,45 @@ def test_a_worker_before_cluster_init_says_to_run_it(pg_schema: Callable[[], str
     code, out = engage("worker", "--cluster", pg_schema())
     assert code == 2
     assert "run `engage cluster init` first" in out
+
+
+def test_cluster_init_then_status_shows_jobs_orgs_and_connections(
+    sandbox: SandboxCRM, pg_schema: Callable[[], str], tmp_path: Path
+) -> None:
+    cluster = pg_schema()
+    config = zoho_config(tmp_path / "acme.toml", sandbox, pg_schema(), "org_credit_budget = 500\n")
+    code, out = engage("cluster", "status", "--cluster", cluster)
+    assert code == 2 and "run `engage cluster init` first" in out
+    assert engage("cluster", "init", "--cluster", cluster) == (
+        0,
+        "cluster ready: job tables created; add connections, then start workers\n",
+    )
+    code, out = engage("cluster", "init", "--cluster", cluster)
+    assert code == 0 and "already there" in out
+    assert (
+        engage("connections", "add", "acme", "--config", str(config), "--cluster", cluster)[0] == 0
+    )
+    code, out = engage("cluster", "status", "--json", "--cluster", cluster)
+    assert code == 0, out
+    status = json.loads(out)
+    assert status["jobs"] == {} and status["stalled"] == []
+    assert [
+        (o["org"], o["budget"], o["used"], o["concurrency"], o["slots_in_use"])
+        for o in status["orgs"]
+    ] == [("acme", 500, 0, 2, 0)]
+    assert [c["name"] for c in status["connections"]] == ["acme"]
+    code, out = engage("cluster", "status", "--cluster", cluster)
+    assert code == 0
+    assert "org acme: 0 of 500 credits reserved this window, 0 of 2 slots in use" in out
+
+
+def test_a_worker_timing_that_is_not_a_number_is_refused_in_one_line(
+    pg_schema: Callable[[], str],
+) -> None:
+    code, out = engage(
+        "worker", "--cluster", pg_schema(), env={"ENGAGE_WORKER_STALE_SECONDS": "soon"}
+    )
+    assert code == 2
+    assert out.strip().splitlines() == [
+        "error: environment variable ENGAGE_WORKER_STALE_SECONDS: 'soon' is not a number"
+    ]

@@ -29,9 +29,9 @@ pytestmark = pytest.mark.postgres
 #: one 6) needs more than one day's worth.
 BUDGET = 25
 CAP = 2
+#: Org A: three connections on one Zoho org (sandbox), more than its cap; org B: one.
+CONNECTIONS = {"a1": "A", "a2": "A", "a3": "A", "b1": "B"}
 DAYS_AT_MOST = 12
-#: Org A: two connections on one Zoho org (sandbox); org B: one.
-CONNECTIONS = {"a1": "A", "a2": "A", "b1": "B"}
 
 
 def test_two_orgs_never_pass_their_budget_or_cap_and_finish_over_several_days(
@@ -48,6 +48,8 @@ def test_two_orgs_never_pass_their_budget_or_cap_and_finish_over_several_days(
         org: SandboxCRM(accounts=20, deals=60, clock=clock, daily_credits=BUDGET)
         for org in ("A", "B")
     }
+    # Each call takes 50 ms: org A's three connections' calls overlap, so its cap is reached.
+    sandboxes["A"].latency_seconds = 0.05
     stores = {name: pg_schema() for name in CONNECTIONS}
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -125,6 +127,8 @@ def test_two_orgs_never_pass_their_budget_or_cap_and_finish_over_several_days(
         for org, crm in sandboxes.items():
             assert crm.peak_in_flight <= CAP, f"org {org}: {crm.peak_in_flight} calls at once"
             assert crm.count("update", "Deals") > 0, org
+        # The cap was reached (three connections wanted more): the slots, not luck, held it.
+        assert sandboxes["A"].peak_in_flight == CAP
         assert days >= 2, "the budget was never binding: the test proves nothing"
     finally:
         for process in workers:
@@ -158,7 +162,7 @@ def _engage(env: dict[str, str], *args: str) -> None:
 
 def _leases(engine: sa.Engine) -> list[str]:
     with engine.connect() as conn:
-        query = "SELECT name FROM connections WHERE lease_expires_at IS NOT NULL"
+        query = "SELECT name FROM connections WHERE lease_expires_at > now()"
         return list(conn.execute(sa.text(query)).scalars())
 
 
