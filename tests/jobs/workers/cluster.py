@@ -10,24 +10,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
 from connector.sandbox import SandboxCRM
 from connector.sandbox.faults import FaultInjector, FaultPlan
 from connector.sandbox.odoo.server import OdooSandbox
-from jobs.demo.odoo import odoo_sandbox_settings
-from jobs.demo.run import sandbox_settings
+from jobs.config import SECRET_ENV, load_settings
 from jobs.runner import Job, connect, run_job
 from jobs.store import Store
 from jobs.store.store import RunRow
+from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.steps import plan_step, send_step
 from tests.conftest import FakeClock
 from tests.jobs.workers.conftest import (
     SHORT_TIMINGS,
@@ -37,12 +40,14 @@ from tests.jobs.workers.conftest import (
     zoho_env,
 )
 from tests.reliability.test_kill_loop import crm_state
+from tests.surveys.conftest import Inbox, free_port
 
 ENGAGE = str(Path(sys.executable).with_name("engage"))
 #: z1 has three scoring chunks of 500, z2 and o1 one each.
 SIZES = {"z1": (150, 1100), "z2": (60, 200)}
 ODOO_SIZE = (20, 60)
 EVERY_SECONDS = 3
+SURVEY_SECRET = "a-survey-secret-for-the-cluster-tests"
 #: Odoo fields our own writes move; the health time is each store's own (real) time.
 ODOO_VOLATILE = {"write_date", "write_uid", "x_engagement_health_updated"}
 
@@ -73,7 +78,19 @@ class Cluster:
     stores: dict[str, str]
     env: dict[str, str]
     observers: dict[str, FaultInjector]
+    #: The SMTP server the connections' survey invitations go to.
+    inbox: Inbox
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def configs(self) -> dict[str, Path]:
+        """Each connection's config file: its sandbox, its store, the SMTP server."""
+        smtp = f'[surveys.smtp]\nhost = "{self.inbox.host}"\nport = {self.inbox.port}\n'
+        paths = {
+            name: zoho_config(self.tmp_path / f"{name}.toml", crm, self.stores[name], smtp)
+            for name, crm in self.zoho.items()
+        }
+        paths["o1"] = odoo_config(self.tmp_path / "o1.toml", self.odoo, self.stores["o1"], smtp)
+        return paths
 
     def engage(self, *args: str) -> str:
         done = subprocess.run(
@@ -148,26 +165,34 @@ def cluster(
             odoo = stack.enter_context(
                 OdooSandbox(accounts=ODOO_SIZE[0], deals=ODOO_SIZE[1], version=19, clock=clock)
             )
+            inbox = Inbox()
+            inbox.port = free_port()
+            controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+            controller.start()
+            stack.callback(controller.stop)
             stores = {name: pg_schema() for name in (*zoho, "o1")}
             observers = {name: crm.install_faults(FaultPlan()) for name, crm in zoho.items()}
             observers["o1"] = odoo.install_faults(FaultPlan())
-            env = dict(os.environ) | SHORT_TIMINGS | {"ENGAGE_CLUSTER_URL": pg_schema()}
+            env = (
+                dict(os.environ)
+                | SHORT_TIMINGS
+                | {"ENGAGE_CLUSTER_URL": pg_schema(), "ENGAGE_SURVEY_SECRET": SURVEY_SECRET}
+            )
             for name, crm in zoho.items():
                 env |= zoho_env(name, crm)
             env |= odoo_env("o1", odoo)
             folder = tmp_path / label
             folder.mkdir()
             made.append(
-                Cluster(env["ENGAGE_CLUSTER_URL"], folder, zoho, odoo, stores, env, observers)
+                Cluster(
+                    env["ENGAGE_CLUSTER_URL"], folder, zoho, odoo, stores, env, observers, inbox
+                )
             )
         live, reference = made
         _clean_runs(reference)
         live.engage("cluster", "init")
-        for name, crm in live.zoho.items():
-            path = zoho_config(live.tmp_path / f"{name}.toml", crm, live.stores[name])
+        for name, path in live.configs().items():
             live.engage("connections", "add", name, "--config", str(path))
-        path = odoo_config(live.tmp_path / "o1.toml", live.odoo, live.stores["o1"])
-        live.engage("connections", "add", "o1", "--config", str(path))
         try:
             yield live, reference
         finally:
@@ -178,17 +203,29 @@ def cluster(
 
 
 def _clean_runs(reference: Cluster) -> None:
-    for name, crm in reference.zoho.items():
-        settings = sandbox_settings(crm, reference.stores[name], reference.tmp_path / "z.toml")
-        conn = connect(settings)
+    """One run of each connection, then its survey invitations planned and sent."""
+    for name, path in reference.configs().items():
+        conn = connect(load_settings(path, env=_own_env(reference, name)))
         assert run_job(conn, Job.RUN).status == "ok"
+        surveys = conn.settings.config.surveys
+        now = datetime.now(UTC)
+        plan_step(conn.store, surveys, now=now)
+        with SmtpMailer(surveys.smtp, None) as mailer:
+            channel = EmailChannel(mailer, surveys.smtp.sender)
+            send_step(conn.store, surveys, channel, secret=SURVEY_SECRET, now=now)
         conn.close()
-    settings = odoo_sandbox_settings(
-        reference.odoo, reference.stores["o1"], reference.tmp_path / "o.toml"
-    )
-    conn = connect(settings)
-    assert run_job(conn, Job.RUN).status == "ok"
-    conn.close()
+
+
+def _own_env(reference: Cluster, name: str) -> dict[str, str]:
+    """The usual secret variables of one connection (an in-process run reads those)."""
+    if name == "o1":
+        return {SECRET_ENV["api_key"]: reference.odoo.api_key}
+    crm = reference.zoho[name]
+    return {
+        SECRET_ENV["client_id"]: crm.client_id,
+        SECRET_ENV["client_secret"]: crm.client_secret,
+        SECRET_ENV["refresh_token"]: crm.refresh_token,
+    }
 
 
 def assert_ends_as_after_clean_runs(live: Cluster, reference: Cluster) -> None:
@@ -201,6 +238,11 @@ def assert_ends_as_after_clean_runs(live: Cluster, reference: Cluster) -> None:
         assert twice == {}, f"{name}: records written more than once: {twice}"
         clean = reference.observers[name].counts.rows_received
         assert set(observer.counts.rows_received) == set(clean), name
+    # Every invitation a clean run sends, sent once: the same recipients, as many times each.
+    sent = Counter(r for _, tos, _ in live.inbox.envelopes for r in tos)
+    expected = Counter(r for _, tos, _ in reference.inbox.envelopes for r in tos)
+    assert expected, "the sandboxes' portfolios plan no survey: the check proves nothing"
+    assert sent == expected
 
 
 def overlaps(runs: list[RunRow]) -> list[tuple[int, int]]:

@@ -58,11 +58,13 @@ def zoho_config(
     return path
 
 
-def odoo_config(path: Path, odoo: OdooSandbox, store_url: str, every: float = 3) -> Path:
+def odoo_config(
+    path: Path, odoo: OdooSandbox, store_url: str, extra: str = "", every: float = 3
+) -> Path:
     path.write_text(
         f'[crm]\nkind = "odoo"\n[crm.odoo]\nurl = "{odoo.url}"\ndatabase = "{odoo.database}"\n'
         f'login = "{odoo.login}"\n[store]\nurl = "{store_url}"\n'
-        f"[cluster]\nrun_every_seconds = {every}\n",
+        f"[cluster]\nrun_every_seconds = {every}\n{extra}",
         encoding="utf-8",
     )
     return path
