@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,11 +132,10 @@ def settings_of(row: ConnectionRow, env: Mapping[str, str] | None = None) -> Set
     folder = Path(tempfile.gettempdir()) / f"engage-worker-{os.getpid()}" / row.name
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     mapping = folder / "mapping.toml"
-    mapping.write_text(row.mapping_toml, encoding="utf-8")
+    _write_whole(mapping, row.mapping_toml)
     data = tomllib.loads(row.config_toml)
-    config_text = _with_mapping(row.config_toml, data, mapping)
     path = folder / "engage.toml"
-    path.write_text(config_text, encoding="utf-8")
+    _write_whole(path, _with_mapping(row.config_toml, data, mapping))
     secrets: dict[str, str] = {}
     for secret, variable in row.secret_env.items():
         value = env.get(variable)
@@ -149,6 +149,14 @@ def settings_of(row: ConnectionRow, env: Mapping[str, str] | None = None) -> Set
     # Other settings may still come from ENGAGE_<SECTION>_<KEY> variables, as for any config.
     passed = {k: v for k, v in env.items() if k not in SECRET_ENV.values()}
     return load_settings(path, env=passed | secrets)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader (another job of the connection, on another thread) sees
+    the old file or the new one, never half of one: a file of its own, then renamed."""
+    part = path.with_name(f"{path.name}.{threading.get_ident()}.part")
+    part.write_text(text, encoding="utf-8")
+    os.replace(part, path)
 
 
 def _with_mapping(text: str, data: Mapping[str, object], mapping: Path) -> str:

@@ -21,6 +21,9 @@ from jobs.workers.credits import OrgReservingMeter
 log = logging.getLogger(__name__)
 
 
+_OPENING = threading.Lock()
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -55,7 +58,10 @@ class Runtime:
         with self._lock:
             first = row.name not in self._migrated
             self._migrated.add(row.name)
-        conn = connect(settings, clock=self.clock, upgrade=first, wrap_meter=reserving)
+        # Alembic is not thread-safe (its context is process-wide, and it loads the migration
+        # scripts as modules): two jobs' threads opening stores at once broke each other's.
+        with _OPENING:
+            conn = connect(settings, clock=self.clock, upgrade=first, wrap_meter=reserving)
         try:
             yield conn, (meters[0] if meters else None)
         finally:
