@@ -24,6 +24,7 @@ from jobs.messages.catalog import Words
 from jobs.messages.config import MessagesSection
 from jobs.messages.overrides import load_words
 from jobs.surveys.config import SurveysSection
+from jobs.workers.config import ClusterSection
 from mappings.spec import default_mapping_path
 from mappings.tomlfile import ConfigFileError, read_toml, validate_model
 
@@ -273,6 +274,7 @@ class Config(_Section):
     alerts: AlertsSection = AlertsSection()
     sources: DeliverySection = DeliverySection()
     messages: MessagesSection = MessagesSection()
+    cluster: ClusterSection = ClusterSection()
 
 
 class Settings:

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from connector.credits import CreditMeter
 from connector.errors import ConnectorError, CreditsExhaustedError, RetryLaterError
 from connector.fxiaoke import FxiaokeClient
 from connector.http import DEFAULT_TIMEOUT_SECONDS, HttpTransport
@@ -47,8 +48,12 @@ from mappings.spec import load_mapping
 
 log = logging.getLogger(__name__)
 
-#: A job lock older than this is taken to belong to a crashed process.
-LOCK_TTL = timedelta(hours=2)
+#: The lease of a job's lock: renewed every `LEASE_RENEW_EVERY` while the job runs, so a holder
+#: killed on any machine frees the connection within this time (not only on this host).
+LOCK_TTL = timedelta(seconds=90)
+LEASE_RENEW_EVERY = timedelta(seconds=30)
+#: A dry run holds no lock: shown as died once it has been "running" this long.
+DRY_RUN_TTL = timedelta(hours=2)
 
 
 class Job(StrEnum):
@@ -115,9 +120,11 @@ def connect(
     policy: RetryPolicy | None = None,
     timeout_seconds: float | None = None,
     upgrade: bool = True,
+    wrap_meter: Callable[[CreditMeter], CreditMeter] | None = None,
 ) -> Connection:
     """Build the client, mapping and store for ``settings``. Raises on bad config or secrets.
-    ``upgrade=False``: the store is not migrated (see `Store.open`)."""
+    ``upgrade=False``: the store is not migrated (see `Store.open`). ``wrap_meter``: the Zoho
+    client's credit meter wrapped (a worker reserves credits from its org's budget first)."""
     clock = clock or (lambda: datetime.now(UTC))
     mapper = Mapper(load_mapping(settings.mapping_path))
     counter = CallCounter()
@@ -158,7 +165,12 @@ def connect(
     # Kept in the store, so every process of the connection shares one token (issue 16).
     tokens = ZohoTokenManager(credentials, transport, clock=clock, cache=StoreTokenCache(store))
     meter = StoreCreditMeter(store, settings.config.crm.credit_budget(), clock)
-    client = ZohoClient(tokens, transport, api_domain=zoho.api_domain, meter=meter)
+    client = ZohoClient(
+        tokens,
+        transport,
+        api_domain=zoho.api_domain,
+        meter=wrap_meter(meter) if wrap_meter is not None else meter,
+    )
     return Connection(settings, client, mapper, store, clock, counter, policy, meter)
 
 
@@ -167,7 +179,7 @@ def connection_name(settings: Settings) -> str:
     return f"{settings.config.crm.kind}:{settings.path.name}"
 
 
-def _deletions_every(conn: Connection) -> timedelta:
+def deletions_every(conn: Connection) -> timedelta:
     """How often the sync looks for records deleted in the CRM (Zoho; Odoo scans ids)."""
     zoho = conn.settings.config.crm.zoho
     return timedelta(hours=zoho.deleted_check_every_hours) if zoho is not None else timedelta(0)
@@ -199,7 +211,7 @@ def shown_runs(store: Store, now: datetime, limit: int = 10) -> list[RunRow]:
     for run in store.runs(limit):
         if run.status == RunStatus.RUNNING:
             dry = run.job.endswith(" --dry-run")
-            if (now > run.started_at + LOCK_TTL) if dry else not live:
+            if (now > run.started_at + DRY_RUN_TTL) if dry else not live:
                 run = replace(run, status=RunStatus.DIED, message=DIED_MESSAGE)
         shown.append(run)
     return shown
@@ -217,6 +229,46 @@ def _dead_here(holder: str) -> bool:
     except PermissionError:
         return False  # alive, under another user
     return False
+
+
+class LeaseHeartbeat:
+    """Renews a job's lease every `LEASE_RENEW_EVERY` on a thread while the job runs.
+
+    ``beat`` is one renewal (tests call it with their clock); the thread only calls it."""
+
+    def __init__(
+        self,
+        store: Store,
+        holder: str,
+        clock: Callable[[], datetime],
+        every: timedelta = LEASE_RENEW_EVERY,
+    ) -> None:
+        self.store, self.holder, self.clock, self.every = store, holder, clock, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease-heartbeat", daemon=True)
+        #: False once a renewal found the lease gone (taken over after it expired).
+        self.held = True
+
+    def beat(self) -> bool:
+        now = self.clock()
+        self.held = self.store.renew_lock(LOCK_NAME, self.holder, now + LOCK_TTL)
+        if not self.held:
+            log.warning("the job's lease was lost (it expired and was taken over)")
+        return self.held
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every.total_seconds()):
+            try:
+                self.beat()
+            except Exception:  # a store down for a moment: the next beat tries again
+                log.warning("could not renew the job's lease", exc_info=True)
 
 
 @dataclass
@@ -299,6 +351,9 @@ def run_job(
     result = RunResult(job=job, run_id=run_id, status=RunStatus.RUNNING, started_at=now)
     log_context.begin(run_id, connection_name(conn.settings), job.value)
     log.info("%s #%d started", job.value, run_id)
+    heartbeat = None if dry_run else LeaseHeartbeat(conn.store, holder, conn.clock)
+    if heartbeat is not None:
+        heartbeat.start()
     try:
         if job in (Job.SYNC, Job.RUN):
             log_context.step("sync")
@@ -310,7 +365,7 @@ def run_job(
                 run_id=run_id,
                 progress=progress,
                 full=full,
-                deletions_every=_deletions_every(conn),
+                deletions_every=deletions_every(conn),
             )
         sources = conn.settings.config.sources.delivery
         if job in (Job.RUN, Job.SOURCES) and sources:
@@ -404,6 +459,8 @@ def run_job(
         result.status, result.message = RunStatus.FAILED, f"internal error: {type(exc).__name__}"
         raise
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         counts: dict[str, Any] = result.counts() | {
             "api_calls": conn.counter.total() - calls_before
         }

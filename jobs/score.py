@@ -109,6 +109,8 @@ def score(
     workers: int | None = None,
     report: ScoreReport | None = None,
     words: Words | None = None,
+    only: Sequence[str] | None = None,
+    before_save: Callable[[], None] | None = None,
 ) -> ScoreReport:
     """Recompute what changed. ``recompute`` redoes everything and re-measures finished SLA
     items under the current policies (the explicit recompute of a new policy version).
@@ -120,6 +122,9 @@ def score(
     it scored).
     ``words``: the message catalogs the drivers are written from (a change of wording, e.g. a
     company override, rescores every engagement, so the CRM gets it at the next push).
+    ``only``: score these engagements only (a worker's chunk, jobs/workers/tasks.py).
+    ``before_save``: called before each chunk's results are saved; raising stops the save (a
+    worker's fencing check).
     """
     inputs = _Inputs(
         bands=bands,
@@ -131,7 +136,7 @@ def score(
     )
     if recompute:
         store.clear_measures()
-    ids = store.engagement_ids()
+    ids = store.engagement_ids() if only is None else list(only)
     surveys = survey_scores(store.engine, survey_weights or {})
     report = report if report is not None else ScoreReport()
 
@@ -155,6 +160,8 @@ def score(
         workers = min(os.cpu_count() or 1, MAX_WORKERS) if len(ids) >= PARALLEL_FROM else 0
     with _no_cyclic_gc():
         for result in _scored_chunks(store, due_chunks(), inputs, workers):
+            if before_save is not None:
+                before_save()
             store.save_scores(result.changed, result.hashes, result.measures)
             report.scored += result.scored
             report.changed += len(result.changed)

@@ -32,6 +32,7 @@ from jobs.cli.run import (
 from jobs.cli.sandbox import SANDBOX_PORT, demo, sandbox
 from jobs.cli.sources import sources_group
 from jobs.cli.surveys import serve_command, surveys_group
+from jobs.cli.workers import cluster_group, connections_group, worker_command
 
 __all__ = [
     "EXIT_CONFIG",
@@ -95,5 +96,8 @@ for _command in (
     sources_group,
     messages_group,
     report_group,
+    connections_group,
+    worker_command,
+    cluster_group,
 ):
     main.add_command(_command)

@@ -179,6 +179,16 @@ class RunTables(StoreBase):
             # RETURNING yields a row only if this insert won (rowcount is unreliable here on PG).
             return conn.execute(stmt).first() is not None
 
+    def renew_lock(self, job: str, holder: str, expires_at: datetime) -> bool:
+        """Extend ``holder``'s lease of the job's lock; False if it no longer holds it."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                t.job_locks.update()
+                .where(t.job_locks.c.job == job, t.job_locks.c.holder == holder)
+                .values(expires_at=expires_at)
+            )
+        return bool(result.rowcount)
+
     def unlock(self, job: str, holder: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -590,3 +590,7 @@ zoho_tokens = sa.Table(
     #: Zoho refused a refresh for its quota: none is asked for before this.
     sa.Column("refused_until", UtcDateTime()),
 )
+
+
+# The tables of the cluster's store (`engage worker`, migration 0021) are in cluster_tables.py,
+# on this metadata (this module is at its size limit).

@@ -31,17 +31,19 @@ def test_a_run_of_a_daemon_that_died_on_another_host_is_shown_died_after_its_lea
     config = write_sandbox_config(sandbox, store_url, tmp_path)
     store = Store.open(store_url)
     started = clock()
-    # What a daemon on another machine leaves when it is killed mid-run: its lock and its run.
-    assert store.try_lock("connection", "other-host:4242", started, started + timedelta(hours=2))
+    # What a daemon on another machine leaves when it is killed mid-run: its lock (a 90 s lease
+    # it no longer renews) and its run.
+    lease = started + timedelta(seconds=90)
+    assert store.try_lock("connection", "other-host:4242", started, lease)
     run_id = store.start_run("run", started)
     runner = CliRunner(env={**sandbox_env(sandbox), "COLUMNS": "200"})
 
-    clock.advance(hours=1, minutes=59)
+    clock.advance(seconds=89)
     assert (
         _status_of_run(runner.invoke(main, ["--config", str(config), "status"]).output, run_id)
         == "running"
     )
-    clock.advance(minutes=2)
+    clock.advance(seconds=2)
     shown = runner.invoke(main, ["--config", str(config), "status"])
     assert shown.exit_code == 0
     assert _status_of_run(shown.output, run_id) == "died"

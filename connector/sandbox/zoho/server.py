@@ -59,6 +59,7 @@ class SandboxCRM(RecordReads, RecordWrites, Metadata):
                 _error("INVALID_REQUEST_METHOD", "The http request method type is not a valid one"),
             )
         with self._lock:
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight + 1)
             if self._in_flight >= self.concurrency_limit:
                 return _Reply(429, dict(_TOO_MANY))  # §6
             self._in_flight += 1

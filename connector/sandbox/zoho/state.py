@@ -143,6 +143,9 @@ class ZohoState(ServedOnThread):
         self.tokens_issued = 0  # access tokens issued since start, every refresh token
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._in_flight = 0
+        #: The most API calls ever in flight at once, refused ones included (what an org's
+        #: concurrency cap is checked against, §6).
+        self.peak_in_flight = 0
         self._tasks: dict[str, dict[str, Any]] = {}  # POST /Tasks (§7): id -> task
         #: Seeded misbehaviour (429, 5xx, resets, timeouts, 207s); None: a well-behaved CRM.
         self.faults: FaultInjector | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from jobs.store import cluster_tables  # noqa: F401 - its tables join the metadata
 from jobs.store.schema import metadata
 
 config = context.config

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from jobs.surveys.store import SurveyStore
 from starlette.testclient import TestClient
 
 from jobs.config import HealthSection
@@ -17,6 +16,7 @@ from jobs.report import links
 from jobs.report.web import report_route
 from jobs.score import score
 from jobs.store import Store
+from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.tokens import sign
 from jobs.surveys.web import create_app

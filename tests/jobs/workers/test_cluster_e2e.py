@@ -1,0 +1,152 @@
+"""Two (and more) `engage worker` subprocesses on one PostgreSQL database, three connections
+(two Zoho sandboxes, one Odoo sandbox) on short schedules, over real HTTP.
+
+Slow by nature (minutes of real time on purpose): the durations are printed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FakeClock
+from tests.jobs.workers.cluster import (
+    EVERY_SECONDS,
+    Cluster,
+    assert_ends_as_after_clean_runs,
+    cluster,
+    overlaps,
+    wait_for,
+)
+from tests.jobs.workers.conftest import SHORT_TIMINGS
+
+pytestmark = pytest.mark.postgres
+
+#: The acceptance asks for 2 minutes of short schedules; ENGAGE_TEST_CLUSTER_SECONDS shortens it
+#: on a slow machine.
+STEADY_SECONDS = float(os.environ.get("ENGAGE_TEST_CLUSTER_SECONDS", "120"))
+KILLS = 15
+STALE = float(SHORT_TIMINGS["ENGAGE_WORKER_STALE_SECONDS"])
+
+
+def test_two_workers_never_overlap_a_connections_runs_and_tick_once_per_timestamp(
+    tmp_path: Path, pg_schema: Callable[[], str], clock: FakeClock
+) -> None:
+    began = time.monotonic()
+    with cluster(tmp_path, pg_schema, clock) as (live, reference):
+        live.start_worker("a")
+        live.start_worker("b")
+        time.sleep(STEADY_SECONDS)  # the workers run on their own schedule meanwhile
+        live.settle()
+        live.stop_workers()
+        for name in live.stores:
+            runs = live.runs(name)
+            assert len(runs) >= 5, f"{name}: only {len(runs)} runs"
+            assert [r.status for r in runs] == ["ok"] * len(runs), name
+            assert overlaps(runs) == [], name
+        ticks = live.sql(
+            "SELECT args->>'timestamp', count(*) FROM procrastinate_jobs "
+            "WHERE task_name = 'engage.tick' GROUP BY 1"
+        )
+        assert len(ticks) >= STEADY_SECONDS / 2
+        assert [t for t in ticks if t[1] > 1] == []
+        # Both workers worked (a test of one worker would prove nothing about two).
+        for label in ("a", "b"):
+            assert "Starting job engage.run" in live.log_of(label), label
+        assert_ends_as_after_clean_runs(live, reference)
+    print(f"\n2 workers, 3 connections, {STEADY_SECONDS:g} s: {time.monotonic() - began:.0f} s")
+
+
+def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_clean_runs(
+    tmp_path: Path, pg_schema: Callable[[], str], clock: FakeClock
+) -> None:
+    began = time.monotonic()
+    rng = random.Random(26)
+    recoveries: list[float] = []
+    with cluster(tmp_path, pg_schema, clock) as (live, reference):
+        live.start_worker("steady")
+        for kill in range(KILLS):
+            before = live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
+            victim = live.start_worker("victim")
+            wait_for(
+                "the victim to register",
+                lambda before=before: (  # type: ignore[misc]
+                    live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
+                    > before
+                ),
+            )
+            worker_id = live.sql("SELECT max(id) FROM procrastinate_workers")[0][0]
+            # Kill it at a seeded moment of a run, a scoring chunk or a push of its own.
+            wait_for("the victim to take a job", lambda w=worker_id: bool(doing(live, w)), 60)  # type: ignore[misc]
+            time.sleep(rng.uniform(0, 0.3))
+            jobs = doing(live, worker_id)
+            killed_at = datetime.now(UTC)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            start = time.monotonic()
+            for job_id, task, name in jobs:
+                wait_for(
+                    f"kill {kill}: {task} of {name} taken up",
+                    taken_up(live, job_id, task, name, killed_at),
+                    60,
+                )
+            if jobs:
+                recoveries.append(time.monotonic() - start)
+        last_kill = datetime.now(UTC)
+        for name in live.stores:
+            wait_for(
+                f"{name}: a run ended ok after the last kill",
+                lambda name=name: any(  # type: ignore[misc]
+                    r.started_at > last_kill and r.status == "ok" for r in live.runs(name)
+                ),
+            )
+        live.settle()
+        assert live.sql("SELECT id FROM procrastinate_jobs WHERE status = 'doing'") == [], (
+            "a job was left stalled"
+        )
+        live.stop_workers()
+        assert_ends_as_after_clean_runs(live, reference)
+        reaped = live.sql(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
+            "AND task_name IN ('engage.run', 'engage.push')"
+        )[0][0]
+    assert len(recoveries) >= KILLS - 2, f"only {len(recoveries)} kills hit a job"
+    # Taken over within 5 s of the stale limit (+ one tick, as a run waits to be due).
+    assert max(recoveries) <= STALE + 5 + EVERY_SECONDS, recoveries
+    print(
+        f"\n{KILLS} kills, {len(recoveries)} during a run: taken over in "
+        f"{min(recoveries):.1f}-{max(recoveries):.1f} s (stale limit {STALE:g} s); "
+        f"{reaped} stalled run/push jobs failed by the reaper; "
+        f"{time.monotonic() - began:.0f} s in all"
+    )
+
+
+def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
+    """The victim's jobs of a connection's run in progress: (id, task, connection)."""
+    return [
+        (int(i), str(task), str(name))
+        for i, task, name in live.sql(
+            "SELECT id, task_name, args->>'connection' FROM procrastinate_jobs "
+            "WHERE status = 'doing' AND worker_id = :worker AND task_name IN "
+            "('engage.run', 'engage.score_chunk', 'engage.push')",
+            worker=worker_id,
+        )
+    ]
+
+
+def taken_up(
+    live: Cluster, job_id: int, task: str, name: str, killed_at: datetime
+) -> Callable[[], bool]:
+    """A dead run or push is failed and the next run starts; a dead chunk is run again."""
+    if task == "engage.score_chunk":
+        return lambda: (
+            live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
+            == [("succeeded",)]
+        )
+    return lambda: any(r.started_at > killed_at for r in live.runs(name))
