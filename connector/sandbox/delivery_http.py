@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .serving import QuietHandler
+from .serving import DispatchingHandler, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -83,28 +83,9 @@ def make_json_handler(
 ) -> type[QuietHandler]:
     """A handler class that turns each request into a ``Request`` and sends ``answer``'s reply."""
 
-    class Handler(QuietHandler):
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:
-            self._dispatch("POST")
-
-        def do_PUT(self) -> None:
-            self._dispatch("PUT")
-
-        def do_PATCH(self) -> None:
-            self._dispatch("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._dispatch("DELETE")
-
+    class Handler(DispatchingHandler):
         def _dispatch(self, method: str) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            raw = self.rfile.read(length) if length > 0 else b""
+            raw = self.read_body()
             split = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}

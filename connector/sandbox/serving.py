@@ -59,6 +59,37 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass  # silent: tests and benchmarks read the sandbox's call log instead
 
 
+class DispatchingHandler(QuietHandler):
+    """A sandbox's handler: every method it serves goes to ``_dispatch(method)``, which reads
+    the body with ``read_body``."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        raise NotImplementedError
+
+    def read_body(self) -> bytes:
+        """The request's body; a missing or unreadable Content-Length is an empty body."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
+
+
 class ServedOnThread:
     """Start and stop serving; subclasses say which handler answers requests."""
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from ..serving import QuietHandler, ServedOnThread
+from ..serving import DispatchingHandler, QuietHandler, ServedOnThread
 from .state import JiraIssue, JiraState
 
 #: Histories sent inline with ``expand=changelog`` (more: the changelog endpoint).
@@ -62,22 +62,9 @@ class SandboxJira(ServedOnThread):
     def _handler(self) -> type[QuietHandler]:
         sandbox = self
 
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                self._answer("GET")
-
-            def do_POST(self) -> None:
-                self._answer("POST")
-
-            def do_PUT(self) -> None:
-                self._answer("PUT")
-
-            def do_DELETE(self) -> None:
-                self._answer("DELETE")
-
-            def _answer(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+        class Handler(DispatchingHandler):
+            def _dispatch(self, method: str) -> None:
+                body = self.read_body()
                 reply = sandbox.handle(method, self.path, self.headers, body)
                 data = b"" if reply.body is None else json.dumps(reply.body).encode()
                 self.send_response(reply.status)

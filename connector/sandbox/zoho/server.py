@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..serving import QuietHandler
+from ..serving import DispatchingHandler, QuietHandler
 from . import coql
 from .common import (
     _FLAT_CREDITS,
@@ -123,30 +123,11 @@ def _make_handler(crm: SandboxCRM) -> type[QuietHandler]:
     ``crm`` because ``http.server`` builds one handler per request from the class alone.
     """
 
-    class Handler(QuietHandler):
+    class Handler(DispatchingHandler):
         server_version = "SandboxCRM/1.0"
 
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:
-            self._dispatch("POST")
-
-        def do_PUT(self) -> None:
-            self._dispatch("PUT")
-
-        def do_PATCH(self) -> None:
-            self._dispatch("PATCH")
-
-        def do_DELETE(self) -> None:
-            self._dispatch("DELETE")
-
         def _dispatch(self, method: str) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self.read_body()
             split = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
             path = split.path.rstrip("/") or "/"
