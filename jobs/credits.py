@@ -33,11 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from connector.errors import CreditBudgetExceededError
-from jobs.store import Store
-from jobs.store import schema as t
+from jobs.store import Store, credit_usage
 
 WINDOW = timedelta(hours=24)
 #: How long the in-memory total is trusted before the store is read again.
@@ -102,11 +99,7 @@ def crm_credits_left(store: Store, now: datetime) -> CrmLeft | None:
 def first_credits_back_at(store: Store, now: datetime) -> datetime | None:
     """When this connection's oldest credits of the rolling 24 hours leave the window (the org's
     come back as theirs do; other integrations' usage is not known here)."""
-    query = sa.select(sa.func.min(t.credit_usage.c.minute)).where(
-        t.credit_usage.c.minute >= _minute(now - WINDOW), t.credit_usage.c.credits > 0
-    )
-    with store.engine.connect() as conn:
-        oldest: datetime | None = conn.execute(query).scalar_one_or_none()
+    oldest = credit_usage.oldest_charged_minute(store, _minute(now - WINDOW))
     if oldest is None:
         return None
     if oldest.tzinfo is None:
@@ -248,32 +241,16 @@ class StoreCreditMeter:
         self._saved_usage_at = now
         if not self._unsaved:
             return
-        table = t.credit_usage
-        stmt = self.store._insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["minute"],
-            set_={
-                "credits": table.c.credits + stmt.excluded.credits,
-                "calls": table.c.calls + stmt.excluded.calls,
-            },
+        credit_usage.add_usage(
+            self.store,
+            ((minute, n, calls) for minute, (n, calls) in sorted(self._unsaved.items())),
+            forget_before=_minute(now - 2 * WINDOW),
         )
-        rows = [
-            {"minute": minute, "credits": credits, "calls": calls}
-            for minute, (credits, calls) in sorted(self._unsaved.items())
-        ]
-        with self.store.engine.begin() as conn:
-            conn.execute(stmt, rows)
-            # Usage older than the window is never read again.
-            conn.execute(table.delete().where(table.c.minute < _minute(now - 2 * WINDOW)))
         self._unsaved.clear()
 
 
 def _charged_since(store: Store, at: datetime) -> int:
-    query = sa.select(sa.func.coalesce(sa.func.sum(t.credit_usage.c.credits), 0)).where(
-        t.credit_usage.c.minute >= _minute(at)
-    )
-    with store.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    return credit_usage.charged_since(store, _minute(at))
 
 
 def _minute(at: datetime) -> datetime:

@@ -22,11 +22,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from jobs.store import Store
-from jobs.store.schema import FACT_TABLES
+from jobs.store.facts import column_misfits
 
 #: The kinds of facts, as `engage import KIND` names them.
 KINDS = ("milestones", "tickets", "costs", "touchpoints", "change_requests")
@@ -120,7 +119,6 @@ def import_file(
         raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     path = Path(path)
     model = store.fact_model(kind)
-    table = FACT_TABLES[kind]
     report = ImportReport(kind=kind, path=path)
     known = set(store.engagement_ids())
     #: external_id -> the row that loaded it (each may appear once in a file).
@@ -129,7 +127,7 @@ def import_file(
         batch: list[BaseModel] = []
         for number, raw in _read_rows(path, model, encoding):
             report.total += 1
-            fact, errors = _validate(model, number, raw, table)
+            fact, errors = _validate(model, number, raw, kind)
             if fact is None:
                 report.add_errors(errors)
                 continue
@@ -387,7 +385,7 @@ def _describe_columns(model: type[BaseModel]) -> str:
 
 
 def _validate(
-    model: type[BaseModel], number: int, raw: dict[str, Any], table: sa.Table
+    model: type[BaseModel], number: int, raw: dict[str, Any], kind: str
 ) -> tuple[BaseModel | None, list[RowError]]:
     if "" in raw:
         return None, [RowError(number, "", str(raw[""]))]
@@ -409,7 +407,8 @@ def _validate(
         fact = model.model_validate(values)
     except ValidationError as exc:
         return None, [_row_error(number, error, model) for error in exc.errors()]
-    errors = _fits_columns(number, fact, table) + _dates_in_range(number, fact)
+    errors = [RowError(number, name, why) for name, why in column_misfits(kind, fact)]
+    errors += _dates_in_range(number, fact)
     return (None, errors) if errors else (fact, [])
 
 
@@ -493,23 +492,3 @@ def _row_error(number: int, error: Any, model: type[BaseModel]) -> RowError:
     # A check across fields (e.g. resolved before opened): the first field the message names.
     named = [(message.find(n), n) for n in model.model_fields if n in message]
     return RowError(number, min(named)[1] if named else "", message)
-
-
-def _fits_columns(number: int, fact: BaseModel, table: sa.Table) -> list[RowError]:
-    """Values the database column cannot hold exactly: too long, too big, too many decimals."""
-    errors = []
-    for name, value in fact.model_dump().items():
-        column_type = table.c[name].type
-        if isinstance(value, str) and isinstance(column_type, sa.String):
-            length = column_type.length
-            if length is not None and len(value) > length:
-                errors.append(RowError(number, name, f"longer than {length} characters"))
-        elif isinstance(value, Decimal) and isinstance(column_type, sa.Numeric):
-            precision, scale = column_type.precision or 18, column_type.scale or 0
-            if abs(value) >= Decimal(10) ** (precision - scale):
-                errors.append(RowError(number, name, "too large"))
-            elif value != value.quantize(Decimal(10) ** -scale):
-                errors.append(RowError(number, name, f"more than {scale} decimal places"))
-        elif isinstance(value, int) and isinstance(column_type, sa.Integer) and value >= 2**31:
-            errors.append(RowError(number, name, "too large"))
-    return errors

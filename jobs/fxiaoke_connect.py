@@ -9,7 +9,7 @@ from connector.fxiaoke import FxiaokeClient, FxiaokeCredentials, FxiaokeTokenMan
 from connector.http import HttpTransport
 from jobs.config import Settings
 from jobs.store import Store
-from jobs.token_cache import StoreTokenCache
+from jobs.store.kept_tokens import StoreTokenCache
 
 
 def fxiaoke_client(

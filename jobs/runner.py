@@ -40,9 +40,9 @@ from jobs.push.pusher import PushReport, push
 from jobs.score import ScoreReport, score
 from jobs.stopping import RunInterrupted
 from jobs.store import Store
+from jobs.store.kept_tokens import StoreTokenCache
 from jobs.store.runs import RunStatus
 from jobs.store.store import RunRow
-from jobs.token_cache import StoreTokenCache
 from mappings.engine import Mapper
 from mappings.spec import load_mapping
 

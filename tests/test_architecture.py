@@ -245,9 +245,6 @@ def test_health_package_does_no_io() -> None:
 #: shrink: moving a module's SQL into jobs/store removes its line (the test below says so).
 SQL_OUTSIDE_STORE = {
     "jobs/config.py": "parses store_url with sqlalchemy.engine.make_url (no SQL)",
-    "jobs/credits.py": "counts the day's API credits in its own table",
-    "jobs/token_cache.py": "keeps sealed Zoho tokens in its own table",
-    "jobs/facts_import.py": "upserts delivery facts in streamed batches",
 }
 
 

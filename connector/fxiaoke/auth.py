@@ -14,7 +14,7 @@ research/fxiaoke_and_tools.md A1:
 Both: keep the token ≥ 6,600 s, fetch anew between 6,650 and 7,200 s, refresh once on 20016.
 The token endpoint allows 10 calls a minute and no concurrent calls [2nd, UNCONFIRMED]; either
 way one cache serves every thread and process of a connection (connector/kept_tokens.py, the
-protocol Zoho's tokens follow too, so the store-backed cache in jobs/token_cache.py serves both).
+protocol Zoho's tokens follow too, so the store-backed cache in jobs/store/kept_tokens.py serves both).
 """
 
 from __future__ import annotations

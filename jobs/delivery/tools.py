@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from connector.delivery.base import DeliverySource
 from connector.delivery.jira import JiraAuth, JiraClient
 from connector.delivery.pingcode import PingCodeClient, PingCodeCredentials
-from jobs.token_cache import StoreTokenCache
+from jobs.store.kept_tokens import StoreTokenCache
 from mappings.delivery import load_delivery_mapping
 
 if TYPE_CHECKING:

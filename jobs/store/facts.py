@@ -447,3 +447,26 @@ def _facts_in_order(kind: str, names: Sequence[str], ids: Collection[str] | None
         table.c.source,
         table.c.external_id,
     )
+
+
+def column_misfits(kind: str, fact: BaseModel) -> list[tuple[str, str]]:
+    """(field, why) for each value of ``fact`` its column of the ``kind``'s table cannot hold
+    exactly: too long, too big, too many decimals (checked before a batch is written, so one
+    bad row is skipped with its reason rather than failing the batch)."""
+    table = t.FACT_TABLES[kind]
+    misfits = []
+    for name, value in fact.model_dump().items():
+        column_type = table.c[name].type
+        if isinstance(value, str) and isinstance(column_type, sa.String):
+            length = column_type.length
+            if length is not None and len(value) > length:
+                misfits.append((name, f"longer than {length} characters"))
+        elif isinstance(value, Decimal) and isinstance(column_type, sa.Numeric):
+            precision, scale = column_type.precision or 18, column_type.scale or 0
+            if abs(value) >= Decimal(10) ** (precision - scale):
+                misfits.append((name, "too large"))
+            elif value != value.quantize(Decimal(10) ** -scale):
+                misfits.append((name, f"more than {scale} decimal places"))
+        elif isinstance(value, int) and isinstance(column_type, sa.Integer) and value >= 2**31:
+            misfits.append((name, "too large"))
+    return misfits

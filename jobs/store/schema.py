@@ -570,7 +570,7 @@ push_dirty = sa.Table(
 )
 
 
-# --- Zoho access tokens kept between processes (jobs/token_cache.py; migration 0013) -------------
+# --- Zoho access tokens kept between processes (jobs/store/kept_tokens.py; migration 0013) -------------
 #: One row per credential: (accounts server, client id, SHA-256 fingerprint of the refresh token).
 #: The access token is sealed (AES-GCM) under a key derived from secrets that live only in the
 #: environment (connector/kept_tokens.py), so this table never holds a usable secret.

@@ -15,7 +15,7 @@ from connector.retry import RetryPolicy
 from connector.sandbox.pingcode import PingCodeState, SandboxPingCode
 from jobs.delivery.pull import ConfiguredSource, pull_source
 from jobs.store import Store
-from jobs.token_cache import StoreTokenCache
+from jobs.store.kept_tokens import StoreTokenCache
 from mappings.delivery import DeliveryMapping
 from tests.conftest import FakeClock
 

@@ -24,7 +24,7 @@ from connector.zoho import ZohoClient, ZohoCredentials, ZohoTokenManager
 from connector.zoho.auth import ACCOUNTS_URL_KEY
 from jobs.store import Store
 from jobs.store import schema as t
-from jobs.token_cache import StoreTokenCache
+from jobs.store.kept_tokens import StoreTokenCache
 from tests.conftest import FakeClock
 
 

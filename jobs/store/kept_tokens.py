@@ -26,8 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.kept_tokens import KeptToken, TokenKey, TokenSlot
-from jobs.store import Store
 from jobs.store import schema as t
+from jobs.store.store import Store
 
 #: SQLite: how long a process waits for another's refresh (longer than an HTTP call can take).
 SQLITE_LOCK_WAIT_MS = 120_000
