@@ -106,41 +106,47 @@ def run_demo(
         )
         conn = connect(settings, clock=clock)
         try:
-            run_job(conn, Job.SYNC)
-            if isinstance(conn.client, OdooClient):
-                client = conn.client  # the version is known when it was detected, not forced
-                version = f" {client.server_version}" if client.server_version else ""
-                console.print(f"talked to Odoo{version} over {client.api_kind}")
-            added = add_demo_facts(conn.store, conn.clock())
-            console.print(
-                "delivery facts added, as `engage import` would: "
-                + ", ".join(f"{n} {kind}" for kind, n in added.items())
-            )
-            linked = delivery.seed(conn.store, conn.clock().date())
-            console.print(
-                f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
-                f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
-            )
-            rows = backfill_history(conn, conn.clock())
-            console.print(
-                f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "
-                f"from today's facts ({rows} history rows), so `engage report` has weeks to draw"
-            )
-            tools = pull_demo_boards(conn.store, conn.clock(), delivery.linked.values(), console)
-            first = run_job(conn, Job.RUN)
-            report_run(console, "first run", first)
-            show_health(console, conn)
-            show_read_back(console, conn)
-            show_delivery_drivers(console, conn, linked)
-            show_tool_drivers(console, conn, tools)
-            second = run_job(conn, Job.RUN)
-            report_run(console, "second run, nothing changed in the CRM", second)
+            demo_runs(console, conn, delivery)
         finally:
             conn.close()
     console.print(
         f"\nStore: {db}. See runs and skipped records with "
         f"`.venv/bin/engage --config {settings.path.name} status`."
     )
+
+
+def demo_runs(console: Console, conn: Connection, delivery: DemoDelivery) -> None:
+    """Sync; add the demo's facts, link and seed the delivery tools and back-fill the score
+    history; then the first run (shown and read back) and a second one that writes nothing."""
+    run_job(conn, Job.SYNC)
+    if isinstance(conn.client, OdooClient):
+        client = conn.client  # the version is known when it was detected, not forced
+        version = f" {client.server_version}" if client.server_version else ""
+        console.print(f"talked to Odoo{version} over {client.api_kind}")
+    added = add_demo_facts(conn.store, conn.clock())
+    console.print(
+        "delivery facts added, as `engage import` would: "
+        + ", ".join(f"{n} {kind}" for kind, n in added.items())
+    )
+    linked = delivery.seed(conn.store, conn.clock().date())
+    console.print(
+        f"delivery tools: Jira sandbox project ACME linked to {linked['jira'].name}, "
+        f"PingCode sandbox project HZB to {linked['pingcode'].name} (pulled by the run)"
+    )
+    rows = backfill_history(conn, conn.clock())
+    console.print(
+        f"score history: the portfolio scored as of each of the last {DEMO_WEEKS} weeks "
+        f"from today's facts ({rows} history rows), so `engage report` has weeks to draw"
+    )
+    tools = pull_demo_boards(conn.store, conn.clock(), delivery.linked.values(), console)
+    first = run_job(conn, Job.RUN)
+    report_run(console, "first run", first)
+    show_health(console, conn)
+    show_read_back(console, conn)
+    show_delivery_drivers(console, conn, linked)
+    show_tool_drivers(console, conn, tools)
+    second = run_job(conn, Job.RUN)
+    report_run(console, "second run, nothing changed in the CRM", second)
 
 
 def write_status_config(settings: Settings) -> None:
