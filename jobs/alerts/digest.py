@@ -124,7 +124,11 @@ def build_digest(
     }
 
 
-def digest_view(content: Mapping[str, Any], language: str, key: str = "") -> View:
+def digest_view(
+    content: Mapping[str, Any], language: str, key: str = "", *, report: str | None = None
+) -> View:
+    """``report``: a link to the portfolio report for the reader (the digest's button)."""
+
     def text(v: Any) -> str:
         return one_line(str(v))
 
@@ -182,6 +186,8 @@ def digest_view(content: Mapping[str, Any], language: str, key: str = "") -> Vie
             (say("digest.breaches", language), or_nothing(breaches)),
             (say("digest.answers", language), or_nothing(answers)),
         ),
+        link=report,
+        link_label=say("digest.report", language) if report else "",
         footer=say("footer", language),
         key=key,
     )

@@ -92,6 +92,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{engagement}：NPS {nps}，CSAT {csat}",
     },
     "digest.nothing": {"en": "nothing this week", "zh": "本周无"},
+    "digest.report": {"en": "Open the portfolio report", "zh": "打开项目组合报告"},
     # --- values ---
     "level.low": {"en": "low", "zh": "低"},
     "level.medium": {"en": "medium", "zh": "中"},

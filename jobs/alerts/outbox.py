@@ -59,10 +59,17 @@ class SendReport:
     uncertain: list[OutboxRow] = field(default_factory=list)
 
 
-def view_of(row: OutboxRow) -> View:
+#: (person id, language) -> a signed link to the portfolio report for them, or None.
+ReportLink = Callable[[str, str], str | None]
+
+
+def view_of(row: OutboxRow, report_link: ReportLink | None = None) -> View:
+    """The message of ``row``. A digest links to the report when ``report_link`` gives a link:
+    minted as it is sent, so the outbox never holds a link that opens the report."""
     content = json.loads(row.content)
     if row.kind == "digest":
-        return digest_view(content, row.language, row.key)
+        link = report_link(row.subject, row.language) if report_link else None
+        return digest_view(content, row.language, row.key, report=link)
     return alert_view(content, row.language, row.key)
 
 
@@ -78,8 +85,10 @@ def send_outbox(
     now: datetime,
     fault: FaultHook | None = None,
     policy: RetryPolicy | None = None,
+    report_link: ReportLink | None = None,
 ) -> SendReport:
-    """Send every due row, route by route. ``channels``: a route's channel, or why it has none."""
+    """Send every due row, route by route. ``channels``: a route's channel, or why it has none.
+    ``report_link``: the digests' link to the portfolio report, when `/report` is served."""
     report = SendReport()
     policy = policy or RetryPolicy()
     disabled = store.disabled_routes()
@@ -98,7 +107,7 @@ def send_outbox(
         if until is not None:
             report.held[name] = (len(due), until)
             continue
-        sender = _RouteSender(store, name, channel, now, fault, policy, report)
+        sender = _RouteSender(store, name, channel, now, fault, policy, report, report_link)
         alerts = [r for r in due if r.kind == "alert"]
         singles = [r for r in due if r.kind != "alert"]
         try:
@@ -123,11 +132,12 @@ class _RouteSender:
     fault: FaultHook | None
     policy: RetryPolicy
     report: SendReport
+    report_link: ReportLink | None = None
 
     def one(self, row: OutboxRow) -> None:
         if not self.store.claim([row.id]):
             return  # another sender took it
-        if self._send([row], view_of(row)) and row.kind == "alert":
+        if self._send([row], view_of(row, self.report_link)) and row.kind == "alert":
             self.report.alerts += 1
 
     def summary(self, rows: list[OutboxRow], language: str) -> None:

@@ -25,16 +25,18 @@ from jobs.alerts.digest import build_digest, digest_due
 from jobs.alerts.email import EmailChannel
 from jobs.alerts.events import observe_engagements, observe_job
 from jobs.alerts.links import deal_link
-from jobs.alerts.outbox import Channel, FaultHook, SendReport, send_outbox
+from jobs.alerts.outbox import Channel, FaultHook, ReportLink, SendReport, send_outbox
 from jobs.alerts.planner import AlertPlan, plan_alerts
 from jobs.alerts.slack import SECONDS_BETWEEN_POSTS, slack_payload
 from jobs.alerts.teams import retired_connector_problem, teams_payload
 from jobs.config import Settings
+from jobs.report import links as report_links
 from jobs.store import Store
 from jobs.store.alerts import AlertStore, NewAlert
 from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SMTP_PASSWORD_ENV
 from jobs.surveys.mail import SmtpMailer
+from jobs.surveys.tokens import MissingSecret, survey_secret
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +225,38 @@ def send_step(
         settings, now=now, env=env, session=session, policy=policy, sleep=sleep
     ) as channels:
         return send_outbox(
-            AlertStore(store.engine), config.routes, channels, now=now, fault=fault, policy=policy
+            AlertStore(store.engine),
+            config.routes,
+            channels,
+            now=now,
+            fault=fault,
+            policy=policy,
+            report_link=report_link_function(settings, os.environ if env is None else env, now),
         )
+
+
+def report_link_function(
+    settings: Settings, env: Mapping[str, str], now: datetime
+) -> ReportLink | None:
+    """The digests' link to `/report` (docs/report.md), signed per person with the survey
+    links' secret and expiring as `engage report link` does; None unless `engage serve` has
+    an address set in the config (`[surveys] base_url`: its loopback default would give
+    links no reader can open) and the secret is set."""
+    surveys = settings.config.surveys
+    if "base_url" not in surveys.model_fields_set:
+        return None
+    try:
+        secret = survey_secret(env)
+    except MissingSecret:
+        return None
+    base_url = surveys.base_url
+
+    def link(person_id: str, language: str) -> str:
+        return report_links.mint(
+            base_url, f"digest:{person_id}", secret, report_links.expiry(now), language
+        )
+
+    return link
 
 
 def run_outcome(status: str, quarantined: int) -> str | None:

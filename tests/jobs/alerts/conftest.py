@@ -34,6 +34,7 @@ def settings_with(
     inbox: Inbox | None = None,
     crm: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    surveys: dict[str, Any] | None = None,
 ) -> Settings:
     data: dict[str, Any] = {
         "crm": crm or {"kind": "zoho", "zoho": {"accounts_url": "https://accounts.zoho.eu"}},
@@ -42,6 +43,7 @@ def settings_with(
     }
     if inbox is not None:
         data["surveys"] = {"smtp": {"host": inbox.host, "port": inbox.port}}
+    data["surveys"] = {**data.get("surveys", {}), **(surveys or {})}
     return Settings(Config.model_validate(data), tmp_path / "engage.toml", env or {})
 
 

@@ -5,11 +5,15 @@ expected lines are written out by hand from the history below."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from jobs.alerts.steps import plan_step, send_step
+from jobs.report import links
 from jobs.store import Store
 from jobs.store.surveys import SurveyStore
 from jobs.surveys.records import Invitation
@@ -186,3 +190,50 @@ def _sections(text: str) -> dict[str, list[str]]:
         elif line and not line.startswith("- "):
             current = sections.setdefault(line, [])
     return sections
+
+
+def test_a_digest_links_to_the_report_with_a_link_signed_for_its_reader(
+    store: Store, store_url: str, clock: FakeClock, smtp_server: Inbox, tmp_path: Path
+) -> None:
+    secret = "a-survey-secret-of-thirty-two-characters!"
+    store.save_engagements([engagement(n) for n in range(1, 13)], BEFORE)
+    history(store)
+    served = {"base_url": "https://engage.provider.example"}
+    settings = settings_with(
+        tmp_path, store_url, digest_alerts(smtp_server), inbox=smtp_server, surveys=served
+    )
+    plan_step(store, settings, now=clock())
+    send_step(store, settings, now=clock(), env={"ENGAGE_SURVEY_SECRET": secret})
+
+    mails = {str(m["To"]): m for m in smtp_server.messages}
+    plain = mails["wang@provider.example"].get_body(("plain",))
+    assert plain is not None
+    found = re.search(
+        r"打开项目组合报告: (https://engage\.provider\.example/report\?link=(\S+)&lang=zh)",
+        plain.get_content(),
+    )
+    assert found is not None, plain.get_content()
+    token = found.group(2)
+    assert links.check(token, secret, clock()) is None  # opens the report
+    assert links.check(token, secret, clock() + timedelta(days=15)) == 410  # expired
+    assert links.check(token, "another-secret-of-thirty-two-characters", clock()) == 403
+    # The link is minted as the mail leaves: the outbox keeps no key to the report.
+    with store.engine.connect() as conn:
+        contents = conn.execute(sa.text("SELECT content FROM alert_outbox")).scalars().all()
+    assert contents and not any(token in c for c in contents)
+
+
+def test_no_report_link_without_an_address_set_for_the_report(
+    store: Store, store_url: str, clock: FakeClock, smtp_server: Inbox, tmp_path: Path
+) -> None:
+    store.save_engagements([engagement(n) for n in range(1, 13)], BEFORE)
+    history(store)
+    settings = settings_with(tmp_path, store_url, digest_alerts(smtp_server), inbox=smtp_server)
+    plan_step(store, settings, now=clock())
+    secret = "a-survey-secret-of-thirty-two-characters!"
+    send_step(store, settings, now=clock(), env={"ENGAGE_SURVEY_SECRET": secret})
+
+    assert smtp_server.messages
+    for mail in smtp_server.messages:
+        plain = mail.get_body(("plain",))
+        assert plain is not None and "/report?link=" not in plain.get_content()

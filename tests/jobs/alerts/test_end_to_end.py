@@ -125,20 +125,21 @@ def test_a_deal_pushed_into_breach_alerts_once_per_route_then_again_after_it_rec
             "type": "header",
             "text": {"type": "plain_text", "text": f"SLA breached: {deal.name}"},
         }
-        assert "1 milestone overdue, up to 10 days" in slack_text(slack)
-        assert "SLA breached (compliance 0%)" in slack_text(slack)
+        # The drivers' words (jobs/messages catalogs): the late milestone by name, the SLA goal.
+        assert "M1 is 10 days late" in slack_text(slack)
+        assert "SLA breached: compliance 0% (goal:" in slack_text(slack)
         button = next(b for b in slack["blocks"] if b["type"] == "actions")["elements"][0]
         assert button["url"] == f"{crm.url}/crm/org777/tab/Potentials/{deal.crm_id}"
         card = teams["attachments"][0]["content"]
         assert card["body"][0]["text"] == f"SLA 已违约：{deal.name}"
         card_text = json.dumps(card, ensure_ascii=False)
-        assert "1 个里程碑逾期，最长 10 天" in card_text and "SLA 已违约（达标率 0%）" in card_text
+        assert "M1 已延期 10 天" in card_text and "SLA 已违约：达标率 0%（目标" in card_text
         assert smtp_server.count() == 1
         mail = smtp_server.messages[0]
         assert str(mail["Subject"]) == f"SLA 已违约：{deal.name}"
         assert str(mail["To"]) == "lead@provider.example"
         text = mail.get_body(("plain",))
-        assert text is not None and "1 个里程碑逾期，最长 10 天" in text.get_content()
+        assert text is not None and "M1 已延期 10 天" in text.get_content()
         assert mail.get_body(("html",)) is not None
 
         clock.advance(minutes=15)
