@@ -41,4 +41,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache engage-demo.db engage-demo.db-wal engage-demo.db-shm
+	rm -rf $(VENV) .pytest_cache engage-demo.db engage-demo.db-wal engage-demo.db-shm engage-demo.db.migrate-lock demo-jira.toml demo-pingcode.toml engage-demo.toml
