@@ -34,6 +34,7 @@ from jobs.delivery.pull import DeliveryReport
 from jobs.delivery.step import pull_configured
 from jobs.fxiaoke_connect import fxiaoke_client
 from jobs.health.sla.calendar import RegionDataMissing
+from jobs.messages.fields import field_words
 from jobs.odoo_connect import odoo_client
 from jobs.pull.sync import ProgressFn, SyncReport, sync
 from jobs.push.pusher import PushReport, push
@@ -126,7 +127,7 @@ def connect(
     ``upgrade=False``: the store is not migrated (see `Store.open`). ``wrap_meter``: the Zoho
     client's credit meter wrapped (a worker reserves credits from its org's budget first)."""
     clock = clock or (lambda: datetime.now(UTC))
-    mapper = Mapper(load_mapping(settings.mapping_path))
+    mapper = Mapper(load_mapping(settings.mapping_path), field_words(settings.words))
     counter = CallCounter()
     policy = replace(
         policy or RetryPolicy(), row_max_attempts=settings.config.push.quarantine_after

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -53,11 +55,24 @@ def read_path(record: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class FieldWords:
+    """The sentences the mapping writes itself (not a driver's), each as (English, Chinese):
+    from the message catalogs (`field.*`, docs/messages.md), rendered by whoever builds the
+    Mapper (`jobs.messages.fields.field_words`), as this package does no I/O."""
+
+    #: The drivers field of an engagement without drivers.
+    no_drivers: tuple[str, str]
+    #: The drivers field of a lost deal under `on_close.lost = "final"`.
+    deal_lost: tuple[str, str]
+
+
 class Mapper:
     """The one place where CRM field names meet the domain."""
 
-    def __init__(self, spec: MappingSpec) -> None:
+    def __init__(self, spec: MappingSpec, words: FieldWords) -> None:
         self.spec = spec
+        self.words = words
         #: Stage value -> status, from the CRM's own stage metadata (jobs/pull/source_probe.py);
         #: the mapping's `status_by_stage` overrides it.
         self.stage_statuses: dict[str, EngagementStatus] = {}
@@ -76,6 +91,12 @@ class Mapper:
     def fingerprint(self) -> str:
         """Changes whenever the mapping's meaning changes (not its comments or layout)."""
         return hashlib.sha256(self.spec.model_dump_json().encode()).hexdigest()
+
+    def push_fingerprint(self) -> str:
+        """Changes whenever the values the mapping writes would: its meaning or its own words
+        (a changed `field.*` message has every record planned once, its sync left alone)."""
+        words = json.dumps([self.words.no_drivers, self.words.deal_lost], ensure_ascii=False)
+        return hashlib.sha256(f"{self.fingerprint()}{words}".encode()).hexdigest()
 
     # --- reading -------------------------------------------------------------------------------
     def read_fields(self, kind: str) -> list[str]:
@@ -217,7 +238,10 @@ class Mapper:
             EngagementOutput.RISK_SCORE: health.risk_score,
             EngagementOutput.RISK_LEVEL: health.risk_level.value,
             EngagementOutput.RISK_DRIVERS: drivers_text(
-                health, target.drivers_language, _drivers_length(target.fields)
+                health,
+                target.drivers_language,
+                _drivers_length(target.fields),
+                none=self.words.no_drivers,
             ),
             EngagementOutput.SLA_STATUS: health.sla_status.value,
             EngagementOutput.SLA_COMPLIANCE: health.sla_compliance,
@@ -247,7 +271,7 @@ class Mapper:
             return {rule.field: None for rule in target.fields.values()}
         outputs = self.engagement_outputs(health)
         outputs[EngagementOutput.RISK_DRIVERS] = _bilingual(
-            "Deal lost: no longer scored", "已输单：不再评分", target.drivers_language
+            *self.words.deal_lost, target.drivers_language
         )
         return {
             rule.field: format_target(rule, outputs[name]) for name, rule in target.fields.items()
@@ -310,11 +334,18 @@ def _record_id(raw: Mapping[str, Any]) -> str | None:
 FIELD_DRIVERS = 3
 
 
-def drivers_text(health: EngagementHealth, language: str, length: int | None = None) -> str:
+def drivers_text(
+    health: EngagementHealth,
+    language: str,
+    length: int | None = None,
+    *,
+    none: tuple[str, str],
+) -> str:
     """The top `FIELD_DRIVERS` drivers, one a line, as many whole ones as fit in `length`
-    characters (the field's `truncate`); a first one longer than that is cut by `truncate`."""
+    characters (the field's `truncate`); a first one longer than that is cut by `truncate`.
+    `none`: the (English, Chinese) text when there are no drivers (`FieldWords.no_drivers`)."""
     if not health.drivers:
-        return _bilingual("No risk signals", "暂无风险信号", language)
+        return _bilingual(*none, language)
     lines = [_bilingual(d.en, d.zh, language) for d in health.drivers[:FIELD_DRIVERS]]
     while length is not None and len(lines) > 1 and len("\n".join(lines)) > length:
         lines.pop()

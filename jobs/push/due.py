@@ -11,8 +11,8 @@ it. A record is planned again when:
 - the sync saw its CRM values change, saved its account again, or one of the engagements of its
   account changed or left the working set (table ``push_dirty``, a mark per record);
 - its row in the write ledger is not settled (pending, refused, conflicting, quarantined);
-- or the mapping changed since the last complete push (everything is planned, as it is the
-  first time).
+- or the mapping, or the words it writes itself (`field.*` messages), changed since the last
+  complete push (everything is planned, as it is the first time).
 
 A push refreshes the basis of the engagements it planned and clears their marks in the
 transaction that journals their writes (their `pending` ledger rows keep them planned until the
@@ -44,7 +44,8 @@ __all__ = [
     "waiting",
 ]
 
-#: store_meta key: the mapping fingerprint of the last push that planned everything it had to.
+#: store_meta key: the mapping's push fingerprint (its meaning and its own words,
+#: `Mapper.push_fingerprint`) of the last push that planned everything it had to.
 PUSH_FINGERPRINT = "push_fingerprint"
 
 
@@ -75,7 +76,7 @@ def detect(store: Store, mapper: Mapper) -> DueRecords:
     account_module = account_target.module if account_target is not None else None
     with store.engine.begin() as conn:
         fingerprint = meta_in(conn, PUSH_FINGERPRINT)
-        if fingerprint != mapper.fingerprint():
+        if fingerprint != mapper.push_fingerprint():
             live = live_ids_in(conn, RecordKind.ENGAGEMENTS)
             every = live_ids_in(conn, RecordKind.ACCOUNTS) if account_module is not None else []
             return DueRecords(live, every, full=True)
@@ -118,7 +119,7 @@ def planned(conn: Connection, mapper: Mapper, module: str, record_ids: Collectio
 def complete(store: Store, mapper: Mapper) -> None:
     """A push planned everything it had to under this mapping: later pushes may plan only
     what changed."""
-    store.set_meta(PUSH_FINGERPRINT, mapper.fingerprint())
+    store.set_meta(PUSH_FINGERPRINT, mapper.push_fingerprint())
 
 
 def forget(store: Store) -> None:

@@ -24,6 +24,8 @@ from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig
 
 from connector.sandbox import SandboxCRM
+from jobs.messages.catalog import Words
+from jobs.messages.fields import field_words
 from mappings.engine import Mapper
 from mappings.spec import default_mapping_path, load_mapping
 from tests.conftest import FakeClock
@@ -103,4 +105,6 @@ def close_sdk_log_handlers() -> None:
 
 def default_mapping_fields(kind: str) -> list[str]:
     """The fields the connector's default Zoho mapping reads for ``kind``."""
-    return Mapper(load_mapping(default_mapping_path("zoho"))).read_fields(kind)
+    return Mapper(
+        load_mapping(default_mapping_path("zoho")), field_words(Words.shipped())
+    ).read_fields(kind)

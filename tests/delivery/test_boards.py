@@ -304,7 +304,7 @@ def test_a_task_complete_after_its_due_date_is_a_late_milestone(
     result = evaluate(policy(), [], list(milestones.values()), [], now=clock())
     # One milestone fell due in the window (10 Nov), delivered three days after: 0 of 1 on
     # time, under the 90 % goal.
-    assert "0 of 1 due milestone delivered on time; the goal is 90%" in result.reasons
+    assert "0 of 1 due milestone delivered on time; the goal is 90%" in result.texts()
 
 
 def test_graphs_429_retry_after_is_obeyed_on_the_injected_clock(

@@ -103,7 +103,8 @@ def test_a_changed_mapping_plans_everything_again(
     other = Mapper(
         spec.model_copy(
             update={"targets": spec.targets.model_copy(update={"engagements": engagements})}
-        )
+        ),
+        conn.mapper.words,
     )
 
     todo = due.detect(conn.store, other)

@@ -254,7 +254,7 @@ def test_on_close_final_keeps_the_last_values_and_says_the_deal_is_lost(
         assert deals[moved]["Engagement_Risk_Score"] == score
         assert deals[moved]["Engagement_Risk_Level"] == level
         drivers = deals[moved]["Engagement_Risk_Drivers"]
-        assert drivers == "Deal lost: no longer scored / 已输单：不再评分"
+        assert drivers == "Deal lost: no longer scored / 商机已丢失：不再评分"
 
 
 def test_an_optional_module_or_field_gone_since_the_last_look_is_skipped_not_a_failure(

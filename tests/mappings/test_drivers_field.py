@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from mappings.domain import Driver, EngagementHealth, RiskLevel
 from mappings.engine import drivers_text
 
+NONE = ("No risk signals", "无风险信号")
+
 
 def health(*texts: str) -> EngagementHealth:
     return EngagementHealth(
@@ -22,17 +24,20 @@ def health(*texts: str) -> EngagementHealth:
 
 
 def test_the_field_holds_the_top_three_of_four() -> None:
-    assert drivers_text(health("aaaa", "bbbb", "cccc", "dddd"), "en", 2000) == "aaaa\nbbbb\ncccc"
+    assert (
+        drivers_text(health("aaaa", "bbbb", "cccc", "dddd"), "en", 2000, none=NONE)
+        == "aaaa\nbbbb\ncccc"
+    )
 
 
 def test_whole_lines_that_fit_are_kept_a_cut_one_never() -> None:
     # "aaaa / 中0" is 9 characters; two lines with the newline 19, three 29.
     both = health("aaaa", "bbbb", "cccc")
-    assert drivers_text(both, "both", 29) == "aaaa / 中0\nbbbb / 中1\ncccc / 中2"
-    assert drivers_text(both, "both", 28) == "aaaa / 中0\nbbbb / 中1"
-    assert drivers_text(both, "both", 19) == "aaaa / 中0\nbbbb / 中1"
-    assert drivers_text(both, "both", 18) == "aaaa / 中0"
+    assert drivers_text(both, "both", 29, none=NONE) == "aaaa / 中0\nbbbb / 中1\ncccc / 中2"
+    assert drivers_text(both, "both", 28, none=NONE) == "aaaa / 中0\nbbbb / 中1"
+    assert drivers_text(both, "both", 19, none=NONE) == "aaaa / 中0\nbbbb / 中1"
+    assert drivers_text(both, "both", 18, none=NONE) == "aaaa / 中0"
 
 
 def test_a_first_line_longer_than_the_field_is_left_to_its_truncate() -> None:
-    assert drivers_text(health("a" * 30, "b"), "en", 10) == "a" * 30
+    assert drivers_text(health("a" * 30, "b"), "en", 10, none=NONE) == "a" * 30

@@ -49,11 +49,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from jobs.health.sla.calendar import CalendarError, merge_pauses
 from jobs.health.sla.policy import SlaPolicy
+from jobs.messages.catalog import Words
 from mappings.domain import (
     MilestoneFact,
     SlaStatus,
@@ -66,9 +67,21 @@ Metric = Literal["first_response", "resolution"]
 METRICS: tuple[Metric, ...] = ("first_response", "resolution")
 #: A status report due within this time makes the engagement at risk.
 REPORT_DUE_SOON = timedelta(days=1)
-NOTHING_TO_MEASURE = "Nothing to measure yet: no tickets, touchpoints or due milestones"
 
-_WORDS: dict[Metric, str] = {"first_response": "first-response", "resolution": "resolution"}
+
+class SlaReason(NamedTuple):
+    """Why the status is what it is: the message `sla.<key>` of the catalogs and its fields.
+    Kept as the message, not its text: scoring computes a status for every engagement and
+    reads no reason, so one is rendered only when it is shown (`SlaResult.texts`)."""
+
+    key: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def text(self, words: Words, locale: str) -> str:
+        return words.text(f"sla.{self.key}", locale, **dict(self.params))
+
+
+NOTHING_TO_MEASURE = SlaReason("nothing_to_measure")
 _NOTHING_FROZEN: Mapping[tuple[str, str], TicketMeasure] = MappingProxyType({})
 
 
@@ -118,11 +131,16 @@ class SlaResult:
     next_breach_at: datetime | None
     #: Every open ticket measure and every one finished within the window, in ticket order.
     measures: tuple[TicketMeasure, ...]
-    #: Short English sentences: why the status is what it is, worst first.
-    reasons: tuple[str, ...]
+    #: Why the status is what it is, worst first (`texts` for the sentences).
+    reasons: tuple[SlaReason, ...]
     #: The status without the status-report rule: what the risk model's SLA factor reads, as
     #: a late report counts in the communication factor only (docs/health.md, §2.1).
     factor_status: SlaStatus | None = None
+
+    def texts(self, words: Words | None = None, locale: str = "en") -> tuple[str, ...]:
+        """The reasons as sentences in `locale` (`sla.*`; the shipped words by default)."""
+        words = words or Words.shipped()
+        return tuple(reason.text(words, locale) for reason in self.reasons)
 
 
 @dataclass(frozen=True)
@@ -273,15 +291,23 @@ def evaluate(
     if not measures and not due and report is None:
         return SlaResult(SlaStatus.NOT_MEASURED, None, None, (), (NOTHING_TO_MEASURE,))
 
-    breached: list[str] = [
-        f"Ticket {m.ticket_id} is past its {_WORDS[m.metric]} goal "
-        f"({m.used_minutes:.0f} of {m.goal_minutes} business minutes)"
+    breached: list[SlaReason] = [
+        _reason(
+            f"past_goal.{m.metric}",
+            ticket=m.ticket_id,
+            used=round(m.used_minutes),
+            goal=m.goal_minutes,
+        )
         for m in past_goal
     ]
     if due and 100 * on_time / len(due) < policy.goals.on_time_milestones_pct:
         breached.append(
-            f"{on_time} of {_count(len(due), 'due milestone')} delivered on time; "
-            f"the goal is {policy.goals.on_time_milestones_pct:g}%"
+            _reason(
+                "milestones_late",
+                on_time=on_time,
+                due=len(due),
+                goal=policy.goals.on_time_milestones_pct,
+            )
         )
     finished_by_metric: dict[Metric, int] = dict.fromkeys(METRICS, 0)
     missed_by_metric: dict[Metric, int] = dict.fromkeys(METRICS, 0)
@@ -293,35 +319,37 @@ def evaluate(
     goal_pct = policy.goals.tickets_met_pct
     if goal_pct is not None and counted and 100 * met_count / len(counted) < goal_pct:
         breached.append(
-            f"{met_count} of {_count(len(counted), 'finished ticket measure')} met their goal; "
-            f"the goal is {goal_pct:g}%"
+            _reason("tickets_below_goal", met=met_count, counted=len(counted), goal=goal_pct)
         )
-    at_risk: list[str] = [
-        f"Ticket {m.ticket_id} has used {100 * m.used_minutes / m.goal_minutes:.0f}% "
-        f"of its {_WORDS[m.metric]} goal"
+    at_risk: list[SlaReason] = [
+        _reason(
+            f"near_goal.{m.metric}",
+            ticket=m.ticket_id,
+            share=100 * m.used_minutes / m.goal_minutes,
+        )
         for m in near_goal
     ]
     others_breached, others_at_risk = bool(breached), bool(at_risk)
     if report is not None:
-        cadence = _count(policy.goals.status_report_every_days or 0, "day")
+        cadence = policy.goals.status_report_every_days or 0
         if now > report.due_at:
-            ago = _count((now - report.since).days, "day")
             breached.append(
-                f"The last status report was {ago} ago; one is due every {cadence}"
-                if report.had_report
-                else f"No status report in the {ago} since the first recorded activity; "
-                f"one is due every {cadence}"
+                _reason(
+                    "report_overdue" if report.had_report else "report_never",
+                    ago=(now - report.since).days,
+                    cadence=cadence,
+                )
             )
         else:
             deadlines.append(report.due_at)
             if report.due_at - now <= REPORT_DUE_SOON:
                 local = report.due_at.astimezone(zone)
-                at_risk.append(f"The next status report is due by {local:%Y-%m-%d %H:%M}")
-    missed: list[str] = []
+                at_risk.append(_reason("report_due_soon", due=f"{local:%Y-%m-%d %H:%M}"))
+    missed: list[SlaReason] = []
     for metric in METRICS:
         if misses := missed_by_metric[metric]:
-            finished = _count(finished_by_metric[metric], "ticket")
-            missed.append(f"{misses} of {finished} missed their {_WORDS[metric]} goal")
+            finished = finished_by_metric[metric]
+            missed.append(_reason(f"missed.{metric}", missed=misses, finished=finished))
 
     total = len(counted) + len(due)
     compliance = 100 * (met_count + on_time) / total if total else None
@@ -410,5 +438,5 @@ def _report_clock(
     return _ReportClock(due_at, since.astimezone(UTC), had_report)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _reason(key: str, **params: Any) -> SlaReason:
+    return SlaReason(key, tuple(params.items()))

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from connector.base import DeletedRecord, RecordPage
+from jobs.messages.catalog import Words
+from jobs.messages.fields import field_words
 from jobs.pull.activities import sync_activities
 from jobs.store import Store
 from mappings.domain import Engagement, TouchpointKind
@@ -101,7 +103,7 @@ def engagement(crm_id: str, account_id: str, status: str = "active") -> Engageme
 def mapper(tmp_path: Path) -> Mapper:
     path = tmp_path / "mapping.toml"
     path.write_text(MAPPING, encoding="utf-8")
-    return Mapper(load_mapping(path))
+    return Mapper(load_mapping(path), field_words(Words.shipped()))
 
 
 def touchpoints(store: Store) -> dict[str, list[tuple[str, TouchpointKind, datetime]]]:

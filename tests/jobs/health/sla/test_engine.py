@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from datetime import date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +18,9 @@ from pydantic import ValidationError
 
 from jobs.health.sla import CalendarSettings, SlaPolicy, SlaResult, TicketMeasure, evaluate
 from jobs.health.sla.engine import NOTHING_TO_MEASURE
+from jobs.messages.catalog import Words
+from jobs.messages.config import MessagesSection
+from jobs.messages.overrides import load_words
 from mappings.domain import (
     Milestone,
     SlaStatus,
@@ -196,7 +200,7 @@ def test_compliance_counts_finished_tickets_and_due_milestones_in_the_window() -
     assert result.compliance_pct == pytest.approx(100 * 5 / 6)
     # A missed finished ticket lowers the % but does not make the engagement breached.
     assert result.status is SlaStatus.COMPLIANT
-    assert result.reasons == ("1 of 2 tickets missed their resolution goal",)
+    assert result.texts() == ("1 of 2 tickets missed their resolution goal",)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +217,7 @@ def test_a_tier_can_require_a_share_of_tickets_met(goal: float | None, status: S
     assert result.status is status
     if status is SlaStatus.BREACHED:
         assert (
-            result.reasons[0] == "3 of 4 finished ticket measures met their goal; the goal is 80%"
+            result.texts()[0] == "3 of 4 finished ticket measures met their goal; the goal is 80%"
         )
 
 
@@ -272,7 +276,7 @@ def test_open_ticket(
     assert (resolution.used_minutes, resolution.met, resolution.goal_minutes) == (used, None, 480)
     assert result.status is status
     assert result.next_breach_at == next_breach
-    assert result.reasons == reasons
+    assert result.texts() == reasons
     assert result.compliance_pct == 100  # only the first response is finished, and it was met
 
 
@@ -317,7 +321,7 @@ def test_a_frozen_measure_keeps_the_goal_it_was_measured_with() -> None:
     kept = run([MISSED_OVER_WEEKEND], sla=v2, frozen={("T3", "resolution"): frozen_v1})
     assert kept.measures == (TicketMeasure("T3", "first_response", 60, 30, True, 2), frozen_v1)
     assert kept.compliance_pct == 50  # first response met, resolution missed
-    assert kept.reasons == ("1 of 1 ticket missed their resolution goal",)
+    assert kept.texts() == ("1 of 1 ticket missed their resolution goal",)
 
 
 def test_a_ticket_corrected_after_it_was_measured_is_measured_again() -> None:
@@ -427,7 +431,7 @@ FIRST_DAY_OF_WINDOW = milestone("M8", date(2025, 12, 10), date(2025, 12, 9))
             90,
             SlaStatus.NOT_MEASURED,
             None,
-            (NOTHING_TO_MEASURE,),
+            ("Nothing to measure yet: no tickets, touchpoints or due milestones",),
             id="none-due-in-the-window",
         ),
     ],
@@ -440,7 +444,7 @@ def test_milestones_on_time(
     reasons: tuple[str, ...],
 ) -> None:
     result = run(milestones=milestones, sla=policy(on_time_pct=on_time_pct, report_days=7))
-    assert (result.status, result.compliance_pct, result.reasons) == (status, compliance, reasons)
+    assert (result.status, result.compliance_pct, result.texts()) == (status, compliance, reasons)
 
 
 # --- Status reports --------------------------------------------------------------------------
@@ -501,8 +505,24 @@ def test_status_report_cadence(
     reasons: tuple[str, ...],
 ) -> None:
     result = run(touchpoints=touchpoints, sla=policy(report_days=7))
-    assert (result.status, result.next_breach_at, result.reasons) == (status, next_breach, reasons)
+    assert (result.status, result.next_breach_at, result.texts()) == (status, next_breach, reasons)
     assert result.compliance_pct is None  # reports are a status rule, not a counted measure
+
+
+def test_the_reasons_read_in_chinese_and_in_a_company_s_own_words(tmp_path: Path) -> None:
+    overdue = run(touchpoints=[report(sh(2, 9))], sla=policy(report_days=7))
+    late = run(milestones=[LATE, OVERDUE], sla=policy(on_time_pct=90, report_days=7))
+    assert overdue.texts(Words.shipped(), "zh_Hans") == (
+        "上次状态报告是 8 天前；应每 7 天发送一次",
+    )
+    assert late.texts(Words.shipped(), "zh_Hans")[0] == "2 个到期里程碑中 0 个按时交付；目标为 90%"
+    ours = tmp_path / "our-words.toml"
+    ours.write_text(
+        '[en]\n"sla.report_overdue" = "Weekly report {ago:days} late (every {cadence:days})"\n',
+        encoding="utf-8",
+    )
+    words = load_words(MessagesSection(override_file=ours), tmp_path / "config.toml")
+    assert overdue.texts(words, "en") == ("Weekly report 8 days late (every 7 days)",)
 
 
 def test_a_ticket_alone_starts_the_report_clock() -> None:
