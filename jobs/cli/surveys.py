@@ -120,7 +120,7 @@ def send_command(invocation: Invocation) -> None:
             context.opened_store(invocation) as store,
             SmtpMailer(config.smtp, os.environ.get(SMTP_PASSWORD_ENV)) as mailer,
         ):
-            channel = EmailChannel(mailer, config.smtp.sender)
+            channel = EmailChannel(mailer, config.smtp.sender, words=settings.words)
             report = send_step(store, config, channel, secret=secret, now=invocation.clock())
     _print_outbox(report)
     if report.failed or report.uncertain:

@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Self
 
+from jobs.messages.catalog import Words
 from jobs.outside_text import one_line
 from jobs.surveys.config import SmtpSection
 from jobs.surveys.i18n import texts
@@ -76,8 +77,12 @@ class Letter:
     html: str
 
 
-def render_letter(invitation: Invitation, link: str, *, reminder: bool) -> Letter:
-    t = texts(invitation.language)
+def render_letter(
+    invitation: Invitation, link: str, *, reminder: bool, words: Words | None = None
+) -> Letter:
+    """The invitation or reminder in the invitation's language, in `words` (the catalogs with
+    the company's override file; the shipped ones when None), as the survey page is."""
+    t = texts(invitation.language, words)
     # One line: it goes into the Subject, and a name needs no line breaks in the body either.
     engagement = one_line(invitation.engagement_name)
     expires = invitation.expires_at.date().isoformat() if invitation.expires_at else ""
@@ -99,7 +104,13 @@ def render_letter(invitation: Invitation, link: str, *, reminder: bool) -> Lette
 
 
 def build_message(
-    invitation: Invitation, link: str, *, sender: str, reminder: bool, now: datetime
+    invitation: Invitation,
+    link: str,
+    *,
+    sender: str,
+    reminder: bool,
+    now: datetime,
+    words: Words | None = None,
 ) -> EmailMessage:
     """The e-mail; ``Unsendable`` (with the reason) when this invitation cannot be one."""
     # Checked again here, not only at planning: the row may come from an older version or a
@@ -108,7 +119,7 @@ def build_message(
     if problem is not None:
         raise Unsendable(problem.replace("the contact has", "the invitation has"))
     try:
-        return _message(invitation, link, sender=sender, reminder=reminder, now=now)
+        return _message(invitation, link, sender=sender, reminder=reminder, now=now, words=words)
     except Exception as exc:  # noqa: BLE001 - whatever in this one invitation breaks the message
         # (a header the mail library refuses, a template error), nothing reached the server:
         # a certain failure of this invitation, never a stopped run.
@@ -116,10 +127,16 @@ def build_message(
 
 
 def _message(
-    invitation: Invitation, link: str, *, sender: str, reminder: bool, now: datetime
+    invitation: Invitation,
+    link: str,
+    *,
+    sender: str,
+    reminder: bool,
+    now: datetime,
+    words: Words | None,
 ) -> EmailMessage:
     assert invitation.email is not None
-    letter = render_letter(invitation, link, reminder=reminder)
+    letter = render_letter(invitation, link, reminder=reminder, words=words)
     message = EmailMessage()
     message["Subject"] = letter.subject
     message["From"] = sender
@@ -217,12 +234,16 @@ class SmtpMailer:
 class EmailChannel:
     """The SMTP channel of the outbox: one e-mail per invitation or reminder."""
 
-    def __init__(self, mailer: SmtpMailer, sender: str) -> None:
+    def __init__(self, mailer: SmtpMailer, sender: str, words: Words | None = None) -> None:
         self._mailer = mailer
         self._sender = sender
+        #: The catalogs with the company's override file (`Settings.words`); None: shipped.
+        self._words = words
 
     def deliver(self, invitation: Invitation, link: str, *, reminder: bool, now: datetime) -> None:
-        message = build_message(invitation, link, sender=self._sender, reminder=reminder, now=now)
+        message = build_message(
+            invitation, link, sender=self._sender, reminder=reminder, now=now, words=self._words
+        )
         assert invitation.email is not None  # build_message refuses an invitation without one
         self._mailer.send(message, parseaddr(self._sender)[1], invitation.email.strip())
 

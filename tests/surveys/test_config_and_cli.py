@@ -193,3 +193,70 @@ def test_status_shows_a_comment_without_its_escape_sequences(
     assert result.exit_code == 0, result.output
     assert "comment on D1: Great teamevil" in result.output
     assert not any(c in result.output for c in ("\x1b", "\x07", "\r", "\u202e"))
+
+
+def test_the_mail_is_in_the_company_s_own_words(
+    tmp_path: Path,
+    sqlite_url: str,
+    clock: FakeClock,
+    smtp_server: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Store.open(sqlite_url)
+    store.save_engagements([engagement("D1", name="Cloud migration")], clock())
+    store.save_contacts([contact("C1")], clock())
+    store.close()
+    (tmp_path / "our-words.toml").write_text(
+        '[en.survey]\nsubject = "Two minutes on {engagement}, please"\n'
+        'signature = "With thanks, the Cloud team"\n',
+        encoding="utf-8",
+    )
+    path = write(
+        tmp_path,
+        f"""
+        [messages]
+        override_file = "our-words.toml"
+        [surveys.smtp]
+        host = "{smtp_server.host}"
+        port = {smtp_server.port}
+        """,
+        sqlite_url,
+    )
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(path), "surveys", "plan"]).exit_code == 0
+    sent = runner.invoke(main, ["--config", str(path), "surveys", "send"])
+    assert sent.exit_code == 0, sent.output
+    [mail] = smtp_server.messages
+    assert mail["Subject"] == "Two minutes on Cloud migration, please"
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "With thanks, the Cloud team" in text
+    assert "Thank you — your delivery team" not in text
+
+
+def test_a_bad_override_stops_the_send_naming_the_file_and_the_key(
+    tmp_path: Path, sqlite_url: str, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "our-words.toml").write_text(
+        '[en.survey]\nsubjet = "Two minutes on {engagement}, please"\n', encoding="utf-8"
+    )
+    path = write(
+        tmp_path,
+        f"""
+        [messages]
+        override_file = "our-words.toml"
+        [surveys.smtp]
+        host = "{smtp_server.host}"
+        port = {smtp_server.port}
+        """,
+        sqlite_url,
+    )
+    monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
+    sent = CliRunner().invoke(main, ["--config", str(path), "surveys", "send"])
+    assert sent.exit_code == 2
+    assert "our-words.toml: en.survey.subjet: no such message (engage messages list)" in (
+        " ".join(sent.output.split())
+    )
+    assert smtp_server.count() == 0
