@@ -1,5 +1,6 @@
 """What the delivery-tool sandboxes (Trello, Worktile, Microsoft Graph) share: a JSON request
-handler, a reply, a sliding rate window on an injected clock, and the call log.
+handler, a reply, a sliding rate window on an injected clock, the call log, and the state every
+one of them keeps the same way (`BoardSandbox`).
 
 Each sandbox implements ``answer(request) -> Reply``; the handler here parses the request
 (path, query, form or JSON body, headers) and writes the reply. Rate windows count on the
@@ -13,11 +14,11 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .serving import DispatchingHandler, QuietHandler
+from .serving import DispatchingHandler, QuietHandler, ServedOnThread
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,46 @@ class SlidingWindow:
             calls.append(now)
             self.peak = max(self.peak, len(calls))
             return None
+
+
+class BoardSandbox(ServedOnThread):
+    """The state the board sandboxes keep alike: the injected clock, one lock for everything,
+    the call log, the 429s answered, the tokens issued (Planner and Worktile issue them), the
+    next calls to refuse (`throttle_next`), and ids from a serial in each tool's own form."""
+
+    def __init__(self, clock: Callable[[], datetime] | None) -> None:
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._serial = 0
+        #: Access token -> when it expires.
+        self._tokens: dict[str, datetime] = {}
+        self.calls: list[Call] = []
+        self.refused_429 = 0
+        #: Retry-After seconds of the next calls to refuse, one a call (a tool without the
+        #: header ignores the value).
+        self._throttle: list[int] = []
+
+    def _clock(self) -> datetime:
+        return self.clock()
+
+    def throttle_next(self, calls: int, retry_after_seconds: int = 0) -> None:
+        """The next ``calls`` API calls are answered 429 (with this Retry-After, where the tool
+        sends one), as when another app spends the same budget."""
+        with self._lock:
+            self._throttle.extend([retry_after_seconds] * calls)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far stops working, as at the end of its life."""
+        with self._lock:
+            self._tokens.clear()
+
+    def _new_id(self, at: datetime | None = None) -> str:
+        """A new id in the tool's form (`_id_of`); ``at``: when the thing was made."""
+        self._serial += 1
+        return self._id_of(self._serial, at or self.clock())
+
+    def _id_of(self, serial: int, at: datetime) -> str:
+        raise NotImplementedError
 
 
 def make_json_handler(

@@ -27,14 +27,21 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from ..delivery_http import Call, Reply, Request, SlidingWindow, iso_z, make_json_handler
-from ..serving import QuietHandler, ServedOnThread
+from ..delivery_http import (
+    BoardSandbox,
+    Call,
+    Reply,
+    Request,
+    SlidingWindow,
+    iso_z,
+    make_json_handler,
+)
+from ..serving import QuietHandler
 
 PLANNER_SANDBOX_BANNER = (
     "SANDBOX MICROSOFT GRAPH (Planner) — a local imitation for demos and tests; not Microsoft"
@@ -43,7 +50,7 @@ TOKEN_LIFE = timedelta(seconds=3599)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
-class PlannerSandbox(ServedOnThread):
+class PlannerSandbox(BoardSandbox):
     thread_name = "planner-sandbox"
 
     def __init__(
@@ -57,28 +64,19 @@ class PlannerSandbox(ServedOnThread):
         client_id: str = "5e6f7a8b-sandbox-app",
         client_secret: str = "sandbox-entra-secret~9x",
     ) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(clock)
         self.page_size = page_size
         self.tenant = tenant
         self.client_id = client_id
         self.client_secret = client_secret
         self.window = SlidingWindow(requests_per_window, window, self._clock)
-        self._lock = threading.RLock()
-        self._serial = 0
-        self._tokens: dict[str, datetime] = {}
         self.plans: dict[str, dict[str, Any]] = {}
         self.buckets: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.details: dict[str, dict[str, Any]] = {}
         #: Requests that would change something (refused: the sandbox is read-only).
         self.writes = 0
-        self.calls: list[Call] = []
         self.tokens_issued = 0
-        self.refused_429 = 0
-        self._throttle: list[int] = []  # Retry-After seconds of the next calls to refuse
-
-    def _clock(self) -> datetime:
-        return self.clock()
 
     # --- what a test or a person does in Planner ---------------------------------------------
     def add_plan(
@@ -181,21 +179,11 @@ class PlannerSandbox(ServedOnThread):
         with self._lock:
             del self.buckets[self.bucket_id(plan_id, name)]
 
-    def throttle_next(self, calls: int, retry_after_seconds: int) -> None:
-        """The next ``calls`` Graph calls are answered 429 with this Retry-After."""
-        with self._lock:
-            self._throttle.extend([retry_after_seconds] * calls)
-
-    def expire_tokens(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
     def graph_calls(self) -> int:
         return sum(1 for c in self.calls if c.path.startswith("/v1.0/"))
 
-    def _new_id(self) -> str:
-        self._serial += 1
-        return f"sbx{self._serial:025d}"  # 28 characters, as Planner's ids are
+    def _id_of(self, serial: int, at: datetime) -> str:
+        return f"sbx{serial:025d}"  # 28 characters, as Planner's ids are
 
     # --- serving -----------------------------------------------------------------------------
     def _handler(self) -> type[QuietHandler]:

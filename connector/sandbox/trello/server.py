@@ -28,13 +28,20 @@ are the creation time in seconds, as Trello's are.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..delivery_http import Call, Reply, Request, SlidingWindow, iso_z, make_json_handler
-from ..serving import QuietHandler, ServedOnThread
+from ..delivery_http import (
+    BoardSandbox,
+    Call,
+    Reply,
+    Request,
+    SlidingWindow,
+    iso_z,
+    make_json_handler,
+)
+from ..serving import QuietHandler
 
 TRELLO_SANDBOX_BANNER = "SANDBOX TRELLO — a local imitation of Trello's REST API; not Trello"
 TOKEN_LIMIT = 100
@@ -47,7 +54,7 @@ _ID = re.compile(r"^[0-9a-f]{24}$")
 _NOT_FOUND = "The requested resource was not found."
 
 
-class TrelloSandbox(ServedOnThread):
+class TrelloSandbox(BoardSandbox):
     thread_name = "trello-sandbox"
 
     def __init__(
@@ -58,12 +65,10 @@ class TrelloSandbox(ServedOnThread):
         key: str = "sandbox-trello-key-0a1b2c",
         token: str = "sandbox-trello-token-3d4e5f",
     ) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(clock)
         self.since_inclusive = since_inclusive
         self.key = key
         self.token = token
-        self._lock = threading.RLock()
-        self._serial = 0
         self.boards: dict[str, dict[str, Any]] = {}
         self.lists: dict[str, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
@@ -77,12 +82,6 @@ class TrelloSandbox(ServedOnThread):
         self.key_window = SlidingWindow(KEY_LIMIT, WINDOW, self._clock)
         #: Trello's extra limit on ``/1/members/``: 100 requests per 900 s.
         self.members_window = SlidingWindow(MEMBERS_LIMIT, MEMBERS_WINDOW, self._clock)
-        self.calls: list[Call] = []
-        self.refused_429 = 0
-        self._throttle = 0  # the next calls refused as over the token's limit
-
-    def _clock(self) -> datetime:
-        return self.clock()
 
     # --- what a test or a person does on the board -------------------------------------------
     def add_board(
@@ -280,20 +279,12 @@ class TrelloSandbox(ServedOnThread):
         with self._lock:
             del self.lists[self.list_id(board_id, name)]
 
-    def throttle_next(self, calls: int) -> None:
-        """The next ``calls`` API calls are refused as over the token's limit (as when another
-        app spends the same token)."""
-        with self._lock:
-            self._throttle += calls
-
     def api_calls(self, prefix: str = "/1/") -> int:
         return sum(1 for c in self.calls if c.path.startswith(prefix))
 
     # --- internals ---------------------------------------------------------------------------
-    def _new_id(self, at: datetime | None = None) -> str:
-        self._serial += 1
-        seconds = int((at or self.clock()).timestamp())
-        return f"{seconds:08x}{self._serial:016x}"
+    def _id_of(self, serial: int, at: datetime) -> str:
+        return f"{int(at.timestamp()):08x}{serial:016x}"  # the creation time first, as Trello's
 
     def _list_ref(self, list_id: str) -> dict[str, Any]:
         row = self.lists.get(list_id)
@@ -347,8 +338,8 @@ class TrelloSandbox(ServedOnThread):
             return Reply(401, "invalid key")
         if token != self.token:
             return Reply(401, "invalid token")
-        if self._throttle:
-            self._throttle -= 1
+        if self._throttle:  # refused as over the token's limit (Trello sends no Retry-After)
+            self._throttle.pop(0)
             self.refused_429 += 1
             return Reply(
                 429, {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..delivery_http import Call, Reply, Request, SlidingWindow, make_json_handler
-from ..serving import QuietHandler, ServedOnThread
+from ..delivery_http import BoardSandbox, Call, Reply, Request, SlidingWindow, make_json_handler
+from ..serving import QuietHandler
 
 WORKTILE_SANDBOX_BANNER = (
     "SANDBOX WORKTILE — a local imitation of Worktile's open API; not Worktile"
@@ -47,7 +46,7 @@ INVALID_TOKEN = 1103
 SANDBOX_CODES = {"bad_client": 1101, "no_project": 2001, "bad_request": 1000, "rate": 1429}
 
 
-class WorktileSandbox(ServedOnThread):
+class WorktileSandbox(BoardSandbox):
     thread_name = "worktile-sandbox"
 
     def __init__(
@@ -62,7 +61,7 @@ class WorktileSandbox(ServedOnThread):
         client_id: str = "sandbox-worktile-app",
         client_secret: str = "sandbox-worktile-secret-77",
     ) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(clock)
         self.token_field = token_field
         self.list_field = list_field
         self.due_shape = due_shape
@@ -70,18 +69,9 @@ class WorktileSandbox(ServedOnThread):
         self.client_id = client_id
         self.client_secret = client_secret
         self.window = SlidingWindow(calls_per_minute, timedelta(minutes=1), self._clock)
-        self._lock = threading.RLock()
-        self._serial = 0
-        self._tokens: dict[str, datetime] = {}
         self.projects: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
-        self.calls: list[Call] = []
         self.tokens_issued = 0
-        self.refused_429 = 0
-        self._throttle: list[int] = []  # Retry-After seconds of the next calls to refuse
-
-    def _clock(self) -> datetime:
-        return self.clock()
 
     # --- what a test or a person does in Worktile --------------------------------------------
     def add_project(self, name: str, identifier: str) -> str:
@@ -144,21 +134,11 @@ class WorktileSandbox(ServedOnThread):
         with self._lock:
             del self.tasks[task_id]
 
-    def throttle_next(self, calls: int, retry_after_seconds: int) -> None:
-        """The next ``calls`` API calls are answered 429 with this Retry-After."""
-        with self._lock:
-            self._throttle.extend([retry_after_seconds] * calls)
-
-    def expire_tokens(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
     def api_calls(self) -> int:
         return sum(1 for c in self.calls if c.path.startswith("/open-api/mission/"))
 
-    def _new_id(self) -> str:
-        self._serial += 1
-        return f"5f{self._serial:022x}"
+    def _id_of(self, serial: int, at: datetime) -> str:
+        return f"5f{serial:022x}"
 
     def _seconds(self) -> int:
         return int(self.clock().timestamp())
