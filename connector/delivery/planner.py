@@ -35,7 +35,8 @@ from connector.delivery.base import (
     WorkItem,
     WorkItemPage,
 )
-from connector.delivery.tokens import ShortLivedToken, bearer_headers
+from connector.delivery.read_in_full import ReadInFullClient
+from connector.delivery.tokens import bearer_headers
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -43,7 +44,6 @@ from connector.errors import (
     trim_body,
 )
 from connector.http import HttpTransport
-from connector.redact import register_secret
 
 GRAPH_URL = "https://graph.microsoft.com"
 LOGIN_URL = "https://login.microsoftonline.com"
@@ -68,10 +68,12 @@ def parse_graph_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(UTC) if value else None
 
 
-class PlannerClient:
+class PlannerClient(ReadInFullClient):
     """Planner plans of one tenant, read with an app's token (implements `DeliverySource`)."""
 
     tool = "planner"
+    token_vendor = "Microsoft"
+    default_token_seconds = 3599.0
 
     def __init__(
         self,
@@ -85,45 +87,30 @@ class PlannerClient:
         milestone_buckets: tuple[str, ...] = (),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        register_secret(client_secret)
+        super().__init__(client_id, client_secret, transport, clock)
         self.tenant = tenant
-        self.client_id = client_id
-        self._secret = client_secret
         self.graph_url = graph_url.rstrip("/")
         self.login_url = login_url.rstrip("/")
-        self.transport = transport
         self.milestone_buckets = frozenset(milestone_buckets)
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.token = ShortLivedToken(self._fetch_token, self.clock)
-        #: The last full listing of each plan's work items, for ``work_item_keys`` in the same run.
-        self._listed: dict[str, set[str]] = {}
-        #: The task pages ``releases`` read, for ``work_item_pages`` (then dropped).
-        self._read: dict[str, list[list[dict[str, Any]]]] = {}
 
     # --- the request path ------------------------------------------------------------------
-    def _fetch_token(self) -> tuple[str, float]:
-        response = self.transport.request(
-            "POST",
-            f"{self.login_url}/{self.tenant}/oauth2/v2.0/token",
-            idempotent=True,  # asking for a token twice gives two tokens, nothing else
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self._secret,
-                "scope": GRAPH_SCOPE,
-            },
-        )
-        body = json_object(response, "Microsoft")
-        if response.status_code >= 400 or "access_token" not in body:
-            said = str(body.get("error_description") or body.get("error") or "").split("\r")[0]
-            raise AuthenticationError(
-                f"Entra ID refused the app's credentials (tenant {self.tenant}, client_id "
-                f"{self.client_id}): {said[:160]}",
-                crm_code=str(body.get("error") or ""),
-                http_status=response.status_code,
-                body_excerpt=trim_body(response.content),
-            )
-        return str(body["access_token"]), float(body.get("expires_in") or 3599)
+    def _token_request(self) -> tuple[str, dict[str, Any]]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+            "scope": GRAPH_SCOPE,
+        }
+        return f"{self.login_url}/{self.tenant}/oauth2/v2.0/token", {"data": form}
+
+    def _token_in(self, body: dict[str, Any]) -> str | None:
+        return str(body["access_token"]) if "access_token" in body else None
+
+    def _refusal(self, body: dict[str, Any]) -> tuple[str, str]:
+        said = str(body.get("error_description") or body.get("error") or "").split("\r")[0]
+        whose = f"tenant {self.tenant}, client_id {self.client_id}"
+        message = f"Entra ID refused the app's credentials ({whose}): {said[:160]}"
+        return message, str(body.get("error") or "")
 
     def _get(
         self, url: str, params: Mapping[str, Any] | None = None, field: str | None = None
@@ -155,11 +142,6 @@ class PlannerClient:
             next_url, query = body.get("@odata.nextLink"), None  # the link carries the query
 
     # --- DeliverySource ----------------------------------------------------------------------
-    def check(self) -> None:
-        """A token: the tenant, the app and its secret are right."""
-        self.token.refused()
-        self.token.value()
-
     def project(self, key: str) -> DeliveryProject:
         body = self._get(f"/planner/plans/{key}", {"$select": "id,title"}, field=key)
         return DeliveryProject(key=key, id=str(body["id"]), name=str(body.get("title") or key))
@@ -175,8 +157,7 @@ class PlannerClient:
         """The milestone tasks. The plan's tasks read here serve ``work_item_pages`` right
         after (the pull asks for both in turn): one reading of the plan per pull, not two."""
         buckets = self._buckets(project)
-        pages = list(self._task_pages(project))
-        self._read[project.id] = pages
+        pages = self._read_for_pages(project)
         for page in pages:
             for task in page:
                 if buckets.get(task.get("bucketId", "")) in self.milestone_buckets:
@@ -189,7 +170,7 @@ class PlannerClient:
         buckets = self._buckets(project)
         labels = self._labels(project)
         listed: set[str] = set()
-        pages = self._read.pop(project.id, None) or list(self._task_pages(project))
+        pages = self._pages_read(project)
         for number, page in enumerate(pages, start=1):
             items = tuple(
                 _work_item(project, task, buckets, labels)
@@ -202,7 +183,7 @@ class PlannerClient:
         self._listed[project.id] = listed
 
     def work_item_keys(self, project: DeliveryProject) -> set[str] | None:
-        listed = self._listed.pop(project.id, None)
+        listed = self._listed_keys(project)
         if listed is not None:
             return listed  # read in full moments ago by work_item_pages
         buckets = self._buckets(project)

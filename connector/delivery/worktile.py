@@ -41,7 +41,8 @@ from connector.delivery.base import (
     WorkItem,
     WorkItemPage,
 )
-from connector.delivery.tokens import ShortLivedToken, bearer_headers
+from connector.delivery.read_in_full import ReadInFullClient
+from connector.delivery.tokens import bearer_headers
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -49,7 +50,6 @@ from connector.errors import (
     trim_body,
 )
 from connector.http import HttpTransport
-from connector.redact import register_secret
 
 PAGE_SIZE = 100
 INVALID_TOKEN = 1103
@@ -64,10 +64,12 @@ def seconds_to_time(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC)
 
 
-class WorktileClient:
+class WorktileClient(ReadInFullClient):
     """One Worktile team, read with an app's tenant token (implements `DeliverySource`)."""
 
     tool = "worktile"
+    token_vendor = "Worktile"
+    default_token_seconds = DEFAULT_TOKEN_SECONDS
 
     def __init__(
         self,
@@ -79,37 +81,25 @@ class WorktileClient:
         milestone_types: tuple[str, ...] = (),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        register_secret(client_secret)
+        super().__init__(client_id, client_secret, transport, clock)
         self.base_url = base_url.rstrip("/")
-        self.client_id = client_id
-        self._secret = client_secret
-        self.transport = transport
         self.milestone_types = frozenset(milestone_types)
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.token = ShortLivedToken(self._fetch_token, self.clock)
-        self._listed: dict[str, set[str]] = {}
-        #: The task pages ``releases`` read, for ``work_item_pages`` (then dropped).
-        self._read: dict[str, list[list[dict[str, Any]]]] = {}
 
     # --- the request path ------------------------------------------------------------------
-    def _fetch_token(self) -> tuple[str, float]:
-        response = self.transport.request(
-            "POST",
-            f"{self.base_url}/open-api/tenant-access-token",
-            idempotent=True,
-            json={"client_id": self.client_id, "client_secret": self._secret},
-        )
-        body = json_object(response, "Worktile")
+    def _token_request(self) -> tuple[str, dict[str, Any]]:
+        body = {"client_id": self.client_id, "client_secret": self._secret}
+        return f"{self.base_url}/open-api/tenant-access-token", {"json": body}
+
+    def _token_in(self, body: dict[str, Any]) -> str | None:
         token = body.get("tenant_access_token") or body.get("access_token")
-        if response.status_code >= 400 or body.get("ok") is False or not token:
-            raise AuthenticationError(
-                f"Worktile refused the app's credentials (client_id {self.client_id}): "
-                f"{body.get('error_message') or body.get('message') or 'no token in the answer'}",
-                crm_code=str(body.get("error_code") or ""),
-                http_status=response.status_code,
-                body_excerpt=trim_body(response.content),
-            )
-        return str(token), float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)
+        return None if body.get("ok") is False or not token else str(token)
+
+    def _refusal(self, body: dict[str, Any]) -> tuple[str, str]:
+        said = body.get("error_message") or body.get("message") or "no token in the answer"
+        return (
+            f"Worktile refused the app's credentials (client_id {self.client_id}): {said}",
+            str(body.get("error_code") or ""),
+        )
 
     def _get(
         self, path: str, params: Mapping[str, Any], field: str | None = None
@@ -152,10 +142,6 @@ class WorktileClient:
             index += 1
 
     # --- DeliverySource ----------------------------------------------------------------------
-    def check(self) -> None:
-        self.token.refused()
-        self.token.value()
-
     def project(self, key: str) -> DeliveryProject:
         """The project whose identifier (e.g. "KF") or id is ``key``."""
         for page in self._pages("/mission/get-projects-by-page", {}):
@@ -174,8 +160,7 @@ class WorktileClient:
     def releases(self, project: DeliveryProject) -> Iterator[Release]:
         """The milestone tasks. The pages read here serve ``work_item_pages`` right after
         (the pull asks for both in turn): one reading of the project per pull, not two."""
-        pages = list(self._task_pages(project))
-        self._read[project.id] = pages
+        pages = self._read_for_pages(project)
         for task in (t for page in pages for t in page):
             if _type(task) in self.milestone_types:
                 yield _release(project, task)
@@ -187,7 +172,7 @@ class WorktileClient:
         listed: set[str] = set()
         newest = since
         pages = []
-        for page in self._read.pop(project.id, None) or self._task_pages(project):
+        for page in self._pages_read(project):
             tasks = [t for t in page if _type(t) not in self.milestone_types]
             listed.update(_key(t) for t in tasks)
             newest = max([newest, *(int(t.get("updated_at") or 0) for t in tasks)])
@@ -202,7 +187,7 @@ class WorktileClient:
             yield WorkItemPage(items=items, cursor=str(newest) if number == len(pages) else None)
 
     def work_item_keys(self, project: DeliveryProject) -> set[str] | None:
-        listed = self._listed.pop(project.id, None)
+        listed = self._listed_keys(project)
         if listed is not None:
             return listed
         return {_key(t) for t in self._tasks(project) if _type(t) not in self.milestone_types}
