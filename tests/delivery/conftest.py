@@ -92,6 +92,66 @@ class DeliveryWorld:
         return ConfiguredSource(self.name, self.client, self.mapping(links, **overrides))
 
 
+@dataclass(frozen=True)
+class ToolWords:
+    """A tool's own words for what the contract tests say (`DeliveryWorld`'s fields)."""
+
+    name: str
+    #: Status by meaning, in the order of MEANINGS (open, working, waiting, resolved).
+    statuses: tuple[str, str, str, str]
+    priorities: dict[str, str]
+    unmapped_priority: str
+    ticket_type: str
+    change_type: str
+
+
+def served_world(
+    sandbox: Any,
+    words: ToolWords,
+    client: Callable[[str], DeliverySource],
+    credential: str,
+    **parts: Any,
+) -> Iterator[DeliveryWorld]:
+    """The world of one tool whose ``sandbox`` is serving (stopped when the world is done):
+    the client ``client(credential)``, one the tool refuses (another credential), the tool's
+    ``words``, and the rest of the world's ``parts`` (how a person acts there, counters,
+    capabilities; ``extra`` gets the sandbox)."""
+    extra = {"sandbox": sandbox, **parts.pop("extra", {})}
+    try:
+        yield DeliveryWorld(
+            name=words.name,
+            client=client(credential),
+            statuses=dict(zip(MEANINGS, words.statuses, strict=True)),
+            priorities=words.priorities,
+            unmapped_priority=words.unmapped_priority,
+            ticket_type=words.ticket_type,
+            change_type=words.change_type,
+            client_with_wrong_credentials=lambda: client("not-the-credential"),
+            extra=extra,
+            **parts,
+        )
+    finally:
+        sandbox.stop()
+
+
+JIRA = ToolWords(
+    name="jira",
+    statuses=("To Do", "In Progress", "Waiting for customer", "Resolved"),
+    priorities={"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4"},
+    unmapped_priority="Lowest",
+    ticket_type="Service Request",
+    change_type="Change Request",
+)
+PINGCODE = ToolWords(
+    name="pingcode",
+    statuses=("新建", "进行中", "等待客户", "已完成"),
+    priorities={"最高": "P1", "较高": "P2", "普通": "P3", "较低": "P4"},
+    unmapped_priority="最低",
+    ticket_type="事务",
+    change_type="变更",
+)
+
+
 def no_sleep() -> RetryPolicy:
     """The one retry policy with its sleeps recorded, never slept."""
     waits: list[float] = []
@@ -134,33 +194,21 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         )
         return issue.key
 
-    try:
-        yield DeliveryWorld(
-            name="jira",
-            client=client("jira-token-1"),
-            statuses={
-                "open": "To Do",
-                "working": "In Progress",
-                "waiting": "Waiting for customer",
-                "resolved": "Resolved",
-            },
-            priorities={"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4"},
-            unmapped_priority="Lowest",
-            ticket_type="Service Request",
-            change_type="Change Request",
-            add_project=add_project,
-            add_release=add_release,
-            add_item=add_item,
-            move=lambda key, status, at: state.move(key, status, at),
-            delete=state.delete,
-            calls=lambda: sum(state.calls.values()),
-            writes=lambda: state.writes,
-            client_with_wrong_credentials=lambda: client("not-the-token"),
-            extra={"state": state, "sandbox": sandbox},
-            throttle=lambda: state.throttle_next(1, retry_after=3),
-        )
-    finally:
-        sandbox.stop()
+    yield from served_world(
+        sandbox,
+        JIRA,
+        client,
+        "jira-token-1",
+        add_project=add_project,
+        add_release=add_release,
+        add_item=add_item,
+        move=state.move,
+        delete=state.delete,
+        calls=lambda: sum(state.calls.values()),
+        writes=lambda: state.writes,
+        extra={"state": state},
+        throttle=lambda: state.throttle_next(1, retry_after=3),
+    )
 
 
 def pingcode_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
@@ -194,33 +242,21 @@ def pingcode_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             project, type=type or "issue", state=status, priority=priority, created_at=created
         )
 
-    try:
-        yield DeliveryWorld(
-            name="pingcode",
-            client=client("pc-secret-1"),
-            statuses={
-                "open": "新建",
-                "working": "进行中",
-                "waiting": "等待客户",
-                "resolved": "已完成",
-            },
-            priorities={"最高": "P1", "较高": "P2", "普通": "P3", "较低": "P4"},
-            unmapped_priority="最低",
-            ticket_type="事务",
-            change_type="变更",
-            add_project=add_project,
-            add_release=add_release,
-            add_item=add_item,
-            move=lambda key, status, at: state.move(key, status, at),
-            delete=state.delete,
-            calls=lambda: sum(state.calls.values()),
-            writes=lambda: state.writes,
-            client_with_wrong_credentials=lambda: client("not-the-secret"),
-            keeps_history=False,
-            extra={"state": state, "sandbox": sandbox},
-        )
-    finally:
-        sandbox.stop()
+    yield from served_world(
+        sandbox,
+        PINGCODE,
+        client,
+        "pc-secret-1",
+        add_project=add_project,
+        add_release=add_release,
+        add_item=add_item,
+        move=state.move,
+        delete=state.delete,
+        calls=lambda: sum(state.calls.values()),
+        writes=lambda: state.writes,
+        keeps_history=False,
+        extra={"state": state},
+    )
 
 
 #: Every delivery tool in the contract: name -> world factory (a generator over the clock).

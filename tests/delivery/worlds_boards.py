@@ -20,8 +20,32 @@ from connector.sandbox.planner import PlannerSandbox
 from connector.sandbox.trello import TrelloSandbox
 from connector.sandbox.worktile import WorktileSandbox
 from tests.conftest import FakeClock
-from tests.delivery.conftest import DeliveryWorld, no_sleep
+from tests.delivery.conftest import DeliveryWorld, ToolWords, no_sleep, served_world
 
+TRELLO = ToolWords(
+    name="trello",
+    statuses=("Backlog", "Doing", "Waiting for client", "Done"),
+    priorities={"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4"},
+    unmapped_priority="Lowest",
+    ticket_type="Request",
+    change_type="Change request",
+)
+PLANNER = ToolWords(
+    name="planner",
+    statuses=("To do", "In progress", "Waiting for client", "Done"),
+    priorities={"urgent": "P1", "important": "P2", "medium": "P3"},
+    unmapped_priority="low",
+    ticket_type="Task",
+    change_type="Change request",
+)
+WORKTILE = ToolWords(
+    name="worktile",
+    statuses=("未开始", "进行中", "待确认", "已完成"),
+    priorities={"最高": "P1", "较高": "P2", "普通": "P3", "较低": "P4"},
+    unmapped_priority="最低",
+    ticket_type="任务",
+    change_type="变更",
+)
 TRELLO_LISTS = ("Backlog", "Doing", "Waiting for client", "Review", "Done")
 TRELLO_LABELS = ("Milestone", "Request", "Change request")
 TRELLO_PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
@@ -100,35 +124,22 @@ def trello_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         cards[short] = card
         return short
 
-    try:
-        yield DeliveryWorld(
-            name="trello",
-            client=client(sandbox.token),
-            statuses={
-                "open": "Backlog",
-                "working": "Doing",
-                "waiting": "Waiting for client",
-                "resolved": "Done",
-            },
-            priorities={"Highest": "P1", "High": "P2", "Medium": "P3", "Low": "P4"},
-            unmapped_priority="Lowest",
-            ticket_type="Request",
-            change_type="Change request",
-            add_project=add_project,
-            add_release=add_release,
-            add_item=add_item,
-            move=lambda key, status, at: sandbox.move_card(cards[key], status, at=at),
-            delete=lambda key: sandbox.delete_card(cards[key]),
-            calls=lambda: len(sandbox.calls),
-            writes=lambda: sandbox.writes,
-            client_with_wrong_credentials=lambda: client("not-the-token"),
-            extra={"sandbox": sandbox},
-            page_size=1000,  # actions per page
-            throttle=lambda: sandbox.throttle_next(1),
-            refusals=lambda: sandbox.refused_429,
-        )
-    finally:
-        sandbox.stop()
+    yield from served_world(
+        sandbox,
+        TRELLO,
+        client,
+        sandbox.token,
+        add_project=add_project,
+        add_release=add_release,
+        add_item=add_item,
+        move=lambda key, status, at: sandbox.move_card(cards[key], status, at=at),
+        delete=lambda key: sandbox.delete_card(cards[key]),
+        calls=lambda: len(sandbox.calls),
+        writes=lambda: sandbox.writes,
+        page_size=1000,  # actions per page
+        throttle=lambda: sandbox.throttle_next(1),
+        refusals=lambda: sandbox.refused_429,
+    )
 
 
 def planner_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
@@ -190,37 +201,24 @@ def planner_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
             completedDateTime=at if done else None,
         )
 
-    try:
-        yield DeliveryWorld(
-            name="planner",
-            client=client(sandbox.client_secret),
-            statuses={
-                "open": "To do",
-                "working": "In progress",
-                "waiting": "Waiting for client",
-                "resolved": "Done",
-            },
-            priorities={"urgent": "P1", "important": "P2", "medium": "P3"},
-            unmapped_priority="low",
-            ticket_type="Task",
-            change_type="Change request",
-            add_project=add_project,
-            add_release=add_release,
-            add_item=add_item,
-            move=move,
-            delete=sandbox.delete_task,
-            calls=lambda: len(sandbox.calls),
-            writes=lambda: sandbox.writes,
-            client_with_wrong_credentials=lambda: client("not-the-secret"),
-            keeps_history=False,
-            reads_changes_only=False,
-            extra={"sandbox": sandbox},
-            page_size=2,
-            throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
-            refusals=lambda: sandbox.refused_429,
-        )
-    finally:
-        sandbox.stop()
+    yield from served_world(
+        sandbox,
+        PLANNER,
+        client,
+        sandbox.client_secret,
+        add_project=add_project,
+        add_release=add_release,
+        add_item=add_item,
+        move=move,
+        delete=sandbox.delete_task,
+        calls=lambda: len(sandbox.calls),
+        writes=lambda: sandbox.writes,
+        keeps_history=False,
+        reads_changes_only=False,
+        page_size=2,
+        throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
+        refusals=lambda: sandbox.refused_429,
+    )
 
 
 def worktile_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
@@ -274,33 +272,20 @@ def worktile_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         tasks[key] = task
         return key
 
-    try:
-        yield DeliveryWorld(
-            name="worktile",
-            client=client(sandbox.client_secret),
-            statuses={
-                "open": "未开始",
-                "working": "进行中",
-                "waiting": "待确认",
-                "resolved": "已完成",
-            },
-            priorities={"最高": "P1", "较高": "P2", "普通": "P3", "较低": "P4"},
-            unmapped_priority="最低",
-            ticket_type="任务",
-            change_type="变更",
-            add_project=add_project,
-            add_release=add_release,
-            add_item=add_item,
-            move=lambda key, status, at: sandbox.update_task(tasks[key], at=at, state=status),
-            delete=lambda key: sandbox.delete_task(tasks[key]),
-            calls=lambda: len(sandbox.calls),
-            writes=lambda: 0,  # the sandbox serves reads only: nothing can change there
-            client_with_wrong_credentials=lambda: client("not-the-secret"),
-            keeps_history=False,
-            lists_words=False,
-            extra={"sandbox": sandbox},
-            throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
-            refusals=lambda: sandbox.refused_429,
-        )
-    finally:
-        sandbox.stop()
+    yield from served_world(
+        sandbox,
+        WORKTILE,
+        client,
+        sandbox.client_secret,
+        add_project=add_project,
+        add_release=add_release,
+        add_item=add_item,
+        move=lambda key, status, at: sandbox.update_task(tasks[key], at=at, state=status),
+        delete=lambda key: sandbox.delete_task(tasks[key]),
+        calls=lambda: len(sandbox.calls),
+        writes=lambda: 0,  # the sandbox serves reads only: nothing can change there
+        keeps_history=False,
+        lists_words=False,
+        throttle=lambda: sandbox.throttle_next(1, retry_after_seconds=3),
+        refusals=lambda: sandbox.refused_429,
+    )
