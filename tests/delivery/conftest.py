@@ -160,6 +160,17 @@ def no_sleep() -> RetryPolicy:
     return policy
 
 
+def state_parts(state: JiraState | PingCodeState) -> dict[str, Any]:
+    """The parts of a world the Jira and PingCode sandboxes' states give alike."""
+    return {
+        "move": state.move,
+        "delete": state.delete,
+        "calls": lambda: sum(state.calls.values()),
+        "writes": lambda: state.writes,
+        "extra": {"state": state},
+    }
+
+
 def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
     state = JiraState(clock=clock)
     state.add_account("pm@example.com", "jira-token-1", time_zone="Asia/Shanghai")
@@ -202,11 +213,7 @@ def jira_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         add_project=add_project,
         add_release=add_release,
         add_item=add_item,
-        move=state.move,
-        delete=state.delete,
-        calls=lambda: sum(state.calls.values()),
-        writes=lambda: state.writes,
-        extra={"state": state},
+        **state_parts(state),
         throttle=lambda: state.throttle_next(1, retry_after=3),
     )
 
@@ -250,12 +257,8 @@ def pingcode_world(clock: FakeClock) -> Iterator[DeliveryWorld]:
         add_project=add_project,
         add_release=add_release,
         add_item=add_item,
-        move=state.move,
-        delete=state.delete,
-        calls=lambda: sum(state.calls.values()),
-        writes=lambda: state.writes,
+        **state_parts(state),
         keeps_history=False,
-        extra={"state": state},
     )
 
 

@@ -195,6 +195,22 @@ def test_status_shows_a_comment_without_its_escape_sequences(
     assert not any(c in result.output for c in ("\x1b", "\x07", "\r", "\u202e"))
 
 
+def with_our_words(tmp_path: Path, store_url: str, smtp_server: Inbox, words: str) -> Path:
+    """A config that sends through `smtp_server` with `words` as its override file."""
+    (tmp_path / "our-words.toml").write_text(words, encoding="utf-8")
+    return write(
+        tmp_path,
+        f"""
+        [messages]
+        override_file = "our-words.toml"
+        [surveys.smtp]
+        host = "{smtp_server.host}"
+        port = {smtp_server.port}
+        """,
+        store_url,
+    )
+
+
 def test_the_mail_is_in_the_company_s_own_words(
     tmp_path: Path,
     sqlite_url: str,
@@ -206,21 +222,12 @@ def test_the_mail_is_in_the_company_s_own_words(
     store.save_engagements([engagement("D1", name="Cloud migration")], clock())
     store.save_contacts([contact("C1")], clock())
     store.close()
-    (tmp_path / "our-words.toml").write_text(
+    path = with_our_words(
+        tmp_path,
+        sqlite_url,
+        smtp_server,
         '[en.survey]\nsubject = "Two minutes on {engagement}, please"\n'
         'signature = "With thanks, the Cloud team"\n',
-        encoding="utf-8",
-    )
-    path = write(
-        tmp_path,
-        f"""
-        [messages]
-        override_file = "our-words.toml"
-        [surveys.smtp]
-        host = "{smtp_server.host}"
-        port = {smtp_server.port}
-        """,
-        sqlite_url,
     )
     monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
     runner = CliRunner()
@@ -239,19 +246,8 @@ def test_the_mail_is_in_the_company_s_own_words(
 def test_a_bad_override_stops_the_send_naming_the_file_and_the_key(
     tmp_path: Path, sqlite_url: str, smtp_server: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "our-words.toml").write_text(
-        '[en.survey]\nsubjet = "Two minutes on {engagement}, please"\n', encoding="utf-8"
-    )
-    path = write(
-        tmp_path,
-        f"""
-        [messages]
-        override_file = "our-words.toml"
-        [surveys.smtp]
-        host = "{smtp_server.host}"
-        port = {smtp_server.port}
-        """,
-        sqlite_url,
+    path = with_our_words(
+        tmp_path, sqlite_url, smtp_server, '[en.survey]\nsubjet = "Two minutes on {engagement}"\n'
     )
     monkeypatch.setenv("ENGAGE_SURVEY_SECRET", SECRET)
     sent = CliRunner().invoke(main, ["--config", str(path), "surveys", "send"])
