@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.alerts.config import WEEKDAYS, DigestSection, PersonSection, RouteSection
-from jobs.alerts.messages import say, value
+from jobs.alerts.messages import Wording
 from jobs.alerts.render import View
+from jobs.messages.catalog import Words
 from jobs.outside_text import one_line
 from jobs.store.alerts import LevelChange
 from mappings.domain import Engagement, EngagementHealth
@@ -125,53 +126,56 @@ def build_digest(
 
 
 def digest_view(
-    content: Mapping[str, Any], language: str, key: str = "", *, report: str | None = None
+    content: Mapping[str, Any],
+    language: str,
+    key: str = "",
+    *,
+    report: str | None = None,
+    words: Words | None = None,
 ) -> View:
-    """``report``: a link to the portfolio report for the reader (the digest's button)."""
+    """``report``: a link to the portfolio report for the reader (the digest's button);
+    ``words``: the catalogs with the company's overrides (the shipped ones when None)."""
+    t = Wording(language, words)
 
     def text(v: Any) -> str:
         return one_line(str(v))
 
     def or_nothing(lines: list[str]) -> tuple[str, ...]:
-        return tuple(lines) or (say("digest.nothing", language),)
+        return tuple(lines) or (t.say("digest.nothing"),)
 
     changed = [
-        say(
+        t.say(
             "digest.changed_line",
-            language,
             engagement=text(c["engagement"]),
             account=text(c["account"]),
-            from_=value("risk_level", c["from"], language),
-            to=value("risk_level", c["to"], language),
+            from_=t.value("risk_level", c["from"]),
+            to=t.value("risk_level", c["to"]),
         )
         for c in content["changed"]
     ]
     risky = [
-        say(
+        t.say(
             "digest.risky_line",
-            language,
             engagement=text(r["engagement"]),
             account=text(r["account"]),
             score=r["score"],
-            level=value("risk_level", r["level"], language),
+            level=t.value("risk_level", r["level"]),
             drivers="; ".join(text(d.get(language) or d["en"]) for d in r["drivers"])
-            or say("label.none", language),
+            or t.say("label.none"),
         )
         for r in content["riskiest"]
     ]
     breaches = [
-        say(
+        t.say(
             "digest.breach_line",
-            language,
             engagement=text(b["engagement"]),
             account=text(b["account"]),
         )
         for b in content["breaches"]
     ]
     answers = [
-        say(
+        t.say(
             "digest.answer_line",
-            language,
             engagement=text(a["engagement"]),
             nps="-" if a["nps"] is None else a["nps"],
             csat="-" if a["csat"] is None else a["csat"],
@@ -179,15 +183,15 @@ def digest_view(
         for a in content["answers"]
     ]
     return View(
-        title=say("title.digest", language, name=text(content["name"]), week=content["week"]),
+        title=t.say("title.digest", name=text(content["name"]), week=content["week"]),
         sections=(
-            (say("digest.changed", language), or_nothing(changed)),
-            (say("digest.riskiest", language, count=len(risky)), or_nothing(risky)),
-            (say("digest.breaches", language), or_nothing(breaches)),
-            (say("digest.answers", language), or_nothing(answers)),
+            (t.say("digest.changed"), or_nothing(changed)),
+            (t.say("digest.riskiest", count=len(risky)), or_nothing(risky)),
+            (t.say("digest.breaches"), or_nothing(breaches)),
+            (t.say("digest.answers"), or_nothing(answers)),
         ),
         link=report,
-        link_label=say("digest.report", language) if report else "",
-        footer=say("footer", language),
+        link_label=t.say("digest.report") if report else "",
+        footer=t.say("footer"),
         key=key,
     )

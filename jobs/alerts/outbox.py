@@ -27,6 +27,7 @@ from jobs.alerts.config import RouteSection
 from jobs.alerts.delivery import NotDelivered, Revoked, Uncertain, Unsendable
 from jobs.alerts.digest import digest_view
 from jobs.alerts.render import View, alert_view, summary_view
+from jobs.messages.catalog import Words
 from jobs.store.alerts import PLANNED, SENDING, AlertStore, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,17 @@ class SendReport:
 ReportLink = Callable[[str, str], str | None]
 
 
-def view_of(row: OutboxRow, report_link: ReportLink | None = None) -> View:
-    """The message of ``row``. A digest links to the report when ``report_link`` gives a link:
-    minted as it is sent, so the outbox never holds a link that opens the report."""
+def view_of(
+    row: OutboxRow, report_link: ReportLink | None = None, words: Words | None = None
+) -> View:
+    """The message of ``row``, in ``words`` (the catalogs with the company's override file;
+    the shipped ones when None). A digest links to the report when ``report_link`` gives a
+    link: minted as it is sent, so the outbox never holds a link that opens the report."""
     content = json.loads(row.content)
     if row.kind == "digest":
         link = report_link(row.subject, row.language) if report_link else None
-        return digest_view(content, row.language, row.key, report=link)
-    return alert_view(content, row.language, row.key)
+        return digest_view(content, row.language, row.key, report=link, words=words)
+    return alert_view(content, row.language, row.key, words=words)
 
 
 class _RouteStopped(Exception):
@@ -86,9 +90,11 @@ def send_outbox(
     fault: FaultHook | None = None,
     policy: RetryPolicy | None = None,
     report_link: ReportLink | None = None,
+    words: Words | None = None,
 ) -> SendReport:
     """Send every due row, route by route. ``channels``: a route's channel, or why it has none.
-    ``report_link``: the digests' link to the portfolio report, when `/report` is served."""
+    ``report_link``: the digests' link to the portfolio report, when `/report` is served;
+    ``words``: the catalogs with the company's override file (`Settings.words`)."""
     report = SendReport()
     policy = policy or RetryPolicy()
     disabled = store.disabled_routes()
@@ -107,7 +113,7 @@ def send_outbox(
         if until is not None:
             report.held[name] = (len(due), until)
             continue
-        sender = _RouteSender(store, name, channel, now, fault, policy, report, report_link)
+        sender = _RouteSender(store, name, channel, now, fault, policy, report, report_link, words)
         alerts = [r for r in due if r.kind == "alert"]
         singles = [r for r in due if r.kind != "alert"]
         try:
@@ -133,11 +139,12 @@ class _RouteSender:
     policy: RetryPolicy
     report: SendReport
     report_link: ReportLink | None = None
+    words: Words | None = None
 
     def one(self, row: OutboxRow) -> None:
         if not self.store.claim([row.id]):
             return  # another sender took it
-        if self._send([row], view_of(row, self.report_link)) and row.kind == "alert":
+        if self._send([row], view_of(row, self.report_link, self.words)) and row.kind == "alert":
             self.report.alerts += 1
 
     def summary(self, rows: list[OutboxRow], language: str) -> None:
@@ -145,7 +152,7 @@ class _RouteSender:
         if not self.store.claim([r.id for r in rows], batch):
             return
         contents = [json.loads(r.content) for r in rows]
-        if self._send(rows, summary_view(self.route, contents, language, batch)):
+        if self._send(rows, summary_view(self.route, contents, language, batch, words=self.words)):
             self.report.summaries += 1
             self.report.alerts += len(rows)
 

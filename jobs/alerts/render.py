@@ -1,6 +1,7 @@
 """An outbox row's content as what a reader sees, in the row's language: a `View` that each
 channel (Slack blocks, a Teams card, an e-mail) lays out its own way. Every sentence comes
-from `messages.py`."""
+from the catalogs' ``alert.*`` messages (`messages.py`); ``words``: the catalogs with the
+company's override file (the shipped ones when None)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.alerts.messages import say, value
+from jobs.alerts.messages import Wording
+from jobs.messages.catalog import Words
 from jobs.outside_text import one_line
 
 
@@ -36,66 +38,74 @@ def _driver(d: Mapping[str, Any], language: str) -> str:
     return one_line(str(d.get(language) or d.get("en") or ""))
 
 
-def alert_view(content: Mapping[str, Any], language: str, key: str = "") -> View:
+def alert_view(
+    content: Mapping[str, Any], language: str, key: str = "", words: Words | None = None
+) -> View:
     event = str(content["event"])
-    words = {
+    t = Wording(language, words)
+    fields = {
         "engagement": one_line(str(content.get("engagement") or "")),
-        "from_": value(event, content.get("from"), language),
-        "to": value(event, content.get("to"), language),
+        "from_": t.value(event, content.get("from")),
+        "to": t.value(event, content.get("to")),
         "route": "",
     }
-    title = say(f"title.{event}", language, **words)
+    title = t.say(f"title.{event}", **fields)
     if event == "job":
-        reason = one_line(str(content.get("message") or say("label.none", language)))
+        reason = one_line(str(content.get("message") or t.say("label.none")))
         return View(
             title=title,
-            facts=((say("label.reason", language), reason),),
-            footer=say("footer", language),
+            facts=((t.say("label.reason"), reason),),
+            footer=t.say("footer"),
             key=key,
         )
     facts = [
-        (say("label.account", language), one_line(str(content.get("account") or ""))),
-        (say("label.owner", language), one_line(str(content.get("owner") or "-"))),
+        (t.say("label.account"), one_line(str(content.get("account") or ""))),
+        (t.say("label.owner"), one_line(str(content.get("owner") or "-"))),
     ]
     if content.get("from") is not None and content.get("to") is not None:
-        facts.append((say("label.change", language), say("change", language, **words)))
-    level = value("risk_level", content.get("level"), language)
-    facts.append(
-        (say("label.risk", language), say("score", language, score=content["score"], level=level))
-    )
-    facts.append((say("label.sla", language), value("sla_status", content.get("sla"), language)))
+        facts.append((t.say("label.change"), t.say("change", **fields)))
+    level = t.value("risk_level", content.get("level"))
+    facts.append((t.say("label.risk"), t.say("score", score=content["score"], level=level)))
+    facts.append((t.say("label.sla"), t.value("sla_status", content.get("sla"))))
     drivers = tuple(_driver(d, language) for d in content.get("drivers", ()))
     return View(
         title=title,
         facts=tuple(facts),
-        sections=((say("label.drivers", language), drivers),) if drivers else (),
+        sections=((t.say("label.drivers"), drivers),) if drivers else (),
         link=content.get("link"),
-        link_label=say("label.open", language),
-        footer=say("footer", language),
+        link_label=t.say("label.open"),
+        footer=t.say("footer"),
         key=key,
     )
 
 
 def summary_view(
-    route: str, contents: Sequence[Mapping[str, Any]], language: str, key: str, shown: int = 15
+    route: str,
+    contents: Sequence[Mapping[str, Any]],
+    language: str,
+    key: str,
+    shown: int = 15,
+    words: Words | None = None,
 ) -> View:
     """One message for a burst: how many, and the first ``shown`` titles."""
-    titles = [alert_view(c, language).title for c in contents]
+    t = Wording(language, words)
+    titles = [alert_view(c, language, words=words).title for c in contents]
     lines = titles[:shown]
     if len(titles) > shown:
-        lines.append(say("summary.more", language, count=len(titles) - shown))
+        lines.append(t.say("summary.more", count=len(titles) - shown))
     return View(
-        title=say("title.summary", language, count=len(titles), route=route),
-        sections=((say("summary.heading", language), tuple(lines)),),
-        footer=say("footer", language),
+        title=t.say("title.summary", count=len(titles), route=route),
+        sections=((t.say("summary.heading"), tuple(lines)),),
+        footer=t.say("footer"),
         key=key,
     )
 
 
-def sample_view(route: str, language: str) -> View:
+def sample_view(route: str, language: str, words: Words | None = None) -> View:
+    t = Wording(language, words)
     return View(
-        title=say("title.test", language, route=route),
-        sections=(("", (say("test.body", language),)),),
-        footer=say("footer", language),
+        title=t.say("title.test", route=route),
+        sections=(("", (t.say("test_body"),)),),
+        footer=t.say("footer"),
         key=f"test|{route}",
     )

@@ -58,7 +58,7 @@ def test_command(invocation: Invocation, route: str) -> None:
         if isinstance(channel, str):
             context.fail(channel)
         try:
-            channel.deliver(sample_view(route, config.routes[route].language))
+            channel.deliver(sample_view(route, config.routes[route].language, settings.words))
         except DeliveryError as exc:
             context.fail(redact(str(exc)), context.EXIT_FAILED)
     _say(f"sent a sample to route {route} ({config.routes[route].channel})")
