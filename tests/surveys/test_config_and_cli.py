@@ -17,6 +17,7 @@ from jobs.store import Store
 from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SurveysSection
 from jobs.surveys.steps import plan_step, send_step
+from mappings.domain import Contact, Engagement
 from mappings.tomlfile import ConfigFileError
 from tests.conftest import FakeClock, write_sandbox_config
 from tests.surveys.conftest import SECRET, Captured, Inbox, contact, engagement
@@ -103,6 +104,15 @@ def test_send_without_the_signing_secret_exits_2_naming_the_variable(
     assert "ENGAGE_SURVEY_SECRET" in result.output
 
 
+def stored(
+    store_url: str, clock: FakeClock, engagements: list[Engagement], contacts: list[Contact]
+) -> None:
+    store = Store.open(store_url)
+    store.save_engagements(engagements, clock())
+    store.save_contacts(contacts, clock())
+    store.close()
+
+
 def test_plan_send_and_status_from_the_command_line(
     tmp_path: Path,
     sqlite_url: str,
@@ -110,10 +120,7 @@ def test_plan_send_and_status_from_the_command_line(
     smtp_server: Inbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = Store.open(sqlite_url)
-    store.save_engagements([engagement("D1")], clock())
-    store.save_contacts([contact("C1"), contact("C2", email="broken")], clock())
-    store.close()
+    stored(sqlite_url, clock, [engagement("D1")], [contact("C1"), contact("C2", email="broken")])
     path = write(
         tmp_path,
         f"""
@@ -218,10 +225,7 @@ def test_the_mail_is_in_the_company_s_own_words(
     smtp_server: Inbox,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = Store.open(sqlite_url)
-    store.save_engagements([engagement("D1", name="Cloud migration")], clock())
-    store.save_contacts([contact("C1")], clock())
-    store.close()
+    stored(sqlite_url, clock, [engagement("D1", name="Cloud migration")], [contact("C1")])
     path = with_our_words(
         tmp_path,
         sqlite_url,

@@ -64,6 +64,16 @@ def sla_alerts(routes: dict[str, Any], **more: Any) -> dict[str, Any]:
     return {"routes": routes, "rules": [{"event": "sla_status", "routes": list(routes)}], **more}
 
 
+def sla_settings(
+    tmp_path: Path, store_url: str, chat: ChatWebhooks, **routes: dict[str, Any]
+) -> tuple[Settings, dict[str, str]]:
+    """Settings with one SLA rule to these chat routes (`slack_routes`), and the environment
+    that holds their hooks."""
+    env: dict[str, str] = {}
+    alerts = sla_alerts(slack_routes(chat, env, **routes))
+    return settings_with(tmp_path, store_url, alerts, env=env), env
+
+
 def seeded(store: Store, settings: Settings, now: datetime, count: int) -> list[str]:
     store.save_engagements(engagements(count), now)
     store.save_health([health(e.crm_id, now) for e in engagements(count)])
@@ -74,10 +84,7 @@ def seeded(store: Store, settings: Settings, now: datetime, count: int) -> list[
 def test_fifty_breaches_in_one_run_to_one_route_are_one_summary(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = {}
-    settings = settings_with(
-        tmp_path, store_url, sla_alerts(slack_routes(chat, env, ops={"burst_limit": 20})), env=env
-    )
+    settings, env = sla_settings(tmp_path, store_url, chat, ops={"burst_limit": 20})
     ids = seeded(store, settings, clock(), 50)
     clock.advance(minutes=15)
     breach(store, ids, clock())
@@ -99,11 +106,8 @@ def test_fifty_breaches_in_one_run_to_one_route_are_one_summary(
 def test_quiet_hours_hold_alerts_until_the_local_morning_across_the_end_of_dst(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = {}
     route = {"timezone": "America/New_York", "quiet_hours": ["22:00", "07:00"]}
-    settings = settings_with(
-        tmp_path, store_url, sla_alerts(slack_routes(chat, env, ny=route)), env=env
-    )
+    settings, env = sla_settings(tmp_path, store_url, chat, ny=route)
     # Sunday 1 November 2026: New York leaves daylight time at 02:00 (UTC-4 -> UTC-5).
     clock.now = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)  # 23:00 EDT on Saturday: quiet
     (one,) = seeded(store, settings, clock(), 1)
@@ -155,9 +159,7 @@ def test_a_revoked_webhook_disables_its_route_and_the_others_keep_working(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env: dict[str, str] = {}
-    routes = slack_routes(chat, env, gone={}, alive={"channel": "teams"})
-    settings = settings_with(tmp_path, store_url, sla_alerts(routes), env=env)
+    settings, env = sla_settings(tmp_path, store_url, chat, gone={}, alive={"channel": "teams"})
     ids = seeded(store, settings, clock(), 2)
     chat.script["gone"] = [Answer(status, "channel_is_archived" if status == 410 else "no_service")]
     clock.advance(minutes=15)
@@ -194,10 +196,7 @@ def test_a_revoked_webhook_disables_its_route_and_the_others_keep_working(
 def test_a_busy_webhook_is_retried_obeying_retry_after_then_requeued(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = {}
-    settings = settings_with(
-        tmp_path, store_url, sla_alerts(slack_routes(chat, env, busy={})), env=env
-    )
+    settings, env = sla_settings(tmp_path, store_url, chat, busy={})
     (one,) = seeded(store, settings, clock(), 1)
     slept: list[float] = []
     policy = RetryPolicy(sleep=slept.append, random=lambda: 1.0)
@@ -267,10 +266,7 @@ def test_alert_tables_match_the_migration(store: Store) -> None:
 def test_a_payload_the_service_refuses_fails_that_alert_only(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = {}
-    settings = settings_with(
-        tmp_path, store_url, sla_alerts(slack_routes(chat, env, ops={})), env=env
-    )
+    settings, env = sla_settings(tmp_path, store_url, chat, ops={})
     ids = seeded(store, settings, clock(), 2)
     chat.script["ops"] = [Answer(400, "invalid_blocks")]
     clock.advance(minutes=15)

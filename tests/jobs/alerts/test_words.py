@@ -16,9 +16,8 @@ from jobs.messages.overrides import load_words
 from jobs.store import Store
 from jobs.store.alerts import AlertStore
 from tests.conftest import FakeClock
-from tests.jobs.alerts.conftest import settings_with
 from tests.jobs.alerts.test_config_and_cli import SLACK_ROUTE, config_file
-from tests.jobs.alerts.test_outbox import breach, seeded, sla_alerts, slack_routes
+from tests.jobs.alerts.test_outbox import breach, seeded, sla_settings
 
 
 def test_an_override_changes_the_sample_alerts_test_sends(
@@ -39,10 +38,7 @@ def test_an_override_changes_the_sample_alerts_test_sends(
 def test_an_override_changes_an_alert_s_title_and_leaves_the_other_words(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    env: dict[str, str] = {}
-    settings = settings_with(
-        tmp_path, store_url, sla_alerts(slack_routes(chat, env, ops={})), env=env
-    )
+    settings, env = sla_settings(tmp_path, store_url, chat, ops={})
     ours = tmp_path / "our-words.toml"
     ours.write_text(
         '[en.alert]\n"title.sla_status" = "SLA now {to} on {engagement}: call the client"\n',
