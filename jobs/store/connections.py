@@ -214,6 +214,24 @@ class ConnectionTables:
         with self.engine.begin() as conn:
             return sorted(conn.execute(stmt).scalars())
 
+    def release_leases_of_dead_pushes(self, runs: list[tuple[str, int]]) -> list[str]:
+        """Release the leases of these runs (connection, token), whose push chunk the reaper
+        failed, unless another push chunk of the run still waits or runs (the run is then
+        alive; its lease is freed when its chunks are done with it): the connections freed."""
+        freed: list[str] = []
+        stmt = sa.text(
+            "UPDATE connections AS c SET lease_holder = NULL, lease_expires_at = NULL,"
+            " lease_run_id = NULL WHERE c.name = :name AND c.lease_token = :token"
+            " AND c.lease_expires_at IS NOT NULL AND NOT EXISTS ("
+            " SELECT 1 FROM procrastinate_jobs AS j WHERE j.status IN ('todo', 'doing')"
+            " AND j.task_name = 'engage.push' AND j.args->>'connection' = c.name"
+            " AND (j.args->>'token')::bigint = c.lease_token) RETURNING c.name"
+        )
+        with self.engine.begin() as conn:
+            for name, token in sorted(set(runs)):
+                freed += conn.execute(stmt, {"name": name, "token": token}).scalars()
+        return freed
+
     def keep_leases_of_waiting_steps(self, now: datetime, ttl: timedelta) -> int:
         """Extend the leases of runs whose next step waits in procrastinate's queue (a chunk or
         a push deferred, not started yet): a run is alive while its steps are, not only while
