@@ -267,22 +267,26 @@ class ConnectionTables:
                 )
 
     def chunk_done(self, name: str, token: int, chunk: int) -> bool:
-        """Mark the chunk done; True for exactly one caller: the one whose chunk was the last
-        left (a chunk run twice, after a stall, counts once)."""
+        """Mark the chunk done; True once every chunk of the run is done: for the chunk that
+        was the last left, and for any chunk of the run run again after that (a chunk whose
+        worker died after marking it may have been the last: its retry plans the push, which
+        the plan makes happen once)."""
         chunks = t.run_chunks
         mine = sa.and_(chunks.c.connection == name, chunks.c.token == token)
         with self.engine.begin() as conn:
             # The row lock on the connection serialises the run's last chunks.
             conn.execute(sa.select(_table.c.name).where(_table.c.name == name).with_for_update())
-            changed = conn.execute(
+            conn.execute(
                 chunks.update()
                 .where(mine, chunks.c.chunk == chunk, chunks.c.done.is_(False))
                 .values(done=True)
-            ).rowcount
-            left = conn.execute(
-                sa.select(sa.func.count()).select_from(chunks).where(mine, chunks.c.done.is_(False))
-            ).scalar_one()
-        return bool(changed) and left == 0
+            )
+            total, left = conn.execute(
+                sa.select(sa.func.count(), sa.func.count().filter(chunks.c.done.is_(False))).where(
+                    mine
+                )
+            ).one()
+        return bool(total) and not left
 
 
 # --- what `engage cluster status` shows (procrastinate's tables read, never written) ------------

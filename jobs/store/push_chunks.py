@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from jobs.store import cluster_tables as t
 
 _table = t.push_chunks
-#: A chunk not ended yet; the others are a run status's value (ok, failed, stopped).
-TODO = "todo"
+#: A chunk not taken yet, and one a job took (a job that dies leaves it so: it is never taken
+#: again, its records stay due for the next run); an ended chunk has a run status's value (ok,
+#: failed, stopped).
+TODO, PUSHING = "todo", "pushing"
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,45 @@ class PushChunkTable:
                 conn.execute(_table.insert(), rows)
         return True
 
-    def get(self, name: str, token: int, chunk: int) -> PushChunk | None:
-        query = sa.select(_table).where(
-            _table.c.connection == name, _table.c.token == token, _table.c.chunk == chunk
+    def planned(self, name: str, token: int) -> bool:
+        """Whether the run's chunks are recorded."""
+        query = sa.select(sa.func.count()).select_from(_table)
+        query = query.where(_table.c.connection == name, _table.c.token == token)
+        with self.engine.connect() as conn:
+            return bool(conn.execute(query).scalar_one())
+
+    def claim(self, name: str, token: int, chunk: int) -> PushChunk | None:
+        """Take the chunk to push it: None unless it was never taken (a job delivered twice,
+        or run again after its worker died, pushes nothing)."""
+        stmt = (
+            _table.update()
+            .where(
+                _table.c.connection == name,
+                _table.c.token == token,
+                _table.c.chunk == chunk,
+                _table.c.state == TODO,
+            )
+            .values(state=PUSHING)
+            .returning(*_table.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _chunk(row)
+
+    def not_deferred(self, name: str, token: int) -> list[int]:
+        """The run's chunks never taken and with no job waiting or running for them: those
+        whose deferral was lost (the job that planned them died before deferring them)."""
+        query = sa.text(
+            "SELECT p.chunk FROM push_chunks AS p WHERE p.connection = :name"
+            " AND p.token = :token AND p.state = :todo AND NOT EXISTS ("
+            " SELECT 1 FROM procrastinate_jobs AS j WHERE j.task_name = 'engage.push'"
+            " AND j.status IN ('todo', 'doing') AND j.args->>'connection' = p.connection"
+            " AND (j.args->>'token')::bigint = p.token AND (j.args->>'chunk')::int = p.chunk)"
+            " ORDER BY p.chunk"
         )
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else _chunk(row)
+            params = {"name": name, "token": token, "todo": TODO}
+            return [int(k) for k in conn.execute(query, params).scalars()]
 
     def end(
         self,
@@ -91,8 +125,8 @@ class PushChunkTable:
         message: str | None,
         fields_missing: bool,
     ) -> list[PushChunk] | None:
-        """Record how the chunk ended; every chunk of the run if this was the last one to end
-        (exactly one caller gets them: a chunk ended twice counts once), else None."""
+        """Record how the chunk (taken by `claim`) ended; every chunk of the run if this was
+        the last one to end (exactly one caller gets them), else None."""
         mine = sa.and_(_table.c.connection == name, _table.c.token == token)
         with self.engine.begin() as conn:
             # The row lock on the connection serialises the run's last chunks.
@@ -103,7 +137,7 @@ class PushChunkTable:
             )
             changed = conn.execute(
                 _table.update()
-                .where(mine, _table.c.chunk == chunk, _table.c.state == TODO)
+                .where(mine, _table.c.chunk == chunk, _table.c.state == PUSHING)
                 .values(
                     state=state,
                     counts=json.dumps(counts),
@@ -115,7 +149,7 @@ class PushChunkTable:
                 _chunk(r)
                 for r in conn.execute(sa.select(_table).where(mine).order_by(_table.c.chunk))
             ]
-        if not changed or any(r.state == TODO for r in rows):
+        if not changed or any(r.state in (TODO, PUSHING) for r in rows):
             return None
         return rows
 

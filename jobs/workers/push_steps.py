@@ -26,19 +26,19 @@ from jobs.push.due import DueRecords
 from jobs.push.pusher import PushReport, push_records
 from jobs.runner import Connection
 from jobs.store.connections import ConnectionRow
-from jobs.store.push_chunks import TODO, PushChunk, PushChunkTable
+from jobs.store.push_chunks import PushChunk, PushChunkTable
 from jobs.store.runs import RunStatus
 from jobs.workers.runtime import Runtime
-from jobs.workers.steps import RunEnd, fence, org_slot, row_of
+from jobs.workers.steps import RunEnd, Superseded, fence, org_slot, row_of
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PushFan:
-    """The push chunks a run's push was cut into, or how the run ended (nothing was due)."""
+    """The push chunks to defer, or how the run ended (nothing was due)."""
 
-    chunks: int
+    chunks: list[int]
     ended: RunEnd | None = None
 
 
@@ -53,42 +53,49 @@ def slices(todo: DueRecords, size: int) -> list[tuple[list[str], list[str]]]:
 
 
 def plan_push(rt: Runtime, name: str, token: int) -> PushFan:
-    """Cut the run's push into chunks, once (a second call for the run plans nothing: 0
-    chunks, not ended); a run with nothing due ends here.
+    """Cut the run's push into chunks, once; a run with nothing due ends here. A second call
+    for the run (its scoring chunk run again after its worker died) plans nothing and gives
+    the chunks whose deferral was lost, if any.
 
     Raises:
         Superseded: the run was taken over; nothing was planned.
     """
     row = row_of(rt, name)
-    if row is None:
-        return PushFan(0)
+    if row is not None and row.lease_token != token:
+        raise Superseded("a newer run took this connection over; its push was not planned")
+    if row is None or row.lease_expires_at is None:
+        return PushFan([])  # gone, or the run ended already (nothing was due)
     table = PushChunkTable(rt.connections.engine)
     with rt.lease_kept(name, token) as current, rt.opened(row) as (conn, _meter):
         fence(current)
+        if table.planned(name, token):
+            return PushFan(table.not_deferred(name, token))
         todo = due.for_push(conn.store, conn.mapper)
         parts = slices(todo, conn.settings.config.cluster.push_chunk_records)
-        if not table.plan(name, token, parts):
-            return PushFan(0)
+        if not table.plan(name, token, parts):  # a twin of this step planned it meanwhile
+            return PushFan([])
         if parts:
             log.info("%s: the push of run %s in %d chunk(s)", name, row.lease_run_id, len(parts))
-            return PushFan(len(parts))
-        return PushFan(0, _finish(rt, conn, row, token, []))
+            return PushFan(list(range(len(parts))))
+        return PushFan([], _finish(rt, conn, row, token, []))
 
 
 def push_part(rt: Runtime, name: str, token: int, chunk: int) -> RunEnd | None:
     """Push the records of chunk ``chunk``; the run's end if it was the last chunk to end.
-    A chunk that ended before (run twice) does nothing.
+    A chunk taken before (its job delivered twice, or its worker died) does nothing.
 
     Raises:
         Superseded: the run was taken over before the chunk began; nothing was written.
     """
     row = row_of(rt, name)
-    table = PushChunkTable(rt.connections.engine)
-    part = table.get(name, token, chunk)
-    if row is None or part is None or part.state != TODO:
+    if row is None:
         return None
+    table = PushChunkTable(rt.connections.engine)
     with rt.lease_kept(name, token) as current, rt.opened(row) as (conn, _meter):
         fence(current)
+        part = table.claim(name, token, chunk)
+        if part is None:
+            return None
         report = PushReport()
         state, message = RunStatus.OK, None
         try:

@@ -106,7 +106,7 @@ def _plan_push(app: procrastinate.App, name: str, token: int) -> None:
         return
     if fan.chunks:
         chunks: list[dict[str, JSONValue]] = [
-            {"connection": name, "token": token, "chunk": k} for k in range(fan.chunks)
+            {"connection": name, "token": token, "chunk": k} for k in fan.chunks
         ]
         app.configure_task(PUSH, queue="push").batch_defer(*chunks)
 

@@ -78,7 +78,7 @@ def test_a_stopped_runs_alert_is_sent_once_to_each_route_and_an_ok_run_sends_not
     for k in range(fanned.chunks):
         steps.score_part(rt, "c1", fanned.token, k)
     fan = push_steps.plan_push(rt, "c1", fanned.token)
-    ok = [push_steps.push_part(rt, "c1", fanned.token, k) for k in range(fan.chunks)][-1]
+    ok = [push_steps.push_part(rt, "c1", fanned.token, k) for k in fan.chunks][-1]
     assert ok is not None and ok.ok and ok.run_id is not None
     assert send_alerts(rt, "c1", ok.run_id) == 1
     assert (chat.count("slack"), chat.count("teams")) == (1, 1)

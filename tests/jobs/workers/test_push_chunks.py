@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import procrastinate
 import pytest
 
 from connector.sandbox import SandboxCRM
@@ -16,9 +17,10 @@ from jobs.push.due import PUSH_FINGERPRINT
 from jobs.store import Store
 from jobs.store.runs import RunStatus
 from jobs.workers import push_steps, steps
-from jobs.workers.app import Timings
+from jobs.workers.app import Timings, make_app
 from jobs.workers.connections import read_definition, save_definition
 from jobs.workers.runtime import Runtime
+from jobs.workers.tasks import PUSH
 from tests.conftest import FakeClock
 from tests.jobs.workers.conftest import zoho_config, zoho_env
 
@@ -35,6 +37,7 @@ class Org:
     store: Store
     observer: FaultInjector
     sandbox: SandboxCRM
+    app: procrastinate.App
 
 
 @pytest.fixture
@@ -46,6 +49,9 @@ def org(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Org]:
     cluster = Store.open(pg_schema())
+    app = make_app(cluster.engine.url.render_as_string(hide_password=False), TIMINGS)
+    with app.open():
+        app.schema_manager.apply_schema()  # the push plan looks for the chunks' jobs
     own = pg_schema()
     config = zoho_config(tmp_path / "c1.toml", sandbox, own, f"push_chunk_records = {CHUNK}\n")
     for variable, value in zoho_env("c1", sandbox).items():
@@ -54,7 +60,7 @@ def org(
     save_definition(rt.connections, rt.limits, read_definition("c1", config, {}), clock())
     observer = sandbox.install_faults(FaultPlan())
     store = Store.open(own)
-    yield Org(rt, store, observer, sandbox)
+    yield Org(rt, store, observer, sandbox, app)
     store.close()
     cluster.close()
 
@@ -77,9 +83,7 @@ def test_three_push_chunks_write_each_record_once_and_the_last_finishes_the_run_
 ) -> None:
     token = scored(org)
     fan = push_steps.plan_push(org.rt, "c1", token)
-    assert fan == push_steps.PushFan(3)
-    # Planned once: a second call (a scoring chunk run twice) plans nothing more.
-    assert push_steps.plan_push(org.rt, "c1", token) == push_steps.PushFan(0)
+    assert fan == push_steps.PushFan([0, 1, 2])
     ends = [push_steps.push_part(org.rt, "c1", token, k) for k in (2, 0)]
     assert ends == [None, None]
     assert org.store.meta(PUSH_FINGERPRINT) is None  # not complete before the last chunk
@@ -87,6 +91,7 @@ def test_three_push_chunks_write_each_record_once_and_the_last_finishes_the_run_
     last = push_steps.push_part(org.rt, "c1", token, 1)
     assert last is not None and last.ok
     # A chunk run again (a redelivered job) writes nothing and does not finish the run again.
+    assert push_steps.push_part(org.rt, "c1", token, 0) is None
     calls = len(org.sandbox.calls)
     assert push_steps.push_part(org.rt, "c1", token, 1) is None
     assert len(org.sandbox.calls) == calls
@@ -100,7 +105,8 @@ def test_three_push_chunks_write_each_record_once_and_the_last_finishes_the_run_
     # Nothing changed since: the next run's push has no chunk and ends at once.
     again = scored(org, "job:2")
     quiet = push_steps.plan_push(org.rt, "c1", again)
-    assert quiet.chunks == 0 and quiet.ended is not None and quiet.ended.ok
+    assert quiet.chunks == [] and quiet.ended is not None and quiet.ended.ok
+    assert push_steps.plan_push(org.rt, "c1", again) == push_steps.PushFan([])  # ended once
     assert org.observer.counts.rows_received == received
 
 
@@ -108,7 +114,7 @@ def test_a_chunk_that_fails_leaves_the_push_incomplete_and_its_records_to_the_ne
     org: Org,
 ) -> None:
     token = scored(org)
-    assert push_steps.plan_push(org.rt, "c1", token).chunks == 3
+    assert push_steps.plan_push(org.rt, "c1", token).chunks == [0, 1, 2]
     assert push_steps.push_part(org.rt, "c1", token, 0) is None
     after_first = dict(org.observer.counts.rows_received)
     org.observer.plan = FaultPlan(rate_429=1.0)  # the CRM refuses every call for a while
@@ -124,8 +130,8 @@ def test_a_chunk_that_fails_leaves_the_push_incomplete_and_its_records_to_the_ne
     # The next run writes what chunk 1 did not, and nothing the others wrote.
     token = scored(org, "job:2")
     fan = push_steps.plan_push(org.rt, "c1", token)
-    assert fan.chunks >= 1
-    ends = [push_steps.push_part(org.rt, "c1", token, k) for k in range(fan.chunks)]
+    assert fan.chunks
+    ends = [push_steps.push_part(org.rt, "c1", token, k) for k in fan.chunks]
     assert ends[-1] is not None and ends[-1].ok
     received = org.observer.counts.rows_received
     assert set(received.values()) == {1}
@@ -137,7 +143,7 @@ def test_a_push_chunk_of_a_run_that_was_taken_over_writes_nothing(
     org: Org, clock: FakeClock
 ) -> None:
     token = scored(org)
-    assert push_steps.plan_push(org.rt, "c1", token).chunks == 3
+    assert push_steps.plan_push(org.rt, "c1", token).chunks == [0, 1, 2]
     # The run stalls longer than its lease: another run takes the connection over.
     clock.advance(seconds=TIMINGS.lease_seconds + 1)
     assert org.rt.connections.take_lease("c1", "job:9", clock(), TIMINGS.lease) == token + 1
@@ -146,3 +152,26 @@ def test_a_push_chunk_of_a_run_that_was_taken_over_writes_nothing(
         push_steps.push_part(org.rt, "c1", token, 0)
     assert updates(org.sandbox) - before == 0
     assert org.observer.counts.rows_received == {}
+
+
+def test_a_last_scoring_chunk_run_again_defers_the_push_its_dead_first_run_did_not(
+    org: Org,
+) -> None:
+    """Killed after its chunk was marked done (or after the push was planned) and before the
+    push chunks were deferred: the reaper retries the scoring chunk, and that run defers them."""
+    fanned = steps.start_run(org.rt, "c1", "job:1")
+    assert isinstance(fanned, steps.Fanned) and fanned.chunks >= 1
+    token, last = fanned.token, fanned.chunks - 1
+    for k in range(fanned.chunks):
+        steps.score_part(org.rt, "c1", token, k)
+    # Its first run died here; run again, it finds every chunk done.
+    assert steps.score_part(org.rt, "c1", token, last) is True
+    assert push_steps.plan_push(org.rt, "c1", token) == push_steps.PushFan([0, 1, 2])
+    # Died again, after planning and before deferring: the next try defers the same chunks.
+    assert push_steps.plan_push(org.rt, "c1", token) == push_steps.PushFan([0, 1, 2])
+    with org.app.open():
+        org.app.configure_task(PUSH, queue="push").batch_defer(
+            *[{"connection": "c1", "token": token, "chunk": k} for k in (0, 1, 2)]
+        )
+    # Deferred: a further try defers nothing (no chunk is pushed by two jobs).
+    assert push_steps.plan_push(org.rt, "c1", token) == push_steps.PushFan([])
