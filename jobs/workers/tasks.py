@@ -8,20 +8,24 @@ tick           —                      — (periodic: one a      retried (claim
 run(c)         ``conn:c``             ``run:c``               failed (#1446; the next tick's
                                                               run takes over)
 score_chunk    —                      —                       retried (fingerprints make a
-                                                              re-run write the same)
-push(c)        ``conn:c``             ``push:c``              failed (the next run's sync
-                                                              checks what landed)
+                                                              re-run write the same; once all
+                                                              are done, it plans the push)
+push(c, t, k)  —                      —                       failed (its chunk stays claimed;
+                                                              the next run's push checks what
+                                                              landed)
 surveys(c)     ``surveys:c``          ``surveys:c``           failed (a row already "sending"
                                                               is never sent again)
-alerts(c)      ``alerts:c``           ``alerts:c``            (to come: the alerts step, same
-                                                              shape as surveys)
+alerts(c, r)   ``alerts:c``           ``alerts:c``            failed (likewise: "sending" is
+                                                              uncertain, never resent)
 reap           —                      —                       retried
 =============  =====================  ======================  ===============================
 
-``run`` and ``push`` share the lock ``conn:c``: a connection's push never runs beside its
-next run's sync. Runs of one connection never overlap because the run's lease
-(jobs/store/connections.py) is held from its sync to the end of its push, and a tick defers no
-run for a connection whose lease is live.
+Push chunks share no lock: they run in parallel on several workers, each inside an org slot,
+and each is claimed in ``push_chunks`` before it pushes (a chunk delivered twice pushes once).
+Runs of one connection never overlap because the run's lease (jobs/store/connections.py) is
+held from its sync to the end of its last push chunk (every working step renews it, the reaper
+keeps it while steps wait), and a tick defers no run for a connection whose lease is live.
+Surveys and alerts are deferred by the step that ended the run; they hold no lease.
 """
 
 from __future__ import annotations

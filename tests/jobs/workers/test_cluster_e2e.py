@@ -19,6 +19,7 @@ from tests.conftest import FakeClock
 from tests.jobs.workers.cluster import (
     EVERY_SECONDS,
     Cluster,
+    alerts_sent_once,
     assert_ends_as_after_clean_runs,
     cluster,
     overlaps,
@@ -42,6 +43,7 @@ def test_two_workers_never_overlap_a_connections_runs_and_tick_once_per_timestam
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("a")
         live.start_worker("b")
+        live.provoke_breaches()
         time.sleep(STEADY_SECONDS)  # the workers run on their own schedule meanwhile
         live.settle()
         live.stop_workers()
@@ -60,7 +62,15 @@ def test_two_workers_never_overlap_a_connections_runs_and_tick_once_per_timestam
         for label in ("a", "b"):
             assert "Starting job engage.run" in live.log_of(label), label
         assert_ends_as_after_clean_runs(live, reference)
-    print(f"\n2 workers, 3 connections, {STEADY_SECONDS:g} s: {time.monotonic() - began:.0f} s")
+        alerts = alerts_sent_once(live)
+        # No kill: every alert was recorded sent, and each breach reached both hooks once.
+        assert {hook: u for hook, (_, _, u) in alerts.items() if u} == {}
+        for name in live.breached:
+            assert [alerts[name + route][0] for route in ("slack", "teams")] == [1, 1], alerts
+    print(
+        f"\n2 workers, 3 connections, {STEADY_SECONDS:g} s: {time.monotonic() - began:.0f} s; "
+        f"alerts (received, sent, uncertain) per hook: {alerts}"
+    )
 
 
 def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_clean_runs(
@@ -71,6 +81,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     recoveries: list[float] = []
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("steady")
+        live.provoke_breaches()  # alerted on during the kills
         for kill in range(KILLS):
             before = live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
             victim = live.start_worker("victim")
@@ -116,9 +127,14 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
         )
         live.stop_workers()
         assert_ends_as_after_clean_runs(live, reference)
+        alerts = alerts_sent_once(live)
+        for name in live.breached:  # each breach alerted (received, or left uncertain)
+            for route in ("slack", "teams"):
+                _, sent, uncertain = alerts[name + route]
+                assert sent + uncertain >= 1, alerts
         reaped = live.sql(
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
-            "AND task_name IN ('engage.run', 'engage.push')"
+            "AND task_name IN ('engage.run', 'engage.push', 'engage.alerts')"
         )[0][0]
     assert len(recoveries) >= KILLS - 2, f"only {len(recoveries)} kills hit a job"
     # Taken over within 5 s of the stale limit (+ one tick, as a run waits to be due).
@@ -126,7 +142,8 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     print(
         f"\n{KILLS} kills, {len(recoveries)} during a run: taken over in "
         f"{min(recoveries):.1f}-{max(recoveries):.1f} s (stale limit {STALE:g} s); "
-        f"{reaped} stalled run/push jobs failed by the reaper; "
+        f"{reaped} stalled run/push/alerts jobs failed by the reaper; "
+        f"alerts (received, sent, uncertain) per hook: {alerts}; "
         f"{time.monotonic() - began:.0f} s in all"
     )
 
@@ -138,7 +155,7 @@ def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
         for i, task, name in live.sql(
             "SELECT id, task_name, args->>'connection' FROM procrastinate_jobs "
             "WHERE status = 'doing' AND worker_id = :worker AND task_name IN "
-            "('engage.run', 'engage.score_chunk', 'engage.push')",
+            "('engage.run', 'engage.score_chunk', 'engage.push', 'engage.alerts')",
             worker=worker_id,
         )
     ]
@@ -147,7 +164,13 @@ def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
 def taken_up(
     live: Cluster, job_id: int, task: str, name: str, killed_at: datetime
 ) -> Callable[[], bool]:
-    """A dead run or push is failed and the next run starts; a dead chunk is run again."""
+    """A dead run or push chunk is failed and the next run starts; a dead scoring chunk is run
+    again; a dead alerts job is failed (never run again: what it left "sending" is uncertain)."""
+    if task == "engage.alerts":
+        return lambda: (
+            live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
+            == [("failed",)]
+        )
     if task == "engage.score_chunk":
         return lambda: (
             live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
