@@ -274,8 +274,7 @@ class ConnectionTables:
         chunks = t.run_chunks
         mine = sa.and_(chunks.c.connection == name, chunks.c.token == token)
         with self.engine.begin() as conn:
-            # The row lock on the connection serialises the run's last chunks.
-            conn.execute(sa.select(_table.c.name).where(_table.c.name == name).with_for_update())
+            lock_connection_row(conn, name)  # serialises the run's last chunks
             conn.execute(
                 chunks.update()
                 .where(mine, chunks.c.chunk == chunk, chunks.c.done.is_(False))
@@ -287,6 +286,12 @@ class ConnectionTables:
                 )
             ).one()
         return bool(total) and not left
+
+
+def lock_connection_row(conn: sa.Connection, name: str) -> None:
+    """Lock the connection's row until the transaction ends: the steps of one run that must
+    not interleave (the last chunks of a run) wait on it."""
+    conn.execute(sa.select(_table.c.name).where(_table.c.name == name).with_for_update())
 
 
 # --- what `engage cluster status` shows (procrastinate's tables read, never written) ------------

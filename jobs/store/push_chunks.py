@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from jobs.store import cluster_tables as t
+from jobs.store.connections import lock_connection_row
 
 _table = t.push_chunks
 #: A chunk not taken yet, and one a job took (a job that dies leaves it so: it is never taken
@@ -46,11 +47,7 @@ class PushChunkTable:
         False, and nothing changed, if this run's were recorded already (planned twice)."""
         mine = sa.and_(_table.c.connection == name, _table.c.token == token)
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.select(t.connections.c.name)
-                .where(t.connections.c.name == name)
-                .with_for_update()
-            )
+            lock_connection_row(conn, name)
             if conn.execute(
                 sa.select(sa.func.count()).select_from(_table).where(mine)
             ).scalar_one():
@@ -129,12 +126,7 @@ class PushChunkTable:
         the last one to end (exactly one caller gets them), else None."""
         mine = sa.and_(_table.c.connection == name, _table.c.token == token)
         with self.engine.begin() as conn:
-            # The row lock on the connection serialises the run's last chunks.
-            conn.execute(
-                sa.select(t.connections.c.name)
-                .where(t.connections.c.name == name)
-                .with_for_update()
-            )
+            lock_connection_row(conn, name)  # serialises the run's last chunks
             changed = conn.execute(
                 _table.update()
                 .where(mine, _table.c.chunk == chunk, _table.c.state == PUSHING)

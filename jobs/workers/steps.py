@@ -1,8 +1,9 @@
 """The work of one connection's run on workers, step by step: sync and fan out, score a
-chunk, push; each step a function of the runtime, the tasks (tasks.py) only call them.
+chunk (the push: push_steps.py); each step a function of the runtime, the tasks (tasks.py) only
+call them.
 
 A run holds its connection's lease (jobs/store/connections.py) from its sync to the end of its
-push; the lease's token is the run's fencing token. Every step checks it before it writes, and
+last push chunk; the lease's token is the run's fencing token. Every step checks it before it writes, and
 a step whose run was taken over (its lease expired, a newer run took it) writes nothing.
 """
 

@@ -400,3 +400,14 @@ def alerts_sent_once(live: Cluster) -> dict[str, tuple[int, int, int]]:
     for hook, (received, sent, uncertain) in found.items():
         assert sent <= received <= sent + uncertain, f"{hook}: {found[hook]}"
     return found
+
+
+def pushed_in_chunks(live: Cluster, name: str) -> int:
+    """The most push chunks one run of ``name`` had (z1's first push: three of 400)."""
+    return int(
+        live.sql(
+            "SELECT coalesce(max((args->>'chunk')::int) + 1, 0) FROM procrastinate_jobs "
+            "WHERE task_name = 'engage.push' AND args->>'connection' = :name",
+            name=name,
+        )[0][0]
+    )

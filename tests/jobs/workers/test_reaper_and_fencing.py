@@ -50,18 +50,23 @@ def _status(store: Store, job_id: int) -> str:
         )
 
 
+def _one_connection(cluster: Store, clock: FakeClock) -> tuple[ConnectionTables, Runtime]:
+    """A connection "c1" (no config: these tests never open it) and a runtime on the cluster."""
+    tables = ConnectionTables(cluster.engine)
+    tables.add(
+        name="c1", org="o", kind="zoho", config_toml="", mapping_toml="", secret_env={},
+        every_seconds=60, now=clock(),
+    )  # fmt: skip
+    return tables, replace(Runtime.for_store(cluster, TIMINGS), clock=clock)
+
+
 def test_a_stalled_run_holding_a_queueing_lock_is_failed_not_retried_and_the_next_runs(
     cluster: Store, clock: FakeClock
 ) -> None:
     """Issue #1446: retrying a dead run whose next tick already waits with the same queueing
     lock is a unique violation, every time: the connection would never run again."""
     app = make_app(_url(cluster), TIMINGS)
-    tables = ConnectionTables(cluster.engine)
-    tables.add(
-        name="c1", org="o", kind="zoho", config_toml="", mapping_toml="", secret_env={},
-        every_seconds=60, now=clock(),
-    )  # fmt: skip
-    rt = replace(Runtime.for_store(cluster, TIMINGS), clock=clock)
+    tables, rt = _one_connection(cluster, clock)
 
     async def scenario() -> None:
         async with app.open_async():
@@ -159,12 +164,7 @@ def test_a_stalled_alerts_job_and_push_chunk_are_failed_and_the_lease_waits_for_
     outbox rows stay "sending", uncertain). A dead push chunk is failed too; its run keeps the
     lease while another of its chunks still waits, and loses it once none does."""
     app = make_app(_url(cluster), TIMINGS)
-    tables = ConnectionTables(cluster.engine)
-    tables.add(
-        name="c1", org="o", kind="zoho", config_toml="", mapping_toml="", secret_env={},
-        every_seconds=60, now=clock(),
-    )  # fmt: skip
-    rt = replace(Runtime.for_store(cluster, TIMINGS), clock=clock)
+    tables, rt = _one_connection(cluster, clock)
     token = tables.take_lease("c1", "job:0", clock(), TIMINGS.lease)
     assert token == 1
 
