@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     began = time.monotonic()
     rng = random.Random(26)
     recoveries: list[float] = []
+    killed: Counter[str] = Counter()  # the tasks the kills hit
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("steady")
         live.provoke_breaches()  # alerted on during the kills
@@ -104,6 +106,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
                 time.sleep(rng.uniform(0, 0.3))
                 jobs = doing(live, worker_id)
             killed_at = datetime.now(UTC)
+            killed.update(task for _, task, _ in jobs)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             start = time.monotonic()
@@ -145,7 +148,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     print(
         f"\n{KILLS} kills, {len(recoveries)} during a run: taken over in "
         f"{min(recoveries):.1f}-{max(recoveries):.1f} s (stale limit {STALE:g} s); "
-        f"{reaped} stalled run/push/alerts jobs failed by the reaper; "
+        f"jobs killed: {dict(killed)}; {reaped} stalled run/push/alerts jobs failed by the reaper; "
         f"alerts (received, sent, uncertain) per hook: {alerts}; "
         f"{time.monotonic() - began:.0f} s in all"
     )
