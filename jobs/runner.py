@@ -481,6 +481,7 @@ def run_job(
                 message=result.message,
                 quarantined=result.push.quarantined if result.push else 0,
                 connection=connection_name(conn.settings),
+                policy=conn.policy,
             )
         if not dry_run:
             conn.store.unlock(LOCK_NAME, holder)

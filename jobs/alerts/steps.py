@@ -278,9 +278,12 @@ def after_run(
     message: str | None,
     quarantined: int,
     connection: str,
+    policy: RetryPolicy | None = None,
 ) -> AlertsRun | None:
-    """The hook at the end of `run_job`: plan and send. Alerts never fail the run: a problem
-    here is one warning line (secrets masked) and the next run tries again."""
+    """After a run ended (the hook at the end of `run_job`, and the alerts job of workers,
+    jobs/workers/alerts.py): plan and send, retrying as the connection's ``policy`` says.
+    Alerts never fail the run: a problem here is one warning line (secrets masked) and the next
+    run tries again."""
     config = settings.config.alerts
     if not config.enabled or not config.routes:
         return None
@@ -293,7 +296,7 @@ def after_run(
             message=message,
             connection=connection,
         )
-        run.sent = send_step(store, settings, now=now)
+        run.sent = send_step(store, settings, now=now, policy=policy)
     except Exception as exc:  # noqa: BLE001 - the run's own outcome stands; see the docstring
         log.warning("alerts were not planned or sent: %s", redact(f"{type(exc).__name__}: {exc}"))
         return None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.store import Connection, Store, push_state
+from jobs.store import outcomes as stored_outcomes
 from jobs.store.push_state import copied_health_columns
 from jobs.store.records import RecordKind, delete_meta_in, live_ids_in, meta_in
 from mappings.engine import Mapper
@@ -38,9 +39,11 @@ __all__ = [
     "complete",
     "copied_health_columns",
     "detect",
+    "for_push",
     "forget",
     "mark",
     "planned",
+    "settle",
     "waiting",
 ]
 
@@ -126,3 +129,25 @@ def forget(store: Store) -> None:
     """The next push plans everything again (say, a target field went missing mid-push)."""
     with store.engine.begin() as conn:
         delete_meta_in(conn, PUSH_FINGERPRINT)
+
+
+def for_push(store: Store, mapper: Mapper) -> DueRecords:
+    """The records a push plans now (`detect`); on a full push, the conflicts listed before
+    are cleared first (those still standing are listed again as their records are planned).
+    Called once per push: by `push`, or when a worker plans a run's push chunks."""
+    todo = detect(store, mapper)
+    if todo.full:
+        with store.engine.begin() as conn:
+            for module in mapper.target_modules():
+                stored_outcomes.clear_conflicts(conn, module)
+    return todo
+
+
+def settle(store: Store, mapper: Mapper, *, planned_all: bool, fields_missing: bool) -> None:
+    """After every record due was pushed: later pushes may plan only what changes (when the
+    push ``planned_all`` it had to), or the next one plans everything (a target field went
+    missing)."""
+    if fields_missing:
+        forget(store)
+    elif planned_all:
+        complete(store, mapper)

@@ -35,6 +35,7 @@ from connector.base import CRMClient, FieldMeta, WriteOutcome, WriteStatus
 from connector.retry import RetryPolicy
 from jobs import stopping
 from jobs.push import due, echo
+from jobs.push.due import DueRecords
 from jobs.push.ledger import Ledger, LedgerRow, RowDecision, decide_row
 from jobs.push.plan import Plan, PlannedWrite, plan, plan_chunks, same_value
 from jobs.store import Connection, Store
@@ -129,19 +130,50 @@ def push(
             for module, name in sorted(report.missing_fields)
         ],
     )
-    todo = due.detect(store, mapper)
+    todo = due.for_push(store, mapper)
     report.full = todo.full
     # Fields known missing: nothing planned now is recorded as done, so that every record is
     # planned again once the field is back.
     complete = not report.missing_fields
+    push_records(
+        client,
+        mapper,
+        store,
+        todo,
+        clock=clock,
+        run_id=run_id,
+        metadata=metadata,
+        policy=policy,
+        concurrency=concurrency,
+        report=report,
+        record_planned=complete,
+    )
+    due.settle(store, mapper, planned_all=complete, fields_missing=bool(report.missing_fields))
+    return report
+
+
+def push_records(
+    client: CRMClient,
+    mapper: Mapper,
+    store: Store,
+    todo: DueRecords,
+    *,
+    clock: Callable[[], datetime],
+    run_id: int | None,
+    report: PushReport,
+    metadata: Mapping[str, Mapping[str, FieldMeta]] | None = None,
+    policy: RetryPolicy | None = None,
+    concurrency: int = 1,
+    record_planned: bool = True,
+) -> None:
+    """Plan and write the records of ``todo`` (all of a push, or one chunk of it on workers),
+    filling ``report``. ``record_planned``: the records' marks are cleared and their basis
+    copied as they are journaled (False while target fields are known missing). Raises the
+    error that stopped the calls, after storing what the calls in flight returned."""
     pusher = _Pusher(
         client, mapper, store, Ledger(store, policy), report, clock, run_id, concurrency
     )
     try:
-        if todo.full:
-            with store.engine.begin() as conn:
-                for module in mapper.target_modules():
-                    stored_outcomes.clear_conflicts(conn, module)
         for chunk in plan_chunks(mapper, store, metadata, todo):
             if pusher.calls.error is not None:
                 break
@@ -149,17 +181,12 @@ def push(
                 # A safe point: what is journaled and not sent is sent again by the next run.
                 pusher.settle()
                 raise stopping.RunInterrupted("push")
-            pusher.add_chunk(chunk, record_planned=complete)
+            pusher.add_chunk(chunk, record_planned=record_planned)
         pusher.finish()
     finally:
         pusher.calls.close()
     if pusher.calls.error is not None:
         raise pusher.calls.error
-    if complete and not report.missing_fields:
-        due.complete(store, mapper)
-    elif report.missing_fields:
-        due.forget(store)
-    return report
 
 
 @dataclass

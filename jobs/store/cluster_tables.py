@@ -1,4 +1,4 @@
-"""Tables of the cluster's store (`engage worker`, migration 0021), on the store's metadata."""
+"""Tables of the cluster's store (`engage worker`, migrations 0020-0021), on the store's metadata."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ connections = sa.Table(
 )
 
 #: The scoring chunks of a run (connection, lease token): which are done. The last one to finish
-#: defers the push, once (``push_deferred``).
+#: plans the push (``push_chunks``), once.
 run_chunks = sa.Table(
     "run_chunks",
     metadata,
@@ -54,4 +54,23 @@ org_limits = sa.Table(
     sa.Column("window_start", UtcDateTime()),
     sa.Column("used", sa.Integer, nullable=False),
     sa.Column("concurrency", sa.Integer, nullable=False),
+)
+
+#: The push chunks of a run (connection, lease token; jobs/store/push_chunks.py, the owner): the
+#: records each one plans (JSON lists of engagement and account ids, frozen when the push was
+#: planned), and once it ended its state (ok, failed, stopped), push counts and message. The last
+#: one to end finishes the run, once.
+push_chunks = sa.Table(
+    "push_chunks",
+    metadata,
+    sa.Column("connection", sa.String(64), primary_key=True),
+    sa.Column("token", sa.BigInteger, primary_key=True),
+    sa.Column("chunk", sa.Integer, primary_key=True),
+    sa.Column("engagements", sa.Text, nullable=False),
+    sa.Column("accounts", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),
+    sa.Column("message", sa.Text),
+    #: The chunk found a target field gone from the CRM: the next push plans everything.
+    sa.Column("fields_missing", sa.Boolean, nullable=False),
 )

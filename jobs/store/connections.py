@@ -214,6 +214,24 @@ class ConnectionTables:
         with self.engine.begin() as conn:
             return sorted(conn.execute(stmt).scalars())
 
+    def release_leases_of_dead_pushes(self, runs: list[tuple[str, int]]) -> list[str]:
+        """Release the leases of these runs (connection, token), whose push chunk the reaper
+        failed, unless another push chunk of the run still waits or runs (the run is then
+        alive; its lease is freed when its chunks are done with it): the connections freed."""
+        freed: list[str] = []
+        stmt = sa.text(
+            "UPDATE connections AS c SET lease_holder = NULL, lease_expires_at = NULL,"
+            " lease_run_id = NULL WHERE c.name = :name AND c.lease_token = :token"
+            " AND c.lease_expires_at IS NOT NULL AND NOT EXISTS ("
+            " SELECT 1 FROM procrastinate_jobs AS j WHERE j.status IN ('todo', 'doing')"
+            " AND j.task_name = 'engage.push' AND j.args->>'connection' = c.name"
+            " AND (j.args->>'token')::bigint = c.lease_token) RETURNING c.name"
+        )
+        with self.engine.begin() as conn:
+            for name, token in sorted(set(runs)):
+                freed += conn.execute(stmt, {"name": name, "token": token}).scalars()
+        return freed
+
     def keep_leases_of_waiting_steps(self, now: datetime, ttl: timedelta) -> int:
         """Extend the leases of runs whose next step waits in procrastinate's queue (a chunk or
         a push deferred, not started yet): a run is alive while its steps are, not only while
@@ -249,22 +267,31 @@ class ConnectionTables:
                 )
 
     def chunk_done(self, name: str, token: int, chunk: int) -> bool:
-        """Mark the chunk done; True for exactly one caller: the one whose chunk was the last
-        left (a chunk run twice, after a stall, counts once)."""
+        """Mark the chunk done; True once every chunk of the run is done: for the chunk that
+        was the last left, and for any chunk of the run run again after that (a chunk whose
+        worker died after marking it may have been the last: its retry plans the push, which
+        the plan makes happen once)."""
         chunks = t.run_chunks
         mine = sa.and_(chunks.c.connection == name, chunks.c.token == token)
         with self.engine.begin() as conn:
-            # The row lock on the connection serialises the run's last chunks.
-            conn.execute(sa.select(_table.c.name).where(_table.c.name == name).with_for_update())
-            changed = conn.execute(
+            lock_connection_row(conn, name)  # serialises the run's last chunks
+            conn.execute(
                 chunks.update()
                 .where(mine, chunks.c.chunk == chunk, chunks.c.done.is_(False))
                 .values(done=True)
-            ).rowcount
-            left = conn.execute(
-                sa.select(sa.func.count()).select_from(chunks).where(mine, chunks.c.done.is_(False))
-            ).scalar_one()
-        return bool(changed) and left == 0
+            )
+            total, left = conn.execute(
+                sa.select(sa.func.count(), sa.func.count().filter(chunks.c.done.is_(False))).where(
+                    mine
+                )
+            ).one()
+        return bool(total) and not left
+
+
+def lock_connection_row(conn: sa.Connection, name: str) -> None:
+    """Lock the connection's row until the transaction ends: the steps of one run that must
+    not interleave (the last chunks of a run) wait on it."""
+    conn.execute(sa.select(_table.c.name).where(_table.c.name == name).with_for_update())
 
 
 # --- what `engage cluster status` shows (procrastinate's tables read, never written) ------------

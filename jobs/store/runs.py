@@ -127,18 +127,19 @@ class RunTables(StoreBase):
         query = sa.select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            RunRow(
-                r["id"],
-                r["job"],
-                r["started_at"],
-                r["finished_at"],
-                r["status"],
-                dict(r["counts"]),
-                r["message"],
-            )
-            for r in rows
-        ]
+        return [_run_row(r) for r in rows]
+
+    def ended_runs_since(self, run_id: int) -> list[RunRow]:
+        """The runs from ``run_id`` on that have ended (any status but running), oldest first:
+        what an alerts job on workers reports (jobs/workers/alerts.py)."""
+        query = (
+            sa.select(t.runs)
+            .where(t.runs.c.id >= run_id, t.runs.c.status != RunStatus.RUNNING)
+            .order_by(t.runs.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_run_row(r) for r in rows]
 
     def record_outcomes(self, run_id: int | None, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -221,3 +222,15 @@ class RunTables(StoreBase):
         query = sa.select(t.job_locks.c.holder).where(t.job_locks.c.job == job)
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+
+def _run_row(r: Any) -> RunRow:
+    return RunRow(
+        r["id"],
+        r["job"],
+        r["started_at"],
+        r["finished_at"],
+        r["status"],
+        dict(r["counts"]),
+        r["message"],
+    )

@@ -14,8 +14,9 @@ import procrastinate
 
 from jobs.store.connections import driver_conninfo
 
-#: Queues a worker serves by default: the tick, runs, scoring chunks, pushes, surveys, reaper.
-QUEUES = ("tick", "run", "score", "push", "surveys")
+#: Queues a worker serves by default: the tick and reaper, runs, scoring chunks, push chunks,
+#: surveys, alerts.
+QUEUES = ("tick", "run", "score", "push", "surveys", "alerts")
 
 
 class NeedsPostgresError(ValueError):

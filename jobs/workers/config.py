@@ -23,3 +23,7 @@ class ClusterSection(BaseModel):
     #: Credits a job reserves at a time from the org's budget (at most this many are lost when
     #: a worker is killed outright, until the window ends).
     credit_block: int = Field(default=100, ge=1)
+    #: Records due (engagements, and accounts beside them) one push chunk plans and writes: a
+    #: small org's push is one chunk; 100,000 changed deals are 20 chunks, pushed in parallel
+    #: by the workers within the org's concurrency slots.
+    push_chunk_records: int = Field(default=5000, ge=1)

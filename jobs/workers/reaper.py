@@ -4,11 +4,14 @@ procrastinate leaves such a job ``doing``, holding its lock, until someone acts.
 recipe (retry every stalled job) fails on a job that holds a queueing lock when the next one
 already waits with the same lock: ``retry_job`` raises a unique violation, every pass, and the
 connection never runs again (procrastinate issue #1446; research/scale-engine.md, experiment
-1a). So a stalled job that holds a queueing lock, or is a push or survey step, is **failed**,
-never retried: the next tick's run starts over, and its sync checks what a dead push landed.
+1a). So a stalled job that holds a queueing lock, or is a push chunk, a survey or an alerts
+step, is **failed**, never retried: the next tick's run starts over, and its push checks what a
+dead push chunk landed (the journal); a row a dead survey or alerts step left ``sending`` is
+never sent again.
 Other stalled jobs (scoring chunks, the tick, the reaper) are retried: running them again
 writes the same. The leases their runs held are released at once, so the connection is free
-now rather than when the lease would have expired.
+now rather than when the lease would have expired; a run whose push chunk died keeps its
+lease while another of its chunks still waits or runs (the next run never starts beside it).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class ReapReport:
 async def reap(manager: JobManager, rt: Runtime) -> ReapReport:
     """One pass: fail or retry every stalled job, release the leases they held, and keep the
     leases of runs whose next step waits in the queue."""
-    from jobs.workers.tasks import NEVER_RETRIED
+    from jobs.workers.tasks import NEVER_RETRIED, PUSH
 
     report = ReapReport()
     stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=rt.timings.stale_seconds)
@@ -46,7 +49,14 @@ async def reap(manager: JobManager, rt: Runtime) -> ReapReport:
             await manager.retry_job(job)
             report.retried.append(job.id)
     holders = [f"job:{i}" for i in report.failed + report.retried]
-    report.freed = await asyncio.to_thread(rt.connections.release_leases_held_by, holders)
+    freed = await asyncio.to_thread(rt.connections.release_leases_held_by, holders)
+    dead_pushes = [
+        (str(job.task_kwargs["connection"]), int(job.task_kwargs["token"]))  # type: ignore[arg-type]
+        for job in stalled
+        if job.task_name == PUSH and job.id in report.failed
+    ]
+    freed += await asyncio.to_thread(rt.connections.release_leases_of_dead_pushes, dead_pushes)
+    report.freed = sorted(set(freed))
     await asyncio.to_thread(
         rt.connections.keep_leases_of_waiting_steps, rt.clock(), rt.timings.lease
     )

@@ -1,8 +1,9 @@
 """The work of one connection's run on workers, step by step: sync and fan out, score a
-chunk, push; each step a function of the runtime, the tasks (tasks.py) only call them.
+chunk (the push: push_steps.py); each step a function of the runtime, the tasks (tasks.py) only
+call them.
 
 A run holds its connection's lease (jobs/store/connections.py) from its sync to the end of its
-push; the lease's token is the run's fencing token. Every step checks it before it writes, and
+last push chunk; the lease's token is the run's fencing token. Every step checks it before it writes, and
 a step whose run was taken over (its lease expired, a newer run took it) writes nothing.
 """
 
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 
 from connector.errors import ConnectorError, RetryLaterError
 from jobs.pull.sync import sync
-from jobs.push.pusher import push
 from jobs.runner import DIED_MESSAGE, deletions_every
 from jobs.score import CHUNK_SIZE, score
 from jobs.store.connections import ConnectionRow, UnknownConnection
@@ -24,6 +24,18 @@ from jobs.store.runs import RunStatus
 from jobs.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """A run a step recorded as ended: the caller defers its surveys (if ok) and alerts."""
+
+    run_id: int | None
+    status: RunStatus
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.OK
 
 
 class Superseded(Exception):
@@ -38,7 +50,7 @@ class Fanned:
     chunks: int
 
 
-def _row(rt: Runtime, name: str) -> ConnectionRow | None:
+def row_of(rt: Runtime, name: str) -> ConnectionRow | None:
     try:
         return rt.connections.get(name)
     except UnknownConnection:
@@ -46,12 +58,13 @@ def _row(rt: Runtime, name: str) -> ConnectionRow | None:
         return None
 
 
-def start_run(rt: Runtime, name: str, holder: str) -> Fanned | None:
+def start_run(rt: Runtime, name: str, holder: str) -> Fanned | RunEnd | None:
     """Take the lease, sync, and count the scoring chunks: None if the connection is paused,
     gone, or its previous run still holds it (that run goes on; this tick is dropped).
 
-    On a failed sync the run is recorded as failed and the lease released."""
-    row = _row(rt, name)
+    On a failed sync the run is recorded as failed (or stopped) and the lease released: its
+    `RunEnd`."""
+    row = row_of(rt, name)
     if row is None or row.paused:
         return None
     token = rt.connections.take_lease(name, holder, rt.clock(), rt.timings.lease)
@@ -64,7 +77,7 @@ def start_run(rt: Runtime, name: str, holder: str) -> Fanned | None:
         run_id = conn.store.start_run("run (worker)", now)
         rt.connections.set_lease_holder(name, token, holder, run_id)
         try:
-            with _org_slot(rt, row):
+            with org_slot(rt, row):
                 report = sync(
                     conn.client,
                     conn.mapper,
@@ -74,8 +87,7 @@ def start_run(rt: Runtime, name: str, holder: str) -> Fanned | None:
                     deletions_every=deletions_every(conn),
                 )
         except (ConnectorError, Superseded) as exc:
-            _end(rt, row, token, run_id, exc)
-            return None
+            return _end(rt, row, token, run_id, exc)
         if not current():
             return None
         count = math.ceil(len(conn.store.engagement_ids()) / CHUNK_SIZE)
@@ -86,16 +98,17 @@ def start_run(rt: Runtime, name: str, holder: str) -> Fanned | None:
 
 def score_part(rt: Runtime, name: str, token: int, chunk: int) -> bool:
     """Score the run's chunk ``chunk`` (engagements in id order), saving in one transaction
-    per chunk; True if it was the run's last chunk (the caller defers the push).
+    per chunk; True if it was the run's last chunk (the caller plans the push:
+    jobs/workers/push_steps.py).
 
     Raises:
         Superseded: the run was taken over; nothing was saved.
     """
-    row = _row(rt, name)
+    row = row_of(rt, name)
     if row is None:
         return False
     with rt.lease_kept(name, token) as current, rt.opened(row) as (conn, _meter):
-        _fence(current)
+        fence(current)
         ids = conn.store.engagement_ids()[chunk * CHUNK_SIZE : (chunk + 1) * CHUNK_SIZE]
         config = conn.settings.config
         score(
@@ -107,47 +120,12 @@ def score_part(rt: Runtime, name: str, token: int, chunk: int) -> bool:
             survey_weights=config.surveys.role_weights,
             workers=0,
             only=ids,
-            before_save=lambda: _fence(current),
+            before_save=lambda: fence(current),
         )
     return rt.connections.chunk_done(name, token, chunk)
 
 
-def push_run(rt: Runtime, name: str, token: int, holder: str) -> bool:
-    """Push what the run scored, record the run and release the lease; True if it ended ok
-    (the caller then defers the survey step).
-
-    Raises:
-        Superseded: the run was taken over before the push began; nothing was written.
-    """
-    row = _row(rt, name)
-    if row is None:
-        return False
-    run_id = row.lease_run_id
-    with rt.lease_kept(name, token) as current, rt.opened(row) as (conn, _meter):
-        _fence(current)
-        rt.connections.set_lease_holder(name, token, holder, None)
-        try:
-            with _org_slot(rt, row):
-                report = push(
-                    conn.client,
-                    conn.mapper,
-                    conn.store,
-                    clock=conn.clock,
-                    run_id=run_id,
-                    policy=conn.policy,
-                    concurrency=conn.settings.config.push.write_concurrency,
-                )
-        except ConnectorError as exc:
-            _end(rt, row, token, run_id, exc)
-            return False
-        if run_id is not None:
-            counts = {f"push_{k}": v for k, v in report.counts().items()}
-            conn.store.finish_run(run_id, RunStatus.OK, counts, None, conn.clock())
-    rt.connections.release_lease(name, token)
-    return True
-
-
-def _end(rt: Runtime, row: ConnectionRow, token: int, run_id: int | None, exc: Exception) -> None:
+def _end(rt: Runtime, row: ConnectionRow, token: int, run_id: int | None, exc: Exception) -> RunEnd:
     """Record the run as stopped (the CRM asked to wait) or failed, and free the connection."""
     status = RunStatus.STOPPED if isinstance(exc, RetryLaterError) else RunStatus.FAILED
     log.warning("%s: run %s %s: %s", row.name, run_id, status.value, exc)
@@ -155,14 +133,15 @@ def _end(rt: Runtime, row: ConnectionRow, token: int, run_id: int | None, exc: E
         with rt.opened(row) as (conn, _meter):
             conn.store.finish_run(run_id, status, {}, str(exc), conn.clock())
     rt.connections.release_lease(row.name, token)
+    return RunEnd(run_id, status)
 
 
-def _fence(current: Callable[[], bool]) -> None:
+def fence(current: Callable[[], bool]) -> None:
     if not current():
         raise Superseded("a newer run took this connection over; this step wrote nothing")
 
 
-def _org_slot(rt: Runtime, row: ConnectionRow) -> AbstractContextManager[int | None]:
+def org_slot(rt: Runtime, row: ConnectionRow) -> AbstractContextManager[int | None]:
     """One of the org's concurrency slots, held while talking to the CRM (waits for one)."""
     limits = rt.limits.limits(row.org)
     return rt.limits.slot(row.org, limits.concurrency if limits else 1)

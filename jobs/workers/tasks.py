@@ -8,20 +8,24 @@ tick           —                      — (periodic: one a      retried (claim
 run(c)         ``conn:c``             ``run:c``               failed (#1446; the next tick's
                                                               run takes over)
 score_chunk    —                      —                       retried (fingerprints make a
-                                                              re-run write the same)
-push(c)        ``conn:c``             ``push:c``              failed (the next run's sync
-                                                              checks what landed)
+                                                              re-run write the same; once all
+                                                              are done, it plans the push)
+push(c, t, k)  —                      —                       failed (its chunk stays claimed;
+                                                              the next run's push checks what
+                                                              landed)
 surveys(c)     ``surveys:c``          ``surveys:c``           failed (a row already "sending"
                                                               is never sent again)
-alerts(c)      ``alerts:c``           ``alerts:c``            (to come: the alerts step, same
-                                                              shape as surveys)
+alerts(c, r)   ``alerts:c``           ``alerts:c``            failed (likewise: "sending" is
+                                                              uncertain, never resent)
 reap           —                      —                       retried
 =============  =====================  ======================  ===============================
 
-``run`` and ``push`` share the lock ``conn:c``: a connection's push never runs beside its
-next run's sync. Runs of one connection never overlap because the run's lease
-(jobs/store/connections.py) is held from its sync to the end of its push, and a tick defers no
-run for a connection whose lease is live.
+Push chunks share no lock: they run in parallel on several workers, each inside an org slot,
+and each is claimed in ``push_chunks`` before it pushes (a chunk delivered twice pushes once).
+Runs of one connection never overlap because the run's lease (jobs/store/connections.py) is
+held from its sync to the end of its last push chunk (every working step renews it, the reaper
+keeps it while steps wait), and a tick defers no run for a connection whose lease is live.
+Surveys and alerts are deferred by the step that ended the run; they hold no lease.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONValue
 
-from jobs.workers import reaper, runtime, steps
+from jobs.workers import push_steps, reaper, runtime, steps
+from jobs.workers.alerts import send_alerts
 from jobs.workers.surveys import send_surveys
 
 log = logging.getLogger(__name__)
@@ -66,14 +71,18 @@ def tick(context: procrastinate.JobContext, timestamp: int) -> None:
 
 
 def run(context: procrastinate.JobContext, connection: str) -> None:
-    fanned = steps.start_run(runtime.current(), connection, _holder(context))
-    if fanned is None:
+    started = steps.start_run(runtime.current(), connection, _holder(context))
+    if isinstance(started, steps.RunEnd):  # the sync failed or was stopped
+        _after_run(context.app, connection, started)
         return
-    if fanned.chunks == 0:
-        _defer_push(context.app, connection, fanned.token)
+    if started is None:
+        return
+    if started.chunks == 0:
+        _plan_push(context.app, connection, started.token)
         return
     chunks: list[dict[str, JSONValue]] = [
-        {"connection": connection, "token": fanned.token, "chunk": k} for k in range(fanned.chunks)
+        {"connection": connection, "token": started.token, "chunk": k}
+        for k in range(started.chunks)
     ]
     context.app.configure_task(SCORE_CHUNK, queue="score").batch_defer(*chunks)
 
@@ -85,40 +94,58 @@ def score_chunk(context: procrastinate.JobContext, connection: str, token: int, 
         log.warning("%s chunk %d: %s", connection, chunk, exc)
         return
     if last:
-        _defer_push(context.app, connection, token)
+        _plan_push(context.app, connection, token)
 
 
-def _defer_push(app: procrastinate.App, name: str, token: int) -> None:
+def _plan_push(app: procrastinate.App, name: str, token: int) -> None:
+    """Cut the run's push into chunks and defer them all at once (they run in parallel: no
+    lock of theirs; the run's lease keeps the connection's next run away)."""
     try:
-        app.configure_task(
-            PUSH, lock=f"conn:{name}", queueing_lock=f"push:{name}", queue="push"
-        ).defer(connection=name, token=token)
-    except AlreadyEnqueued:  # a push of this run already waits (a chunk ran twice)
-        pass
-
-
-def push(context: procrastinate.JobContext, connection: str, token: int) -> None:
-    try:
-        ok = steps.push_run(runtime.current(), connection, token, _holder(context))
+        fan = push_steps.plan_push(runtime.current(), name, token)
     except steps.Superseded as exc:
-        log.warning("%s push: %s", connection, exc)
+        log.warning("%s push: %s", name, exc)
         return
-    if ok:
+    if fan.ended is not None:
+        _after_run(app, name, fan.ended)
+        return
+    if fan.chunks:
+        chunks: list[dict[str, JSONValue]] = [
+            {"connection": name, "token": token, "chunk": k} for k in fan.chunks
+        ]
+        app.configure_task(PUSH, queue="push").batch_defer(*chunks)
+
+
+def push(context: procrastinate.JobContext, connection: str, token: int, chunk: int) -> None:
+    try:
+        ended = push_steps.push_part(runtime.current(), connection, token, chunk)
+    except steps.Superseded as exc:
+        log.warning("%s push chunk %d: %s", connection, chunk, exc)
+        return
+    if ended is not None:
+        _after_run(context.app, connection, ended)
+
+
+def _after_run(app: procrastinate.App, name: str, ended: steps.RunEnd) -> None:
+    """The steps after a run ended: surveys after an ok one, alerts after any (a failed or
+    stopped run alerts on its own outcome). One of each waits at most (queueing locks)."""
+    followers = [(ALERTS, "alerts", {"run_id": ended.run_id})] if ended.run_id is not None else []
+    if ended.ok:
+        followers.append((SURVEYS, "surveys", {}))
+    for task, queue, args in followers:
         try:
-            context.app.configure_task(
-                SURVEYS,
-                lock=f"surveys:{connection}",
-                queueing_lock=f"surveys:{connection}",
-                queue="surveys",
-            ).defer(connection=connection)
-        except AlreadyEnqueued:
+            app.configure_task(
+                task, lock=f"{queue}:{name}", queueing_lock=f"{queue}:{name}", queue=queue
+            ).defer(connection=name, **args)
+        except AlreadyEnqueued:  # one waits already: it covers this run too
             pass
-    # The alerts step (being built) goes here, as its own job with its own lock:
-    # configure_task(ALERTS, lock=f"alerts:{connection}", queueing_lock=f"alerts:{connection}").
 
 
 def surveys(context: procrastinate.JobContext, connection: str) -> None:
     send_surveys(runtime.current(), connection, os.environ)
+
+
+def alerts(context: procrastinate.JobContext, connection: str, run_id: int) -> None:
+    send_alerts(runtime.current(), connection, run_id)
 
 
 async def reap(context: procrastinate.JobContext, timestamp: int) -> None:
@@ -128,16 +155,17 @@ async def reap(context: procrastinate.JobContext, timestamp: int) -> None:
         log.warning("reaper: %s", report)
 
 
-TICK, RUN, SCORE_CHUNK, PUSH, SURVEYS, REAP = (
+TICK, RUN, SCORE_CHUNK, PUSH, SURVEYS, ALERTS, REAP = (
     "engage.tick",
     "engage.run",
     "engage.score_chunk",
     "engage.push",
     "engage.surveys",
+    "engage.alerts",
     "engage.reap",
 )
 #: Stalled jobs of these tasks are failed, never retried (see the table above).
-NEVER_RETRIED = frozenset({RUN, PUSH, SURVEYS})
+NEVER_RETRIED = frozenset({RUN, PUSH, SURVEYS, ALERTS})
 
 
 def register(app: procrastinate.App, tick_seconds: int, reap_seconds: int) -> None:
@@ -148,6 +176,7 @@ def register(app: procrastinate.App, tick_seconds: int, reap_seconds: int) -> No
         (SCORE_CHUNK, score_chunk, "score"),
         (PUSH, push, "push"),
         (SURVEYS, surveys, "surveys"),
+        (ALERTS, alerts, "alerts"),
         (REAP, reap, "tick"),
     ):
         app.task(name=name, queue=queue, pass_context=True)(func)

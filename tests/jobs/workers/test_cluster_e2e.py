@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,11 @@ from tests.conftest import FakeClock
 from tests.jobs.workers.cluster import (
     EVERY_SECONDS,
     Cluster,
+    alerts_sent_once,
     assert_ends_as_after_clean_runs,
     cluster,
     overlaps,
+    pushed_in_chunks,
     wait_for,
 )
 from tests.jobs.workers.conftest import SHORT_TIMINGS
@@ -42,6 +45,7 @@ def test_two_workers_never_overlap_a_connections_runs_and_tick_once_per_timestam
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("a")
         live.start_worker("b")
+        live.provoke_breaches()
         time.sleep(STEADY_SECONDS)  # the workers run on their own schedule meanwhile
         live.settle()
         live.stop_workers()
@@ -60,7 +64,16 @@ def test_two_workers_never_overlap_a_connections_runs_and_tick_once_per_timestam
         for label in ("a", "b"):
             assert "Starting job engage.run" in live.log_of(label), label
         assert_ends_as_after_clean_runs(live, reference)
-    print(f"\n2 workers, 3 connections, {STEADY_SECONDS:g} s: {time.monotonic() - began:.0f} s")
+        assert pushed_in_chunks(live, "z1") == 3
+        alerts = alerts_sent_once(live)
+        # No kill: every alert was recorded sent, and each breach reached both hooks once.
+        assert {hook: u for hook, (_, _, u) in alerts.items() if u} == {}
+        for name in live.breached:
+            assert [alerts[name + route][0] for route in ("slack", "teams")] == [1, 1], alerts
+    print(
+        f"\n2 workers, 3 connections, {STEADY_SECONDS:g} s: {time.monotonic() - began:.0f} s; "
+        f"alerts (received, sent, uncertain) per hook: {alerts}"
+    )
 
 
 def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_clean_runs(
@@ -69,8 +82,10 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     began = time.monotonic()
     rng = random.Random(26)
     recoveries: list[float] = []
+    killed: Counter[str] = Counter()  # the tasks the kills hit
     with cluster(tmp_path, pg_schema, clock) as (live, reference):
         live.start_worker("steady")
+        live.provoke_breaches()  # alerted on during the kills
         for kill in range(KILLS):
             before = live.sql("SELECT coalesce(max(id), 0) FROM procrastinate_workers")[0][0]
             victim = live.start_worker("victim")
@@ -91,6 +106,7 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
                 time.sleep(rng.uniform(0, 0.3))
                 jobs = doing(live, worker_id)
             killed_at = datetime.now(UTC)
+            killed.update(task for _, task, _ in jobs)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             start = time.monotonic()
@@ -116,9 +132,15 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
         )
         live.stop_workers()
         assert_ends_as_after_clean_runs(live, reference)
+        assert pushed_in_chunks(live, "z1") == 3
+        alerts = alerts_sent_once(live)
+        for name in live.breached:  # each breach alerted (received, or left uncertain)
+            for route in ("slack", "teams"):
+                _, sent, uncertain = alerts[name + route]
+                assert sent + uncertain >= 1, alerts
         reaped = live.sql(
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
-            "AND task_name IN ('engage.run', 'engage.push')"
+            "AND task_name IN ('engage.run', 'engage.push', 'engage.alerts')"
         )[0][0]
     assert len(recoveries) >= KILLS - 2, f"only {len(recoveries)} kills hit a job"
     # Taken over within 5 s of the stale limit (+ one tick, as a run waits to be due).
@@ -126,7 +148,8 @@ def test_kill_9_on_one_worker_the_other_takes_over_and_the_crms_end_as_after_cle
     print(
         f"\n{KILLS} kills, {len(recoveries)} during a run: taken over in "
         f"{min(recoveries):.1f}-{max(recoveries):.1f} s (stale limit {STALE:g} s); "
-        f"{reaped} stalled run/push jobs failed by the reaper; "
+        f"jobs killed: {dict(killed)}; {reaped} stalled run/push/alerts jobs failed by the reaper; "
+        f"alerts (received, sent, uncertain) per hook: {alerts}; "
         f"{time.monotonic() - began:.0f} s in all"
     )
 
@@ -138,7 +161,7 @@ def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
         for i, task, name in live.sql(
             "SELECT id, task_name, args->>'connection' FROM procrastinate_jobs "
             "WHERE status = 'doing' AND worker_id = :worker AND task_name IN "
-            "('engage.run', 'engage.score_chunk', 'engage.push')",
+            "('engage.run', 'engage.score_chunk', 'engage.push', 'engage.alerts')",
             worker=worker_id,
         )
     ]
@@ -147,7 +170,14 @@ def doing(live: Cluster, worker_id: int) -> list[tuple[int, str, str]]:
 def taken_up(
     live: Cluster, job_id: int, task: str, name: str, killed_at: datetime
 ) -> Callable[[], bool]:
-    """A dead run or push is failed and the next run starts; a dead chunk is run again."""
+    """A dead run or push chunk is failed and the next run starts; a dead scoring chunk is run
+    again; a dead alerts job is failed (never run again: what it left "sending" is uncertain).
+    A short job may have ended between the look and the kill: then it is not stuck either."""
+    if task == "engage.alerts":  # failed by the reaper (or it ended just before the kill)
+        return lambda: (
+            live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
+            in ([("failed",)], [("succeeded",)])
+        )
     if task == "engage.score_chunk":
         return lambda: (
             live.sql("SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)

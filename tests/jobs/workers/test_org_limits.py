@@ -49,7 +49,7 @@ def cluster(pg_schema: Callable[[], str]) -> Iterator[Store]:
 def test_the_cluster_tables_match_the_migration(cluster: Store) -> None:
     with cluster.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), t.metadata)
-    ours = {"connections", "run_chunks", "org_limits"}
+    ours = {"connections", "run_chunks", "org_limits", "push_chunks"}
     assert [d for d in diffs if any(f"'{name}'" in repr(d) for name in ours)] == []
 
 
