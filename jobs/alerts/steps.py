@@ -232,6 +232,7 @@ def send_step(
             fault=fault,
             policy=policy,
             report_link=report_link_function(settings, os.environ if env is None else env, now),
+            words=settings.words,
         )
 
 

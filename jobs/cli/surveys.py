@@ -23,7 +23,7 @@ from jobs.outside_text import for_terminal
 from jobs.store.surveys import SurveyStore
 from jobs.surveys.config import SMTP_PASSWORD_ENV
 from jobs.surveys.followups import create_followups
-from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.mail import opened_email_channel
 from jobs.surveys.outbox import Channel, OutboxReport, state_counts
 from jobs.surveys.results import results_by_engagement
 from jobs.surveys.steps import plan_step, send_step
@@ -116,12 +116,12 @@ def send_command(invocation: Invocation) -> None:
                 f"{settings.path}: surveys.smtp.username is set: set the environment variable "
                 f"{SMTP_PASSWORD_ENV} to its password"
             )
+        password = os.environ.get(SMTP_PASSWORD_ENV)
         with (
             context.opened_store(invocation) as store,
-            SmtpMailer(config.smtp, os.environ.get(SMTP_PASSWORD_ENV)) as mailer,
+            opened_email_channel(config, password, settings.words) as email,
         ):
-            channel = EmailChannel(mailer, config.smtp.sender, words=settings.words)
-            report = send_step(store, config, channel, secret=secret, now=invocation.clock())
+            report = send_step(store, config, email, secret=secret, now=invocation.clock())
     _print_outbox(report)
     if report.failed or report.uncertain:
         sys.exit(context.EXIT_FAILED)

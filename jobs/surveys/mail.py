@@ -20,6 +20,8 @@ and the envelope is given explicitly (the invitation's one address), never read 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -28,7 +30,7 @@ from typing import Self
 
 from jobs.messages.catalog import Words
 from jobs.outside_text import one_line
-from jobs.surveys.config import SmtpSection
+from jobs.surveys.config import SmtpSection, SurveysSection
 from jobs.surveys.i18n import texts
 from jobs.surveys.recipients import email_problem
 from jobs.surveys.records import Invitation
@@ -268,3 +270,14 @@ def _reply(text: bytes | str) -> str:
     raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     line = one_line(raw)
     return line if len(line) <= 120 else line[:119] + "…"
+
+
+@contextmanager
+def opened_email_channel(
+    config: SurveysSection, password: str | None, words: Words
+) -> Iterator[EmailChannel]:
+    """The SMTP channel as `engage surveys send` and the workers' survey job both send with:
+    in the company's own words (``words``: `Settings.words`, the override file over the
+    catalogs), one connection to the server for the whole send."""
+    with SmtpMailer(config.smtp, password) as mailer:
+        yield EmailChannel(mailer, config.smtp.sender, words=words)

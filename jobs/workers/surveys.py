@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from jobs.surveys.config import SMTP_PASSWORD_ENV
-from jobs.surveys.mail import EmailChannel, SmtpMailer
+from jobs.surveys.mail import opened_email_channel
 from jobs.surveys.steps import plan_step, send_step
 from jobs.surveys.tokens import MissingSecret, survey_secret
 from jobs.workers.runtime import Runtime
@@ -35,8 +35,7 @@ def send_surveys(rt: Runtime, name: str, env: Mapping[str, str]) -> None:
             return
         now = rt.clock()
         plan_step(conn.store, config, now=now)
-        with SmtpMailer(config.smtp, env.get(SMTP_PASSWORD_ENV)) as mailer:
-            report = send_step(
-                conn.store, config, EmailChannel(mailer, config.smtp.sender), secret=secret, now=now
-            )
+        password = env.get(SMTP_PASSWORD_ENV)
+        with opened_email_channel(config, password, conn.settings.words) as email:
+            report = send_step(conn.store, config, email, secret=secret, now=now)
         log.info("%s: surveys %s", name, report)

@@ -35,6 +35,7 @@ def settings_with(
     crm: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     surveys: dict[str, Any] | None = None,
+    messages: dict[str, Any] | None = None,
 ) -> Settings:
     data: dict[str, Any] = {
         "crm": crm or {"kind": "zoho", "zoho": {"accounts_url": "https://accounts.zoho.eu"}},
@@ -44,6 +45,8 @@ def settings_with(
     if inbox is not None:
         data["surveys"] = {"smtp": {"host": inbox.host, "port": inbox.port}}
     data["surveys"] = {**data.get("surveys", {}), **(surveys or {})}
+    if messages is not None:
+        data["messages"] = messages
     return Settings(Config.model_validate(data), tmp_path / "engage.toml", env or {})
 
 

@@ -8,16 +8,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from connector.sandbox.chat import ChatWebhooks
-from jobs.alerts.outbox import send_outbox
-from jobs.alerts.steps import opened_channels, plan_step
+from jobs.alerts.steps import plan_step, send_step
 from jobs.cli import main
-from jobs.messages.config import MessagesSection
-from jobs.messages.overrides import load_words
 from jobs.store import Store
-from jobs.store.alerts import AlertStore
 from tests.conftest import FakeClock
+from tests.jobs.alerts.conftest import settings_with
 from tests.jobs.alerts.test_config_and_cli import SLACK_ROUTE, config_file
-from tests.jobs.alerts.test_outbox import breach, seeded, sla_settings
+from tests.jobs.alerts.test_outbox import breach, seeded, sla_alerts, slack_routes
 
 
 def test_an_override_changes_the_sample_alerts_test_sends(
@@ -38,25 +35,21 @@ def test_an_override_changes_the_sample_alerts_test_sends(
 def test_an_override_changes_an_alert_s_title_and_leaves_the_other_words(
     store: Store, store_url: str, clock: FakeClock, chat: ChatWebhooks, tmp_path: Path
 ) -> None:
-    settings, env = sla_settings(tmp_path, store_url, chat, ops={})
-    ours = tmp_path / "our-words.toml"
-    ours.write_text(
+    (tmp_path / "our-words.toml").write_text(
         '[en.alert]\n"title.sla_status" = "SLA now {to} on {engagement}: call the client"\n',
         encoding="utf-8",
     )
-    words = load_words(MessagesSection(override_file=ours), tmp_path / "engage.toml")
+    env: dict[str, str] = {}
+    alerts = sla_alerts(slack_routes(chat, env, ops={}))
+    # The override file as a run reads it, from the connection's [messages] section.
+    settings = settings_with(
+        tmp_path, store_url, alerts, env=env, messages={"override_file": "our-words.toml"}
+    )
     ids = seeded(store, settings, clock(), 1)
     clock.advance(minutes=15)
     breach(store, ids, clock())
     assert plan_step(store, settings, now=clock()).added == 1
-    with opened_channels(settings, now=clock(), env=env, sleep=lambda _: None) as channels:
-        report = send_outbox(
-            AlertStore(store.engine),
-            settings.config.alerts.routes,
-            channels,
-            now=clock(),
-            words=words,
-        )
+    report = send_step(store, settings, now=clock(), env=env, sleep=lambda _: None)
     assert report.alerts == 1
     (alert,) = chat.received["ops"]
     assert (
