@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from jobs.store import schema as t
 from jobs.store.base import StoreBase, list_validator, where_among
-from jobs.store.bulk import among
+from jobs.store.bulk import among, insert_rows
 from mappings.domain import (
     ChangeRequest,
     ChangeStatus,
@@ -367,7 +367,7 @@ class FactWriter:
             return
         rows = list(by_id.values())
         keys = ["source", "external_id"]
-        stmt = self._store._insert(table)
+        stmt, params = insert_rows(self._conn.dialect, table, list(rows[0]))
         compared = [c for c in rows[0] if c not in (*keys, "imported_at")]
         stmt = stmt.on_conflict_do_update(
             index_elements=keys,
@@ -387,7 +387,7 @@ class FactWriter:
                 among(table.c.external_id, [r["external_id"] for r in batch]),
             )
             before: dict[str, str] = {row[0]: row[1] for row in self._conn.execute(held)}
-            touched = self._conn.execute(stmt, batch).all()
+            touched = self._conn.execute(stmt, params(batch)).all()
             self.changed += len(touched)
             self.touched |= {eid for _, eid in touched} | {
                 before[x] for x, _ in touched if x in before
