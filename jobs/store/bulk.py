@@ -160,7 +160,7 @@ def _processed(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[A
 
 def insert_rows(
     dialect: sa.Dialect, table: sa.Table, columns: Sequence[str]
-) -> tuple[Any, Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]]:
+) -> tuple[Any, Callable[[Sequence[Mapping[str, Any]]], Any]]:
     """An INSERT of many rows of ``columns`` as one short statement, and the function that
     turns rows (dicts by column) into its parameters; the statement takes
     ``on_conflict_do_update`` and ``returning`` as the dialect's INSERT does.
