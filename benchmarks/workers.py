@@ -194,7 +194,7 @@ def generate(url: str, engagements: int, seed: int) -> dict[str, int]:
 
 def _row(label: str, wall: float, cpu: float, n: int, wall1: float, ideal: float) -> str:
     return (
-        f"{label:<12}{wall:>9.1f}{cpu:>9.1f}{1000 * cpu / n:>12.2f}{wall / wall1:>9.2f}"
+        f"{label:<12}{wall:>9.1f}{cpu:>9.1f}{1000 * cpu / n:>12.2f}{wall / wall1:>11.2f}"
         f"{ideal:>10.1f}"
     )
 
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         n, cpus = args.engagements, os.cpu_count() or 1
         print(f"\nscoring {n:,} engagements on {cpus} CPUs")
         print(
-            f"{'':<12}{'wall s':>9}{'CPU s':>9}{'CPU ms/eng':>12}{'vs single':>9}"
+            f"{'':<12}{'wall s':>9}{'CPU s':>9}{'CPU ms/eng':>12}{'vs single':>11}"
             f"{'ideal s':>10}{'load':>7}{'peak RSS MB':>13}"
         )
         load = os.getloadavg()[0]
