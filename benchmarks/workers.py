@@ -30,8 +30,10 @@ import math
 import multiprocessing
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -223,14 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     admin = sa.create_engine(BASE_URL)
     made = [_schema(admin), _schema(admin)]
     (_, store_url), (_, cluster_url) = made
+    folder = Path(tempfile.mkdtemp(prefix="engage-bench-"))
     try:
         started = time.perf_counter()
         counts = generate(store_url, args.engagements, args.seed)
         seconds = time.perf_counter() - started
         rows = sum(counts.values())
         print(f"data: {counts} in {seconds:.0f} s: {rows / seconds:,.0f} rows/s (not counted)")
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"engage-bench-{os.getpid()}"
-        folder.mkdir(exist_ok=True)
         config = folder / "bench.toml"
         config.write_text(
             '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, _ in made:
                 conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
         admin.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
