@@ -40,7 +40,9 @@ def among(column: sa.ColumnElement[Any], ids: Collection[str]) -> sa.ColumnEleme
     ``module, record_id``) PostgreSQL planned that as a scan of every row under the first
     column, with the array as a filter, each time: a first sync's facts, 1,000 ids per batch
     into a table growing to millions of rows, went quadratic (0.3 s per batch at 2 million
-    tickets, against 4 ms looked up; benchmarks/workers.py prints the rows per second).
+    tickets, against 4 ms looked up; benchmarks/workers.py prints the rows per second). On a
+    table PostgreSQL has not analyzed yet, either form may still read every row under the
+    first column (it guesses that few match): `FactWriter` inserts new facts unlooked-up.
     """
     return _Among(column, sa.bindparam(None, list(ids), type_=_IdList()))
 
