@@ -226,15 +226,18 @@ def _change_requests(rng: random.Random, e: Engagement) -> list[ChangeRequest]:
     ]
 
 
-def generate(url: str, engagements: int, seed: int) -> dict[str, int]:
-    """Fill the store; returns how many rows of each kind were saved."""
-    rng = random.Random(seed)
+def generate(url: str, engagements: int, seed: int, start: int = 0) -> dict[str, int]:
+    """Fill the store with the engagements ``start`` to ``start + engagements - 1`` (several
+    processes can fill one store, each its own range: benchmarks/workers.py); returns how many
+    rows of each kind were saved."""
+    rng = random.Random(seed + start)
     store = Store.open(url)
     counts: dict[str, int] = {}
     chunk = 1000
+    end = start + engagements
     try:
-        for first in range(0, engagements, chunk):
-            batch = [_engagement(rng, i) for i in range(first, min(first + chunk, engagements))]
+        for first in range(start, end, chunk):
+            batch = [_engagement(rng, i) for i in range(first, min(first + chunk, end))]
             facts: dict[str, list[Any]] = {
                 "milestones": [],
                 "tickets": [],

@@ -14,8 +14,12 @@ scored again:
               job tables, the run's ceil(N / 500) `score_chunk` jobs deferred at once; timed
               from the deferral to the last chunk's success, the workers' CPU read from /proc.
 
-Data generation is reported apart and not counted. The machine's other load counts in wall
-time, not in CPU time: read the CPU per engagement to compare.
+Data generation is reported apart (rows per second; one process per CPU, at most two, each
+filling its own range of engagements) and not counted. The machine's other load counts in wall
+time, not in CPU time: read the CPU per engagement to compare. Beside each row: the ideal wall
+time on this machine (the single wall time / min(P, CPUs): P processes cannot go faster than
+the cores they share), the 1-minute load average when the row started (other work on the
+machine), and the peak RSS of the largest worker process (VmHWM; for "single", this process).
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import multiprocessing
 import os
+import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -93,7 +101,16 @@ def single(url: str) -> tuple[float, float]:
     return wall, cpu
 
 
-def on_workers(url: str, cluster: str, processes: int, engagements: int) -> tuple[float, float]:
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def on_workers(
+    url: str, cluster: str, processes: int, engagements: int
+) -> tuple[float, float, float]:
     _clear_health(url)
     engine = sa.create_engine(cluster)
     tables = ConnectionTables(engine)
@@ -134,6 +151,7 @@ def on_workers(url: str, cluster: str, processes: int, engagements: int) -> tupl
         )
         wall = time.perf_counter() - wall
         cpu = sum(_cpu_seconds(w.pid) for w in workers) - cpu_before
+        rss = max(_peak_rss_mb(w.pid) for w in workers)
     finally:
         for w in workers:
             w.terminate()
@@ -141,7 +159,46 @@ def on_workers(url: str, cluster: str, processes: int, engagements: int) -> tupl
             w.wait()
         tables.release_lease("bench", token)
         engine.dispose()
-    return wall, cpu
+    return wall, cpu, rss
+
+
+def generate(url: str, engagements: int, seed: int) -> dict[str, int]:
+    """The store filled by one process per CPU (at most two: the database needs a core too),
+    each with its own range of engagements; how many rows of each kind were saved."""
+    parts = max(1, min(2, os.cpu_count() or 1, engagements // 1000))
+    health = _health_module()
+    if parts == 1:
+        counts: dict[str, int] = health.generate(url, engagements, seed)
+        return counts
+    # Forked, so the children need not import this file again; each sends its counts back.
+    context = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[dict[str, int]] = context.Queue()
+    bounds = [engagements * k // parts for k in range(parts + 1)]
+    children = [
+        context.Process(
+            target=lambda a, b: results.put(health.generate(url, b - a, seed, a)),
+            args=(bounds[k], bounds[k + 1]),
+        )
+        for k in range(parts)
+    ]
+    for child in children:
+        child.start()
+    counts = {}
+    for _ in children:
+        for kind, n in results.get().items():
+            counts[kind] = counts.get(kind, 0) + n
+    for child in children:
+        child.join()
+        if child.exitcode != 0:
+            raise SystemExit(f"a data generator exited with {child.exitcode}")
+    return counts
+
+
+def _row(label: str, wall: float, cpu: float, n: int, wall1: float, ideal: float) -> str:
+    return (
+        f"{label:<12}{wall:>9.1f}{cpu:>9.1f}{1000 * cpu / n:>12.2f}{wall / wall1:>11.2f}"
+        f"{ideal:>10.1f}"
+    )
 
 
 def _until(engine: sa.Engine, query: str, wanted: int) -> None:
@@ -164,16 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args(argv)
-    counts = [int(p) for p in args.processes.split(",")]
+    counts_of_processes = [int(p) for p in args.processes.split(",")]
     admin = sa.create_engine(BASE_URL)
     made = [_schema(admin), _schema(admin)]
     (_, store_url), (_, cluster_url) = made
+    folder = Path(tempfile.mkdtemp(prefix="engage-bench-"))
     try:
         started = time.perf_counter()
-        rows = _health_module().generate(store_url, args.engagements, args.seed)
-        print(f"data: {rows} in {time.perf_counter() - started:.0f} s (not counted)")
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"engage-bench-{os.getpid()}"
-        folder.mkdir(exist_ok=True)
+        counts = generate(store_url, args.engagements, args.seed)
+        seconds = time.perf_counter() - started
+        rows = sum(counts.values())
+        print(f"data: {counts} in {seconds:.0f} s: {rows / seconds:,.0f} rows/s (not counted)")
         config = folder / "bench.toml"
         config.write_text(
             '[crm]\nkind = "zoho"\n[crm.zoho]\naccounts_url = "http://127.0.0.1:9"\n'
@@ -189,22 +247,28 @@ def main(argv: list[str] | None = None) -> int:
         )
         subprocess.run([ENGAGE, "cluster", "init", "--cluster", cluster_url], check=True)
         cluster.close()
-        n = args.engagements
-        print(f"\nscoring {n:,} engagements ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
-        print(f"{'':<12}{'wall s':>10}{'CPU s':>10}{'CPU ms/eng':>12}{'wall vs single':>16}")
+        n, cpus = args.engagements, os.cpu_count() or 1
+        print(f"\nscoring {n:,} engagements on {cpus} CPUs")
+        print(
+            f"{'':<12}{'wall s':>9}{'CPU s':>9}{'CPU ms/eng':>12}{'vs single':>11}"
+            f"{'ideal s':>10}{'load':>7}{'peak RSS MB':>13}"
+        )
+        load = os.getloadavg()[0]
         wall1, cpu1 = single(store_url)
-        print(f"{'single':<12}{wall1:>10.1f}{cpu1:>10.1f}{1000 * cpu1 / n:>12.2f}{1.0:>16.2f}")
-        for p in counts:
-            wall, cpu = on_workers(store_url, cluster_url, p, n)
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(_row("single", wall1, cpu1, n, wall1, wall1) + f"{load:>7.1f}{rss1:>13.0f}")
+        for p in counts_of_processes:
+            load = os.getloadavg()[0]
+            wall, cpu, rss = on_workers(store_url, cluster_url, p, n)
             label = f"{p} worker" + ("s" if p > 1 else "")
-            print(
-                f"{label:<12}{wall:>10.1f}{cpu:>10.1f}{1000 * cpu / n:>12.2f}{wall / wall1:>16.2f}"
-            )
+            ideal = wall1 / min(p, cpus)
+            print(_row(label, wall, cpu, n, wall1, ideal) + f"{load:>7.1f}{rss:>13.0f}")
     finally:
         with admin.begin() as conn:
             for name, _ in made:
                 conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
         admin.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -12,7 +12,7 @@ would have sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,14 @@ def among(column: sa.ColumnElement[Any], ids: Collection[str]) -> sa.ColumnEleme
     ``column.in_(ids)`` renders and binds one parameter per id on every execution; for the
     2,000-id lists of a push that was a tenth of its time at 10,000 deals. One parameter keeps
     the compiled statement cached: a JSON array read by ``json_each`` on SQLite, a text array
-    compared with ``= ANY`` on PostgreSQL (which plans it as an index lookup per id; a set-
-    returning function there was planned as a join that parsed the array again for every row
-    of the table, 1.6 s for one 2,000-id query on a 10,000-row ledger).
+    on PostgreSQL, whose distinct ids are looked up one by one (``IN (SELECT unnest(…))``).
+    Not ``= ANY(array)``: where the column is the second of a key (``source, external_id``;
+    ``module, record_id``) PostgreSQL planned that as a scan of every row under the first
+    column, with the array as a filter, each time: a first sync's facts, 1,000 ids per batch
+    into a table growing to millions of rows, went quadratic (0.3 s per batch at 2 million
+    tickets, against 4 ms looked up; benchmarks/workers.py prints the rows per second). On a
+    table PostgreSQL has not analyzed yet, either form may still read every row under the
+    first column (it guesses that few match): `FactWriter` inserts new facts unlooked-up.
     """
     return _Among(column, sa.bindparam(None, list(ids), type_=_IdList()))
 
@@ -83,7 +88,7 @@ def _among_sqlite(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_Among, "postgresql")
 def _among_postgresql(element: _Among, compiler: SQLCompiler, **kw: Any) -> str:
     column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} = ANY({ids})"
+    return f"{column} IN (SELECT unnest({ids}))"
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,38 @@ def _processed(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[A
     distinct = {id(value): value for value in column}
     done = {key: processor(value) for key, value in distinct.items()}
     return [done[id(value)] for value in column]
+
+
+def insert_rows(
+    dialect: sa.Dialect, table: sa.Table, columns: Sequence[str]
+) -> tuple[Any, Callable[[Sequence[Mapping[str, Any]]], Any]]:
+    """An INSERT of many rows of ``columns`` as one short statement, and the function that
+    turns rows (dicts by column) into its parameters; the statement takes
+    ``on_conflict_do_update`` and ``returning`` as the dialect's INSERT does.
+
+    On PostgreSQL the rows go as one array per column, unnested into rows
+    (``INSERT … SELECT … FROM unnest(…)``): SQLAlchemy's many-row VALUES rendered 10,000
+    placeholders for 1,000 tickets, which psycopg parsed anew for every batch (too long for
+    its cache: half the CPU of saving a first sync's facts) and the server planned anew. Each
+    element goes through its column's own bind processing (ARRAY of the column's type), and
+    the outside-text rule sees the arrays (jobs/store/outside_text.py). On SQLite: VALUES,
+    one row per parameter set, as before.
+    """
+    stmt = insert(dialect, table)
+    if dialect.name != "postgresql":
+        return stmt, list
+    # One dimension: a value that is itself a sequence (a ticket's pauses, JSON) is one element.
+    arrays = [
+        sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type, dimensions=1))
+        for name in columns
+    ]
+    given = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
+    rows_of = sa.select(*(given.c[name] for name in columns))
+
+    def params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return {name: [row[name] for row in rows] for name in columns}
+
+    return stmt.from_select(list(columns), rows_of), params
 
 
 def insert(dialect: sa.Dialect, table: sa.Table) -> Any:

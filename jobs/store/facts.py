@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from jobs.store import schema as t
 from jobs.store.base import StoreBase, list_validator, where_among
-from jobs.store.bulk import among
+from jobs.store.bulk import among, insert_rows
 from mappings.domain import (
     ChangeRequest,
     ChangeStatus,
@@ -367,9 +367,12 @@ class FactWriter:
             return
         rows = list(by_id.values())
         keys = ["source", "external_id"]
-        stmt = self._store._insert(table)
+        stmt, self._params = insert_rows(self._conn.dialect, table, list(rows[0]))
         compared = [c for c in rows[0] if c not in (*keys, "imported_at")]
-        stmt = stmt.on_conflict_do_update(
+        self._insert_new = stmt.on_conflict_do_nothing(index_elements=keys).returning(
+            table.c.external_id, table.c.engagement_id
+        )
+        self._upsert = stmt.on_conflict_do_update(
             index_elements=keys,
             set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
             # Only rows whose values differ are updated, and only those come back from RETURNING.
@@ -381,17 +384,30 @@ class FactWriter:
                 self._adopt([r["external_id"] for r in batch])
             if source == FILE_SOURCE:
                 self._defer_to_tools(batch)
-            # A fact moved to another engagement changes the one it left too.
-            held = sa.select(table.c.external_id, table.c.engagement_id).where(
-                table.c.source == source,
-                among(table.c.external_id, [r["external_id"] for r in batch]),
-            )
-            before: dict[str, str] = {row[0]: row[1] for row in self._conn.execute(held)}
-            touched = self._conn.execute(stmt, batch).all()
-            self.changed += len(touched)
-            self.touched |= {eid for _, eid in touched} | {
-                before[x] for x, _ in touched if x in before
-            }
+            self._write(batch)
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        """New facts first (inserted, nothing to compare); then the others, updated where their
+        values differ. A first sync's facts are all new and skip the look-up of the stored ones:
+        on a table too young for PostgreSQL's statistics (one transaction, not yet analyzed)
+        that look-up was planned as a read of every row of the source, each batch (quadratic:
+        0.26 s a batch at 2 million tickets)."""
+        table, source = self._table, self._source
+        added = dict(self._conn.execute(self._insert_new, self._params(batch)).tuples().all())
+        self.changed += len(added)
+        self.touched |= set(added.values())
+        rest = [r for r in batch if r["external_id"] not in added]
+        if not rest:
+            return
+        # A fact moved to another engagement changes the one it left too.
+        held = sa.select(table.c.external_id, table.c.engagement_id).where(
+            table.c.source == source,
+            among(table.c.external_id, [r["external_id"] for r in rest]),
+        )
+        before: dict[str, str] = {row[0]: row[1] for row in self._conn.execute(held)}
+        touched = self._conn.execute(self._upsert, self._params(rest)).all()
+        self.changed += len(touched)
+        self.touched |= {eid for _, eid in touched} | {before[x] for x, _ in touched if x in before}
 
     def _defer_to_tools(self, batch: list[dict[str, Any]]) -> None:
         """A file row whose external id a delivery tool's pull already stores is that fact:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,8 +111,22 @@ def _dirty(value: Any) -> bool:
     if wrapped is not None and type(value).__module__.startswith("psycopg"):
         return _holds_nul(wrapped)
     if isinstance(value, list | tuple):
-        return any(isinstance(v, str) and NUL in v for v in value)
+        return _any_dirty(value)
     return False
+
+
+#: Text, and values that never hold text: in an array, not looked at one by one.
+_PLAIN = (str, int, float, bytes, type(None), date, datetime, Decimal)
+
+
+def _any_dirty(values: Sequence[Any]) -> bool:
+    """Whether any of `values` is `_dirty`: their texts looked at as one string (a column's
+    array of a thousand values, `bulk.insert_rows`, in one pass rather than a call each)."""
+    texts = [v for v in values if isinstance(v, str)]
+    joined = "\x01".join(texts)
+    if NUL in joined or (_ESCAPED_NUL in joined and any(map(_dirty, texts))):
+        return True
+    return any(map(_dirty, [v for v in values if not isinstance(v, _PLAIN)]))
 
 
 def _holds_nul(value: Any) -> bool:
@@ -138,8 +154,10 @@ def _clean_value(value: Any) -> Any:
         if cleaned != wrapped:
             return type(value)(cleaned)
         return value
-    if isinstance(value, list | tuple) and any(isinstance(v, str) and NUL in v for v in value):
-        return without_nul(value)  # a text[] parameter (jobs/store/bulk.py `among`)
+    if isinstance(value, list | tuple) and any(map(_dirty, value)):
+        # A text[] parameter (jobs/store/bulk.py `among`), or a column's values as one array
+        # (`insert_rows`): each element as if it were a parameter of its own.
+        return type(value)(_clean_value(v) for v in value)
     return value
 
 
@@ -157,7 +175,15 @@ def _clean_json_text(value: str) -> str:
 
 
 def _warn(statement: str, row: Mapping[str, Any], columns: Sequence[str]) -> None:
-    key = next((str(row[c]) for c in _KEY_COLUMNS if row.get(c) is not None), "?")
+    key: Any = next((row[c] for c in _KEY_COLUMNS if row.get(c) is not None), "?")
+    if isinstance(key, list):
+        # Rows as one array per column (jobs/store/bulk.py `insert_rows`): the keys of the
+        # rows that held NUL, not the whole array.
+        key = ", ".join(
+            str(k)
+            for i, k in enumerate(key)
+            if any(isinstance(row[c], list) and _dirty(row[c][i]) for c in columns)
+        )
     words = statement.split()
     table = "?"
     for i, word in enumerate(words[:-1]):
@@ -168,6 +194,6 @@ def _warn(statement: str, row: Mapping[str, Any], columns: Sequence[str]) -> Non
         "removed NUL characters (U+0000) from %s %s (%s): the store cannot hold them; "
         "the rest of the value is stored (fix it at its source)",
         table,
-        key,
+        str(key),
         ", ".join(columns) or "?",
     )

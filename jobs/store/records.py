@@ -64,10 +64,15 @@ def delete_meta_in(conn: sa.Connection, key: str) -> None:
     conn.execute(t.store_meta.delete().where(t.store_meta.c.key == key))
 
 
-def live_ids_in(conn: sa.Connection, kind: str) -> list[str]:
-    """CRM ids of the records of ``kind`` not deleted, in order."""
+def live_ids_in(
+    conn: sa.Connection, kind: str, start: int = 0, count: int | None = None
+) -> list[str]:
+    """CRM ids of the records of ``kind`` not deleted, in order; from the ``start``-th (0
+    first), at most ``count`` of them."""
     table = KIND_TABLES[kind]
     query = sa.select(table.c.crm_id).where(table.c.deleted_at.is_(None)).order_by(table.c.crm_id)
+    if start or count is not None:
+        query = query.offset(start).limit(count)
     return list(conn.execute(query).scalars())
 
 
@@ -119,10 +124,12 @@ class RecordTables(StoreBase):
             )
         return result.rowcount or 0
 
-    def engagement_ids(self) -> list[str]:
-        """Ids of the engagements not deleted, in order."""
+    def engagement_ids(self, start: int = 0, count: int | None = None) -> list[str]:
+        """Ids of the engagements not deleted, in order; from the ``start``-th, at most
+        ``count`` (a worker's scoring chunk reads its 500 ids, not the 100,000 of a large org
+        200 times over)."""
         with self.engine.connect() as conn:
-            return live_ids_in(conn, RecordKind.ENGAGEMENTS)
+            return live_ids_in(conn, RecordKind.ENGAGEMENTS, start, count)
 
     def live_crm_ids(self, kind: str) -> set[str]:
         """CRM ids of ``kind`` held and not marked deleted (for CRMs without a deletion log)."""

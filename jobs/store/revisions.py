@@ -7,6 +7,7 @@ never Alembic's traceback for a revision it cannot locate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -71,8 +72,11 @@ def _script() -> ScriptDirectory:
     return ScriptDirectory.from_config(cfg)
 
 
+@functools.cache
 def code_revisions() -> tuple[str, frozenset[str]]:
-    """This code's newest revision and all it knows."""
+    """This code's newest revision and all it knows (read once per process: the migrations
+    shipped with the code do not change while it runs, and loading their 20 files was 11 ms
+    of the 16 ms of opening a store, which a worker does for every job)."""
     script = _script()
     head = script.get_current_head()
     assert head is not None  # the package ships its migrations

@@ -20,6 +20,7 @@ from jobs.pull.sync import sync
 from jobs.runner import DIED_MESSAGE, deletions_every
 from jobs.score import CHUNK_SIZE, score
 from jobs.store.connections import ConnectionRow, UnknownConnection
+from jobs.store.records import RecordKind
 from jobs.store.runs import RunStatus
 from jobs.workers.runtime import Runtime
 
@@ -90,7 +91,7 @@ def start_run(rt: Runtime, name: str, holder: str) -> Fanned | RunEnd | None:
             return _end(rt, row, token, run_id, exc)
         if not current():
             return None
-        count = math.ceil(len(conn.store.engagement_ids()) / CHUNK_SIZE)
+        count = math.ceil(conn.store.count(RecordKind.ENGAGEMENTS) / CHUNK_SIZE)
         rt.connections.start_chunks(name, token, count)
         log.info("%s: run %d synced %s; %d scoring chunks", name, run_id, report.totals(), count)
         return Fanned(token, count)
@@ -109,7 +110,7 @@ def score_part(rt: Runtime, name: str, token: int, chunk: int) -> bool:
         return False
     with rt.lease_kept(name, token) as current, rt.opened(row) as (conn, _meter):
         fence(current)
-        ids = conn.store.engagement_ids()[chunk * CHUNK_SIZE : (chunk + 1) * CHUNK_SIZE]
+        ids = conn.store.engagement_ids(chunk * CHUNK_SIZE, CHUNK_SIZE)
         config = conn.settings.config
         score(
             conn.store,

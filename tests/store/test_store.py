@@ -61,6 +61,16 @@ def test_deleted_engagements_disappear_from_the_working_set(store: Store) -> Non
     assert [e.crm_id for e in store.engagements()] == ["D1"]
 
 
+def test_a_slice_of_engagement_ids_is_that_part_of_the_live_ids_in_order(store: Store) -> None:
+    # A worker's scoring chunk k reads ids k*500 .. k*500+499 only (jobs/workers/steps.py).
+    store.save_engagements([engagement(f"D{i:02d}") for i in (5, 1, 9, 3, 7, 2)], NOW)
+    store.mark_deleted("engagements", ["D03"], NOW)
+    assert store.engagement_ids() == ["D01", "D02", "D05", "D07", "D09"]
+    assert store.engagement_ids(1, 2) == ["D02", "D05"]
+    assert store.engagement_ids(4, 2) == ["D09"]
+    assert store.engagement_ids(5, 2) == []
+
+
 def test_cursor_keeps_timezone(store: Store) -> None:
     assert store.cursor("engagements") is None
     shanghai = datetime(2026, 11, 23, 17, 0, tzinfo=UTC) + timedelta(0)
