@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -186,10 +187,27 @@ def insert_rows(
     given = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
     rows_of = sa.select(*(given.c[name] for name in columns))
 
+    as_element = {name: _array_element(table.c[name].type) for name in columns}
+
     def params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {name: [row[name] for row in rows] for name in columns}
+        return {name: [as_element[name](row[name]) for row in rows] for name in columns}
 
     return stmt.from_select(list(columns), rows_of), params
+
+
+def _array_element(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
+    """What makes a value one element of a PostgreSQL array of ``column_type``.
+
+    psycopg refuses a list of mixed Python types ("cannot dump lists of mixed types"): a
+    float column given ``100.0`` and ``0`` (a file's "100" and "0" read as JSON numbers), a
+    numeric one given a Decimal and an int. Numbers become the column's own Python type; the
+    rest (and None) go as they are.
+    """
+    if isinstance(column_type, sa.Float):
+        return lambda value: value if value is None else float(value)
+    if isinstance(column_type, sa.Numeric):
+        return lambda value: value if value is None else Decimal(str(value))
+    return lambda value: value
 
 
 def insert(dialect: sa.Dialect, table: sa.Table) -> Any:
