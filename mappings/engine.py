@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -65,6 +65,12 @@ class FieldWords:
     no_drivers: tuple[str, str]
     #: The drivers field of a lost deal under `on_close.lost = "final"`.
     deal_lost: tuple[str, str]
+    #: An account roll-up's summary from its count of active engagements and its riskiest one
+    #: (`jobs.health.engagement.Riskiest`; None when it has none), built by the caller's words.
+    account_summary: Callable[[int, Any], tuple[str, str]]
+    #: The messages behind `account_summary` as written (`account.*`, `level.*`): part of the
+    #: push fingerprint, so a changed one has every account planned again.
+    account_messages: str
 
 
 class Mapper:
@@ -95,7 +101,10 @@ class Mapper:
     def push_fingerprint(self) -> str:
         """Changes whenever the values the mapping writes would: its meaning or its own words
         (a changed `field.*` message has every record planned once, its sync left alone)."""
-        words = json.dumps([self.words.no_drivers, self.words.deal_lost], ensure_ascii=False)
+        words = json.dumps(
+            [self.words.no_drivers, self.words.deal_lost, self.words.account_messages],
+            ensure_ascii=False,
+        )
         return hashlib.sha256(f"{self.fingerprint()}{words}".encode()).hexdigest()
 
     # --- reading -------------------------------------------------------------------------------

@@ -93,22 +93,31 @@ class Riskiest:
 
 
 def account_health(
-    account_id: str, active: int, riskiest: Riskiest | None, words: Words | None = None
+    account_id: str, active: int, riskiest: Riskiest | None, summary: tuple[str, str] | None = None
 ) -> AccountHealth:
     """The roll-up of an account with ``active`` scored active engagements (none unscored), of
     which ``riskiest`` (None when there are none): the level of its riskiest active engagement,
-    and a one-line summary. The push counts and ranks them in SQL (`jobs.push.plan.rollups_of`); an
-    account with an active engagement not scored yet gets no roll-up rather than a wrong one."""
+    and a one-line ``summary`` (English, Chinese; `account_summary` in the shipped words when
+    None). The push counts and ranks them in SQL (`jobs.push.plan.rollups_of`); an account with
+    an active engagement not scored yet gets no roll-up rather than a wrong one."""
+    en, zh = summary or account_summary(active, riskiest)
+    return AccountHealth(
+        account_id=account_id,
+        risk_level=riskiest.risk_level if riskiest is not None else None,
+        active_engagements=active if riskiest is not None else 0,
+        summary_en=en,
+        summary_zh=zh,
+    )
+
+
+def account_summary(
+    active: int, riskiest: Riskiest | None, words: Words | None = None
+) -> tuple[str, str]:
+    """An account roll-up's one line in English and Chinese (`account.*`), in ``words`` (the
+    company's overrides merged over the shipped messages)."""
     words = words or Words.shipped()
     if riskiest is None:
-        en, zh = words.both("account.none")
-        return AccountHealth(
-            account_id=account_id,
-            risk_level=None,
-            active_engagements=0,
-            summary_en=en,
-            summary_zh=zh,
-        )
+        return words.both("account.none")
     en, zh = (
         words.text(
             "account.summary",
@@ -120,10 +129,4 @@ def account_health(
         )
         for locale in LOCALES
     )
-    return AccountHealth(
-        account_id=account_id,
-        risk_level=riskiest.risk_level,
-        active_engagements=active,
-        summary_en=en,
-        summary_zh=zh,
-    )
+    return en, zh

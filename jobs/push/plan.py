@@ -34,7 +34,7 @@ from jobs.store.health import decode_health
 from jobs.store.plan_inputs import health_value_columns, health_values, rollup_rows
 from jobs.store.records import RecordKind, live_ids_in
 from mappings.domain import AccountHealth, EngagementStatus, RiskLevel
-from mappings.engine import Mapper
+from mappings.engine import FieldWords, Mapper
 from mappings.spec import TargetField, WritePolicy
 
 #: Records per chunk, engagements or accounts (an account's roll-up is one row from SQL, so a
@@ -175,7 +175,7 @@ def wanted_chunks(
         return
     for ids in id_slices(due.accounts, chunk_size):
         with store.engine.connect() as conn:
-            rollups = rollups_of(conn, ids)
+            rollups = rollups_of(conn, ids, mapper.words)
         yield accounts.module, ids, {aid: mapper.account_values(r) for aid, r in rollups.items()}
 
 
@@ -348,14 +348,18 @@ class _EngagementValues:
         return wanted
 
 
-def rollups_of(conn: Connection, account_ids: Sequence[str]) -> dict[str, AccountHealth]:
+def rollups_of(
+    conn: Connection, account_ids: Sequence[str], words: FieldWords
+) -> dict[str, AccountHealth]:
     """The roll-up of each of ``account_ids`` that is a live account with live engagements
-    (`jobs.health.engagement.account_health`): none for an account with an active engagement
-    not scored. Counted and ranked in SQL (`jobs.store.plan_inputs.rollup_rows`)."""
+    (`jobs.health.engagement.account_health`), its summary in the mapping's ``words``: none for
+    an account with an active engagement not scored. Counted and ranked in SQL
+    (`jobs.store.plan_inputs.rollup_rows`)."""
     rollups = {}
     for account_id, name, score, level, count in rollup_rows(conn, account_ids):
         riskiest = Riskiest(name, score, RiskLevel(level)) if count else None
-        rollups[account_id] = account_health(account_id, count, riskiest)
+        summary = words.account_summary(count, riskiest)
+        rollups[account_id] = account_health(account_id, count, riskiest, summary)
     return rollups
 
 

@@ -16,6 +16,7 @@ from mappings.spec import default_mapping_path
 from tests.conftest import FakeClock, write_sandbox_config
 
 DRIVERS = "Engagement_Risk_Drivers"
+SUMMARY = "Account_Health_Summary"
 
 
 def engage(runner: CliRunner, config: Path, *args: str) -> Result:
@@ -86,3 +87,34 @@ def test_the_drivers_field_says_no_risk_and_deal_lost_in_the_field_s_language(
         deals = crm.records("Deals")
         assert [deals[i][DRIVERS] for i in calm] == [f"All clear ({language})"] * len(calm)
         assert deals[lost][DRIVERS] == deal_lost
+
+
+def test_the_company_s_account_summary_reaches_every_account_at_the_next_run(
+    clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxCRM(clock=clock, deals=40) as crm:
+        config = configure(crm, sqlite_url, tmp_path, "both")
+        runner = CliRunner(env={**sandbox_env(crm), "COLUMNS": "250"})
+        engage(runner, config, "fields", "ensure")
+        engage(runner, config, "run")
+        summaries = {
+            i: a.get(SUMMARY) for i, a in crm.records("Accounts").items() if a.get(SUMMARY)
+        }
+        assert any("riskiest:" in s for s in summaries.values()), summaries
+
+        # The company's own wording of an account's line: nothing else changed, and the next
+        # run rewrites every account that has one (summary_language = "both": English, then
+        # Chinese).
+        (tmp_path / "our-words.toml").write_text(
+            '[en]\n"account.summary" = "Watch {name}: {score} ({level}) of {active:active_engagements}"\n'
+            '[zh_Hans]\n"account.summary" = "关注{name}：{score} 分"\n',
+            encoding="utf-8",
+        )
+        clock.advance(hours=1)
+        engage(runner, config, "run")
+        accounts = crm.records("Accounts")
+        rewritten = {i: accounts[i][SUMMARY] for i, s in summaries.items() if "riskiest:" in s}
+        assert rewritten
+        for text in rewritten.values():
+            assert text.startswith("Watch "), text
+            assert "关注" in text and "riskiest" not in text, text

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from jobs.config import HealthSection
 from jobs.health.engagement import score_engagement
+from jobs.messages.catalog import Words
+from jobs.messages.fields import field_words
 from jobs.push.plan import rollups_of
 from jobs.store import Store
 from mappings.domain import (
@@ -71,7 +73,7 @@ def test_rollups_ranked_in_the_store_match_the_rules(store: Store) -> None:
     store.mark_deleted("engagements", ["D-9"], NOW)  # "lonely" keeps no live engagement
 
     with store.engine.connect() as conn:
-        rollups = rollups_of(conn, accounts)
+        rollups = rollups_of(conn, accounts, field_words(Words.shipped()))
 
     assert set(rollups) == {"tie", "lost-only"}
     assert rollups["tie"].risk_level is RiskLevel.MEDIUM
@@ -103,7 +105,7 @@ def test_account_takes_the_level_of_its_riskiest_active_engagement(store: Store)
     store.save_health([h for h in scored if h is not None])
 
     with store.engine.connect() as conn:
-        rollups = rollups_of(conn, ["A1", "A2"])
+        rollups = rollups_of(conn, ["A1", "A2"], field_words(Words.shipped()))
 
     assert rollups["A1"].risk_level is RiskLevel.MEDIUM
     assert rollups["A1"].summary_en == "2 active engagements; riskiest: Risky (score 35, medium)"
