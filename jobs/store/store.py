@@ -41,6 +41,7 @@ from jobs.store.revisions import (
     store_revisions,
 )
 from jobs.store.runs import ConflictRow, OutcomeRow, RunRow, RunTables
+from jobs.store.statistics import refresh_statistics
 
 __all__ = [
     "KIND_TABLES",
@@ -178,6 +179,11 @@ class Store(RecordTables, HealthTables, RunTables, FactTables):
         """The store at `url` as it is: no migration, no check of its revision (scoring's
         worker processes, whose parent opened the store with `open`)."""
         return cls(sa.create_engine(url))
+
+    def refresh_statistics(self) -> list[str]:
+        """PostgreSQL's statistics of the tables a sync changed much, gathered now, before the
+        scoring reads them (`jobs.store.statistics`); the tables analyzed."""
+        return refresh_statistics(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

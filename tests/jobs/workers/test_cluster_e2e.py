@@ -184,3 +184,66 @@ def taken_up(
             == [("succeeded",)]
         )
     return lambda: any(r.started_at > killed_at for r in live.runs(name))
+
+
+def test_kill_9_during_a_push_chunk_the_next_run_writes_the_rest_and_nothing_twice(
+    tmp_path: Path, pg_schema: Callable[[], str], clock: FakeClock
+) -> None:
+    """The random kills of the loop above land on runs and scoring chunks: a push chunk is
+    over in a fraction of a second. Here z1 answers each call in 0.4 s, so its first push (three
+    chunks of 400 records, four update calls of 100 each) is killed for certain while a chunk
+    is writing, a call in flight: what the CRM took of that call is recorded as written by
+    the next run's push (the ledger's pending rows, checked against the synced record), never
+    sent twice."""
+    with cluster(tmp_path, pg_schema, clock) as (live, reference):
+        crm = live.zoho["z1"]
+        crm.latency_seconds = 0.4
+        victim = live.start_worker("victim")
+        wait_for("the victim to write a push chunk of z1", lambda: bool(pushing(live)), 120)
+        # Inside the chunk (or the two a worker of concurrency 2 writes at once): a first call
+        # answered (written and recorded), the next in flight.
+        wait_for("a call of the chunk answered", lambda: crm.count("update") > 0, 30)
+        time.sleep(0.6)
+        chunks = pushing(live)
+        written_before = len(live.observers["z1"].counts.rows_received)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        killed_at = datetime.now(UTC)
+        crm.latency_seconds = 0.0
+        live.start_worker("steady")
+        assert chunks, "the victim was killed between two push chunks"
+        wait_for(
+            "the killed push chunks failed by the reaper",
+            lambda: (
+                live.sql(
+                    "SELECT DISTINCT status::text FROM procrastinate_jobs WHERE id = ANY(:ids)",
+                    ids=[job_id for job_id, _ in chunks],
+                )
+                == [("failed",)]
+            ),
+            60,
+        )
+        live.provoke_breaches()
+        wait_for(
+            "z1: a run ended ok after the kill",
+            lambda: any(r.started_at > killed_at and r.status == "ok" for r in live.runs("z1")),
+        )
+        live.settle()
+        live.stop_workers()
+        assert 0 < written_before < 1100, "the kill did not land inside the first push"
+        assert_ends_as_after_clean_runs(live, reference)
+    print(
+        f"\nkilled push chunks {[c for _, c in chunks]} of z1 after {written_before} of 1100 deals were written; "
+        "the rest written by the next run, none twice"
+    )
+
+
+def pushing(live: Cluster) -> list[tuple[int, int]]:
+    """z1's push chunks being written: (job id, chunk)."""
+    return [
+        (int(i), int(chunk))
+        for i, chunk in live.sql(
+            "SELECT id, args->>'chunk' FROM procrastinate_jobs WHERE status = 'doing' "
+            "AND task_name = 'engage.push' AND args->>'connection' = 'z1'"
+        )
+    ]
