@@ -20,7 +20,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -55,8 +54,6 @@ CHUNK_SIZE = 500
 #: Below this many engagements, starting worker processes costs more than it saves.
 PARALLEL_FROM = 2000
 MAX_WORKERS = 4
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -139,10 +136,8 @@ def score(
     )
     if recompute:
         store.clear_measures()
-    if only is None:  # a worker's chunk: the run analyzed the tables after its sync
-        analyzed = store.refresh_statistics()
-        if analyzed:
-            log.info("statistics gathered before scoring: %s", ", ".join(analyzed))
+    if only is None:  # not for a worker's chunk: its run did it once, after the sync
+        store.refresh_statistics()
     ids = store.engagement_ids() if only is None else list(only)
     surveys = survey_scores(store.engine, survey_weights or {})
     report = report if report is not None else ScoreReport()

@@ -187,27 +187,35 @@ def insert_rows(
     given = sa.func.unnest(*arrays).table_valued(*columns).render_derived()
     rows_of = sa.select(*(given.c[name] for name in columns))
 
-    as_element = {name: _array_element(table.c[name].type) for name in columns}
+    as_element = {
+        name: convert
+        for name in columns
+        if (convert := _array_element(table.c[name].type)) is not None
+    }
 
     def params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {name: [as_element[name](row[name]) for row in rows] for name in columns}
+        values = {name: [row[name] for row in rows] for name in columns}
+        for name, convert in as_element.items():
+            values[name] = [convert(value) for value in values[name]]
+        return values
 
     return stmt.from_select(list(columns), rows_of), params
 
 
-def _array_element(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
-    """What makes a value one element of a PostgreSQL array of ``column_type``.
+def _array_element(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """What makes a value one element of a PostgreSQL array of ``column_type`` (None: the
+    value as it is).
 
     psycopg refuses a list of mixed Python types ("cannot dump lists of mixed types"): a
     float column given ``100.0`` and ``0`` (a file's "100" and "0" read as JSON numbers), a
-    numeric one given a Decimal and an int. Numbers become the column's own Python type; the
-    rest (and None) go as they are.
+    numeric one given a Decimal and an int. Numbers become the column's own Python type; None
+    and the values of other columns go as they are.
     """
     if isinstance(column_type, sa.Float):
         return lambda value: value if value is None else float(value)
     if isinstance(column_type, sa.Numeric):
         return lambda value: value if value is None else Decimal(str(value))
-    return lambda value: value
+    return None
 
 
 def insert(dialect: sa.Dialect, table: sa.Table) -> Any:

@@ -6,14 +6,18 @@ as on some managed and CI databases). A first sync fills the fact tables with mi
 and the scoring reads them moments later: on tables never analyzed PostgreSQL guesses that few
 rows match `resolved_at IS NULL`, and read all 5 million tickets (a parallel scan) for every
 chunk of 500 engagements; scoring 100,000 engagements took 270 s, most of it in PostgreSQL,
-against 26 s for 20,000 (benchmarks/workers.py). So before scoring, the tables that
-grew as much as autovacuum waits for are analyzed at once; SQLite plans from its indexes alone and has
+against 26 s for 20,000 (benchmarks/workers.py). So before scoring, the tables that grew as
+much as autovacuum waits for are analyzed at once; SQLite plans from its indexes alone and has
 nothing to do here.
 """
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
 
 #: A table is analyzed when it grew by this share of its size at its last analysis (autovacuum's
 #: `autovacuum_analyze_scale_factor`), and by `GROWN_PAGES` at least: a small table is read fast
@@ -51,4 +55,6 @@ def refresh_statistics(engine: sa.Engine) -> list[str]:
         stale = list(conn.execute(_GROWN, {"pages": GROWN_PAGES, "share": GROWN_SHARE}).scalars())
         for name in stale:
             conn.execute(sa.text(f"ANALYZE {preparer.quote(name)}"))
+    if stale:
+        log.info("statistics gathered before scoring: %s", ", ".join(stale))
     return stale

@@ -91,9 +91,7 @@ def start_run(rt: Runtime, name: str, holder: str) -> Fanned | RunEnd | None:
             return _end(rt, row, token, run_id, exc)
         if not current():
             return None
-        analyzed = conn.store.refresh_statistics()  # before the chunks read what synced
-        if analyzed:
-            log.info("%s: statistics gathered before scoring: %s", name, ", ".join(analyzed))
+        conn.store.refresh_statistics()  # once, before the chunks read what the sync stored
         count = math.ceil(conn.store.count(RecordKind.ENGAGEMENTS) / CHUNK_SIZE)
         rt.connections.start_chunks(name, token, count)
         log.info("%s: run %d synced %s; %d scoring chunks", name, run_id, report.totals(), count)
